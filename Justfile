@@ -1,0 +1,36 @@
+# ptv2 tasks. `tools/just RECIPE` installs just on first use; plain `just RECIPE` if you have it.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+ptv2 := "cargo run --release --quiet -p ptv2-harness --"
+
+# List the recipes.
+default:
+    @just --list
+
+# The main job on the embedded default model (MiniLM-L6, fetched on first use).
+demo:
+    {{ptv2}} encode --model minilm-l6 \
+        --text "Deep prompt tuning adds keys and values to every layer." --pair "Is the backbone trained?" \
+        --text "The backbone stays frozen." --pair "Only the prefix and the head are trained." \
+        --out reports/demo/encode.json
+
+# Every test: unit tests, parity with transformers, error handling, end-to-end runs.
+test:
+    cargo test --release --workspace
+
+# Build the ptv2 binary (target/release/ptv2).
+build:
+    cargo build --release -p ptv2-harness
+
+# Run any ptv2 command, e.g. `just ptv2 encode --text hi --out h.json`.
+ptv2 *ARGS:
+    {{ptv2}} {{ARGS}}
+
+# Check that the CUDA backend compiles (no GPU or CUDA toolkit needed to compile).
+check-cuda:
+    cargo check --release --workspace -F ptv2-harness/cuda
+
+# Regenerate the PyTorch reference fixtures (needs torch + transformers; not part of the tests).
+fixtures python="python3":
+    {{python}} tools/reference/make_fixtures.py --minilm "$({{ptv2}} fetch minilm-l6)" --out models/tests/fixtures

@@ -1,0 +1,411 @@
+//! BERT and RoBERTa encoders with Hugging Face semantics: post-LayerNorm blocks, exact (erf) GELU,
+//! additive attention mask, BERT vs RoBERTa position ids, token type ids, the optional pooler.
+//!
+//! Field names mirror the checkpoint keys (`embeddings.word_embeddings`,
+//! `encoder.layer.{i}.attention.self_attn.query`, …) so loading is one mechanical walk; `load.rs`
+//! holds the few renames (`LayerNorm` → `layer_norm`, `self` → `self_attn`).
+//!
+//! The one seam for the tuning methods is [`Prompts`]: optional input prompt vectors placed before
+//! the real tokens' word embeddings, and optional per-layer key/value prefixes placed before the
+//! real tokens' keys/values (reference notes §1.2–1.3, §8).
+
+use burn::module::{Initializer, Module};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
+    LinearConfig,
+};
+use burn::tensor::activation::{gelu, softmax, tanh};
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::config::{EncoderConfig, ModelFamily};
+
+/// HF 4.11 (the paper's version) masks with -10000, not -inf; after softmax both give exact zeros.
+const MASK_VALUE: f32 = -10000.0;
+
+/// Token-level inputs of one batch, all `[batch, seq]`.
+#[derive(Debug, Clone)]
+pub struct EncoderInput {
+    pub input_ids: Tensor<2, Int>,
+    /// 1 for real tokens, 0 for padding.
+    pub attention_mask: Tensor<2, Int>,
+    pub token_type_ids: Tensor<2, Int>,
+}
+
+/// Already-projected per-head key and value prefix of one layer, each `[batch or 1, heads, P, head_dim]`.
+#[derive(Debug, Clone)]
+pub struct KvPrefix {
+    pub key: Tensor<4>,
+    pub value: Tensor<4>,
+}
+
+impl KvPrefix {
+    /// Split a flat prefix `[batch, P, L·2·H]` in THUDM/PEFT layout `[layer][k|v][head][head_dim]`
+    /// into one `KvPrefix` per layer (`view(B,P,2L,nh,hd).permute(2,0,3,1,4).split(2)`).
+    pub fn split_flat(flat: Tensor<3>, num_layers: usize, num_heads: usize) -> Vec<KvPrefix> {
+        let [batch, p, width] = flat.dims();
+        let head_dim = width / (2 * num_layers * num_heads);
+        assert_eq!(
+            width,
+            2 * num_layers * num_heads * head_dim,
+            "flat prefix width {width} is not L·2·H for {num_layers} layers × {num_heads} heads"
+        );
+        // [B, P, 2L, nh, hd] → [2L, B, nh, P, hd]
+        let slots = flat
+            .reshape([batch, p, 2 * num_layers, num_heads, head_dim])
+            .permute([2, 0, 3, 1, 4]);
+        let slot = |i: usize| {
+            slots
+                .clone()
+                .narrow(0, i, 1)
+                .reshape([batch, num_heads, p, head_dim])
+        };
+        (0..num_layers)
+            .map(|l| KvPrefix {
+                key: slot(2 * l),
+                value: slot(2 * l + 1),
+            })
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.key.dims()[2]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a tuning method adds to the frozen encoder. `Prompts::none()` gives plain BERT/RoBERTa.
+#[derive(Debug, Clone, Default)]
+pub struct Prompts {
+    /// `[batch or 1, P, hidden]`: vectors that stand in for word embeddings before the real tokens
+    /// (prompt tuning). They get positions, token type 0, LayerNorm and dropout like any token.
+    pub input: Option<Tensor<3>>,
+    /// One entry per layer (or empty for none): the key/value prefix of that layer. A layer with
+    /// `None` gets no extra columns at all — a zero prefix would not be a no-op.
+    pub layers: Vec<Option<KvPrefix>>,
+}
+
+impl Prompts {
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// HF offsets the real tokens' position ids by the prefix length (`past_key_values_length`).
+    fn prefix_len(&self) -> usize {
+        self.layers.iter().flatten().map(KvPrefix::len).next().unwrap_or(0)
+    }
+}
+
+/// The encoder's outputs for the real tokens only (input prompts are sliced off).
+#[derive(Debug, Clone)]
+pub struct EncoderOutput {
+    /// `[batch, seq, hidden]`
+    pub last_hidden_state: Tensor<3>,
+    /// `tanh(dense(h_[CLS]))`, `[batch, hidden]`, when the checkpoint has a pooler.
+    pub pooled: Option<Tensor<2>>,
+}
+
+#[derive(Module, Debug)]
+pub struct Embeddings {
+    pub word_embeddings: Embedding,
+    pub position_embeddings: Embedding,
+    pub token_type_embeddings: Embedding,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+#[derive(Module, Debug)]
+pub struct SelfAttention {
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub dropout: Dropout,
+    pub num_heads: usize,
+}
+
+/// `dense → dropout → + residual → LayerNorm`: HF's `BertSelfOutput` and `BertOutput`.
+#[derive(Module, Debug)]
+pub struct AddNorm {
+    pub dense: Linear,
+    pub layer_norm: LayerNorm,
+    pub dropout: Dropout,
+}
+
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub self_attn: SelfAttention,
+    pub output: AddNorm,
+}
+
+#[derive(Module, Debug)]
+pub struct Intermediate {
+    pub dense: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct Layer {
+    pub attention: Attention,
+    pub intermediate: Intermediate,
+    pub output: AddNorm,
+}
+
+#[derive(Module, Debug)]
+pub struct LayerStack {
+    pub layer: Vec<Layer>,
+}
+
+#[derive(Module, Debug)]
+pub struct Pooler {
+    pub dense: Linear,
+}
+
+#[derive(Module, Debug)]
+pub struct Encoder {
+    pub embeddings: Embeddings,
+    pub encoder: LayerStack,
+    pub pooler: Option<Pooler>,
+    /// RoBERTa position ids count from `padding_idx + 1`; BERT's have no padding index (-1).
+    pub roberta_padding_idx: i64,
+}
+
+fn linear(d_in: usize, d_out: usize, std: f64, device: &Device) -> Linear {
+    let mut linear = LinearConfig::new(d_in, d_out)
+        .with_initializer(Initializer::Normal { mean: 0.0, std })
+        .init(device);
+    // HF `_init_weights`: biases start at zero.
+    linear.bias = Some(Initializer::Zeros.init([d_out], device));
+    linear
+}
+
+impl Encoder {
+    /// A randomly initialised encoder (HF init: N(0, initializer_range), zero biases, unit LayerNorm).
+    /// Load pretrained weights with `load::load_encoder`.
+    pub fn init(config: &EncoderConfig, with_pooler: bool, device: &Device) -> Self {
+        let h = config.hidden_size;
+        let std = config.initializer_range;
+        let normal = Initializer::Normal { mean: 0.0, std };
+        let embedding = |n: usize| {
+            EmbeddingConfig::new(n, h)
+                .with_initializer(normal.clone())
+                .init(device)
+        };
+        let norm = || {
+            LayerNormConfig::new(h)
+                .with_epsilon(config.layer_norm_eps)
+                .init(device)
+        };
+        let hidden_dropout = || DropoutConfig::new(config.hidden_dropout_prob).init();
+        let layers = (0..config.num_hidden_layers)
+            .map(|_| Layer {
+                attention: Attention {
+                    self_attn: SelfAttention {
+                        query: linear(h, h, std, device),
+                        key: linear(h, h, std, device),
+                        value: linear(h, h, std, device),
+                        dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
+                        num_heads: config.num_attention_heads,
+                    },
+                    output: AddNorm {
+                        dense: linear(h, h, std, device),
+                        layer_norm: norm(),
+                        dropout: hidden_dropout(),
+                    },
+                },
+                intermediate: Intermediate {
+                    dense: linear(h, config.intermediate_size, std, device),
+                },
+                output: AddNorm {
+                    dense: linear(config.intermediate_size, h, std, device),
+                    layer_norm: norm(),
+                    dropout: hidden_dropout(),
+                },
+            })
+            .collect();
+        Self {
+            embeddings: Embeddings {
+                word_embeddings: embedding(config.vocab_size),
+                position_embeddings: embedding(config.max_position_embeddings),
+                token_type_embeddings: embedding(config.type_vocab_size),
+                layer_norm: norm(),
+                dropout: hidden_dropout(),
+            },
+            encoder: LayerStack { layer: layers },
+            pooler: with_pooler.then(|| Pooler {
+                dense: linear(h, h, std, device),
+            }),
+            roberta_padding_idx: match config.family() {
+                ModelFamily::Bert => -1,
+                ModelFamily::Roberta => config.padding_idx(),
+            },
+        }
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.encoder.layer.len()
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.embeddings.word_embeddings.weight.dims()[1]
+    }
+
+    pub fn num_heads(&self) -> usize {
+        self.encoder.layer[0].attention.self_attn.num_heads
+    }
+
+    pub fn max_positions(&self) -> usize {
+        self.embeddings.position_embeddings.weight.dims()[0]
+    }
+
+    /// Keep only the first `n` layers (the pretrained bottom of the stack).
+    pub fn truncate_layers(mut self, n: usize) -> Self {
+        self.encoder.layer.truncate(n);
+        self
+    }
+
+    pub fn forward(&self, input: &EncoderInput, prompts: &Prompts) -> EncoderOutput {
+        let [batch, seq] = input.input_ids.dims();
+        let device = input.input_ids.device();
+        assert!(
+            prompts.layers.is_empty() || prompts.layers.len() == self.num_layers(),
+            "prompts.layers has {} entries, the encoder {} layers",
+            prompts.layers.len(),
+            self.num_layers()
+        );
+
+        let (hidden, mask) = self.embed(input, prompts);
+        let n_input_prompts = hidden.dims()[1] - seq;
+
+        // Additive mask over keys, [batch, 1, 1, keys]; prefix columns are always visible.
+        let additive = (mask.float().neg() + 1.0) * MASK_VALUE;
+        let additive: Tensor<4> = additive.unsqueeze_dim::<3>(1).unsqueeze_dim(1);
+        let with_prefix = |p: usize| {
+            if p == 0 {
+                additive.clone()
+            } else {
+                Tensor::cat(
+                    vec![Tensor::zeros([batch, 1, 1, p], &device), additive.clone()],
+                    3,
+                )
+            }
+        };
+
+        let mut hidden = hidden;
+        for (i, layer) in self.encoder.layer.iter().enumerate() {
+            let prefix = prompts.layers.get(i).and_then(Option::as_ref);
+            let mask = with_prefix(prefix.map_or(0, KvPrefix::len));
+            hidden = layer.forward(hidden, &mask, prefix);
+        }
+
+        let last_hidden_state = if n_input_prompts > 0 {
+            hidden.narrow(1, n_input_prompts, seq)
+        } else {
+            hidden
+        };
+        let pooled = self.pooler.as_ref().map(|pooler| {
+            let cls = last_hidden_state
+                .clone()
+                .narrow(1, 0, 1)
+                .reshape([batch, self.hidden_size()]);
+            tanh(pooler.dense.forward(cls))
+        });
+        EncoderOutput {
+            last_hidden_state,
+            pooled,
+        }
+    }
+
+    /// Word + position + token type embeddings → LayerNorm → dropout, with input prompts in front.
+    /// Returns the hidden states and the token mask, both over prompts + tokens.
+    fn embed(&self, input: &EncoderInput, prompts: &Prompts) -> (Tensor<3>, Tensor<2, Int>) {
+        let [batch, _seq] = input.input_ids.dims();
+        let device = input.input_ids.device();
+        let emb = &self.embeddings;
+
+        let mut words = emb.word_embeddings.forward(input.input_ids.clone());
+        let mut mask = input.attention_mask.clone();
+        let mut types = input.token_type_ids.clone();
+        // Which positions count for RoBERTa's position rule: HF uses `input_ids != padding_idx`.
+        let mut not_pad = input.input_ids.clone().not_equal_elem(self.roberta_padding_idx).int();
+        if let Some(prompt) = &prompts.input {
+            let [pb, p, h] = prompt.dims();
+            let prompt = if pb == batch { prompt.clone() } else { prompt.clone().expand([batch, p, h]) };
+            let ones = Tensor::<2, Int>::ones([batch, p], &device);
+            words = Tensor::cat(vec![prompt, words], 1);
+            mask = Tensor::cat(vec![ones.clone(), mask], 1);
+            not_pad = Tensor::cat(vec![ones, not_pad], 1);
+            types = Tensor::cat(vec![Tensor::zeros([batch, p], &device), types], 1);
+        }
+        let total = words.dims()[1];
+        let offset = prompts.prefix_len() as i64;
+        let positions = if self.roberta_padding_idx >= 0 {
+            // create_position_ids_from_input_ids: (cumsum(m) + past) * m + padding_idx
+            (not_pad.clone().cumsum(1) + offset) * not_pad + self.roberta_padding_idx
+        } else {
+            Tensor::<1, Int>::arange(offset..offset + total as i64, &device)
+                .unsqueeze::<2>()
+                .expand([batch, total])
+        };
+        // The largest position id used must exist in the position table.
+        let first_position = if self.roberta_padding_idx >= 0 { self.roberta_padding_idx + 1 } else { 0 };
+        let last_position = first_position + offset + total as i64 - 1;
+        assert!(
+            (last_position as usize) < self.max_positions(),
+            "{offset} prefix + {total} tokens need position {last_position}, the model has {}",
+            self.max_positions()
+        );
+        let x = words
+            + emb.position_embeddings.forward(positions)
+            + emb.token_type_embeddings.forward(types);
+        (emb.dropout.forward(emb.layer_norm.forward(x)), mask)
+    }
+}
+
+impl Layer {
+    fn forward(&self, hidden: Tensor<3>, mask: &Tensor<4>, prefix: Option<&KvPrefix>) -> Tensor<3> {
+        let attended = self.attention.self_attn.forward(hidden.clone(), mask, prefix);
+        let hidden = self.attention.output.forward(attended, hidden);
+        let inner = gelu(self.intermediate.dense.forward(hidden.clone()));
+        self.output.forward(inner, hidden)
+    }
+}
+
+impl AddNorm {
+    fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
+        self.layer_norm
+            .forward(self.dropout.forward(self.dense.forward(x)) + residual)
+    }
+}
+
+impl SelfAttention {
+    /// `[batch, seq, hidden]` → `[batch, heads, seq, head_dim]`
+    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
+        let [batch, seq, hidden] = x.dims();
+        x.reshape([batch, seq, self.num_heads, hidden / self.num_heads])
+            .swap_dims(1, 2)
+    }
+
+    fn forward(&self, hidden: Tensor<3>, mask: &Tensor<4>, prefix: Option<&KvPrefix>) -> Tensor<3> {
+        let [batch, seq, width] = hidden.dims();
+        let head_dim = width / self.num_heads;
+        let query = self.split_heads(self.query.forward(hidden.clone()));
+        let mut key = self.split_heads(self.key.forward(hidden.clone()));
+        let mut value = self.split_heads(self.value.forward(hidden));
+        if let Some(prefix) = prefix {
+            // Prefix K/V are already per-head projections: they go before the real tokens' K/V.
+            let dims = [batch, self.num_heads, prefix.len(), head_dim];
+            let expand = |t: &Tensor<4>| {
+                if t.dims()[0] == batch { t.clone() } else { t.clone().expand(dims) }
+            };
+            key = Tensor::cat(vec![expand(&prefix.key), key], 2);
+            value = Tensor::cat(vec![expand(&prefix.value), value], 2);
+        }
+        let scores = query.matmul(key.swap_dims(2, 3)) / (head_dim as f64).sqrt() + mask.clone();
+        let probs = self.dropout.forward(softmax(scores, 3));
+        probs
+            .matmul(value)
+            .swap_dims(1, 2)
+            .reshape([batch, seq, width])
+    }
+}

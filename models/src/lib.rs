@@ -1,0 +1,45 @@
+//! ptv2-models: BERT/RoBERTa encoders in burn, loaded from Hugging Face model dirs, with one seam
+//! ([`bert::Prompts`]) through which the tuning methods add input prompts or per-layer K/V prefixes.
+
+pub mod backend;
+pub mod bert;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod load;
+pub mod tokenize;
+
+pub use bert::{Encoder, EncoderInput, EncoderOutput, KvPrefix, Prompts};
+pub use config::{EncoderConfig, ModelFamily};
+pub use error::ModelError;
+pub use hub::{resolve_model, ModelSpec, DEFAULT_MODEL};
+pub use load::{load_encoder, ModelDir};
+pub use tokenize::{TextEncoder, TokenBatch};
+
+/// A pretrained model ready to use: config, encoder (possibly layer-truncated) and tokenizer.
+pub struct Pretrained {
+    pub config: EncoderConfig,
+    pub encoder: Encoder,
+    pub text: TextEncoder,
+}
+
+impl Pretrained {
+    /// Load a resolved model spec; `max_len` caps tokenized inputs.
+    pub fn load(spec: &ModelSpec, max_len: usize, device: &burn::tensor::Device) -> Result<Self, ModelError> {
+        let dir = ModelDir::new(&spec.dir);
+        let (mut config, mut encoder) = load_encoder(&dir, device)?;
+        if let Some(layers) = spec.layers {
+            if layers > config.num_hidden_layers {
+                return Err(ModelError::Invalid(format!(
+                    "{}: asked for {layers} layers, the model has {}",
+                    spec.dir.display(),
+                    config.num_hidden_layers
+                )));
+            }
+            encoder = encoder.truncate_layers(layers);
+            config.num_hidden_layers = layers;
+        }
+        let text = TextEncoder::from_file(&dir.tokenizer_path()?, max_len)?;
+        Ok(Self { config, encoder, text })
+    }
+}

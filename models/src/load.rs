@@ -1,0 +1,237 @@
+//! Loading a Hugging Face model dir (`config.json`, `model.safetensors`, `tokenizer.json`).
+//!
+//! The safetensors header is checked against the config first, so a missing tensor or a wrong
+//! shape is reported in the checkpoint's own names; then burn-store copies the weights in, with the
+//! few key renames that separate HF names from the module's field names.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use burn::tensor::Device;
+
+use crate::bert::Encoder;
+use crate::config::EncoderConfig;
+use crate::error::ModelError;
+
+/// The three files of a Hugging Face model dir.
+#[derive(Debug, Clone)]
+pub struct ModelDir {
+    pub root: PathBuf,
+}
+
+impl ModelDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    fn file(&self, name: &str) -> Result<PathBuf, ModelError> {
+        let path = self.root.join(name);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(ModelError::MissingFile { path })
+        }
+    }
+
+    pub fn config_path(&self) -> Result<PathBuf, ModelError> {
+        self.file("config.json")
+    }
+
+    pub fn weights_path(&self) -> Result<PathBuf, ModelError> {
+        self.file("model.safetensors")
+    }
+
+    pub fn tokenizer_path(&self) -> Result<PathBuf, ModelError> {
+        self.file("tokenizer.json")
+    }
+
+    pub fn config(&self) -> Result<EncoderConfig, ModelError> {
+        EncoderConfig::from_file(&self.config_path()?)
+    }
+}
+
+/// Task checkpoints (`BertForSequenceClassification`, …) nest the encoder under the family name.
+const ENCODER_PREFIXES: [&str; 2] = ["bert.", "roberta."];
+
+/// HF key → module path renames. Applied in order to every key.
+fn key_renames(prefix: &str) -> Vec<(String, String)> {
+    let mut renames = vec![];
+    if !prefix.is_empty() {
+        renames.push((format!(r"^{}", regex_escape(prefix)), String::new()));
+    }
+    renames.push((r"\.LayerNorm\.".into(), ".layer_norm.".into()));
+    renames.push((r"\.attention\.self\.".into(), ".attention.self_attn.".into()));
+    renames
+}
+
+fn regex_escape(s: &str) -> String {
+    s.replace('.', r"\.")
+}
+
+/// The tensors an encoder of this config needs, in HF names (after the family prefix), with shapes.
+fn expected_tensors(config: &EncoderConfig, with_pooler: bool) -> Vec<(String, Vec<usize>)> {
+    let h = config.hidden_size;
+    let i = config.intermediate_size;
+    let mut expected = vec![
+        ("embeddings.word_embeddings.weight".to_string(), vec![config.vocab_size, h]),
+        ("embeddings.position_embeddings.weight".into(), vec![config.max_position_embeddings, h]),
+        ("embeddings.token_type_embeddings.weight".into(), vec![config.type_vocab_size, h]),
+        ("embeddings.LayerNorm.weight".into(), vec![h]),
+        ("embeddings.LayerNorm.bias".into(), vec![h]),
+    ];
+    for l in 0..config.num_hidden_layers {
+        let p = format!("encoder.layer.{l}.");
+        for (name, out_dim, in_dim) in [
+            ("attention.self.query", h, h),
+            ("attention.self.key", h, h),
+            ("attention.self.value", h, h),
+            ("attention.output.dense", h, h),
+            ("intermediate.dense", i, h),
+            ("output.dense", h, i),
+        ] {
+            expected.push((format!("{p}{name}.weight"), vec![out_dim, in_dim]));
+            expected.push((format!("{p}{name}.bias"), vec![out_dim]));
+        }
+        for norm in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            expected.push((format!("{p}{norm}.weight"), vec![h]));
+            expected.push((format!("{p}{norm}.bias"), vec![h]));
+        }
+    }
+    if with_pooler {
+        expected.push(("pooler.dense.weight".into(), vec![h, h]));
+        expected.push(("pooler.dense.bias".into(), vec![h]));
+    }
+    expected
+}
+
+/// What the safetensors header says: tensor names (family prefix stripped) → shapes.
+struct Header {
+    prefix: &'static str,
+    shapes: HashMap<String, Vec<usize>>,
+}
+
+fn read_header(path: &Path, bytes: &[u8]) -> Result<Header, ModelError> {
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| {
+        ModelError::BadWeights {
+            path: path.to_path_buf(),
+            message: format!("{e:?}"),
+        }
+    })?;
+    let raw: HashMap<String, Vec<usize>> = metadata
+        .tensors()
+        .into_iter()
+        .map(|(name, info)| (name, info.shape.clone()))
+        .collect();
+    let prefix = ENCODER_PREFIXES
+        .into_iter()
+        .find(|p| raw.contains_key(&format!("{p}embeddings.word_embeddings.weight")))
+        .unwrap_or("");
+    let shapes = raw
+        .into_iter()
+        .filter_map(|(name, shape)| {
+            let name = name.strip_prefix(prefix)?.to_string();
+            // Old checkpoints name LayerNorm parameters gamma/beta.
+            let name = name
+                .replace("LayerNorm.gamma", "LayerNorm.weight")
+                .replace("LayerNorm.beta", "LayerNorm.bias");
+            Some((name, shape))
+        })
+        .collect();
+    Ok(Header { prefix, shapes })
+}
+
+fn check_tensors(path: &Path, header: &Header, expected: &[(String, Vec<usize>)]) -> Result<(), ModelError> {
+    for (name, shape) in expected {
+        match header.shapes.get(name) {
+            None => {
+                return Err(ModelError::MissingTensor {
+                    path: path.to_path_buf(),
+                    name: format!("{}{name}", header.prefix),
+                })
+            }
+            Some(found) if found != shape => {
+                return Err(ModelError::WrongShape {
+                    path: path.to_path_buf(),
+                    name: format!("{}{name}", header.prefix),
+                    expected: shape.clone(),
+                    found: found.clone(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Build the encoder of a model dir and load its pretrained weights.
+pub fn load_encoder(dir: &ModelDir, device: &Device) -> Result<(EncoderConfig, Encoder), ModelError> {
+    let config = dir.config()?;
+    let weights = dir.weights_path()?;
+    let encoder = load_weights(&config, &weights, device)?;
+    Ok((config, encoder))
+}
+
+/// Load `model.safetensors` into a freshly built encoder of `config`.
+pub fn load_weights(config: &EncoderConfig, path: &Path, device: &Device) -> Result<Encoder, ModelError> {
+    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let header = read_header(path, &bytes)?;
+    let with_pooler = header.shapes.contains_key("pooler.dense.weight");
+    check_tensors(path, &header, &expected_tensors(config, with_pooler))?;
+
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
+        .with_from_adapter(PyTorchToBurnAdapter)
+        .allow_partial(true);
+    for (from, to) in key_renames(header.prefix) {
+        store = store.with_key_remapping(from, to);
+    }
+    let mut encoder = Encoder::init(config, with_pooler, device);
+    let result = encoder.load_from(&mut store).map_err(|e| ModelError::BadWeights {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if let Some(error) = result.errors.first() {
+        return Err(ModelError::BadWeights {
+            path: path.to_path_buf(),
+            message: error.to_string(),
+        });
+    }
+    // Every parameter the header check promised must have been applied.
+    let missing: Vec<_> = result
+        .missing
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| !name.ends_with(".training"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ModelError::BadWeights {
+            path: path.to_path_buf(),
+            message: format!("parameters not loaded: {}", missing.join(", ")),
+        });
+    }
+    Ok(encoder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_tensor_count_matches_bert_layout() {
+        let config = EncoderConfig::tiny_bert();
+        // 5 embedding tensors + 16 per layer + 2 pooler.
+        assert_eq!(expected_tensors(&config, true).len(), 5 + 16 * 2 + 2);
+        assert_eq!(expected_tensors(&config, false).len(), 5 + 16 * 2);
+    }
+
+    #[test]
+    fn renames_strip_the_family_prefix_first() {
+        let renames = key_renames("roberta.");
+        assert_eq!(renames[0].0, r"^roberta\.");
+        assert_eq!(renames.len(), 3);
+        assert_eq!(key_renames("").len(), 2);
+    }
+}

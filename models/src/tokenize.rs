@@ -1,0 +1,138 @@
+//! Text → token ids with the model dir's own `tokenizer.json` (the `tokenizers` crate, as HF does).
+//!
+//! Batches are padded to their longest member (HF `padding=True`), not to the fixed length some
+//! `tokenizer.json` files carry, and truncated longest-first to `max_len`.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use tokenizers::{
+    EncodeInput, Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams,
+    TruncationStrategy,
+};
+
+use crate::bert::EncoderInput;
+use crate::error::ModelError;
+
+pub struct TextEncoder {
+    tokenizer: Tokenizer,
+    path: PathBuf,
+}
+
+/// One encoded batch, padded to the longest: `[batch][seq]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBatch {
+    pub input_ids: Vec<Vec<u32>>,
+    pub token_type_ids: Vec<Vec<u32>>,
+    pub attention_mask: Vec<Vec<u32>>,
+    /// Character offsets of each token in its text (0,0 for special tokens and padding).
+    pub offsets: Vec<Vec<(usize, usize)>>,
+    /// Which text of the pair each token came from (None for special tokens and padding).
+    pub sequence_ids: Vec<Vec<Option<usize>>>,
+    /// The word index of each token within its text (None for special tokens and padding).
+    pub word_ids: Vec<Vec<Option<u32>>>,
+}
+
+impl TextEncoder {
+    pub fn from_file(path: &Path, max_len: usize) -> Result<Self, ModelError> {
+        let fail = |message: String| ModelError::Tokenizer {
+            path: path.to_path_buf(),
+            message,
+        };
+        if !path.is_file() {
+            return Err(ModelError::MissingFile {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut tokenizer = Tokenizer::from_file(path).map_err(|e| fail(e.to_string()))?;
+        let pad = tokenizer.get_padding().cloned().unwrap_or_default();
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..pad
+        }));
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                strategy: TruncationStrategy::LongestFirst,
+                ..Default::default()
+            }))
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Self {
+            tokenizer,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn pad_id(&self) -> u32 {
+        self.tokenizer.get_padding().map_or(0, |p| p.pad_id)
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.tokenizer.token_to_id(token)
+    }
+
+    pub fn inner(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Encode texts, each alone or with a second text (a sentence pair).
+    pub fn encode_batch(&self, texts: &[(String, Option<String>)]) -> Result<TokenBatch, ModelError> {
+        let inputs: Vec<EncodeInput> = texts
+            .iter()
+            .map(|(a, b)| match b {
+                None => EncodeInput::from(a.as_str()),
+                Some(b) => EncodeInput::from((a.as_str(), b.as_str())),
+            })
+            .collect();
+        let encodings = self
+            .tokenizer
+            .encode_batch_char_offsets(inputs, true)
+            .map_err(|e| ModelError::Tokenizer {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(TokenBatch::from_encodings(&encodings))
+    }
+}
+
+impl TokenBatch {
+    pub fn from_encodings(encodings: &[Encoding]) -> Self {
+        let sequence_ids = encodings
+            .iter()
+            .map(|e| (0..e.len()).map(|i| e.token_to_sequence(i)).collect())
+            .collect();
+        Self {
+            input_ids: encodings.iter().map(|e| e.get_ids().to_vec()).collect(),
+            token_type_ids: encodings.iter().map(|e| e.get_type_ids().to_vec()).collect(),
+            attention_mask: encodings.iter().map(|e| e.get_attention_mask().to_vec()).collect(),
+            offsets: encodings.iter().map(|e| e.get_offsets().to_vec()).collect(),
+            sequence_ids,
+            word_ids: encodings.iter().map(|e| e.get_word_ids().to_vec()).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.input_ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.input_ids.is_empty()
+    }
+
+    pub fn seq_len(&self) -> usize {
+        self.input_ids.first().map_or(0, Vec::len)
+    }
+
+    /// Tensors on `device`, `[batch, seq]` each.
+    pub fn to_input(&self, device: &Device) -> EncoderInput {
+        let to_tensor = |rows: &Vec<Vec<u32>>| {
+            let flat: Vec<i64> = rows.iter().flatten().map(|&x| x as i64).collect();
+            Tensor::<2, Int>::from_data(TensorData::new(flat, [self.len(), self.seq_len()]), device)
+        };
+        EncoderInput {
+            input_ids: to_tensor(&self.input_ids),
+            attention_mask: to_tensor(&self.attention_mask),
+            token_type_ids: to_tensor(&self.token_type_ids),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Parity with PyTorch + transformers, against fixtures written once by
+//! `tools/reference/make_fixtures.py` (see its docstring). MiniLM-L6 is fetched on first use.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde_json::Value;
+
+use ptv2_models::hub::{default_cache_dir, resolve_model};
+use ptv2_models::load::load_weights;
+use ptv2_models::{EncoderConfig, EncoderInput, KvPrefix, Pretrained, Prompts};
+
+const TOLERANCE: f32 = 1e-4;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn minilm(device: &Device) -> Pretrained {
+    let spec = resolve_model("minilm-l6", &default_cache_dir()).expect("fetch minilm-l6");
+    Pretrained::load(&spec, 128, device).expect("load minilm-l6")
+}
+
+fn ints(v: &Value) -> Vec<Vec<i64>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect())
+        .collect()
+}
+
+fn int_tensor(rows: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {
+    let shape = [rows.len(), rows[0].len()];
+    Tensor::from_data(TensorData::new(rows.concat(), shape), device)
+}
+
+fn input_from(case: &Value, device: &Device) -> EncoderInput {
+    let ids = ints(&case["input_ids"]);
+    let types = case.get("token_type_ids").map(ints).unwrap_or_else(|| {
+        ids.iter().map(|r| vec![0; r.len()]).collect()
+    });
+    EncoderInput {
+        input_ids: int_tensor(&ids, device),
+        attention_mask: int_tensor(&ints(&case["attention_mask"]), device),
+        token_type_ids: int_tensor(&types, device),
+    }
+}
+
+/// The deterministic values of the reference script's `formula(rows, cols, seed)`.
+fn formula(rows: usize, cols: usize, seed: f64, device: &Device) -> Tensor<2> {
+    let values: Vec<f32> = (0..rows * cols)
+        .map(|i| (0.5 * (0.37 * i as f64 + seed).sin()) as f32)
+        .collect();
+    Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+}
+
+/// Max |ours − theirs| over the real tokens of each example.
+fn max_diff_real_tokens(ours: Tensor<3>, mask: &[Vec<i64>], expected: &Value) -> f32 {
+    let [_, seq, hidden] = ours.dims();
+    let ours = ours.into_data().try_to_vec::<f32>().unwrap();
+    let mut worst = 0f32;
+    for (b, example) in expected.as_array().unwrap().iter().enumerate() {
+        let real = mask[b].iter().filter(|&&m| m == 1).count();
+        let rows = example.as_array().unwrap();
+        assert_eq!(rows.len(), real, "example {b}: fixture has {} tokens, mask {real}", rows.len());
+        for (t, row) in rows.iter().enumerate() {
+            for (h, x) in row.as_array().unwrap().iter().enumerate() {
+                let d = (ours[(b * seq + t) * hidden + h] - x.as_f64().unwrap() as f32).abs();
+                worst = worst.max(d);
+            }
+        }
+    }
+    worst
+}
+
+fn max_diff_flat(ours: Tensor<2>, expected: &Value) -> f32 {
+    let ours = ours.into_data().try_to_vec::<f32>().unwrap();
+    let theirs: Vec<f32> = expected
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32))
+        .collect();
+    assert_eq!(ours.len(), theirs.len());
+    ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn minilm_token_ids_equal_hf_tokenizer() {
+    let device = Device::flex();
+    let model = minilm(&device);
+    let fixture = read_json(&fixtures().join("minilm_plain.json"));
+    for case in fixture["cases"].as_array().unwrap() {
+        let texts: Vec<String> = case["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().into()).collect();
+        let pairs: Vec<Option<String>> = match case["pairs"].as_array() {
+            Some(p) => p.iter().map(|t| Some(t.as_str().unwrap().into())).collect(),
+            None => vec![None; texts.len()],
+        };
+        let inputs: Vec<_> = texts.into_iter().zip(pairs).collect();
+        let batch = model.text.encode_batch(&inputs).unwrap();
+        let as_i64 = |rows: &Vec<Vec<u32>>| rows.iter().map(|r| r.iter().map(|&x| x as i64).collect()).collect::<Vec<Vec<i64>>>();
+        assert_eq!(as_i64(&batch.input_ids), ints(&case["input_ids"]), "{}", case["name"]);
+        assert_eq!(as_i64(&batch.token_type_ids), ints(&case["token_type_ids"]), "{}", case["name"]);
+        assert_eq!(as_i64(&batch.attention_mask), ints(&case["attention_mask"]), "{}", case["name"]);
+    }
+}
+
+#[test]
+fn minilm_hidden_states_equal_transformers() {
+    let device = Device::flex();
+    let model = minilm(&device);
+    let fixture = read_json(&fixtures().join("minilm_plain.json"));
+    for case in fixture["cases"].as_array().unwrap() {
+        let out = model.encoder.forward(&input_from(case, &device), &Prompts::none());
+        let mask = ints(&case["attention_mask"]);
+        let hidden = max_diff_real_tokens(out.last_hidden_state, &mask, &case["last_hidden_state"]);
+        let pooled = max_diff_flat(out.pooled.expect("MiniLM has a pooler"), &case["pooled"]);
+        assert!(hidden < TOLERANCE, "{}: hidden max abs diff {hidden}", case["name"]);
+        assert!(pooled < TOLERANCE, "{}: pooled max abs diff {pooled}", case["name"]);
+    }
+}
+
+#[test]
+fn minilm_with_prefix_and_prompts_equals_pytorch() {
+    let device = Device::flex();
+    let model = minilm(&device);
+    let fixture = read_json(&fixtures().join("minilm_prompts.json"));
+    let input = input_from(&fixture, &device);
+    let mask = ints(&fixture["attention_mask"]);
+    let (layers, heads, hidden) = (model.config.num_hidden_layers, model.config.num_attention_heads, model.config.hidden_size);
+
+    let p = fixture["prefix_len"].as_u64().unwrap() as usize;
+    let flat = formula(p, layers * 2 * hidden, fixture["prefix_formula_seed"].as_f64().unwrap(), &device);
+    let prompts = Prompts {
+        input: None,
+        layers: KvPrefix::split_flat(flat.unsqueeze(), layers, heads).into_iter().map(Some).collect(),
+    };
+    let out = model.encoder.forward(&input, &prompts);
+    let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["prefix_last_hidden_state"]);
+    assert!(diff < TOLERANCE, "prefix: hidden max abs diff {diff}");
+    let pooled = max_diff_flat(out.pooled.unwrap(), &fixture["prefix_pooled"]);
+    assert!(pooled < TOLERANCE, "prefix: pooled max abs diff {pooled}");
+
+    let p = fixture["prompt_len"].as_u64().unwrap() as usize;
+    let prompt = formula(p, hidden, fixture["prompt_formula_seed"].as_f64().unwrap(), &device);
+    let prompts = Prompts { input: Some(prompt.unsqueeze()), layers: vec![] };
+    let out = model.encoder.forward(&input, &prompts);
+    let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["prompt_last_hidden_state"]);
+    assert!(diff < TOLERANCE, "input prompts: hidden max abs diff {diff}");
+}
+
+#[test]
+fn tiny_roberta_position_rule_equals_transformers() {
+    let device = Device::flex();
+    let dir = fixtures().join("tiny_roberta");
+    let config = EncoderConfig::from_file(&dir.join("config.json")).unwrap();
+    let encoder = load_weights(&config, &dir.join("model.safetensors"), &device).unwrap();
+    let fixture = read_json(&dir.join("outputs.json"));
+    let input = input_from(&fixture, &device);
+    let mask = ints(&fixture["attention_mask"]);
+
+    let out = encoder.forward(&input, &Prompts::none());
+    let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["last_hidden_state"]);
+    assert!(diff < TOLERANCE, "roberta: hidden max abs diff {diff}");
+    let pooled = max_diff_flat(out.pooled.unwrap(), &fixture["pooled"]);
+    assert!(pooled < TOLERANCE, "roberta: pooled max abs diff {pooled}");
+
+    let p = fixture["prefix_len"].as_u64().unwrap() as usize;
+    let (layers, heads) = (config.num_hidden_layers, config.num_attention_heads);
+    let flat = formula(p, layers * 2 * config.hidden_size, fixture["prefix_formula_seed"].as_f64().unwrap(), &device);
+    let prompts = Prompts {
+        input: None,
+        layers: KvPrefix::split_flat(flat.unsqueeze(), layers, heads).into_iter().map(Some).collect(),
+    };
+    let out = encoder.forward(&input, &prompts);
+    let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["prefix_last_hidden_state"]);
+    assert!(diff < TOLERANCE, "roberta prefix: hidden max abs diff {diff}");
+}
