@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use ptv2_models::{backend, resolve_model, Pretrained, Prompts};
 
-use crate::ModelArgs;
+use crate::commands::ModelArgs;
 
 #[derive(Args, Debug)]
 pub struct EncodeArgs {
@@ -25,6 +25,9 @@ pub struct EncodeArgs {
     /// Where to write the JSON.
     #[arg(long)]
     pub out: PathBuf,
+    /// Maximum tokens per input (longest-first truncation).
+    #[arg(long, default_value_t = 512)]
+    pub max_len: usize,
 }
 
 #[derive(Serialize)]
@@ -57,7 +60,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
     }
     let device = backend::device_by_name(&args.model.device)?;
     let spec = resolve_model(&args.model.model, &args.model.cache_dir())?;
-    let model = Pretrained::load(&spec, args.model.max_len, &device)
+    let model = Pretrained::load(&spec, args.max_len, &device)
         .with_context(|| format!("loading model {}", args.model.model))?;
 
     let texts: Vec<(String, Option<String>)> = args

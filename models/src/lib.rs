@@ -5,15 +5,19 @@ pub mod backend;
 pub mod bert;
 pub mod config;
 pub mod error;
+pub mod heads;
 pub mod hub;
 pub mod load;
+pub mod methods;
 pub mod tokenize;
 
 pub use bert::{Encoder, EncoderInput, EncoderOutput, KvPrefix, Prompts};
 pub use config::{EncoderConfig, ModelFamily};
 pub use error::ModelError;
+pub use heads::{Head, HeadKind, Logits, Targets};
 pub use hub::{resolve_model, ModelSpec, DEFAULT_MODEL};
 pub use load::{load_encoder, ModelDir};
+pub use methods::{Method, MethodInit, ParamCounts, TunedModel};
 pub use tokenize::{TextEncoder, TokenBatch};
 
 /// A pretrained model ready to use: config, encoder (possibly layer-truncated) and tokenizer.

@@ -1,0 +1,166 @@
+//! Command-line arguments shared by the commands, and the `train` / `eval` commands.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use ptv2_models::methods::p_tuning_v2::LayerSelection;
+use ptv2_models::Method;
+
+use crate::data::resolve_data_dir;
+use crate::optim::Schedule;
+use crate::train::{evaluate_checkpoint, train, RunConfig, RunEnv, METRICS_FILE};
+
+/// How a command finds its model and where it runs.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// A Hugging Face model dir, or an embedded model name (`minilm-l6`, `minilm-l6@2` = first 2 layers).
+    #[arg(long, default_value = ptv2_models::DEFAULT_MODEL)]
+    pub model: String,
+    /// Where embedded models are fetched to [default: $PTV2_CACHE or ~/.cache/ptv2].
+    #[arg(long, env = "PTV2_CACHE")]
+    pub cache: Option<PathBuf>,
+    /// cpu (burn flex backend) or cuda (builds with the cuda feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+impl ModelArgs {
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache.clone().unwrap_or_else(ptv2_models::hub::default_cache_dir)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Task name (sst2, rte, mrpc, cola, …).
+    #[arg(long)]
+    pub task: String,
+    /// ft (full fine-tuning), pt (prompt tuning), pt2 (P-tuning v2).
+    #[arg(long)]
+    pub method: String,
+    /// Prompt length P for pt and pt2.
+    #[arg(long, default_value_t = 16)]
+    pub prompt_len: usize,
+    /// pt2: train the prefix through an MLP with this hidden size (reparameterization).
+    #[arg(long)]
+    pub reparam_hidden: Option<usize>,
+    /// pt2: which layers get a prefix: all, top:K or bottom:K.
+    #[arg(long, default_value = "all")]
+    pub prefix_layers: String,
+    #[arg(long)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Train on a fixed random subset of this many examples.
+    #[arg(long)]
+    pub max_train: Option<usize>,
+    /// Evaluate on the first this-many dev examples.
+    #[arg(long)]
+    pub max_eval: Option<usize>,
+    /// Maximum tokens per example (longest-first truncation).
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    /// Dropout on the prefix and before the head.
+    #[arg(long, default_value_t = 0.1)]
+    pub dropout: f64,
+    /// linear, linear:WARMUP_RATIO or exp:GAMMA (per epoch).
+    #[arg(long, default_value = "linear")]
+    pub schedule: String,
+    /// Benchmark data dir [default: $PTV2_DATA or ../shared/data].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Output dir for config.json, metrics.json, the checkpoint and predictions.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Build a method from its name and options.
+pub fn method_from(name: &str, prompt_len: usize, reparam_hidden: Option<usize>, layers: &str) -> Result<Method> {
+    let layers = LayerSelection::parse(layers).map_err(anyhow::Error::msg)?;
+    Ok(match name {
+        "ft" => Method::Ft,
+        "pt" => Method::Pt { prompt_len },
+        "pt2" => Method::Pt2 { prompt_len, reparam_hidden, layers },
+        other => bail!("unknown method \"{other}\": expected ft, pt or pt2"),
+    })
+}
+
+impl TrainArgs {
+    pub fn run_config(&self) -> Result<RunConfig> {
+        if self.batch_size == 0 || self.epochs == 0 {
+            bail!("--batch-size and --epochs must be at least 1");
+        }
+        Ok(RunConfig {
+            model: self.model.model.clone(),
+            task: self.task.clone(),
+            method: method_from(&self.method, self.prompt_len, self.reparam_hidden, &self.prefix_layers)?,
+            lr: self.lr,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            max_train: self.max_train,
+            max_eval: self.max_eval,
+            max_len: self.max_len,
+            dropout: self.dropout,
+            schedule: Schedule::parse(&self.schedule).map_err(anyhow::Error::msg)?,
+        })
+    }
+}
+
+pub fn run_train(args: &TrainArgs) -> Result<()> {
+    let config = args.run_config()?;
+    let env = RunEnv {
+        cache: args.model.cache_dir(),
+        device: args.model.device.clone(),
+        data_dir: resolve_data_dir(args.data.as_deref())?,
+        out: args.out.clone(),
+        progress: true,
+    };
+    let metrics = train(&config, &env)?;
+    eprintln!(
+        "best epoch {}: {}; {:.1} s, {:.2} steps/s, peak RSS {:.0} MB, checkpoint {} bytes → {}",
+        metrics.best_epoch,
+        metrics.best_dev.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join(", "),
+        metrics.wall_seconds,
+        metrics.train_steps_per_second,
+        metrics.peak_rss_mb,
+        metrics.checkpoint_bytes,
+        env.out.join(METRICS_FILE).display()
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A run dir written by `ptv2 train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    #[arg(long, env = "PTV2_CACHE")]
+    pub cache: Option<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+pub fn run_eval(args: &EvalArgs) -> Result<()> {
+    let env = RunEnv {
+        cache: args.cache.clone().unwrap_or_else(ptv2_models::hub::default_cache_dir),
+        device: args.device.clone(),
+        data_dir: resolve_data_dir(args.data.as_deref())?,
+        out: args.checkpoint.clone(),
+        progress: false,
+    };
+    let (config, scores) = evaluate_checkpoint(&args.checkpoint, &env)?;
+    let text: Vec<String> = scores.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+    println!("{} {} dev: {}", config.task, config.method.name(), text.join(", "));
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! ptv2-harness: task readers, metrics, the training loop and the commands of the `ptv2` binary.
+
+pub mod commands;
+pub mod data;
+pub mod encode;
+pub mod io;
+pub mod metrics;
+pub mod optim;
+pub mod tasks;
+pub mod train;

@@ -1,0 +1,104 @@
+//! Frozen means frozen: after a few PT2 and PT training steps every backbone tensor is bit for bit
+//! what it was, the trainable ones moved, and AdamW holds state for the trainable tensors only.
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use ptv2_harness::optim::{adamw, clip_global_norm};
+use ptv2_models::heads::loss;
+use ptv2_models::{Encoder, EncoderConfig, EncoderInput, HeadKind, Method, MethodInit, Targets, TunedModel};
+
+/// Every float parameter's path-independent identity and values, in visiting order.
+#[derive(Default)]
+struct Snapshot(Vec<(String, bool, Vec<f32>)>);
+
+impl ModuleVisitor for Snapshot {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let tensor = param.val();
+        let trainable = tensor.is_require_grad();
+        let values = tensor.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        self.0.push((param.id.to_string(), trainable, values));
+    }
+}
+
+fn snapshot(model: &TunedModel) -> Snapshot {
+    let mut s = Snapshot::default();
+    model.visit(&mut s);
+    s
+}
+
+fn batch(device: &Device) -> (EncoderInput, Targets) {
+    let ids = vec![2i64, 15, 27, 33, 3, 0, 2, 41, 9, 3, 12, 4];
+    let mask = vec![1i64, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1];
+    let t = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [2, 6]), device);
+    (
+        EncoderInput { input_ids: t(ids), attention_mask: t(mask), token_type_ids: t(vec![0; 12]) },
+        Targets::Classes(vec![1, 0]),
+    )
+}
+
+fn train_steps(method: Method) -> (Snapshot, Snapshot, usize) {
+    let device = Device::flex().autodiff();
+    device.seed(7);
+    let config = EncoderConfig::tiny_bert();
+    let encoder = Encoder::init(&config, true, &device);
+    let init = MethodInit { dropout: 0.1, init_std: 0.02 };
+    let mut model = TunedModel::new(encoder, &method, &HeadKind::SequenceClassification { num_labels: 2 }, &init, &device);
+    let before = snapshot(&model);
+    let mut optimizer = adamw();
+    let (input, targets) = batch(&device);
+    for _ in 0..3 {
+        let grads = loss(model.forward(&input), &targets).backward();
+        let mut grads = GradientsParams::from_grads(grads, &model);
+        clip_global_norm(&model, &mut grads, 1.0);
+        model = optimizer.step(1e-2, model, grads);
+    }
+    let state_tensors = optimizer.to_record().len();
+    (before, snapshot(&model), state_tensors)
+}
+
+fn check_frozen(method: Method, expected_trainable: usize) {
+    let (before, after, state_tensors) = train_steps(method.clone());
+    assert_eq!(before.0.len(), after.0.len());
+    let mut trainable = 0;
+    for ((id, was_trainable, old), (id2, _, new)) in before.0.iter().zip(&after.0) {
+        assert_eq!(id, id2);
+        if *was_trainable {
+            trainable += 1;
+            assert_ne!(old, new, "{method:?}: trainable tensor {id} did not move");
+        } else {
+            assert!(old == new, "{method:?}: frozen tensor {id} changed");
+        }
+    }
+    assert_eq!(trainable, expected_trainable, "{method:?}: trainable tensors");
+    // AdamW: first and second moment per trainable tensor, nothing for frozen ones.
+    assert_eq!(state_tensors, 2 * trainable, "{method:?}: optimizer state tensors");
+}
+
+#[test]
+fn pt2_trains_only_prefix_and_head() {
+    // prefix embedding + head weight + head bias
+    check_frozen(Method::Pt2 { prompt_len: 4, reparam_hidden: None, layers: Default::default() }, 3);
+}
+
+#[test]
+fn pt2_with_reparameterization_trains_the_mlp() {
+    // MLP embedding + 2 × (weight, bias) + head weight + bias
+    check_frozen(Method::Pt2 { prompt_len: 4, reparam_hidden: Some(8), layers: Default::default() }, 7);
+}
+
+#[test]
+fn pt_trains_only_prompts_and_head() {
+    check_frozen(Method::Pt { prompt_len: 4 }, 3);
+}
+
+#[test]
+fn ft_trains_everything() {
+    let (before, after, _) = train_steps(Method::Ft);
+    assert!(before.0.iter().all(|(_, trainable, _)| *trainable));
+    let moved = before.0.iter().zip(&after.0).filter(|(a, b)| a.2 != b.2).count();
+    // Position/type embedding rows never used still get zero gradients but AdamW moves nothing
+    // without a gradient signal; every weight matrix on the path moves.
+    assert!(moved as f64 > 0.8 * before.0.len() as f64, "only {moved} of {} moved", before.0.len());
+}
