@@ -27,6 +27,10 @@ build:
 ptv2 *ARGS:
     {{ptv2}} {{ARGS}}
 
+# Train one run, e.g. `just train --task rte --method pt2 --prompt-len 16 --lr 1e-2 --out runs/rte-pt2`.
+train *ARGS:
+    {{ptv2}} train {{ARGS}}
+
 # Check that the CUDA backend compiles (no GPU or CUDA toolkit needed to compile).
 check-cuda:
     cargo check --release --workspace -F ptv2-harness/cuda

@@ -119,6 +119,7 @@ fn minilm_hidden_states_equal_transformers() {
         let mask = ints(&case["attention_mask"]);
         let hidden = max_diff_real_tokens(out.last_hidden_state, &mask, &case["last_hidden_state"]);
         let pooled = max_diff_flat(out.pooled.expect("MiniLM has a pooler"), &case["pooled"]);
+        eprintln!("{}: hidden {hidden:.2e}, pooled {pooled:.2e}", case["name"]);
         assert!(hidden < TOLERANCE, "{}: hidden max abs diff {hidden}", case["name"]);
         assert!(pooled < TOLERANCE, "{}: pooled max abs diff {pooled}", case["name"]);
     }
@@ -141,6 +142,7 @@ fn minilm_with_prefix_and_prompts_equals_pytorch() {
     };
     let out = model.encoder.forward(&input, &prompts);
     let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["prefix_last_hidden_state"]);
+    eprintln!("minilm prefix: hidden {diff:.2e}");
     assert!(diff < TOLERANCE, "prefix: hidden max abs diff {diff}");
     let pooled = max_diff_flat(out.pooled.unwrap(), &fixture["prefix_pooled"]);
     assert!(pooled < TOLERANCE, "prefix: pooled max abs diff {pooled}");
@@ -150,6 +152,7 @@ fn minilm_with_prefix_and_prompts_equals_pytorch() {
     let prompts = Prompts { input: Some(prompt.unsqueeze()), layers: vec![] };
     let out = model.encoder.forward(&input, &prompts);
     let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["prompt_last_hidden_state"]);
+    eprintln!("minilm input prompts: hidden {diff:.2e}");
     assert!(diff < TOLERANCE, "input prompts: hidden max abs diff {diff}");
 }
 
@@ -165,6 +168,7 @@ fn tiny_roberta_position_rule_equals_transformers() {
 
     let out = encoder.forward(&input, &Prompts::none());
     let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["last_hidden_state"]);
+    eprintln!("tiny roberta: hidden {diff:.2e}");
     assert!(diff < TOLERANCE, "roberta: hidden max abs diff {diff}");
     let pooled = max_diff_flat(out.pooled.unwrap(), &fixture["pooled"]);
     assert!(pooled < TOLERANCE, "roberta: pooled max abs diff {pooled}");
@@ -178,5 +182,45 @@ fn tiny_roberta_position_rule_equals_transformers() {
     };
     let out = encoder.forward(&input, &prompts);
     let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["prefix_last_hidden_state"]);
+    eprintln!("tiny roberta prefix: hidden {diff:.2e}");
     assert!(diff < TOLERANCE, "roberta prefix: hidden max abs diff {diff}");
+}
+
+/// The methods end to end: a fixed prompt / prefix and a fixed head give PyTorch's logits.
+#[test]
+fn pt_and_pt2_logits_equal_pytorch() {
+    use burn::module::Param;
+    use ptv2_models::{HeadKind, Logits, Method, MethodInit, TunedModel};
+
+    let device = Device::flex();
+    let model = minilm(&device);
+    let fixture = read_json(&fixtures().join("minilm_prompts.json"));
+    let input = input_from(&fixture, &device);
+    let (layers, hidden) = (model.config.num_hidden_layers, model.config.hidden_size);
+    let init = MethodInit { dropout: 0.0, init_std: 0.02 };
+    let head = HeadKind::SequenceClassification { num_labels: 2 };
+    let head_weight = formula(2, hidden, 1.3, &device).mul_scalar(0.2).transpose();
+    let head_bias = Tensor::<1>::from_data(TensorData::new(vec![0.05f32, -0.05], [2]), &device);
+
+    let cases = [
+        (Method::Pt2 { prompt_len: 4, reparam_hidden: None, layers: Default::default() }, "pt2_logits"),
+        (Method::Pt { prompt_len: 3 }, "pt_logits"),
+    ];
+    for (method, key) in cases {
+        let mut tuned = TunedModel::new(model.encoder.clone(), &method, &head, &init, &device);
+        if let Some(prefix) = tuned.prefix.as_mut() {
+            let seed = fixture["prefix_formula_seed"].as_f64().unwrap();
+            prefix.embedding = Some(Param::from_tensor(formula(4, layers * 2 * hidden, seed, &device)));
+        }
+        if let Some(prompt) = tuned.prompt.as_mut() {
+            let seed = fixture["prompt_formula_seed"].as_f64().unwrap();
+            prompt.embedding = Param::from_tensor(formula(3, hidden, seed, &device));
+        }
+        tuned.head.classifier.weight = Param::from_tensor(head_weight.clone());
+        tuned.head.classifier.bias = Some(Param::from_tensor(head_bias.clone()));
+        let Logits::Sequence(logits) = tuned.forward(&input) else { panic!("sequence logits") };
+        let diff = max_diff_flat(logits, &fixture[key]);
+        eprintln!("{key}: max abs diff {diff:.2e}");
+        assert!(diff < TOLERANCE, "{key}: max abs diff {diff}");
+    }
 }

@@ -9,7 +9,8 @@ Writes:
                         for single sentences, sentence pairs and one padded batch of different lengths
   minilm_prompts.json   the same model with a fixed prefix (P-tuning v2: per-layer K/V) and with
                         fixed input prompts (prompt tuning), computed by explicit PyTorch code on the
-                        HF weights; the explicit code is first checked against HF BertModel itself
+                        HF weights (the explicit code is first checked against HF BertModel itself),
+                        and the logits of a fixed classification head on top of each
   tiny_roberta/         a tiny random RoBERTa (config.json + model.safetensors) and its outputs on a
                         padded batch, plain and with a prefix (RoBERTa's padding-offset position rule)
 
@@ -178,6 +179,13 @@ def minilm_fixtures(model_dir, out_dir):
     prefixed, prefixed_pooled = explicit_forward(model, ids, mask, types, prefix)
     prompt = formula(PROMPT_LEN, model.config.hidden_size, 0.7)
     prompted = prompt_forward(model, ids, mask, types, prompt)
+    # A fixed 2-class head on the pooled [CLS] of the real tokens (THUDM's reading; PEFT's
+    # BertForSequenceClassification would pool the first virtual token instead).
+    head_weight = 0.2 * formula(2, model.config.hidden_size, 1.3)
+    head_bias = torch.tensor([0.05, -0.05])
+    prompted_pooled = torch.tanh(model.pooler.dense(prompted[:, 0]))
+    pt2_logits = prefixed_pooled @ head_weight.T + head_bias
+    pt_logits = prompted_pooled @ head_weight.T + head_bias
     write(out_dir, "minilm_prompts.json", {
         "texts": PADDED_BATCH,
         "input_ids": ids.tolist(),
@@ -190,6 +198,9 @@ def minilm_fixtures(model_dir, out_dir):
         "prompt_len": PROMPT_LEN,
         "prompt_formula_seed": 0.7,
         "prompt_last_hidden_state": rows(prompted, mask),
+        "head_formula": "0.2 * formula(2, hidden, 1.3); bias [0.05, -0.05]",
+        "pt2_logits": rounded(pt2_logits),
+        "pt_logits": rounded(pt_logits),
     })
 
 
