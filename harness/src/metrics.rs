@@ -77,6 +77,128 @@ pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
     pearson(&ranks(x), &ranks(y))
 }
 
+/// Precision, recall and F1 of entity spans.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EntityScores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+/// seqeval's `get_entities` (default, non-strict mode) over sentences joined with "O" between them:
+/// `(type, first, last)` token positions.
+pub fn entities(sentences: &[Vec<String>]) -> Vec<(String, usize, usize)> {
+    let mut flat: Vec<&str> = vec![];
+    for sentence in sentences {
+        flat.extend(sentence.iter().map(String::as_str));
+        flat.push("O");
+    }
+    flat.push("O");
+    let split = |t: &str| -> (char, String) {
+        let tag = t.chars().next().unwrap_or('O');
+        let kind = t.get(1..).unwrap_or("").split_once('-').map_or(t.get(1..).unwrap_or(""), |(_, k)| k);
+        (tag, if kind.is_empty() { "_".to_string() } else { kind.to_string() })
+    };
+    let (mut prev_tag, mut prev_kind, mut begin) = ('O', String::new(), 0);
+    let mut chunks = vec![];
+    for (i, t) in flat.iter().enumerate() {
+        let (tag, kind) = split(t);
+        let end = matches!(prev_tag, 'E' | 'S')
+            || (matches!(prev_tag, 'B' | 'I') && matches!(tag, 'B' | 'S' | 'O'))
+            || (prev_tag != 'O' && prev_tag != '.' && prev_kind != kind);
+        if end {
+            chunks.push((prev_kind.clone(), begin, i - 1));
+        }
+        let start = matches!(tag, 'B' | 'S')
+            || (matches!(prev_tag, 'E' | 'S' | 'O') && matches!(tag, 'E' | 'I'))
+            || (tag != 'O' && tag != '.' && prev_kind != kind);
+        if start {
+            begin = i;
+        }
+        prev_tag = tag;
+        prev_kind = kind;
+    }
+    chunks
+}
+
+/// seqeval `f1_score` / `precision_score` / `recall_score` with the default micro average.
+pub fn seqeval(gold: &[Vec<String>], pred: &[Vec<String>]) -> EntityScores {
+    let gold: std::collections::HashSet<_> = entities(gold).into_iter().collect();
+    let pred: std::collections::HashSet<_> = entities(pred).into_iter().collect();
+    let correct = gold.intersection(&pred).count() as f64;
+    let precision = if pred.is_empty() { 0.0 } else { correct / pred.len() as f64 };
+    let recall = if gold.is_empty() { 0.0 } else { correct / gold.len() as f64 };
+    let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+    EntityScores { precision, recall, f1 }
+}
+
+/// The official SQuAD answer normalization: lower case, no punctuation, no articles, single spaces.
+pub fn normalize_answer(text: &str) -> String {
+    let lower: String = text.to_lowercase().chars().filter(|c| !is_ascii_punctuation_like_python(*c)).collect();
+    lower
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "a" | "an" | "the"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Python's `string.punctuation`, which the official script removes.
+fn is_ascii_punctuation_like_python(c: char) -> bool {
+    c.is_ascii_punctuation()
+}
+
+pub fn squad_exact(prediction: &str, gold: &str) -> f64 {
+    (normalize_answer(prediction) == normalize_answer(gold)) as u8 as f64
+}
+
+/// Token-overlap F1 of the official script (v2.0 counts two empty answers as 1).
+pub fn squad_f1(prediction: &str, gold: &str) -> f64 {
+    let p = normalize_answer(prediction);
+    let g = normalize_answer(gold);
+    let p: Vec<&str> = p.split_whitespace().collect();
+    let g: Vec<&str> = g.split_whitespace().collect();
+    if p.is_empty() || g.is_empty() {
+        return (p.is_empty() && g.is_empty()) as u8 as f64;
+    }
+    let mut counts: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for w in &g {
+        *counts.entry(w).or_default() += 1;
+    }
+    let mut same = 0;
+    for w in &p {
+        if let Some(c) = counts.get_mut(w).filter(|c| **c > 0) {
+            *c -= 1;
+            same += 1;
+        }
+    }
+    if same == 0 {
+        return 0.0;
+    }
+    let precision = same as f64 / p.len() as f64;
+    let recall = same as f64 / g.len() as f64;
+    2.0 * precision * recall / (precision + recall)
+}
+
+/// SQuAD EM and F1 in percent: each prediction's best match over its gold answers, averaged.
+/// An unanswerable question has the gold answer "" (v2.0).
+pub fn squad(predictions: &[String], gold: &[Vec<String>]) -> (f64, f64) {
+    let n = gold.len().max(1) as f64;
+    let best = |f: fn(&str, &str) -> f64| -> f64 {
+        predictions
+            .iter()
+            .zip(gold)
+            .map(|(p, answers)| {
+                if answers.is_empty() {
+                    f(p, "")
+                } else {
+                    answers.iter().map(|a| f(p, a)).fold(0.0, f64::max)
+                }
+            })
+            .sum::<f64>()
+    };
+    (100.0 * best(squad_exact) / n, 100.0 * best(squad_f1) / n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +213,28 @@ mod tests {
         // (tp·tn − fp·fn)/sqrt(5·4·3·4) with tn=2
         let expected = (3.0 * 2.0 - 2.0 * 1.0) / (5.0f64 * 4.0 * 3.0 * 4.0).sqrt();
         assert!((matthews(&pred, &gold) - expected).abs() < 1e-12);
+    }
+
+    fn tags(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn seqeval_entities_follow_the_default_mode() {
+        // An I- after O starts an entity in the default (non-strict) mode; a type change ends one.
+        let found = entities(&[tags("B-PER I-PER O I-LOC B-ORG I-MISC")]);
+        assert_eq!(found, vec![("PER".into(), 0, 1), ("LOC".into(), 3, 3), ("ORG".into(), 4, 4), ("MISC".into(), 5, 5)]);
+        let s = seqeval(&[tags("B-PER I-PER O B-LOC")], &[tags("B-PER I-PER O B-ORG")]);
+        assert_eq!((s.precision, s.recall, s.f1), (0.5, 0.5, 0.5));
+    }
+
+    #[test]
+    fn squad_normalization_and_scores() {
+        assert_eq!(normalize_answer("The  Denver Broncos!"), "denver broncos");
+        assert_eq!(squad_exact("the Broncos", "Broncos."), 1.0);
+        assert!((squad_f1("Denver Broncos team", "Broncos") - 0.5).abs() < 1e-12);
+        let (em, f1) = squad(&["Denver".into(), "".into()], &[vec!["Denver Broncos".into(), "Denver".into()], vec![]]);
+        assert_eq!((em, f1), (100.0, 100.0));
     }
 
     #[test]

@@ -11,7 +11,6 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -22,7 +21,7 @@ use ptv2_models::heads::loss;
 use ptv2_models::{backend, resolve_model, EncoderConfig, Method, MethodInit, ParamCounts, Pretrained, TextEncoder, TunedModel};
 
 use crate::optim::{adamw, clip_global_norm, Schedule};
-use crate::tasks::{load_task, Prediction, Task, TextExample};
+use crate::tasks::{load_task, DevResult, Task};
 
 /// Everything that defines a run's result. Written as `config.json` beside its checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,7 +90,6 @@ pub struct RunMetrics {
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 pub const METRICS_FILE: &str = "metrics.json";
-pub const PREDICTIONS_FILE: &str = "dev_predictions.tsv";
 
 /// Peak resident memory of this process so far (VmHWM), in MB; 0 where /proc is not available.
 pub fn peak_rss_mb() -> f64 {
@@ -103,19 +101,14 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// The task with `max_train` / `max_eval` applied. The train subset is a fixed random draw
-/// (seed 0), so every run seed sees the same examples.
-pub fn load_subsets(config: &RunConfig, data_dir: &Path) -> Result<Task> {
+/// The task with `max_train` / `max_eval` applied (the train subset is a fixed random draw, the
+/// same for every seed) and its tokenizer-dependent features prepared.
+pub fn load_prepared(config: &RunConfig, data_dir: &Path, text: &TextEncoder) -> Result<Box<dyn Task>> {
     let mut task = load_task(&config.task, data_dir)?;
-    if let Some(n) = config.max_train.filter(|&n| n < task.train.len()) {
-        task.train.shuffle(&mut StdRng::seed_from_u64(0));
-        task.train.truncate(n);
-    }
-    if let Some(n) = config.max_eval {
-        task.dev.truncate(n);
-    }
-    if task.train.is_empty() || task.dev.is_empty() {
-        bail!("task {}: empty train or dev split", task.name);
+    task.subset(config.max_train, config.max_eval);
+    task.prepare(text)?;
+    if task.train_len() == 0 || task.dev_len() == 0 {
+        bail!("task {}: empty train or dev split", task.name());
     }
     Ok(task)
 }
@@ -125,17 +118,6 @@ fn method_init(config: &RunConfig, encoder: &EncoderConfig) -> MethodInit {
         dropout: config.dropout,
         init_std: encoder.initializer_range,
     }
-}
-
-/// Predictions for `examples`, in order, with dropout off.
-pub fn predict(model: &TunedModel, task: &Task, text: &TextEncoder, examples: &[TextExample], device: &Device) -> Result<Vec<Prediction>> {
-    let mut predictions = Vec::with_capacity(examples.len());
-    for chunk in examples.chunks(64) {
-        let refs: Vec<&TextExample> = chunk.iter().collect();
-        let batch = task.batch(&refs, text, device)?;
-        predictions.extend(task.predict(model.forward(&batch.input)));
-    }
-    Ok(predictions)
 }
 
 fn progress_bar(enabled: bool, len: usize, prefix: String) -> ProgressBar {
@@ -164,12 +146,12 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
 
-    let task = load_subsets(config, &env.data_dir)?;
     let spec = resolve_model(&config.model, &env.cache)?;
     let Pretrained { encoder, text, config: encoder_config } = Pretrained::load(&spec, config.max_len, &train_device)
         .with_context(|| format!("loading model {}", config.model))?;
+    let task = load_prepared(config, &env.data_dir, &text)?;
     let init = method_init(config, &encoder_config);
-    let mut model = TunedModel::new(encoder, &config.method, &task.head, &init, &train_device);
+    let mut model = TunedModel::new(encoder, &config.method, &task.head(), &init, &train_device);
     let params = model.param_counts();
     eprintln!("{} {} on {}: {params}", config.task, config.method.name(), config.model);
 
@@ -178,14 +160,13 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
 
     let mut optimizer = adamw();
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let steps_per_epoch = task.train.len().div_ceil(config.batch_size);
+    let steps_per_epoch = task.train_len().div_ceil(config.batch_size);
     let total_steps = steps_per_epoch * config.epochs;
-    let mut order: Vec<usize> = (0..task.train.len()).collect();
+    let mut order: Vec<usize> = (0..task.train_len()).collect();
     let mut epochs: Vec<EpochRecord> = vec![];
     let mut best: Option<(usize, f64)> = None;
     let mut step = 0;
     let mut train_seconds = 0.0;
-    let main_metric = task.score(&[], &[]).first().map(|m| m.0.clone()).unwrap_or_default();
 
     for epoch in 0..config.epochs {
         let epoch_start = Instant::now();
@@ -193,8 +174,7 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
         let bar = progress_bar(env.progress, steps_per_epoch, format!("epoch {}/{}", epoch + 1, config.epochs));
         let mut loss_sum = 0.0;
         for (i, chunk) in order.chunks(config.batch_size).enumerate() {
-            let examples: Vec<&TextExample> = chunk.iter().map(|&j| &task.train[j]).collect();
-            let batch = task.batch(&examples, &text, &train_device)?;
+            let batch = task.train_batch(chunk, &text, &train_device)?;
             let loss_value = loss(model.forward(&batch.input), &batch.targets);
             let grads = loss_value.backward();
             let value = loss_value.into_scalar::<f32>() as f64;
@@ -214,13 +194,13 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
         train_seconds += epoch_start.elapsed().as_secs_f64();
 
         let eval_model = model.valid();
-        let predictions = predict(&eval_model, &task, &text, &task.dev, &device)?;
-        let dev = task.score(&predictions, &task.dev);
+        let result = task.evaluate(&eval_model, &text, &device)?;
+        let dev = result.scores.clone();
         let score = dev[0].1;
         let improved = best.is_none_or(|(_, b)| score > b);
         if improved {
             best = Some((epoch, score));
-            save_best(&eval_model, config, &task, &predictions, &env.out)?;
+            save_best(&eval_model, config, &result, &env.out)?;
         }
         let train_loss = loss_sum / steps_per_epoch as f64;
         eprintln!(
@@ -244,10 +224,10 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
         trainable_percent: params.percent(),
         best_dev: epochs[best_epoch].dev.clone(),
         best_epoch,
-        main_metric,
+        main_metric: task.main_metric().into(),
         epochs,
-        train_examples: task.train.len(),
-        dev_examples: task.dev.len(),
+        train_examples: task.train_len(),
+        dev_examples: task.dev_len(),
         steps: step,
         wall_seconds: started.elapsed().as_secs_f64(),
         train_steps_per_second: step as f64 / train_seconds.max(1e-9),
@@ -259,15 +239,11 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
     Ok(metrics)
 }
 
-fn save_best(model: &TunedModel, config: &RunConfig, task: &Task, predictions: &[Prediction], out: &Path) -> Result<()> {
+fn save_best(model: &TunedModel, config: &RunConfig, result: &DevResult, out: &Path) -> Result<()> {
     let tmp = out.join(format!(".{CHECKPOINT_FILE}.tmp-{}", std::process::id()));
     model.clone().save_checkpoint(&config.method, &tmp)?;
     std::fs::rename(&tmp, out.join(CHECKPOINT_FILE)).context("cannot move checkpoint into place")?;
-    let mut tsv = String::from("id\tgold\tprediction\n");
-    for (example, pred) in task.dev.iter().zip(predictions) {
-        tsv.push_str(&format!("{}\t{}\t{}\n", example.id, task.prediction_text(&example.label), task.prediction_text(pred)));
-    }
-    crate::io::write_atomic(&out.join(PREDICTIONS_FILE), tsv.as_bytes())
+    crate::io::write_atomic(&out.join(result.predictions_file), result.predictions.as_bytes())
 }
 
 /// Reload a run's checkpoint and score it on its dev split again.
@@ -276,12 +252,11 @@ pub fn evaluate_checkpoint(dir: &Path, env: &RunEnv) -> Result<(RunConfig, Vec<(
     let text = std::fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?;
     let config: RunConfig = serde_json::from_str(&text).with_context(|| format!("{}: not a ptv2 run config", config_path.display()))?;
     let device = backend::device_by_name(&env.device)?;
-    let task = load_subsets(&config, &env.data_dir)?;
     let spec = resolve_model(&config.model, &env.cache)?;
     let Pretrained { encoder, text, config: encoder_config } = Pretrained::load(&spec, config.max_len, &device)?;
+    let task = load_prepared(&config, &env.data_dir, &text)?;
     let init = method_init(&config, &encoder_config);
-    let mut model = TunedModel::new(encoder, &config.method.as_saved(), &task.head, &init, &device);
+    let mut model = TunedModel::new(encoder, &config.method.as_saved(), &task.head(), &init, &device);
     model.load_checkpoint(&dir.join(CHECKPOINT_FILE))?;
-    let predictions = predict(&model, &task, &text, &task.dev, &device)?;
-    Ok((config, task.score(&predictions, &task.dev)))
+    Ok((config, task.evaluate(&model, &text, &device)?.scores))
 }

@@ -17,6 +17,7 @@ use crate::error::ModelError;
 pub struct TextEncoder {
     tokenizer: Tokenizer,
     path: PathBuf,
+    max_len: usize,
 }
 
 /// One encoded batch, padded to the longest: `[batch][seq]`.
@@ -60,7 +61,13 @@ impl TextEncoder {
         Ok(Self {
             tokenizer,
             path: path.to_path_buf(),
+            max_len,
         })
+    }
+
+    /// The truncation length of every encoded input.
+    pub fn max_len(&self) -> usize {
+        self.max_len
     }
 
     pub fn pad_id(&self) -> u32 {
@@ -84,6 +91,21 @@ impl TextEncoder {
                 Some(b) => EncodeInput::from((a.as_str(), b.as_str())),
             })
             .collect();
+        let encodings = self
+            .tokenizer
+            .encode_batch_char_offsets(inputs, true)
+            .map_err(|e| ModelError::Tokenizer {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(TokenBatch::from_encodings(&encodings))
+    }
+}
+
+impl TextEncoder {
+    /// Encode sentences already split into words (NER); `word_ids` map tokens back to words.
+    pub fn encode_words_batch(&self, sentences: &[Vec<String>]) -> Result<TokenBatch, ModelError> {
+        let inputs: Vec<EncodeInput> = sentences.iter().map(|words| EncodeInput::from(words.as_slice())).collect();
         let encodings = self
             .tokenizer
             .encode_batch_char_offsets(inputs, true)

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use ptv2_models::HeadKind;
 
-use super::{Label, Metric, Task, TextExample};
+use super::text::{Label, Metric, TextExample, TextTask};
 use crate::data::require_file;
 
 #[derive(Debug, Clone, Copy)]
@@ -54,10 +54,10 @@ pub const TASKS: &[GlueTask] = &[
         labels: &["entailment", "neutral", "contradiction"], metric: Metric::Accuracy },
 ];
 
-pub fn load(task: &GlueTask, data_dir: &Path) -> Result<Task> {
+pub fn load(task: &GlueTask, data_dir: &Path) -> Result<TextTask> {
     let train = read_split(task, &require_file(data_dir, task.train, task.name)?)?;
     let dev = read_split(task, &require_file(data_dir, task.dev, task.name)?)?;
-    Ok(Task {
+    Ok(TextTask {
         name: task.name.into(),
         head: if task.labels.is_empty() {
             HeadKind::Regression
@@ -120,12 +120,12 @@ pub fn read_split(task: &GlueTask, path: &Path) -> Result<Vec<TextExample>> {
                 ),
             }
         };
-        examples.push(TextExample {
-            id: format!("{}:{number}", path.file_name().unwrap_or_default().to_string_lossy()),
-            text: fields[text_col].to_string(),
-            pair: pair_col.map(|c| fields[c].to_string()),
+        examples.push(TextExample::single(
+            format!("{}:{number}", path.file_name().unwrap_or_default().to_string_lossy()),
+            fields[text_col].to_string(),
+            pair_col.map(|c| fields[c].to_string()),
             label,
-        });
+        ));
     }
     Ok(examples)
 }
@@ -145,8 +145,7 @@ mod tests {
         std::fs::write(&path, "\u{feff}Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tHe said \" hi\tOK \"\n").unwrap();
         let rows = read_split(task("mrpc"), &path).unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].text, "He said \" hi");
-        assert_eq!(rows[0].pair.as_deref(), Some("OK \""));
+        assert_eq!(rows[0].inputs, vec![("He said \" hi".to_string(), Some("OK \"".to_string()))]);
         assert_eq!(rows[0].label, Label::Class(1));
     }
 

@@ -1,0 +1,273 @@
+//! Sequence labelling in CoNLL columns (CoNLL-2003, WNUT-17, or any file by path): one token a
+//! line, the word in the first column and the tag in the last, space or tab separated, blank lines
+//! between sentences, `-DOCSTART-` lines skipped. IOB1 tags are converted to IOB2 on reading (a
+//! no-op for IOB2). Labels sit on the first sub-token of each word; the others are ignored.
+//! Scored by seqeval's entity micro-F1 (default mode).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::Device;
+use ptv2_models::heads::IGNORE_INDEX;
+use ptv2_models::{HeadKind, Logits, Targets, TextEncoder, TokenBatch, TunedModel};
+
+use super::{take_subset, Batch, DevResult, Task};
+use crate::data::require_file;
+use crate::metrics::seqeval;
+
+#[derive(Debug, Clone, Copy)]
+pub struct NerTask {
+    pub name: &'static str,
+    pub train: &'static str,
+    pub dev: &'static str,
+}
+
+pub const TASKS: &[NerTask] = &[
+    NerTask { name: "conll2003", train: "ner/conll2003/train.txt", dev: "ner/conll2003/valid.txt" },
+    NerTask { name: "wnut17", train: "ner/wnut17/wnut17train.conll", dev: "ner/wnut17/emerging.dev.conll" },
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sentence {
+    /// `file:line` of the first token.
+    pub id: String,
+    pub words: Vec<String>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaggingTask {
+    pub name: String,
+    /// Tag names, "O" first, then sorted.
+    pub labels: Vec<String>,
+    pub train: Vec<Sentence>,
+    pub dev: Vec<Sentence>,
+}
+
+pub fn load(task: &NerTask, data_dir: &Path) -> Result<TaggingTask> {
+    let train = read_conll(&require_file(data_dir, task.train, task.name)?)?;
+    let dev = read_conll(&require_file(data_dir, task.dev, task.name)?)?;
+    Ok(TaggingTask::new(task.name, train, dev))
+}
+
+/// `conll:TRAIN,DEV` — any CoNLL-format pair of files.
+pub fn load_paths(name: &str, files: &str) -> Result<TaggingTask> {
+    let Some((train, dev)) = files.split_once(',') else {
+        bail!("task \"{name}\": expected conll:TRAIN_FILE,DEV_FILE");
+    };
+    let read = |p: &str| -> Result<Vec<Sentence>> {
+        let path = PathBuf::from(p);
+        if !path.is_file() {
+            bail!("task {name}: missing file {}", path.display());
+        }
+        read_conll(&path)
+    };
+    Ok(TaggingTask::new(name, read(train)?, read(dev)?))
+}
+
+fn valid_tag(tag: &str) -> bool {
+    tag == "O" || ((tag.starts_with("B-") || tag.starts_with("I-")) && tag.len() > 2)
+}
+
+/// IOB1 → IOB2: an `I-X` that does not continue an `X` entity starts one (`B-X`).
+pub fn to_iob2(tags: &mut [String]) {
+    for i in 0..tags.len() {
+        if let Some(kind) = tags[i].strip_prefix("I-") {
+            let continues = i > 0 && tags[i - 1].len() > 2 && &tags[i - 1][2..] == kind;
+            if !continues {
+                tags[i] = format!("B-{kind}");
+            }
+        }
+    }
+}
+
+pub fn read_conll(path: &Path) -> Result<Vec<Sentence>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+    let mut sentences = vec![];
+    let mut current = Sentence { id: String::new(), words: vec![], tags: vec![] };
+    let mut flush = |current: &mut Sentence| {
+        if !current.words.is_empty() {
+            to_iob2(&mut current.tags);
+            sentences.push(std::mem::replace(current, Sentence { id: String::new(), words: vec![], tags: vec![] }));
+        }
+    };
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.starts_with("-DOCSTART-") {
+            flush(&mut current);
+            continue;
+        }
+        let fields: Vec<&str> = line.split(|c| c == ' ' || c == '\t').filter(|f| !f.is_empty()).collect();
+        if fields.len() < 2 {
+            bail!("{}:{}: expected a word and a tag separated by spaces or tabs, found \"{line}\"", path.display(), i + 1);
+        }
+        let tag = fields[fields.len() - 1];
+        if !valid_tag(tag) {
+            bail!("{}:{}: tag \"{tag}\" is not O, B-TYPE or I-TYPE", path.display(), i + 1);
+        }
+        if current.words.is_empty() {
+            current.id = format!("{file}:{}", i + 1);
+        }
+        current.words.push(fields[0].to_string());
+        current.tags.push(tag.to_string());
+    }
+    flush(&mut current);
+    Ok(sentences)
+}
+
+impl TaggingTask {
+    pub fn new(name: &str, train: Vec<Sentence>, dev: Vec<Sentence>) -> Self {
+        let mut labels: Vec<String> = train.iter().chain(&dev).flat_map(|s| s.tags.iter().cloned()).filter(|t| t != "O").collect();
+        labels.sort();
+        labels.dedup();
+        labels.insert(0, "O".into());
+        Self { name: name.into(), labels, train, dev }
+    }
+
+    fn encode(&self, sentences: &[&Sentence], text: &TextEncoder) -> Result<TokenBatch> {
+        let words: Vec<Vec<String>> = sentences.iter().map(|s| s.words.clone()).collect();
+        Ok(text.encode_words_batch(&words)?)
+    }
+
+    /// Label index on the first sub-token of each word, `IGNORE_INDEX` elsewhere.
+    fn token_labels(&self, sentence: &Sentence, word_ids: &[Option<u32>]) -> Vec<i64> {
+        let mut previous = None;
+        word_ids
+            .iter()
+            .map(|&w| {
+                let first = w.is_some() && w != previous;
+                previous = w;
+                match w {
+                    Some(w) if first => self.labels.iter().position(|l| *l == sentence.tags[w as usize]).unwrap_or(0) as i64,
+                    _ => IGNORE_INDEX,
+                }
+            })
+            .collect()
+    }
+
+    /// Tags per word from token logits `[batch, seq, labels]`; words cut off by truncation get "O".
+    fn decode(&self, sentences: &[&Sentence], tokens: &TokenBatch, logits: Logits) -> Vec<Vec<String>> {
+        let Logits::Token(logits) = logits else { panic!("task {} needs token logits", self.name) };
+        let [_, seq, _] = logits.dims();
+        let best = logits.argmax(2).into_data().convert::<i64>().try_to_vec::<i64>().expect("argmax");
+        sentences
+            .iter()
+            .enumerate()
+            .map(|(b, sentence)| {
+                let mut tags = vec!["O".to_string(); sentence.words.len()];
+                let mut previous = None;
+                for (t, &w) in tokens.word_ids[b].iter().enumerate() {
+                    if let Some(w) = w.filter(|_| w != previous) {
+                        tags[w as usize] = self.labels[best[b * seq + t] as usize].clone();
+                    }
+                    previous = w;
+                }
+                tags
+            })
+            .collect()
+    }
+
+    pub fn score(&self, predicted: &[Vec<String>]) -> Vec<(String, f64)> {
+        let gold: Vec<Vec<String>> = self.dev.iter().map(|s| s.tags.clone()).collect();
+        let s = seqeval(&gold, predicted);
+        vec![("f1".into(), s.f1), ("precision".into(), s.precision), ("recall".into(), s.recall)]
+    }
+}
+
+impl Task for TaggingTask {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn head(&self) -> HeadKind {
+        HeadKind::TokenClassification { num_labels: self.labels.len() }
+    }
+
+    fn main_metric(&self) -> &'static str {
+        "f1"
+    }
+
+    fn subset(&mut self, max_train: Option<usize>, max_eval: Option<usize>) {
+        take_subset(&mut self.train, &mut self.dev, max_train, max_eval);
+    }
+
+    fn train_len(&self) -> usize {
+        self.train.len()
+    }
+
+    fn dev_len(&self) -> usize {
+        self.dev.len()
+    }
+
+    fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch> {
+        let sentences: Vec<&Sentence> = indices.iter().map(|&i| &self.train[i]).collect();
+        let tokens = self.encode(&sentences, text)?;
+        let labels = sentences.iter().zip(&tokens.word_ids).map(|(s, w)| self.token_labels(s, w)).collect();
+        Ok(Batch { input: tokens.to_input(device), targets: Targets::Tokens(labels) })
+    }
+
+    fn evaluate(&self, model: &TunedModel, text: &TextEncoder, device: &Device) -> Result<DevResult> {
+        let mut predicted = Vec::with_capacity(self.dev.len());
+        for chunk in self.dev.chunks(32) {
+            let sentences: Vec<&Sentence> = chunk.iter().collect();
+            let tokens = self.encode(&sentences, text)?;
+            predicted.extend(self.decode(&sentences, &tokens, model.forward(&tokens.to_input(device))));
+        }
+        // CoNLL columns: word, gold, prediction; a blank line after each sentence.
+        let mut columns = String::new();
+        for (sentence, tags) in self.dev.iter().zip(&predicted) {
+            for ((word, gold), pred) in sentence.words.iter().zip(&sentence.tags).zip(tags) {
+                columns.push_str(&format!("{word} {gold} {pred}\n"));
+            }
+            columns.push('\n');
+        }
+        Ok(DevResult { scores: self.score(&predicted), predictions_file: "dev_predictions.conll", predictions: columns })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iob1_becomes_iob2() {
+        let mut tags: Vec<String> = ["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"].iter().map(|s| s.to_string()).collect();
+        to_iob2(&mut tags);
+        assert_eq!(tags, ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "B-ORG"]);
+    }
+
+    #[test]
+    fn reads_docstart_spaces_and_tabs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.conll");
+        std::fs::write(&path, "-DOCSTART- -X- -X- O\n\nEU NNP B-NP I-ORG\nrejects VBZ B-VP O\n\nPeter\tB-PER\n").unwrap();
+        let sentences = read_conll(&path).unwrap();
+        assert_eq!(sentences.len(), 2);
+        assert_eq!(sentences[0].tags, ["B-ORG", "O"]);
+        assert_eq!(sentences[1].words, ["Peter"]);
+        assert_eq!(sentences[0].id, "a.conll:3");
+    }
+
+    #[test]
+    fn malformed_lines_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.conll");
+        std::fs::write(&path, "EU B-ORG\nlonely\n").unwrap();
+        let err = read_conll(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.conll:2"), "{err}");
+        std::fs::write(&path, "EU X-ORG\n").unwrap();
+        let err = read_conll(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.conll:1") && err.contains("X-ORG"), "{err}");
+    }
+
+    #[test]
+    fn first_subtoken_gets_the_label() {
+        let task = TaggingTask::new("t", vec![], vec![]);
+        let mut task = task;
+        task.labels = vec!["O".into(), "B-PER".into()];
+        let sentence = Sentence { id: String::new(), words: vec!["Johanson".into(), "ran".into()], tags: vec!["B-PER".into(), "O".into()] };
+        let labels = task.token_labels(&sentence, &[None, Some(0), Some(0), Some(1), None]);
+        assert_eq!(labels, vec![IGNORE_INDEX, 1, IGNORE_INDEX, 0, IGNORE_INDEX]);
+    }
+}

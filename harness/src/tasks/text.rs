@@ -1,0 +1,190 @@
+//! The family shape of GLUE and SuperGLUE: each example is one text (or text pair) with a class or
+//! value, or — for multiple choice — one text pair per choice with the index of the right one.
+
+use anyhow::Result;
+use burn::tensor::Device;
+use ptv2_models::{HeadKind, Logits, Targets, TextEncoder, TunedModel};
+
+use super::{take_subset, Batch, DevResult, Task};
+use crate::metrics;
+
+/// The gold answer of a text example.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Label {
+    Class(usize),
+    Value(f32),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextExample {
+    /// Where it came from (`file:line`), for predictions files.
+    pub id: String,
+    /// One `(text, pair)` per model row: one for classification, one per choice for multiple choice.
+    pub inputs: Vec<(String, Option<String>)>,
+    pub label: Label,
+}
+
+impl TextExample {
+    pub fn single(id: String, text: String, pair: Option<String>, label: Label) -> Self {
+        Self { id, inputs: vec![(text, pair)], label }
+    }
+}
+
+/// How a text task is scored; the first score picks the best epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    Accuracy,
+    /// F1 of class 1 (MRPC, QQP; MultiRC's F1a over all answer options), then accuracy.
+    F1AndAccuracy,
+    Matthews,
+    PearsonSpearman,
+    /// Accuracy, then macro-F1 (CB).
+    AccuracyAndMacroF1,
+}
+
+impl Metric {
+    pub fn main_name(&self) -> &'static str {
+        match self {
+            Self::Accuracy | Self::AccuracyAndMacroF1 => "accuracy",
+            Self::F1AndAccuracy => "f1",
+            Self::Matthews => "matthews",
+            Self::PearsonSpearman => "pearson",
+        }
+    }
+
+    /// Named scores, the main score first.
+    pub fn score(&self, pred: &[Label], gold: &[Label], num_labels: usize) -> Vec<(String, f64)> {
+        let classes = |labels: &[Label]| -> Vec<usize> {
+            labels.iter().map(|l| match l { Label::Class(c) => *c, Label::Value(v) => *v as usize }).collect()
+        };
+        let values = |labels: &[Label]| -> Vec<f64> {
+            labels.iter().map(|l| match l { Label::Value(v) => *v as f64, Label::Class(c) => *c as f64 }).collect()
+        };
+        let (p, g) = (classes(pred), classes(gold));
+        match self {
+            Self::Accuracy => vec![("accuracy".into(), metrics::accuracy(&p, &g))],
+            Self::F1AndAccuracy => vec![
+                ("f1".into(), metrics::f1_for_class(&p, &g, 1)),
+                ("accuracy".into(), metrics::accuracy(&p, &g)),
+            ],
+            Self::Matthews => vec![("matthews".into(), metrics::matthews(&p, &g))],
+            Self::AccuracyAndMacroF1 => vec![
+                ("accuracy".into(), metrics::accuracy(&p, &g)),
+                ("macro_f1".into(), metrics::macro_f1(&p, &g, num_labels)),
+            ],
+            Self::PearsonSpearman => {
+                let (p, g) = (values(pred), values(gold));
+                vec![("pearson".into(), metrics::pearson(&p, &g)), ("spearman".into(), metrics::spearman(&p, &g))]
+            }
+        }
+    }
+}
+
+/// A loaded text task.
+#[derive(Debug, Clone)]
+pub struct TextTask {
+    pub name: String,
+    pub head: HeadKind,
+    /// Label names in class-index order (choice numbers for multiple choice; empty for regression).
+    pub labels: Vec<String>,
+    pub metric: Metric,
+    pub train: Vec<TextExample>,
+    pub dev: Vec<TextExample>,
+}
+
+impl TextTask {
+    fn batch_of(&self, examples: &[&TextExample], text: &TextEncoder, device: &Device) -> Result<Batch> {
+        let rows: Vec<(String, Option<String>)> = examples.iter().flat_map(|e| e.inputs.iter().cloned()).collect();
+        let tokens = text.encode_batch(&rows)?;
+        let targets = match self.head {
+            HeadKind::Regression => Targets::Values(
+                examples.iter().map(|e| match e.label { Label::Value(v) => v, Label::Class(c) => c as f32 }).collect(),
+            ),
+            _ => Targets::Classes(
+                examples.iter().map(|e| match e.label { Label::Class(c) => c as i64, Label::Value(v) => v as i64 }).collect(),
+            ),
+        };
+        Ok(Batch { input: tokens.to_input(device), targets })
+    }
+
+    pub fn predict(&self, logits: Logits) -> Vec<Label> {
+        match logits {
+            Logits::Sequence(logits) if self.head == HeadKind::Regression => {
+                let values = logits.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 logits");
+                values.into_iter().map(Label::Value).collect()
+            }
+            Logits::Sequence(logits) => {
+                let best = logits.argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().expect("argmax");
+                best.into_iter().map(|c| Label::Class(c as usize)).collect()
+            }
+            other => panic!("task {} got logits of another head: {other:?}", self.name),
+        }
+    }
+
+    /// The name of a label for predictions files: the label name, or the value.
+    pub fn label_text(&self, label: &Label) -> String {
+        match label {
+            Label::Class(c) => self.labels.get(*c).cloned().unwrap_or_else(|| c.to_string()),
+            Label::Value(v) => format!("{v}"),
+        }
+    }
+
+    /// Parse a label name back (for `ptv2 score`).
+    pub fn parse_label(&self, text: &str) -> Option<Label> {
+        if self.labels.is_empty() {
+            text.trim().parse().ok().map(Label::Value)
+        } else {
+            self.labels.iter().position(|l| l == text.trim()).map(Label::Class)
+        }
+    }
+
+    pub fn score(&self, pred: &[Label]) -> Vec<(String, f64)> {
+        let gold: Vec<Label> = self.dev.iter().map(|e| e.label.clone()).collect();
+        self.metric.score(pred, &gold, self.labels.len())
+    }
+}
+
+impl Task for TextTask {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn head(&self) -> HeadKind {
+        self.head.clone()
+    }
+
+    fn main_metric(&self) -> &'static str {
+        self.metric.main_name()
+    }
+
+    fn subset(&mut self, max_train: Option<usize>, max_eval: Option<usize>) {
+        take_subset(&mut self.train, &mut self.dev, max_train, max_eval);
+    }
+
+    fn train_len(&self) -> usize {
+        self.train.len()
+    }
+
+    fn dev_len(&self) -> usize {
+        self.dev.len()
+    }
+
+    fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch> {
+        let examples: Vec<&TextExample> = indices.iter().map(|&i| &self.train[i]).collect();
+        self.batch_of(&examples, text, device)
+    }
+
+    fn evaluate(&self, model: &TunedModel, text: &TextEncoder, device: &Device) -> Result<DevResult> {
+        let mut predictions = Vec::with_capacity(self.dev.len());
+        for chunk in self.dev.chunks(32) {
+            let refs: Vec<&TextExample> = chunk.iter().collect();
+            let batch = self.batch_of(&refs, text, device)?;
+            predictions.extend(self.predict(model.forward(&batch.input)));
+        }
+        let mut tsv = String::from("id\tgold\tprediction\n");
+        for (example, pred) in self.dev.iter().zip(&predictions) {
+            tsv.push_str(&format!("{}\t{}\t{}\n", example.id, self.label_text(&example.label), self.label_text(pred)));
+        }
+        Ok(DevResult { scores: self.score(&predictions), predictions_file: "dev_predictions.tsv", predictions: tsv })
+    }
+}
