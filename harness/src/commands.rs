@@ -164,3 +164,30 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
     println!("{} {} dev: {}", config.task, config.method.name(), text.join(", "));
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// Task whose dev split is the gold standard (also `conll:TRAIN,DEV`, `squad:TRAIN,DEV`).
+    #[arg(long)]
+    pub task: String,
+    /// Predictions: one label per line (or ptv2's dev_predictions.tsv), CoNLL columns with the
+    /// prediction last, or SQuAD `{id: answer}` JSON.
+    #[arg(long)]
+    pub predictions: PathBuf,
+    /// Score against the first N dev examples only (as a run with --max-eval N).
+    #[arg(long)]
+    pub max_eval: Option<usize>,
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+pub fn run_score(args: &ScoreArgs) -> Result<()> {
+    let data_dir = resolve_data_dir(args.data.as_deref())?;
+    let mut task = crate::tasks::load_task(&args.task, &data_dir)?;
+    task.subset(None, args.max_eval);
+    let scores = task.score_file(&args.predictions)?;
+    for (name, value) in scores {
+        println!("{name}\t{value:.6}");
+    }
+    Ok(())
+}

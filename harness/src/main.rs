@@ -22,6 +22,8 @@ enum Command {
     Train(commands::TrainArgs),
     /// Reload a run's checkpoint and score it on dev again.
     Eval(commands::EvalArgs),
+    /// Score a predictions file against a task's dev split.
+    Score(commands::ScoreArgs),
     /// Fetch a model (if it is an embedded one) and print its model dir.
     Fetch {
         #[arg(default_value = ptv2_models::DEFAULT_MODEL)]
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Command::Encode(args) => encode::run(&args),
         Command::Train(args) => commands::run_train(&args),
         Command::Eval(args) => commands::run_eval(&args),
+        Command::Score(args) => commands::run_score(&args),
         Command::Fetch { model, cache } => {
             let cache = cache.unwrap_or_else(ptv2_models::hub::default_cache_dir);
             ptv2_models::resolve_model(&model, &cache)

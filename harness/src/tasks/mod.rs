@@ -53,6 +53,10 @@ pub trait Task: Send {
     fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch>;
     /// Predict the dev split with `model` (dropout off) and score it.
     fn evaluate(&self, model: &TunedModel, text: &TextEncoder, device: &Device) -> Result<DevResult>;
+    /// Score a predictions file against the dev split (`ptv2 score`), in the family's usual format:
+    /// one label per line (or ptv2's `id gold prediction` TSV), CoNLL columns with the prediction
+    /// last, or SQuAD's `{id: answer}` JSON.
+    fn score_file(&self, path: &Path) -> Result<Vec<(String, f64)>>;
 }
 
 /// Every task name the registry knows.
@@ -62,10 +66,13 @@ pub fn task_names() -> Vec<String> {
     names.extend(ner::TASKS.iter().map(|t| t.name.to_string()));
     names.extend(qa::TASKS.iter().map(|t| t.name.to_string()));
     names.push("conll:TRAIN_FILE,DEV_FILE".into());
+    names.push("squad:TRAIN_FILE,DEV_FILE".into());
+    names.push("squad2:TRAIN_FILE,DEV_FILE".into());
     names
 }
 
-/// Load a task's train and dev splits from the data dir. `conll:TRAIN,DEV` reads any CoNLL files.
+/// Load a task's train and dev splits from the data dir. `conll:TRAIN,DEV`, `squad:TRAIN,DEV` and
+/// `squad2:TRAIN,DEV` read any files of those formats by path.
 pub fn load_task(name: &str, data_dir: &Path) -> Result<Box<dyn Task>> {
     if let Some(task) = glue::TASKS.iter().find(|t| t.name == name) {
         return Ok(Box::new(glue::load(task, data_dir)?));
@@ -82,7 +89,25 @@ pub fn load_task(name: &str, data_dir: &Path) -> Result<Box<dyn Task>> {
     if let Some(task) = qa::TASKS.iter().find(|t| t.name == name) {
         return Ok(Box::new(qa::load(task, data_dir)?));
     }
+    if let Some((kind, files)) = name.split_once(':').filter(|(k, _)| *k == "squad" || *k == "squad2") {
+        return Ok(Box::new(qa::load_paths(name, files, kind == "squad2")?));
+    }
     bail!("unknown task \"{name}\": expected one of {}", task_names().join(", "))
+}
+
+/// Split `TRAIN,DEV` of a by-path task into two existing files.
+pub fn train_dev_paths(name: &str, files: &str) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let Some((train, dev)) = files.split_once(',') else {
+        bail!("task \"{name}\": expected KIND:TRAIN_FILE,DEV_FILE");
+    };
+    let check = |p: &str| -> Result<std::path::PathBuf> {
+        let path = std::path::PathBuf::from(p);
+        if !path.is_file() {
+            bail!("task {name}: missing file {}", path.display());
+        }
+        Ok(path)
+    };
+    Ok((check(train)?, check(dev)?))
 }
 
 /// The fixed training subset and dev prefix every family uses.

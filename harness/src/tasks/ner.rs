@@ -4,7 +4,7 @@
 //! no-op for IOB2). Labels sit on the first sub-token of each word; the others are ignored.
 //! Scored by seqeval's entity micro-F1 (default mode).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
@@ -52,17 +52,8 @@ pub fn load(task: &NerTask, data_dir: &Path) -> Result<TaggingTask> {
 
 /// `conll:TRAIN,DEV` — any CoNLL-format pair of files.
 pub fn load_paths(name: &str, files: &str) -> Result<TaggingTask> {
-    let Some((train, dev)) = files.split_once(',') else {
-        bail!("task \"{name}\": expected conll:TRAIN_FILE,DEV_FILE");
-    };
-    let read = |p: &str| -> Result<Vec<Sentence>> {
-        let path = PathBuf::from(p);
-        if !path.is_file() {
-            bail!("task {name}: missing file {}", path.display());
-        }
-        read_conll(&path)
-    };
-    Ok(TaggingTask::new(name, read(train)?, read(dev)?))
+    let (train, dev) = super::train_dev_paths(name, files)?;
+    Ok(TaggingTask::new(name, read_conll(&train)?, read_conll(&dev)?))
 }
 
 fn valid_tag(tag: &str) -> bool {
@@ -223,6 +214,19 @@ impl Task for TaggingTask {
             columns.push('\n');
         }
         Ok(DevResult { scores: self.score(&predicted), predictions_file: "dev_predictions.conll", predictions: columns })
+    }
+
+    fn score_file(&self, path: &Path) -> Result<Vec<(String, f64)>> {
+        let predicted: Vec<Vec<String>> = read_conll(path)?.into_iter().map(|s| s.tags).collect();
+        if predicted.len() != self.dev.len() {
+            bail!("{}: {} sentences, the dev split of {} has {}", path.display(), predicted.len(), self.name, self.dev.len());
+        }
+        for (i, (p, g)) in predicted.iter().zip(&self.dev).enumerate() {
+            if p.len() != g.tags.len() {
+                bail!("{}: sentence {} has {} tokens, the dev split's ({}) has {}", path.display(), i + 1, p.len(), g.id, g.tags.len());
+            }
+        }
+        Ok(self.score(&predicted))
     }
 }
 

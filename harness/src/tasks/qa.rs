@@ -86,6 +86,19 @@ pub fn load(spec: &QaSpec, data_dir: &Path) -> Result<QaTask> {
     })
 }
 
+/// `squad:TRAIN,DEV` / `squad2:TRAIN,DEV` — any SQuAD-format pair of files.
+pub fn load_paths(name: &str, files: &str, version_2: bool) -> Result<QaTask> {
+    let (train, dev) = super::train_dev_paths(name, files)?;
+    Ok(QaTask {
+        name: name.into(),
+        version_2,
+        train: read_squad(&train)?,
+        dev: read_squad(&dev)?,
+        train_features: vec![],
+        dev_features: vec![],
+    })
+}
+
 /// Read a SQuAD-format JSON file. Structural errors name the file and the JSON path.
 pub fn read_squad(path: &Path) -> Result<Vec<QaExample>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -312,6 +325,15 @@ impl Task for QaTask {
             predictions_file: "dev_predictions.json",
             predictions: serde_json::to_string_pretty(&by_id)?,
         })
+    }
+
+    /// SQuAD's `{id: answer}` JSON; a question without a prediction scores 0 (as the official script).
+    fn score_file(&self, path: &Path) -> Result<Vec<(String, f64)>> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let map: BTreeMap<String, String> = serde_json::from_str(&text)
+            .with_context(|| format!("{}: expected a JSON object of question id → answer string", path.display()))?;
+        let answers: Vec<String> = self.dev.iter().map(|e| map.get(&e.id).cloned().unwrap_or_default()).collect();
+        Ok(self.score(&answers))
     }
 }
 

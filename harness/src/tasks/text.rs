@@ -1,7 +1,9 @@
 //! The family shape of GLUE and SuperGLUE: each example is one text (or text pair) with a class or
 //! value, or — for multiple choice — one text pair per choice with the index of the right one.
 
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
 use ptv2_models::{HeadKind, Logits, Targets, TextEncoder, TunedModel};
 
@@ -186,5 +188,27 @@ impl Task for TextTask {
             tsv.push_str(&format!("{}\t{}\t{}\n", example.id, self.label_text(&example.label), self.label_text(pred)));
         }
         Ok(DevResult { scores: self.score(&predictions), predictions_file: "dev_predictions.tsv", predictions: tsv })
+    }
+
+    fn score_file(&self, path: &Path) -> Result<Vec<(String, f64)>> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r'))).collect();
+        // ptv2's own predictions file: a header, then id, gold, prediction.
+        let ptv2_tsv = lines.first().is_some_and(|(_, l)| *l == "id\tgold\tprediction");
+        if ptv2_tsv {
+            lines.remove(0);
+        }
+        let mut predictions = vec![];
+        for (number, line) in lines.into_iter().filter(|(_, l)| !l.trim().is_empty()) {
+            let value = if ptv2_tsv { line.rsplit('\t').next().unwrap_or("") } else { line };
+            match self.parse_label(value) {
+                Some(label) => predictions.push(label),
+                None => bail!("{}:{number}: \"{value}\" is not a label of {} (expected one of {})", path.display(), self.name, self.labels.join(", ")),
+            }
+        }
+        if predictions.len() != self.dev.len() {
+            bail!("{}: {} predictions, the dev split of {} has {} examples", path.display(), predictions.len(), self.name, self.dev.len());
+        }
+        Ok(self.score(&predictions))
     }
 }
