@@ -27,6 +27,10 @@ build:
 ptv2 *ARGS:
     {{ptv2}} {{ARGS}}
 
+# Run a sweep (experiments/NAME.toml), e.g. `just sweep smoke`; extra flags go to `ptv2 sweep`.
+sweep NAME *ARGS:
+    {{ptv2}} sweep {{NAME}} {{ARGS}}
+
 # Train one run, e.g. `just train --task rte --method pt2 --prompt-len 16 --lr 1e-2 --out runs/rte-pt2`.
 train *ARGS:
     {{ptv2}} train {{ARGS}}

@@ -28,7 +28,9 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn cache_dir(&self) -> PathBuf {
-        self.cache.clone().unwrap_or_else(ptv2_models::hub::default_cache_dir)
+        self.cache
+            .clone()
+            .unwrap_or_else(ptv2_models::hub::default_cache_dir)
     }
 }
 
@@ -83,12 +85,21 @@ pub struct TrainArgs {
 }
 
 /// Build a method from its name and options.
-pub fn method_from(name: &str, prompt_len: usize, reparam_hidden: Option<usize>, layers: &str) -> Result<Method> {
+pub fn method_from(
+    name: &str,
+    prompt_len: usize,
+    reparam_hidden: Option<usize>,
+    layers: &str,
+) -> Result<Method> {
     let layers = LayerSelection::parse(layers).map_err(anyhow::Error::msg)?;
     Ok(match name {
         "ft" => Method::Ft,
         "pt" => Method::Pt { prompt_len },
-        "pt2" => Method::Pt2 { prompt_len, reparam_hidden, layers },
+        "pt2" => Method::Pt2 {
+            prompt_len,
+            reparam_hidden,
+            layers,
+        },
         other => bail!("unknown method \"{other}\": expected ft, pt or pt2"),
     })
 }
@@ -101,7 +112,12 @@ impl TrainArgs {
         Ok(RunConfig {
             model: self.model.model.clone(),
             task: self.task.clone(),
-            method: method_from(&self.method, self.prompt_len, self.reparam_hidden, &self.prefix_layers)?,
+            method: method_from(
+                &self.method,
+                self.prompt_len,
+                self.reparam_hidden,
+                &self.prefix_layers,
+            )?,
             lr: self.lr,
             epochs: self.epochs,
             batch_size: self.batch_size,
@@ -122,13 +138,19 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         device: args.model.device.clone(),
         data_dir: resolve_data_dir(args.data.as_deref())?,
         out: args.out.clone(),
-        progress: true,
+        progress: Some(indicatif::MultiProgress::new()),
+        verbose: true,
     };
     let metrics = train(&config, &env)?;
     eprintln!(
         "best epoch {}: {}; {:.1} s, {:.2} steps/s, peak RSS {:.0} MB, checkpoint {} bytes → {}",
         metrics.best_epoch,
-        metrics.best_dev.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join(", "),
+        metrics
+            .best_dev
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.4}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         metrics.wall_seconds,
         metrics.train_steps_per_second,
         metrics.peak_rss_mb,
@@ -153,15 +175,24 @@ pub struct EvalArgs {
 
 pub fn run_eval(args: &EvalArgs) -> Result<()> {
     let env = RunEnv {
-        cache: args.cache.clone().unwrap_or_else(ptv2_models::hub::default_cache_dir),
+        cache: args
+            .cache
+            .clone()
+            .unwrap_or_else(ptv2_models::hub::default_cache_dir),
         device: args.device.clone(),
         data_dir: resolve_data_dir(args.data.as_deref())?,
         out: args.checkpoint.clone(),
-        progress: false,
+        progress: None,
+        verbose: false,
     };
     let (config, scores) = evaluate_checkpoint(&args.checkpoint, &env)?;
     let text: Vec<String> = scores.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-    println!("{} {} dev: {}", config.task, config.method.name(), text.join(", "));
+    println!(
+        "{} {} dev: {}",
+        config.task,
+        config.method.name(),
+        text.join(", ")
+    );
     Ok(())
 }
 
@@ -190,4 +221,139 @@ pub fn run_score(args: &ScoreArgs) -> Result<()> {
         println!("{name}\t{value:.6}");
     }
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Sweep name (`experiments/NAME.toml`) or a path to a sweep TOML file.
+    pub name: String,
+    /// Print the runs (id, settings, done or pending) and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run the pending runs in this many local worker processes.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Run only shard i of n (0-based): every n-th run starting at i.
+    #[arg(long)]
+    pub shard: Option<String>,
+    #[arg(long, default_value = "experiments")]
+    pub experiments: PathBuf,
+    /// Results go to REPORTS/NAME/.
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, env = "PTV2_CACHE")]
+    pub cache: Option<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Keep every run's best checkpoint (off: FT checkpoints are the whole model).
+    #[arg(long)]
+    pub keep_checkpoints: bool,
+    /// Skip the summary at the end (worker processes).
+    #[arg(long, hide = true)]
+    pub no_report: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn sweep_name(name: &str) -> String {
+    std::path::Path::new(name)
+        .file_stem()
+        .map_or_else(|| name.to_string(), |s| s.to_string_lossy().to_string())
+}
+
+pub fn run_sweep(args: &SweepArgs) -> Result<()> {
+    use crate::runner::{read_status, run_all, run_workers, SweepEnv};
+    use crate::sweep::{load, parse_shard, shard};
+
+    let runs = load(&args.name, &args.experiments)?;
+    let name = sweep_name(&args.name);
+    let env = SweepEnv {
+        dir: args.reports.join(&name),
+        name,
+        cache: args
+            .cache
+            .clone()
+            .unwrap_or_else(ptv2_models::hub::default_cache_dir),
+        device: args.device.clone(),
+        data_dir: resolve_data_dir(args.data.as_deref())?,
+        keep_checkpoints: args.keep_checkpoints,
+    };
+    let mine = match &args.shard {
+        Some(text) => shard(&runs, parse_shard(text)?),
+        None => runs.clone(),
+    };
+    if args.dry_run {
+        println!(
+            "{} runs in sweep {} ({} in this shard)",
+            runs.len(),
+            env.name,
+            mine.len()
+        );
+        for run in &mine {
+            let c = &run.config;
+            let state = read_status(&env.run_dir(&run.id)).map_or("pending".to_string(), |s| {
+                format!("{:?}", s.status).to_lowercase()
+            });
+            println!(
+                "{}  {:<8} {:<4} P={:<3} lr={:<8} epochs={:<3} bs={:<3} seed={:<3} model={} [{state}]",
+                run.id, c.task, c.method.name(), c.method.prompt_len(), c.lr, c.epochs, c.batch_size, c.seed, c.model
+            );
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(&env.dir)?;
+    if args.workers > 1 && args.shard.is_none() {
+        let mut worker_args: Vec<String> = vec!["sweep".into(), args.name.clone()];
+        worker_args.extend([
+            "--experiments".into(),
+            args.experiments.display().to_string(),
+        ]);
+        worker_args.extend(["--reports".into(), args.reports.display().to_string()]);
+        worker_args.extend(["--data".into(), env.data_dir.display().to_string()]);
+        worker_args.extend(["--cache".into(), env.cache.display().to_string()]);
+        worker_args.extend(["--device".into(), env.device.clone()]);
+        if args.keep_checkpoints {
+            worker_args.push("--keep-checkpoints".into());
+        }
+        run_workers(&runs, &env, args.workers, &worker_args)?;
+    } else {
+        run_all(&mine, &env, !args.quiet)?;
+    }
+    if !args.no_report {
+        print_summary(&runs, &env);
+    }
+    Ok(())
+}
+
+/// One line per run: its main dev score, or its status.
+fn print_summary(runs: &[crate::sweep::PlannedRun], env: &crate::runner::SweepEnv) {
+    use crate::runner::{read_status, RunStatus};
+    use crate::train::{RunMetrics, METRICS_FILE};
+    for run in runs {
+        let dir = env.run_dir(&run.id);
+        let c = &run.config;
+        let outcome = match read_status(&dir) {
+            None => "pending".to_string(),
+            Some(s) if s.status != RunStatus::Ok => {
+                format!("{:?}: {}", s.status, s.error.unwrap_or_default())
+            }
+            Some(_) => std::fs::read_to_string(dir.join(METRICS_FILE))
+                .ok()
+                .and_then(|t| serde_json::from_str::<RunMetrics>(&t).ok())
+                .map_or("no metrics.json".into(), |m| {
+                    format!("{} {:.4}", m.best_dev[0].0, m.best_dev[0].1)
+                }),
+        };
+        println!(
+            "{}  {:<8} {:<4} P={:<3} seed={:<3} {outcome}",
+            run.id,
+            c.task,
+            c.method.name(),
+            c.method.prompt_len(),
+            c.seed
+        );
+    }
 }

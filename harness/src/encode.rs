@@ -70,7 +70,9 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         .map(|(i, t)| (t.clone(), args.pairs.get(i).cloned()))
         .collect();
     let batch = model.text.encode_batch(&texts)?;
-    let output = model.encoder.forward(&batch.to_input(&device), &Prompts::none());
+    let output = model
+        .encoder
+        .forward(&batch.to_input(&device), &Prompts::none());
 
     let [n, seq, hidden] = output.last_hidden_state.dims();
     let states = to_vec(output.last_hidden_state);
@@ -88,7 +90,9 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
                 last_hidden_state: (0..real)
                     .map(|t| states[(i * seq + t) * hidden..(i * seq + t + 1) * hidden].to_vec())
                     .collect(),
-                pooled: pooled.as_ref().map(|p| p[i * hidden..(i + 1) * hidden].to_vec()),
+                pooled: pooled
+                    .as_ref()
+                    .map(|p| p[i * hidden..(i + 1) * hidden].to_vec()),
             }
         })
         .collect();
@@ -101,7 +105,11 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         inputs,
     };
     crate::io::write_json(&args.out, &out)?;
-    eprintln!("wrote {} ({} texts, hidden {hidden})", args.out.display(), args.texts.len());
+    eprintln!(
+        "wrote {} ({} texts, hidden {hidden})",
+        args.out.display(),
+        args.texts.len()
+    );
     Ok(())
 }
 

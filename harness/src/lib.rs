@@ -6,5 +6,7 @@ pub mod encode;
 pub mod io;
 pub mod metrics;
 pub mod optim;
+pub mod runner;
+pub mod sweep;
 pub mod tasks;
 pub mod train;

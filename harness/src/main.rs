@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use ptv2_harness::{commands, encode};
 
 #[derive(Parser)]
-#[command(name = "ptv2", version, about = "Deep prompt tuning (P-tuning v2) vs fine-tuning vs prompt tuning, reproduced in Rust")]
+#[command(
+    name = "ptv2",
+    version,
+    about = "Deep prompt tuning (P-tuning v2) vs fine-tuning vs prompt tuning, reproduced in Rust"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,6 +28,8 @@ enum Command {
     Eval(commands::EvalArgs),
     /// Score a predictions file against a task's dev split.
     Score(commands::ScoreArgs),
+    /// Run a sweep (experiments/NAME.toml): what is not done yet, resumable, sharded.
+    Sweep(commands::SweepArgs),
     /// Fetch a model (if it is an embedded one) and print its model dir.
     Fetch {
         #[arg(default_value = ptv2_models::DEFAULT_MODEL)]
@@ -40,6 +46,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::run_train(&args),
         Command::Eval(args) => commands::run_eval(&args),
         Command::Score(args) => commands::run_score(&args),
+        Command::Sweep(args) => commands::run_sweep(&args),
         Command::Fetch { model, cache } => {
             let cache = cache.unwrap_or_else(ptv2_models::hub::default_cache_dir);
             ptv2_models::resolve_model(&model, &cache)

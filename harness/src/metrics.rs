@@ -11,7 +11,11 @@ pub fn accuracy(pred: &[usize], gold: &[usize]) -> f64 {
 
 /// F1 of one class (sklearn `f1_score(average="binary", pos_label=positive)`), 0 when undefined.
 pub fn f1_for_class(pred: &[usize], gold: &[usize], positive: usize) -> f64 {
-    let tp = pred.iter().zip(gold).filter(|&(&p, &g)| p == positive && g == positive).count() as f64;
+    let tp = pred
+        .iter()
+        .zip(gold)
+        .filter(|&(&p, &g)| p == positive && g == positive)
+        .count() as f64;
     let predicted = pred.iter().filter(|&&p| p == positive).count() as f64;
     let actual = gold.iter().filter(|&&g| g == positive).count() as f64;
     if predicted + actual == 0.0 {
@@ -23,12 +27,20 @@ pub fn f1_for_class(pred: &[usize], gold: &[usize], positive: usize) -> f64 {
 
 /// Unweighted mean of the per-class F1 over `num_classes` classes (sklearn `average="macro"`).
 pub fn macro_f1(pred: &[usize], gold: &[usize], num_classes: usize) -> f64 {
-    (0..num_classes).map(|c| f1_for_class(pred, gold, c)).sum::<f64>() / num_classes as f64
+    (0..num_classes)
+        .map(|c| f1_for_class(pred, gold, c))
+        .sum::<f64>()
+        / num_classes as f64
 }
 
 /// Matthews correlation coefficient for binary labels (sklearn `matthews_corrcoef`), 0 when undefined.
 pub fn matthews(pred: &[usize], gold: &[usize]) -> f64 {
-    let count = |p: usize, g: usize| pred.iter().zip(gold).filter(|&(&a, &b)| a == p && b == g).count() as f64;
+    let count = |p: usize, g: usize| {
+        pred.iter()
+            .zip(gold)
+            .filter(|&(&a, &b)| a == p && b == g)
+            .count() as f64
+    };
     let (tp, tn, fp, fn_) = (count(1, 1), count(0, 0), count(1, 0), count(0, 1));
     let denom = ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_)).sqrt();
     if denom == 0.0 {
@@ -96,8 +108,19 @@ pub fn entities(sentences: &[Vec<String>]) -> Vec<(String, usize, usize)> {
     flat.push("O");
     let split = |t: &str| -> (char, String) {
         let tag = t.chars().next().unwrap_or('O');
-        let kind = t.get(1..).unwrap_or("").split_once('-').map_or(t.get(1..).unwrap_or(""), |(_, k)| k);
-        (tag, if kind.is_empty() { "_".to_string() } else { kind.to_string() })
+        let kind = t
+            .get(1..)
+            .unwrap_or("")
+            .split_once('-')
+            .map_or(t.get(1..).unwrap_or(""), |(_, k)| k);
+        (
+            tag,
+            if kind.is_empty() {
+                "_".to_string()
+            } else {
+                kind.to_string()
+            },
+        )
     };
     let (mut prev_tag, mut prev_kind, mut begin) = ('O', String::new(), 0);
     let mut chunks = vec![];
@@ -126,15 +149,35 @@ pub fn seqeval(gold: &[Vec<String>], pred: &[Vec<String>]) -> EntityScores {
     let gold: std::collections::HashSet<_> = entities(gold).into_iter().collect();
     let pred: std::collections::HashSet<_> = entities(pred).into_iter().collect();
     let correct = gold.intersection(&pred).count() as f64;
-    let precision = if pred.is_empty() { 0.0 } else { correct / pred.len() as f64 };
-    let recall = if gold.is_empty() { 0.0 } else { correct / gold.len() as f64 };
-    let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-    EntityScores { precision, recall, f1 }
+    let precision = if pred.is_empty() {
+        0.0
+    } else {
+        correct / pred.len() as f64
+    };
+    let recall = if gold.is_empty() {
+        0.0
+    } else {
+        correct / gold.len() as f64
+    };
+    let f1 = if precision + recall == 0.0 {
+        0.0
+    } else {
+        2.0 * precision * recall / (precision + recall)
+    };
+    EntityScores {
+        precision,
+        recall,
+        f1,
+    }
 }
 
 /// The official SQuAD answer normalization: lower case, no punctuation, no articles, single spaces.
 pub fn normalize_answer(text: &str) -> String {
-    let lower: String = text.to_lowercase().chars().filter(|c| !is_ascii_punctuation_like_python(*c)).collect();
+    let lower: String = text
+        .to_lowercase()
+        .chars()
+        .filter(|c| !is_ascii_punctuation_like_python(*c))
+        .collect();
     lower
         .split_whitespace()
         .filter(|w| !matches!(*w, "a" | "an" | "the"))
@@ -223,8 +266,19 @@ mod tests {
     fn seqeval_entities_follow_the_default_mode() {
         // An I- after O starts an entity in the default (non-strict) mode; a type change ends one.
         let found = entities(&[tags("B-PER I-PER O I-LOC B-ORG I-MISC")]);
-        assert_eq!(found, vec![("PER".into(), 0, 1), ("LOC".into(), 3, 3), ("ORG".into(), 4, 4), ("MISC".into(), 5, 5)]);
-        let s = seqeval(&[tags("B-PER I-PER O B-LOC")], &[tags("B-PER I-PER O B-ORG")]);
+        assert_eq!(
+            found,
+            vec![
+                ("PER".into(), 0, 1),
+                ("LOC".into(), 3, 3),
+                ("ORG".into(), 4, 4),
+                ("MISC".into(), 5, 5)
+            ]
+        );
+        let s = seqeval(
+            &[tags("B-PER I-PER O B-LOC")],
+            &[tags("B-PER I-PER O B-ORG")],
+        );
         assert_eq!((s.precision, s.recall, s.f1), (0.5, 0.5, 0.5));
     }
 
@@ -233,7 +287,10 @@ mod tests {
         assert_eq!(normalize_answer("The  Denver Broncos!"), "denver broncos");
         assert_eq!(squad_exact("the Broncos", "Broncos."), 1.0);
         assert!((squad_f1("Denver Broncos team", "Broncos") - 0.5).abs() < 1e-12);
-        let (em, f1) = squad(&["Denver".into(), "".into()], &[vec!["Denver Broncos".into(), "Denver".into()], vec![]]);
+        let (em, f1) = squad(
+            &["Denver".into(), "".into()],
+            &[vec!["Denver Broncos".into(), "Denver".into()], vec![]],
+        );
         assert_eq!((em, f1), (100.0, 100.0));
     }
 

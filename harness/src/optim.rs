@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 /// AdamW as the reference code uses it: β 0.9/0.999, ε 1e-8, weight decay 0. Parameters without a
 /// gradient (frozen ones) are skipped by burn's optimizer: no update, no state.
 pub fn adamw() -> burn::optim::ModuleOptimizer {
-    AdamWConfig::new().with_weight_decay(0.0).with_epsilon(1e-8).init()
+    AdamWConfig::new()
+        .with_weight_decay(0.0)
+        .with_epsilon(1e-8)
+        .init()
 }
 
 struct SquaredNorm<'a> {
@@ -68,11 +71,18 @@ pub enum Schedule {
 
 impl Schedule {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("schedule \"{text}\": expected linear, linear:WARMUP_RATIO or exp:GAMMA");
+        let bad =
+            || format!("schedule \"{text}\": expected linear, linear:WARMUP_RATIO or exp:GAMMA");
         match text.split_once(':') {
             None if text == "linear" => Ok(Self::Linear { warmup_ratio: 0.0 }),
-            Some(("linear", r)) => r.parse().map(|warmup_ratio| Self::Linear { warmup_ratio }).map_err(|_| bad()),
-            Some(("exp", g)) => g.parse().map(|gamma| Self::Exponential { gamma }).map_err(|_| bad()),
+            Some(("linear", r)) => r
+                .parse()
+                .map(|warmup_ratio| Self::Linear { warmup_ratio })
+                .map_err(|_| bad()),
+            Some(("exp", g)) => g
+                .parse()
+                .map(|gamma| Self::Exponential { gamma })
+                .map_err(|_| bad()),
             _ => Err(bad()),
         }
     }

@@ -11,14 +11,17 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use ptv2_models::heads::loss;
-use ptv2_models::{backend, resolve_model, EncoderConfig, Method, MethodInit, ParamCounts, Pretrained, TextEncoder, TunedModel};
+use ptv2_models::{
+    backend, resolve_model, EncoderConfig, Method, MethodInit, ParamCounts, Pretrained,
+    TextEncoder, TunedModel,
+};
 
 use crate::optim::{adamw, clip_global_norm, Schedule};
 use crate::tasks::{load_task, DevResult, Task};
@@ -51,8 +54,10 @@ pub struct RunEnv {
     pub device: String,
     pub data_dir: PathBuf,
     pub out: PathBuf,
-    /// Show progress bars (off for sweeps' worker processes).
-    pub progress: bool,
+    /// Where to draw the per-epoch progress bar; None draws nothing.
+    pub progress: Option<MultiProgress>,
+    /// Lines about each epoch on stderr.
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,7 +108,11 @@ pub fn peak_rss_mb() -> f64 {
 
 /// The task with `max_train` / `max_eval` applied (the train subset is a fixed random draw, the
 /// same for every seed) and its tokenizer-dependent features prepared.
-pub fn load_prepared(config: &RunConfig, data_dir: &Path, text: &TextEncoder) -> Result<Box<dyn Task>> {
+pub fn load_prepared(
+    config: &RunConfig,
+    data_dir: &Path,
+    text: &TextEncoder,
+) -> Result<Box<dyn Task>> {
     let mut task = load_task(&config.task, data_dir)?;
     task.subset(config.max_train, config.max_eval);
     task.prepare(text)?;
@@ -120,15 +129,17 @@ fn method_init(config: &RunConfig, encoder: &EncoderConfig) -> MethodInit {
     }
 }
 
-fn progress_bar(enabled: bool, len: usize, prefix: String) -> ProgressBar {
-    if !enabled {
+fn progress_bar(progress: &Option<MultiProgress>, len: usize, prefix: String) -> ProgressBar {
+    let Some(multi) = progress else {
         return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len as u64).with_prefix(prefix);
+    };
+    let bar = multi.add(ProgressBar::new(len as u64).with_prefix(prefix));
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps, {msg}, {elapsed} < {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} steps, {msg}, {elapsed} < {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar
 }
@@ -140,22 +151,36 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
     // other's dropout masks and inits depend on timing. One run at a time per process keeps
     // "same seed, same scores"; parallel runs use worker processes.
     static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _guard = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let started = Instant::now();
     let device = backend::device_by_name(&env.device)?;
     let train_device = device.clone().autodiff();
     train_device.seed(config.seed);
 
     let spec = resolve_model(&config.model, &env.cache)?;
-    let Pretrained { encoder, text, config: encoder_config } = Pretrained::load(&spec, config.max_len, &train_device)
+    let Pretrained {
+        encoder,
+        text,
+        config: encoder_config,
+    } = Pretrained::load(&spec, config.max_len, &train_device)
         .with_context(|| format!("loading model {}", config.model))?;
     let task = load_prepared(config, &env.data_dir, &text)?;
     let init = method_init(config, &encoder_config);
     let mut model = TunedModel::new(encoder, &config.method, &task.head(), &init, &train_device);
     let params = model.param_counts();
-    eprintln!("{} {} on {}: {params}", config.task, config.method.name(), config.model);
+    if env.verbose {
+        eprintln!(
+            "{} {} on {}: {params}",
+            config.task,
+            config.method.name(),
+            config.model
+        );
+    }
 
-    std::fs::create_dir_all(&env.out).with_context(|| format!("cannot create {}", env.out.display()))?;
+    std::fs::create_dir_all(&env.out)
+        .with_context(|| format!("cannot create {}", env.out.display()))?;
     crate::io::write_json(&env.out.join(CONFIG_FILE), config)?;
 
     let mut optimizer = adamw();
@@ -171,7 +196,11 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
     for epoch in 0..config.epochs {
         let epoch_start = Instant::now();
         order.shuffle(&mut rng);
-        let bar = progress_bar(env.progress, steps_per_epoch, format!("epoch {}/{}", epoch + 1, config.epochs));
+        let bar = progress_bar(
+            &env.progress,
+            steps_per_epoch,
+            format!("epoch {}/{}", epoch + 1, config.epochs),
+        );
         let mut loss_sum = 0.0;
         for (i, chunk) in order.chunks(config.batch_size).enumerate() {
             let batch = task.train_batch(chunk, &text, &train_device)?;
@@ -179,7 +208,11 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
             let grads = loss_value.backward();
             let value = loss_value.into_scalar::<f32>() as f64;
             if !value.is_finite() {
-                bail!("diverged: loss is {value} at epoch {} step {} (try a smaller --lr)", epoch + 1, i + 1);
+                bail!(
+                    "diverged: loss is {value} at epoch {} step {} (try a smaller --lr)",
+                    epoch + 1,
+                    i + 1
+                );
             }
             let mut grads = GradientsParams::from_grads(grads, &model);
             clip_global_norm(&model, &mut grads, 1.0);
@@ -203,15 +236,22 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
             save_best(&eval_model, config, &result, &env.out)?;
         }
         let train_loss = loss_sum / steps_per_epoch as f64;
-        eprintln!(
-            "epoch {}/{}: train loss {train_loss:.4}, dev {} {score:.4}{} ({:.0} s)",
-            epoch + 1,
-            config.epochs,
-            dev[0].0,
-            if improved { " (best)" } else { "" },
-            epoch_start.elapsed().as_secs_f64()
-        );
-        epochs.push(EpochRecord { epoch, train_loss, dev, seconds: epoch_start.elapsed().as_secs_f64() });
+        if env.verbose {
+            eprintln!(
+                "epoch {}/{}: train loss {train_loss:.4}, dev {} {score:.4}{} ({:.0} s)",
+                epoch + 1,
+                config.epochs,
+                dev[0].0,
+                if improved { " (best)" } else { "" },
+                epoch_start.elapsed().as_secs_f64()
+            );
+        }
+        epochs.push(EpochRecord {
+            epoch,
+            train_loss,
+            dev,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        });
     }
 
     let (best_epoch, _) = best.expect("at least one epoch");
@@ -242,21 +282,37 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
 fn save_best(model: &TunedModel, config: &RunConfig, result: &DevResult, out: &Path) -> Result<()> {
     let tmp = out.join(format!(".{CHECKPOINT_FILE}.tmp-{}", std::process::id()));
     model.clone().save_checkpoint(&config.method, &tmp)?;
-    std::fs::rename(&tmp, out.join(CHECKPOINT_FILE)).context("cannot move checkpoint into place")?;
-    crate::io::write_atomic(&out.join(result.predictions_file), result.predictions.as_bytes())
+    std::fs::rename(&tmp, out.join(CHECKPOINT_FILE))
+        .context("cannot move checkpoint into place")?;
+    crate::io::write_atomic(
+        &out.join(result.predictions_file),
+        result.predictions.as_bytes(),
+    )
 }
 
 /// Reload a run's checkpoint and score it on its dev split again.
 pub fn evaluate_checkpoint(dir: &Path, env: &RunEnv) -> Result<(RunConfig, Vec<(String, f64)>)> {
     let config_path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?;
-    let config: RunConfig = serde_json::from_str(&text).with_context(|| format!("{}: not a ptv2 run config", config_path.display()))?;
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("cannot read {}", config_path.display()))?;
+    let config: RunConfig = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a ptv2 run config", config_path.display()))?;
     let device = backend::device_by_name(&env.device)?;
     let spec = resolve_model(&config.model, &env.cache)?;
-    let Pretrained { encoder, text, config: encoder_config } = Pretrained::load(&spec, config.max_len, &device)?;
+    let Pretrained {
+        encoder,
+        text,
+        config: encoder_config,
+    } = Pretrained::load(&spec, config.max_len, &device)?;
     let task = load_prepared(&config, &env.data_dir, &text)?;
     let init = method_init(&config, &encoder_config);
-    let mut model = TunedModel::new(encoder, &config.method.as_saved(), &task.head(), &init, &device);
+    let mut model = TunedModel::new(
+        encoder,
+        &config.method.as_saved(),
+        &task.head(),
+        &init,
+        &device,
+    );
     model.load_checkpoint(&dir.join(CHECKPOINT_FILE))?;
     Ok((config, task.evaluate(&model, &text, &device)?.scores))
 }

@@ -9,8 +9,17 @@ fn counts(method: Method, labels: usize) -> (usize, usize) {
     let device = Device::flex().autodiff();
     let config = EncoderConfig::tiny_bert();
     let encoder = Encoder::init(&config, true, &device);
-    let init = MethodInit { dropout: 0.1, init_std: 0.02 };
-    let model = TunedModel::new(encoder, &method, &HeadKind::SequenceClassification { num_labels: labels }, &init, &device);
+    let init = MethodInit {
+        dropout: 0.1,
+        init_std: 0.02,
+    };
+    let model = TunedModel::new(
+        encoder,
+        &method,
+        &HeadKind::SequenceClassification { num_labels: labels },
+        &init,
+        &device,
+    );
     let c = model.param_counts();
     (c.trainable, c.total)
 }
@@ -19,15 +28,27 @@ fn counts(method: Method, labels: usize) -> (usize, usize) {
 fn pt2_trainable_params_follow_the_formula() {
     let (p, l, h, c) = (5, 2, 32, 3);
     let head = h * c + c;
-    let plain = Method::Pt2 { prompt_len: p, reparam_hidden: None, layers: LayerSelection::All };
+    let plain = Method::Pt2 {
+        prompt_len: p,
+        reparam_hidden: None,
+        layers: LayerSelection::All,
+    };
     assert_eq!(counts(plain, c).0, p * l * 2 * h + head);
 
     let hidden = 16;
     let mlp = p * h + (h * hidden + hidden) + (hidden * l * 2 * h + l * 2 * h);
-    let reparam = Method::Pt2 { prompt_len: p, reparam_hidden: Some(hidden), layers: LayerSelection::All };
+    let reparam = Method::Pt2 {
+        prompt_len: p,
+        reparam_hidden: Some(hidden),
+        layers: LayerSelection::All,
+    };
     assert_eq!(counts(reparam, c).0, mlp + head);
 
-    let top = Method::Pt2 { prompt_len: p, reparam_hidden: None, layers: LayerSelection::Top(1) };
+    let top = Method::Pt2 {
+        prompt_len: p,
+        reparam_hidden: None,
+        layers: LayerSelection::Top(1),
+    };
     assert_eq!(counts(top, c).0, p * 2 * h + head);
 }
 

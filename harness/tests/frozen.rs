@@ -7,7 +7,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use ptv2_harness::optim::{adamw, clip_global_norm};
 use ptv2_models::heads::loss;
-use ptv2_models::{Encoder, EncoderConfig, EncoderInput, HeadKind, Method, MethodInit, Targets, TunedModel};
+use ptv2_models::{
+    Encoder, EncoderConfig, EncoderInput, HeadKind, Method, MethodInit, Targets, TunedModel,
+};
 
 /// Every float parameter's path-independent identity and values, in visiting order.
 #[derive(Default)]
@@ -17,7 +19,11 @@ impl ModuleVisitor for Snapshot {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let tensor = param.val();
         let trainable = tensor.is_require_grad();
-        let values = tensor.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let values = tensor
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap();
         self.0.push((param.id.to_string(), trainable, values));
     }
 }
@@ -33,7 +39,11 @@ fn batch(device: &Device) -> (EncoderInput, Targets) {
     let mask = vec![1i64, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1];
     let t = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [2, 6]), device);
     (
-        EncoderInput { input_ids: t(ids), attention_mask: t(mask), token_type_ids: t(vec![0; 12]) },
+        EncoderInput {
+            input_ids: t(ids),
+            attention_mask: t(mask),
+            token_type_ids: t(vec![0; 12]),
+        },
         Targets::Classes(vec![1, 0]),
     )
 }
@@ -43,8 +53,17 @@ fn train_steps(method: Method) -> (Snapshot, Snapshot, usize) {
     device.seed(7);
     let config = EncoderConfig::tiny_bert();
     let encoder = Encoder::init(&config, true, &device);
-    let init = MethodInit { dropout: 0.1, init_std: 0.02 };
-    let mut model = TunedModel::new(encoder, &method, &HeadKind::SequenceClassification { num_labels: 2 }, &init, &device);
+    let init = MethodInit {
+        dropout: 0.1,
+        init_std: 0.02,
+    };
+    let mut model = TunedModel::new(
+        encoder,
+        &method,
+        &HeadKind::SequenceClassification { num_labels: 2 },
+        &init,
+        &device,
+    );
     let before = snapshot(&model);
     let mut optimizer = adamw();
     let (input, targets) = batch(&device);
@@ -71,21 +90,42 @@ fn check_frozen(method: Method, expected_trainable: usize) {
             assert!(old == new, "{method:?}: frozen tensor {id} changed");
         }
     }
-    assert_eq!(trainable, expected_trainable, "{method:?}: trainable tensors");
+    assert_eq!(
+        trainable, expected_trainable,
+        "{method:?}: trainable tensors"
+    );
     // AdamW: first and second moment per trainable tensor, nothing for frozen ones.
-    assert_eq!(state_tensors, 2 * trainable, "{method:?}: optimizer state tensors");
+    assert_eq!(
+        state_tensors,
+        2 * trainable,
+        "{method:?}: optimizer state tensors"
+    );
 }
 
 #[test]
 fn pt2_trains_only_prefix_and_head() {
     // prefix embedding + head weight + head bias
-    check_frozen(Method::Pt2 { prompt_len: 4, reparam_hidden: None, layers: Default::default() }, 3);
+    check_frozen(
+        Method::Pt2 {
+            prompt_len: 4,
+            reparam_hidden: None,
+            layers: Default::default(),
+        },
+        3,
+    );
 }
 
 #[test]
 fn pt2_with_reparameterization_trains_the_mlp() {
     // MLP embedding + 2 × (weight, bias) + head weight + bias
-    check_frozen(Method::Pt2 { prompt_len: 4, reparam_hidden: Some(8), layers: Default::default() }, 7);
+    check_frozen(
+        Method::Pt2 {
+            prompt_len: 4,
+            reparam_hidden: Some(8),
+            layers: Default::default(),
+        },
+        7,
+    );
 }
 
 #[test]
@@ -97,8 +137,17 @@ fn pt_trains_only_prompts_and_head() {
 fn ft_trains_everything() {
     let (before, after, _) = train_steps(Method::Ft);
     assert!(before.0.iter().all(|(_, trainable, _)| *trainable));
-    let moved = before.0.iter().zip(&after.0).filter(|(a, b)| a.2 != b.2).count();
+    let moved = before
+        .0
+        .iter()
+        .zip(&after.0)
+        .filter(|(a, b)| a.2 != b.2)
+        .count();
     // Position/type embedding rows never used still get zero gradients but AdamW moves nothing
     // without a gradient signal; every weight matrix on the path moves.
-    assert!(moved as f64 > 0.8 * before.0.len() as f64, "only {moved} of {} moved", before.0.len());
+    assert!(
+        moved as f64 > 0.8 * before.0.len() as f64,
+        "only {moved} of {} moved",
+        before.0.len()
+    );
 }

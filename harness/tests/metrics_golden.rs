@@ -14,12 +14,20 @@ fn fixtures() -> PathBuf {
 }
 
 fn golden(key: &str) -> f64 {
-    let golden: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("golden.json")).unwrap()).unwrap();
-    golden[key].as_f64().unwrap_or_else(|| panic!("no golden {key}"))
+    let golden: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("golden.json")).unwrap())
+            .unwrap();
+    golden[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no golden {key}"))
 }
 
 fn numbers(name: &str) -> Vec<f64> {
-    std::fs::read_to_string(fixtures().join(name)).unwrap().lines().map(|l| l.parse().unwrap()).collect()
+    std::fs::read_to_string(fixtures().join(name))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect()
 }
 
 fn classes(name: &str) -> Vec<usize> {
@@ -28,7 +36,10 @@ fn classes(name: &str) -> Vec<usize> {
 
 fn close(ours: f64, key: &str) {
     let theirs = golden(key);
-    assert!((ours - theirs).abs() < 1e-9, "{key}: ours {ours}, reference {theirs}");
+    assert!(
+        (ours - theirs).abs() < 1e-9,
+        "{key}: ours {ours}, reference {theirs}"
+    );
 }
 
 #[test]
@@ -79,7 +90,10 @@ fn score_file_errors_name_file_and_line() {
     let bad = dir.path().join("pred.conll");
     std::fs::write(&bad, "Hello O O\nworld O Q-PER\n").unwrap();
     let err = task.score_file(&bad).unwrap_err().to_string();
-    assert!(err.contains("pred.conll:2") && err.contains("Q-PER"), "{err}");
+    assert!(
+        err.contains("pred.conll:2") && err.contains("Q-PER"),
+        "{err}"
+    );
     std::fs::write(&bad, "Hello O O\n").unwrap();
     let err = task.score_file(&bad).unwrap_err().to_string();
     assert!(err.contains("sentences"), "{err}");

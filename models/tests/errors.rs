@@ -14,24 +14,39 @@ fn tiny_roberta() -> PathBuf {
 
 /// A copy of the tiny RoBERTa dir whose config.json has one key replaced.
 fn copy_with_config(dir: &Path, key: &str, value: serde_json::Value) {
-    std::fs::copy(tiny_roberta().join("model.safetensors"), dir.join("model.safetensors")).unwrap();
+    std::fs::copy(
+        tiny_roberta().join("model.safetensors"),
+        dir.join("model.safetensors"),
+    )
+    .unwrap();
     let mut config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tiny_roberta().join("config.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(tiny_roberta().join("config.json")).unwrap())
+            .unwrap();
     config[key] = value;
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
 }
 
 fn load(dir: &Path) -> ModelError {
-    load_encoder(&ModelDir::new(dir), &Device::flex()).err().expect("loading should fail")
+    load_encoder(&ModelDir::new(dir), &Device::flex())
+        .err()
+        .expect("loading should fail")
 }
 
 #[test]
 fn missing_weights_file_names_the_path() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(tiny_roberta().join("config.json"), tmp.path().join("config.json")).unwrap();
+    std::fs::copy(
+        tiny_roberta().join("config.json"),
+        tmp.path().join("config.json"),
+    )
+    .unwrap();
     let err = load(tmp.path());
     assert!(matches!(err, ModelError::MissingFile { .. }), "{err}");
-    assert!(err.to_string().contains(&tmp.path().join("model.safetensors").display().to_string()), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&tmp.path().join("model.safetensors").display().to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -39,10 +54,17 @@ fn truncated_weights_file_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     copy_with_config(tmp.path(), "model_type", "roberta".into());
     let bytes = std::fs::read(tmp.path().join("model.safetensors")).unwrap();
-    std::fs::write(tmp.path().join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(
+        tmp.path().join("model.safetensors"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
     let err = load(tmp.path());
     assert!(matches!(err, ModelError::BadWeights { .. }), "{err}");
-    assert!(err.to_string().contains("not a valid safetensors file"), "{err}");
+    assert!(
+        err.to_string().contains("not a valid safetensors file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -50,7 +72,10 @@ fn unknown_model_type_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     copy_with_config(tmp.path(), "model_type", "gpt2".into());
     let err = load(tmp.path());
-    assert!(err.to_string().contains("unknown model_type \"gpt2\""), "{err}");
+    assert!(
+        err.to_string().contains("unknown model_type \"gpt2\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -60,7 +85,12 @@ fn wrong_shape_names_tensor_expected_and_found() {
     let err = load(tmp.path());
     let text = err.to_string();
     assert!(matches!(err, ModelError::WrongShape { .. }), "{text}");
-    assert!(text.contains("encoder.layer.0.intermediate.dense.weight") && text.contains("[48, 32]") && text.contains("[64, 32]"), "{text}");
+    assert!(
+        text.contains("encoder.layer.0.intermediate.dense.weight")
+            && text.contains("[48, 32]")
+            && text.contains("[64, 32]"),
+        "{text}"
+    );
 }
 
 #[test]

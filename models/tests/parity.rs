@@ -29,7 +29,13 @@ fn ints(v: &Value) -> Vec<Vec<i64>> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|row| row.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect())
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_i64().unwrap())
+                .collect()
+        })
         .collect()
 }
 
@@ -40,9 +46,10 @@ fn int_tensor(rows: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {
 
 fn input_from(case: &Value, device: &Device) -> EncoderInput {
     let ids = ints(&case["input_ids"]);
-    let types = case.get("token_type_ids").map(ints).unwrap_or_else(|| {
-        ids.iter().map(|r| vec![0; r.len()]).collect()
-    });
+    let types = case
+        .get("token_type_ids")
+        .map(ints)
+        .unwrap_or_else(|| ids.iter().map(|r| vec![0; r.len()]).collect());
     EncoderInput {
         input_ids: int_tensor(&ids, device),
         attention_mask: int_tensor(&ints(&case["attention_mask"]), device),
@@ -66,7 +73,12 @@ fn max_diff_real_tokens(ours: Tensor<3>, mask: &[Vec<i64>], expected: &Value) ->
     for (b, example) in expected.as_array().unwrap().iter().enumerate() {
         let real = mask[b].iter().filter(|&&m| m == 1).count();
         let rows = example.as_array().unwrap();
-        assert_eq!(rows.len(), real, "example {b}: fixture has {} tokens, mask {real}", rows.len());
+        assert_eq!(
+            rows.len(),
+            real,
+            "example {b}: fixture has {} tokens, mask {real}",
+            rows.len()
+        );
         for (t, row) in rows.iter().enumerate() {
             for (h, x) in row.as_array().unwrap().iter().enumerate() {
                 let d = (ours[(b * seq + t) * hidden + h] - x.as_f64().unwrap() as f32).abs();
@@ -83,10 +95,18 @@ fn max_diff_flat(ours: Tensor<2>, expected: &Value) -> f32 {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32))
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+        })
         .collect();
     assert_eq!(ours.len(), theirs.len());
-    ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+    ours.iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -95,17 +115,41 @@ fn minilm_token_ids_equal_hf_tokenizer() {
     let model = minilm(&device);
     let fixture = read_json(&fixtures().join("minilm_plain.json"));
     for case in fixture["cases"].as_array().unwrap() {
-        let texts: Vec<String> = case["texts"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().into()).collect();
+        let texts: Vec<String> = case["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().into())
+            .collect();
         let pairs: Vec<Option<String>> = match case["pairs"].as_array() {
             Some(p) => p.iter().map(|t| Some(t.as_str().unwrap().into())).collect(),
             None => vec![None; texts.len()],
         };
         let inputs: Vec<_> = texts.into_iter().zip(pairs).collect();
         let batch = model.text.encode_batch(&inputs).unwrap();
-        let as_i64 = |rows: &Vec<Vec<u32>>| rows.iter().map(|r| r.iter().map(|&x| x as i64).collect()).collect::<Vec<Vec<i64>>>();
-        assert_eq!(as_i64(&batch.input_ids), ints(&case["input_ids"]), "{}", case["name"]);
-        assert_eq!(as_i64(&batch.token_type_ids), ints(&case["token_type_ids"]), "{}", case["name"]);
-        assert_eq!(as_i64(&batch.attention_mask), ints(&case["attention_mask"]), "{}", case["name"]);
+        let as_i64 = |rows: &Vec<Vec<u32>>| {
+            rows.iter()
+                .map(|r| r.iter().map(|&x| x as i64).collect())
+                .collect::<Vec<Vec<i64>>>()
+        };
+        assert_eq!(
+            as_i64(&batch.input_ids),
+            ints(&case["input_ids"]),
+            "{}",
+            case["name"]
+        );
+        assert_eq!(
+            as_i64(&batch.token_type_ids),
+            ints(&case["token_type_ids"]),
+            "{}",
+            case["name"]
+        );
+        assert_eq!(
+            as_i64(&batch.attention_mask),
+            ints(&case["attention_mask"]),
+            "{}",
+            case["name"]
+        );
     }
 }
 
@@ -115,13 +159,23 @@ fn minilm_hidden_states_equal_transformers() {
     let model = minilm(&device);
     let fixture = read_json(&fixtures().join("minilm_plain.json"));
     for case in fixture["cases"].as_array().unwrap() {
-        let out = model.encoder.forward(&input_from(case, &device), &Prompts::none());
+        let out = model
+            .encoder
+            .forward(&input_from(case, &device), &Prompts::none());
         let mask = ints(&case["attention_mask"]);
         let hidden = max_diff_real_tokens(out.last_hidden_state, &mask, &case["last_hidden_state"]);
         let pooled = max_diff_flat(out.pooled.expect("MiniLM has a pooler"), &case["pooled"]);
         eprintln!("{}: hidden {hidden:.2e}, pooled {pooled:.2e}", case["name"]);
-        assert!(hidden < TOLERANCE, "{}: hidden max abs diff {hidden}", case["name"]);
-        assert!(pooled < TOLERANCE, "{}: pooled max abs diff {pooled}", case["name"]);
+        assert!(
+            hidden < TOLERANCE,
+            "{}: hidden max abs diff {hidden}",
+            case["name"]
+        );
+        assert!(
+            pooled < TOLERANCE,
+            "{}: pooled max abs diff {pooled}",
+            case["name"]
+        );
     }
 }
 
@@ -132,28 +186,59 @@ fn minilm_with_prefix_and_prompts_equals_pytorch() {
     let fixture = read_json(&fixtures().join("minilm_prompts.json"));
     let input = input_from(&fixture, &device);
     let mask = ints(&fixture["attention_mask"]);
-    let (layers, heads, hidden) = (model.config.num_hidden_layers, model.config.num_attention_heads, model.config.hidden_size);
+    let (layers, heads, hidden) = (
+        model.config.num_hidden_layers,
+        model.config.num_attention_heads,
+        model.config.hidden_size,
+    );
 
     let p = fixture["prefix_len"].as_u64().unwrap() as usize;
-    let flat = formula(p, layers * 2 * hidden, fixture["prefix_formula_seed"].as_f64().unwrap(), &device);
+    let flat = formula(
+        p,
+        layers * 2 * hidden,
+        fixture["prefix_formula_seed"].as_f64().unwrap(),
+        &device,
+    );
     let prompts = Prompts {
         input: None,
-        layers: KvPrefix::split_flat(flat.unsqueeze(), layers, heads).into_iter().map(Some).collect(),
+        layers: KvPrefix::split_flat(flat.unsqueeze(), layers, heads)
+            .into_iter()
+            .map(Some)
+            .collect(),
     };
     let out = model.encoder.forward(&input, &prompts);
-    let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["prefix_last_hidden_state"]);
+    let diff = max_diff_real_tokens(
+        out.last_hidden_state,
+        &mask,
+        &fixture["prefix_last_hidden_state"],
+    );
     eprintln!("minilm prefix: hidden {diff:.2e}");
     assert!(diff < TOLERANCE, "prefix: hidden max abs diff {diff}");
     let pooled = max_diff_flat(out.pooled.unwrap(), &fixture["prefix_pooled"]);
     assert!(pooled < TOLERANCE, "prefix: pooled max abs diff {pooled}");
 
     let p = fixture["prompt_len"].as_u64().unwrap() as usize;
-    let prompt = formula(p, hidden, fixture["prompt_formula_seed"].as_f64().unwrap(), &device);
-    let prompts = Prompts { input: Some(prompt.unsqueeze()), layers: vec![] };
+    let prompt = formula(
+        p,
+        hidden,
+        fixture["prompt_formula_seed"].as_f64().unwrap(),
+        &device,
+    );
+    let prompts = Prompts {
+        input: Some(prompt.unsqueeze()),
+        layers: vec![],
+    };
     let out = model.encoder.forward(&input, &prompts);
-    let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["prompt_last_hidden_state"]);
+    let diff = max_diff_real_tokens(
+        out.last_hidden_state,
+        &mask,
+        &fixture["prompt_last_hidden_state"],
+    );
     eprintln!("minilm input prompts: hidden {diff:.2e}");
-    assert!(diff < TOLERANCE, "input prompts: hidden max abs diff {diff}");
+    assert!(
+        diff < TOLERANCE,
+        "input prompts: hidden max abs diff {diff}"
+    );
 }
 
 #[test]
@@ -175,15 +260,30 @@ fn tiny_roberta_position_rule_equals_transformers() {
 
     let p = fixture["prefix_len"].as_u64().unwrap() as usize;
     let (layers, heads) = (config.num_hidden_layers, config.num_attention_heads);
-    let flat = formula(p, layers * 2 * config.hidden_size, fixture["prefix_formula_seed"].as_f64().unwrap(), &device);
+    let flat = formula(
+        p,
+        layers * 2 * config.hidden_size,
+        fixture["prefix_formula_seed"].as_f64().unwrap(),
+        &device,
+    );
     let prompts = Prompts {
         input: None,
-        layers: KvPrefix::split_flat(flat.unsqueeze(), layers, heads).into_iter().map(Some).collect(),
+        layers: KvPrefix::split_flat(flat.unsqueeze(), layers, heads)
+            .into_iter()
+            .map(Some)
+            .collect(),
     };
     let out = encoder.forward(&input, &prompts);
-    let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["prefix_last_hidden_state"]);
+    let diff = max_diff_real_tokens(
+        out.last_hidden_state,
+        &mask,
+        &fixture["prefix_last_hidden_state"],
+    );
     eprintln!("tiny roberta prefix: hidden {diff:.2e}");
-    assert!(diff < TOLERANCE, "roberta prefix: hidden max abs diff {diff}");
+    assert!(
+        diff < TOLERANCE,
+        "roberta prefix: hidden max abs diff {diff}"
+    );
 }
 
 /// The methods end to end: a fixed prompt / prefix and a fixed head give PyTorch's logits.
@@ -197,20 +297,35 @@ fn pt_and_pt2_logits_equal_pytorch() {
     let fixture = read_json(&fixtures().join("minilm_prompts.json"));
     let input = input_from(&fixture, &device);
     let (layers, hidden) = (model.config.num_hidden_layers, model.config.hidden_size);
-    let init = MethodInit { dropout: 0.0, init_std: 0.02 };
+    let init = MethodInit {
+        dropout: 0.0,
+        init_std: 0.02,
+    };
     let head = HeadKind::SequenceClassification { num_labels: 2 };
     let head_weight = formula(2, hidden, 1.3, &device).mul_scalar(0.2).transpose();
     let head_bias = Tensor::<1>::from_data(TensorData::new(vec![0.05f32, -0.05], [2]), &device);
 
     let cases = [
-        (Method::Pt2 { prompt_len: 4, reparam_hidden: None, layers: Default::default() }, "pt2_logits"),
+        (
+            Method::Pt2 {
+                prompt_len: 4,
+                reparam_hidden: None,
+                layers: Default::default(),
+            },
+            "pt2_logits",
+        ),
         (Method::Pt { prompt_len: 3 }, "pt_logits"),
     ];
     for (method, key) in cases {
         let mut tuned = TunedModel::new(model.encoder.clone(), &method, &head, &init, &device);
         if let Some(prefix) = tuned.prefix.as_mut() {
             let seed = fixture["prefix_formula_seed"].as_f64().unwrap();
-            prefix.embedding = Some(Param::from_tensor(formula(4, layers * 2 * hidden, seed, &device)));
+            prefix.embedding = Some(Param::from_tensor(formula(
+                4,
+                layers * 2 * hidden,
+                seed,
+                &device,
+            )));
         }
         if let Some(prompt) = tuned.prompt.as_mut() {
             let seed = fixture["prompt_formula_seed"].as_f64().unwrap();
@@ -218,7 +333,9 @@ fn pt_and_pt2_logits_equal_pytorch() {
         }
         tuned.head.classifier.weight = Param::from_tensor(head_weight.clone());
         tuned.head.classifier.bias = Some(Param::from_tensor(head_bias.clone()));
-        let Logits::Sequence(logits) = tuned.forward(&input) else { panic!("sequence logits") };
+        let Logits::Sequence(logits) = tuned.forward(&input) else {
+            panic!("sequence logits")
+        };
         let diff = max_diff_flat(logits, &fixture[key]);
         eprintln!("{key}: max abs diff {diff:.2e}");
         assert!(diff < TOLERANCE, "{key}: max abs diff {diff}");

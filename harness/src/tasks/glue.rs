@@ -35,23 +35,94 @@ const BINARY: &[&str] = &["0", "1"];
 const ENTAILMENT: &[&str] = &["entailment", "not_entailment"];
 
 pub const TASKS: &[GlueTask] = &[
-    GlueTask { name: "sst2", train: "glue/SST-2/train.tsv", dev: "glue/SST-2/dev.tsv", has_header: true,
-        text: Column::Name("sentence"), pair: None, label: Column::Name("label"), labels: BINARY, metric: Metric::Accuracy },
-    GlueTask { name: "mrpc", train: "glue/MRPC/train.tsv", dev: "glue/MRPC/dev.tsv", has_header: true,
-        text: Column::Name("#1 String"), pair: Some(Column::Name("#2 String")), label: Column::Name("Quality"), labels: BINARY, metric: Metric::F1AndAccuracy },
-    GlueTask { name: "cola", train: "glue/CoLA/train.tsv", dev: "glue/CoLA/dev.tsv", has_header: false,
-        text: Column::Index(3), pair: None, label: Column::Index(1), labels: BINARY, metric: Metric::Matthews },
-    GlueTask { name: "rte", train: "glue/RTE/train.tsv", dev: "glue/RTE/dev.tsv", has_header: true,
-        text: Column::Name("sentence1"), pair: Some(Column::Name("sentence2")), label: Column::Name("label"), labels: ENTAILMENT, metric: Metric::Accuracy },
-    GlueTask { name: "stsb", train: "glue/STS-B/train.tsv", dev: "glue/STS-B/dev.tsv", has_header: true,
-        text: Column::Name("sentence1"), pair: Some(Column::Name("sentence2")), label: Column::Name("score"), labels: &[], metric: Metric::PearsonSpearman },
-    GlueTask { name: "qnli", train: "glue/QNLI/train.tsv", dev: "glue/QNLI/dev.tsv", has_header: true,
-        text: Column::Name("question"), pair: Some(Column::Name("sentence")), label: Column::Name("label"), labels: ENTAILMENT, metric: Metric::Accuracy },
-    GlueTask { name: "qqp", train: "glue/QQP/train.tsv", dev: "glue/QQP/dev.tsv", has_header: true,
-        text: Column::Name("question1"), pair: Some(Column::Name("question2")), label: Column::Name("is_duplicate"), labels: BINARY, metric: Metric::F1AndAccuracy },
-    GlueTask { name: "mnli", train: "glue/MNLI/train.tsv", dev: "glue/MNLI/dev_matched.tsv", has_header: true,
-        text: Column::Name("sentence1"), pair: Some(Column::Name("sentence2")), label: Column::Name("gold_label"),
-        labels: &["entailment", "neutral", "contradiction"], metric: Metric::Accuracy },
+    GlueTask {
+        name: "sst2",
+        train: "glue/SST-2/train.tsv",
+        dev: "glue/SST-2/dev.tsv",
+        has_header: true,
+        text: Column::Name("sentence"),
+        pair: None,
+        label: Column::Name("label"),
+        labels: BINARY,
+        metric: Metric::Accuracy,
+    },
+    GlueTask {
+        name: "mrpc",
+        train: "glue/MRPC/train.tsv",
+        dev: "glue/MRPC/dev.tsv",
+        has_header: true,
+        text: Column::Name("#1 String"),
+        pair: Some(Column::Name("#2 String")),
+        label: Column::Name("Quality"),
+        labels: BINARY,
+        metric: Metric::F1AndAccuracy,
+    },
+    GlueTask {
+        name: "cola",
+        train: "glue/CoLA/train.tsv",
+        dev: "glue/CoLA/dev.tsv",
+        has_header: false,
+        text: Column::Index(3),
+        pair: None,
+        label: Column::Index(1),
+        labels: BINARY,
+        metric: Metric::Matthews,
+    },
+    GlueTask {
+        name: "rte",
+        train: "glue/RTE/train.tsv",
+        dev: "glue/RTE/dev.tsv",
+        has_header: true,
+        text: Column::Name("sentence1"),
+        pair: Some(Column::Name("sentence2")),
+        label: Column::Name("label"),
+        labels: ENTAILMENT,
+        metric: Metric::Accuracy,
+    },
+    GlueTask {
+        name: "stsb",
+        train: "glue/STS-B/train.tsv",
+        dev: "glue/STS-B/dev.tsv",
+        has_header: true,
+        text: Column::Name("sentence1"),
+        pair: Some(Column::Name("sentence2")),
+        label: Column::Name("score"),
+        labels: &[],
+        metric: Metric::PearsonSpearman,
+    },
+    GlueTask {
+        name: "qnli",
+        train: "glue/QNLI/train.tsv",
+        dev: "glue/QNLI/dev.tsv",
+        has_header: true,
+        text: Column::Name("question"),
+        pair: Some(Column::Name("sentence")),
+        label: Column::Name("label"),
+        labels: ENTAILMENT,
+        metric: Metric::Accuracy,
+    },
+    GlueTask {
+        name: "qqp",
+        train: "glue/QQP/train.tsv",
+        dev: "glue/QQP/dev.tsv",
+        has_header: true,
+        text: Column::Name("question1"),
+        pair: Some(Column::Name("question2")),
+        label: Column::Name("is_duplicate"),
+        labels: BINARY,
+        metric: Metric::F1AndAccuracy,
+    },
+    GlueTask {
+        name: "mnli",
+        train: "glue/MNLI/train.tsv",
+        dev: "glue/MNLI/dev_matched.tsv",
+        has_header: true,
+        text: Column::Name("sentence1"),
+        pair: Some(Column::Name("sentence2")),
+        label: Column::Name("gold_label"),
+        labels: &["entailment", "neutral", "contradiction"],
+        metric: Metric::Accuracy,
+    },
 ];
 
 pub fn load(task: &GlueTask, data_dir: &Path) -> Result<TextTask> {
@@ -62,7 +133,9 @@ pub fn load(task: &GlueTask, data_dir: &Path) -> Result<TextTask> {
         head: if task.labels.is_empty() {
             HeadKind::Regression
         } else {
-            HeadKind::SequenceClassification { num_labels: task.labels.len() }
+            HeadKind::SequenceClassification {
+                num_labels: task.labels.len(),
+            }
         },
         labels: task.labels.iter().map(|s| s.to_string()).collect(),
         metric: task.metric,
@@ -73,9 +146,13 @@ pub fn load(task: &GlueTask, data_dir: &Path) -> Result<TextTask> {
 
 /// Read one TSV split. Every bad row is an error naming the file, line and what was expected.
 pub fn read_split(task: &GlueTask, path: &Path) -> Result<Vec<TextExample>> {
-    let raw = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let raw =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let text = raw.strip_prefix('\u{feff}').unwrap_or(&raw);
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
     let header: Vec<&str> = if task.has_header {
         match lines.next() {
             Some((_, line)) => line.split('\t').collect(),
@@ -88,7 +165,11 @@ pub fn read_split(task: &GlueTask, path: &Path) -> Result<Vec<TextExample>> {
         match column {
             Column::Index(i) => Ok(i),
             Column::Name(name) => header.iter().position(|h| *h == name).with_context(|| {
-                format!("{}:1: header has no column \"{name}\" (found: {})", path.display(), header.join(", "))
+                format!(
+                    "{}:1: header has no column \"{name}\" (found: {})",
+                    path.display(),
+                    header.join(", ")
+                )
             }),
         }
     };
@@ -103,12 +184,19 @@ pub fn read_split(task: &GlueTask, path: &Path) -> Result<Vec<TextExample>> {
         }
         let fields: Vec<&str> = line.split('\t').collect();
         if fields.len() < needed {
-            bail!("{}:{number}: expected at least {needed} tab-separated columns, found {}", path.display(), fields.len());
+            bail!(
+                "{}:{number}: expected at least {needed} tab-separated columns, found {}",
+                path.display(),
+                fields.len()
+            );
         }
         let raw_label = fields[label_col].trim();
         let label = if task.labels.is_empty() {
             Label::Value(raw_label.parse().with_context(|| {
-                format!("{}:{number}: label \"{raw_label}\" is not a number", path.display())
+                format!(
+                    "{}:{number}: label \"{raw_label}\" is not a number",
+                    path.display()
+                )
             })?)
         } else {
             match task.labels.iter().position(|l| *l == raw_label) {
@@ -121,7 +209,10 @@ pub fn read_split(task: &GlueTask, path: &Path) -> Result<Vec<TextExample>> {
             }
         };
         examples.push(TextExample::single(
-            format!("{}:{number}", path.file_name().unwrap_or_default().to_string_lossy()),
+            format!(
+                "{}:{number}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            ),
             fields[text_col].to_string(),
             pair_col.map(|c| fields[c].to_string()),
             label,
@@ -142,10 +233,17 @@ mod tests {
     fn reads_bom_header_and_bare_quotes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dev.tsv");
-        std::fs::write(&path, "\u{feff}Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tHe said \" hi\tOK \"\n").unwrap();
+        std::fs::write(
+            &path,
+            "\u{feff}Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tHe said \" hi\tOK \"\n",
+        )
+        .unwrap();
         let rows = read_split(task("mrpc"), &path).unwrap();
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].inputs, vec![("He said \" hi".to_string(), Some("OK \"".to_string()))]);
+        assert_eq!(
+            rows[0].inputs,
+            vec![("He said \" hi".to_string(), Some("OK \"".to_string()))]
+        );
         assert_eq!(rows[0].label, Label::Class(1));
     }
 
@@ -153,20 +251,37 @@ mod tests {
     fn headerless_cola_uses_column_indices() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dev.tsv");
-        std::fs::write(&path, "gj04\t1\t\tThe sailors rode the breeze.\ngj04\t0\t*\tThe more.\n").unwrap();
+        std::fs::write(
+            &path,
+            "gj04\t1\t\tThe sailors rode the breeze.\ngj04\t0\t*\tThe more.\n",
+        )
+        .unwrap();
         let rows = read_split(task("cola"), &path).unwrap();
-        assert_eq!(rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>(), vec![Label::Class(1), Label::Class(0)]);
+        assert_eq!(
+            rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>(),
+            vec![Label::Class(1), Label::Class(0)]
+        );
     }
 
     #[test]
     fn bad_rows_name_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("train.tsv");
-        std::fs::write(&path, "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\ta\tb\tmaybe\n").unwrap();
+        std::fs::write(
+            &path,
+            "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\ta\tb\tmaybe\n",
+        )
+        .unwrap();
         let err = read_split(task("rte"), &path).unwrap_err().to_string();
-        assert!(err.contains("train.tsv:3") && err.contains("\"maybe\""), "{err}");
+        assert!(
+            err.contains("train.tsv:3") && err.contains("\"maybe\""),
+            "{err}"
+        );
         std::fs::write(&path, "index\tsentence1\tsentence2\tlabel\n0\tonly two\n").unwrap();
         let err = read_split(task("rte"), &path).unwrap_err().to_string();
-        assert!(err.contains("train.tsv:2") && err.contains("expected at least 4"), "{err}");
+        assert!(
+            err.contains("train.tsv:2") && err.contains("expected at least 4"),
+            "{err}"
+        );
     }
 }

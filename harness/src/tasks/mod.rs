@@ -52,7 +52,12 @@ pub trait Task: Send {
     fn dev_len(&self) -> usize;
     fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch>;
     /// Predict the dev split with `model` (dropout off) and score it.
-    fn evaluate(&self, model: &TunedModel, text: &TextEncoder, device: &Device) -> Result<DevResult>;
+    fn evaluate(
+        &self,
+        model: &TunedModel,
+        text: &TextEncoder,
+        device: &Device,
+    ) -> Result<DevResult>;
     /// Score a predictions file against the dev split (`ptv2 score`), in the family's usual format:
     /// one label per line (or ptv2's `id gold prediction` TSV), CoNLL columns with the prediction
     /// last, or SQuAD's `{id: answer}` JSON.
@@ -89,14 +94,23 @@ pub fn load_task(name: &str, data_dir: &Path) -> Result<Box<dyn Task>> {
     if let Some(task) = qa::TASKS.iter().find(|t| t.name == name) {
         return Ok(Box::new(qa::load(task, data_dir)?));
     }
-    if let Some((kind, files)) = name.split_once(':').filter(|(k, _)| *k == "squad" || *k == "squad2") {
+    if let Some((kind, files)) = name
+        .split_once(':')
+        .filter(|(k, _)| *k == "squad" || *k == "squad2")
+    {
         return Ok(Box::new(qa::load_paths(name, files, kind == "squad2")?));
     }
-    bail!("unknown task \"{name}\": expected one of {}", task_names().join(", "))
+    bail!(
+        "unknown task \"{name}\": expected one of {}",
+        task_names().join(", ")
+    )
 }
 
 /// Split `TRAIN,DEV` of a by-path task into two existing files.
-pub fn train_dev_paths(name: &str, files: &str) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+pub fn train_dev_paths(
+    name: &str,
+    files: &str,
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     let Some((train, dev)) = files.split_once(',') else {
         bail!("task \"{name}\": expected KIND:TRAIN_FILE,DEV_FILE");
     };
@@ -111,7 +125,12 @@ pub fn train_dev_paths(name: &str, files: &str) -> Result<(std::path::PathBuf, s
 }
 
 /// The fixed training subset and dev prefix every family uses.
-pub fn take_subset<T>(train: &mut Vec<T>, dev: &mut Vec<T>, max_train: Option<usize>, max_eval: Option<usize>) {
+pub fn take_subset<T>(
+    train: &mut Vec<T>,
+    dev: &mut Vec<T>,
+    max_train: Option<usize>,
+    max_eval: Option<usize>,
+) {
     if let Some(n) = max_train.filter(|&n| n < train.len()) {
         train.shuffle(&mut StdRng::seed_from_u64(0));
         train.truncate(n);

@@ -23,8 +23,16 @@ pub struct NerTask {
 }
 
 pub const TASKS: &[NerTask] = &[
-    NerTask { name: "conll2003", train: "ner/conll2003/train.txt", dev: "ner/conll2003/valid.txt" },
-    NerTask { name: "wnut17", train: "ner/wnut17/wnut17train.conll", dev: "ner/wnut17/emerging.dev.conll" },
+    NerTask {
+        name: "conll2003",
+        train: "ner/conll2003/train.txt",
+        dev: "ner/conll2003/valid.txt",
+    },
+    NerTask {
+        name: "wnut17",
+        train: "ner/wnut17/wnut17train.conll",
+        dev: "ner/wnut17/emerging.dev.conll",
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +61,11 @@ pub fn load(task: &NerTask, data_dir: &Path) -> Result<TaggingTask> {
 /// `conll:TRAIN,DEV` — any CoNLL-format pair of files.
 pub fn load_paths(name: &str, files: &str) -> Result<TaggingTask> {
     let (train, dev) = super::train_dev_paths(name, files)?;
-    Ok(TaggingTask::new(name, read_conll(&train)?, read_conll(&dev)?))
+    Ok(TaggingTask::new(
+        name,
+        read_conll(&train)?,
+        read_conll(&dev)?,
+    ))
 }
 
 fn valid_tag(tag: &str) -> bool {
@@ -73,14 +85,30 @@ pub fn to_iob2(tags: &mut [String]) {
 }
 
 pub fn read_conll(path: &Path) -> Result<Vec<Sentence>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
     let mut sentences = vec![];
-    let mut current = Sentence { id: String::new(), words: vec![], tags: vec![] };
+    let mut current = Sentence {
+        id: String::new(),
+        words: vec![],
+        tags: vec![],
+    };
     let mut flush = |current: &mut Sentence| {
         if !current.words.is_empty() {
             to_iob2(&mut current.tags);
-            sentences.push(std::mem::replace(current, Sentence { id: String::new(), words: vec![], tags: vec![] }));
+            sentences.push(std::mem::replace(
+                current,
+                Sentence {
+                    id: String::new(),
+                    words: vec![],
+                    tags: vec![],
+                },
+            ));
         }
     };
     for (i, line) in text.lines().enumerate() {
@@ -89,13 +117,24 @@ pub fn read_conll(path: &Path) -> Result<Vec<Sentence>> {
             flush(&mut current);
             continue;
         }
-        let fields: Vec<&str> = line.split(|c| c == ' ' || c == '\t').filter(|f| !f.is_empty()).collect();
+        let fields: Vec<&str> = line
+            .split(|c| c == ' ' || c == '\t')
+            .filter(|f| !f.is_empty())
+            .collect();
         if fields.len() < 2 {
-            bail!("{}:{}: expected a word and a tag separated by spaces or tabs, found \"{line}\"", path.display(), i + 1);
+            bail!(
+                "{}:{}: expected a word and a tag separated by spaces or tabs, found \"{line}\"",
+                path.display(),
+                i + 1
+            );
         }
         let tag = fields[fields.len() - 1];
         if !valid_tag(tag) {
-            bail!("{}:{}: tag \"{tag}\" is not O, B-TYPE or I-TYPE", path.display(), i + 1);
+            bail!(
+                "{}:{}: tag \"{tag}\" is not O, B-TYPE or I-TYPE",
+                path.display(),
+                i + 1
+            );
         }
         if current.words.is_empty() {
             current.id = format!("{file}:{}", i + 1);
@@ -109,11 +148,21 @@ pub fn read_conll(path: &Path) -> Result<Vec<Sentence>> {
 
 impl TaggingTask {
     pub fn new(name: &str, train: Vec<Sentence>, dev: Vec<Sentence>) -> Self {
-        let mut labels: Vec<String> = train.iter().chain(&dev).flat_map(|s| s.tags.iter().cloned()).filter(|t| t != "O").collect();
+        let mut labels: Vec<String> = train
+            .iter()
+            .chain(&dev)
+            .flat_map(|s| s.tags.iter().cloned())
+            .filter(|t| t != "O")
+            .collect();
         labels.sort();
         labels.dedup();
         labels.insert(0, "O".into());
-        Self { name: name.into(), labels, train, dev }
+        Self {
+            name: name.into(),
+            labels,
+            train,
+            dev,
+        }
     }
 
     fn encode(&self, sentences: &[&Sentence], text: &TextEncoder) -> Result<TokenBatch> {
@@ -130,7 +179,11 @@ impl TaggingTask {
                 let first = w.is_some() && w != previous;
                 previous = w;
                 match w {
-                    Some(w) if first => self.labels.iter().position(|l| *l == sentence.tags[w as usize]).unwrap_or(0) as i64,
+                    Some(w) if first => self
+                        .labels
+                        .iter()
+                        .position(|l| *l == sentence.tags[w as usize])
+                        .unwrap_or(0) as i64,
                     _ => IGNORE_INDEX,
                 }
             })
@@ -138,10 +191,22 @@ impl TaggingTask {
     }
 
     /// Tags per word from token logits `[batch, seq, labels]`; words cut off by truncation get "O".
-    fn decode(&self, sentences: &[&Sentence], tokens: &TokenBatch, logits: Logits) -> Vec<Vec<String>> {
-        let Logits::Token(logits) = logits else { panic!("task {} needs token logits", self.name) };
+    fn decode(
+        &self,
+        sentences: &[&Sentence],
+        tokens: &TokenBatch,
+        logits: Logits,
+    ) -> Vec<Vec<String>> {
+        let Logits::Token(logits) = logits else {
+            panic!("task {} needs token logits", self.name)
+        };
         let [_, seq, _] = logits.dims();
-        let best = logits.argmax(2).into_data().convert::<i64>().try_to_vec::<i64>().expect("argmax");
+        let best = logits
+            .argmax(2)
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .expect("argmax");
         sentences
             .iter()
             .enumerate()
@@ -162,7 +227,11 @@ impl TaggingTask {
     pub fn score(&self, predicted: &[Vec<String>]) -> Vec<(String, f64)> {
         let gold: Vec<Vec<String>> = self.dev.iter().map(|s| s.tags.clone()).collect();
         let s = seqeval(&gold, predicted);
-        vec![("f1".into(), s.f1), ("precision".into(), s.precision), ("recall".into(), s.recall)]
+        vec![
+            ("f1".into(), s.f1),
+            ("precision".into(), s.precision),
+            ("recall".into(), s.recall),
+        ]
     }
 }
 
@@ -172,7 +241,9 @@ impl Task for TaggingTask {
     }
 
     fn head(&self) -> HeadKind {
-        HeadKind::TokenClassification { num_labels: self.labels.len() }
+        HeadKind::TokenClassification {
+            num_labels: self.labels.len(),
+        }
     }
 
     fn main_metric(&self) -> &'static str {
@@ -194,16 +265,32 @@ impl Task for TaggingTask {
     fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch> {
         let sentences: Vec<&Sentence> = indices.iter().map(|&i| &self.train[i]).collect();
         let tokens = self.encode(&sentences, text)?;
-        let labels = sentences.iter().zip(&tokens.word_ids).map(|(s, w)| self.token_labels(s, w)).collect();
-        Ok(Batch { input: tokens.to_input(device), targets: Targets::Tokens(labels) })
+        let labels = sentences
+            .iter()
+            .zip(&tokens.word_ids)
+            .map(|(s, w)| self.token_labels(s, w))
+            .collect();
+        Ok(Batch {
+            input: tokens.to_input(device),
+            targets: Targets::Tokens(labels),
+        })
     }
 
-    fn evaluate(&self, model: &TunedModel, text: &TextEncoder, device: &Device) -> Result<DevResult> {
+    fn evaluate(
+        &self,
+        model: &TunedModel,
+        text: &TextEncoder,
+        device: &Device,
+    ) -> Result<DevResult> {
         let mut predicted = Vec::with_capacity(self.dev.len());
         for chunk in self.dev.chunks(32) {
             let sentences: Vec<&Sentence> = chunk.iter().collect();
             let tokens = self.encode(&sentences, text)?;
-            predicted.extend(self.decode(&sentences, &tokens, model.forward(&tokens.to_input(device))));
+            predicted.extend(self.decode(
+                &sentences,
+                &tokens,
+                model.forward(&tokens.to_input(device)),
+            ));
         }
         // CoNLL columns: word, gold, prediction; a blank line after each sentence.
         let mut columns = String::new();
@@ -213,17 +300,34 @@ impl Task for TaggingTask {
             }
             columns.push('\n');
         }
-        Ok(DevResult { scores: self.score(&predicted), predictions_file: "dev_predictions.conll", predictions: columns })
+        Ok(DevResult {
+            scores: self.score(&predicted),
+            predictions_file: "dev_predictions.conll",
+            predictions: columns,
+        })
     }
 
     fn score_file(&self, path: &Path) -> Result<Vec<(String, f64)>> {
         let predicted: Vec<Vec<String>> = read_conll(path)?.into_iter().map(|s| s.tags).collect();
         if predicted.len() != self.dev.len() {
-            bail!("{}: {} sentences, the dev split of {} has {}", path.display(), predicted.len(), self.name, self.dev.len());
+            bail!(
+                "{}: {} sentences, the dev split of {} has {}",
+                path.display(),
+                predicted.len(),
+                self.name,
+                self.dev.len()
+            );
         }
         for (i, (p, g)) in predicted.iter().zip(&self.dev).enumerate() {
             if p.len() != g.tags.len() {
-                bail!("{}: sentence {} has {} tokens, the dev split's ({}) has {}", path.display(), i + 1, p.len(), g.id, g.tags.len());
+                bail!(
+                    "{}: sentence {} has {} tokens, the dev split's ({}) has {}",
+                    path.display(),
+                    i + 1,
+                    p.len(),
+                    g.id,
+                    g.tags.len()
+                );
             }
         }
         Ok(self.score(&predicted))
@@ -236,7 +340,10 @@ mod tests {
 
     #[test]
     fn iob1_becomes_iob2() {
-        let mut tags: Vec<String> = ["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"].iter().map(|s| s.to_string()).collect();
+        let mut tags: Vec<String> = ["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         to_iob2(&mut tags);
         assert_eq!(tags, ["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "B-ORG"]);
     }
@@ -245,7 +352,11 @@ mod tests {
     fn reads_docstart_spaces_and_tabs() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.conll");
-        std::fs::write(&path, "-DOCSTART- -X- -X- O\n\nEU NNP B-NP I-ORG\nrejects VBZ B-VP O\n\nPeter\tB-PER\n").unwrap();
+        std::fs::write(
+            &path,
+            "-DOCSTART- -X- -X- O\n\nEU NNP B-NP I-ORG\nrejects VBZ B-VP O\n\nPeter\tB-PER\n",
+        )
+        .unwrap();
         let sentences = read_conll(&path).unwrap();
         assert_eq!(sentences.len(), 2);
         assert_eq!(sentences[0].tags, ["B-ORG", "O"]);
@@ -262,7 +373,10 @@ mod tests {
         assert!(err.contains("bad.conll:2"), "{err}");
         std::fs::write(&path, "EU X-ORG\n").unwrap();
         let err = read_conll(&path).unwrap_err().to_string();
-        assert!(err.contains("bad.conll:1") && err.contains("X-ORG"), "{err}");
+        assert!(
+            err.contains("bad.conll:1") && err.contains("X-ORG"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -270,7 +384,11 @@ mod tests {
         let task = TaggingTask::new("t", vec![], vec![]);
         let mut task = task;
         task.labels = vec!["O".into(), "B-PER".into()];
-        let sentence = Sentence { id: String::new(), words: vec!["Johanson".into(), "ran".into()], tags: vec!["B-PER".into(), "O".into()] };
+        let sentence = Sentence {
+            id: String::new(),
+            words: vec!["Johanson".into(), "ran".into()],
+            tags: vec!["B-PER".into(), "O".into()],
+        };
         let labels = task.token_labels(&sentence, &[None, Some(0), Some(0), Some(1), None]);
         assert_eq!(labels, vec![IGNORE_INDEX, 1, IGNORE_INDEX, 0, IGNORE_INDEX]);
     }

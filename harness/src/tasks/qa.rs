@@ -30,9 +30,30 @@ pub struct QaSpec {
 }
 
 pub const TASKS: &[QaSpec] = &[
-    QaSpec { name: "squad", train: &["squad/v1.1/train-v1.1.json", "squad/v1.1/train-v1.1.subset-44articles.json"], dev: "squad/v1.1/dev-v1.1.json", version_2: false },
-    QaSpec { name: "squad_v2", train: &["squad/v2.0/train-v2.0.json"], dev: "squad/v2.0/dev-v2.0.json", version_2: true },
-    QaSpec { name: "xquad_en", train: &["squad/v1.1/train-v1.1.json", "squad/v1.1/train-v1.1.subset-44articles.json"], dev: "squad/xquad/xquad.en.json", version_2: false },
+    QaSpec {
+        name: "squad",
+        train: &[
+            "squad/v1.1/train-v1.1.json",
+            "squad/v1.1/train-v1.1.subset-44articles.json",
+        ],
+        dev: "squad/v1.1/dev-v1.1.json",
+        version_2: false,
+    },
+    QaSpec {
+        name: "squad_v2",
+        train: &["squad/v2.0/train-v2.0.json"],
+        dev: "squad/v2.0/dev-v2.0.json",
+        version_2: true,
+    },
+    QaSpec {
+        name: "xquad_en",
+        train: &[
+            "squad/v1.1/train-v1.1.json",
+            "squad/v1.1/train-v1.1.subset-44articles.json",
+        ],
+        dev: "squad/xquad/xquad.en.json",
+        version_2: false,
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,12 +89,26 @@ pub struct QaTask {
 }
 
 pub fn load(spec: &QaSpec, data_dir: &Path) -> Result<QaTask> {
-    let train_path: PathBuf = match spec.train.iter().map(|f| data_dir.join(f)).find(|p| p.is_file()) {
+    let train_path: PathBuf = match spec
+        .train
+        .iter()
+        .map(|f| data_dir.join(f))
+        .find(|p| p.is_file())
+    {
         Some(path) => path,
-        None => bail!("task {}: missing file {}", spec.name, data_dir.join(spec.train[0]).display()),
+        None => bail!(
+            "task {}: missing file {}",
+            spec.name,
+            data_dir.join(spec.train[0]).display()
+        ),
     };
     if train_path != data_dir.join(spec.train[0]) {
-        eprintln!("{}: {} is missing, training on {}", spec.name, data_dir.join(spec.train[0]).display(), train_path.display());
+        eprintln!(
+            "{}: {} is missing, training on {}",
+            spec.name,
+            data_dir.join(spec.train[0]).display(),
+            train_path.display()
+        );
     }
     let dev_path = crate::data::require_file(data_dir, spec.dev, spec.name)?;
     Ok(QaTask {
@@ -101,28 +136,47 @@ pub fn load_paths(name: &str, files: &str, version_2: bool) -> Result<QaTask> {
 
 /// Read a SQuAD-format JSON file. Structural errors name the file and the JSON path.
 pub fn read_squad(path: &Path) -> Result<Vec<QaExample>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let root: Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let root: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
     let at = |where_: &str| format!("{}: {where_}", path.display());
     let list = |v: &Value, key: &str, where_: &str| -> Result<Vec<Value>> {
-        v.get(key).and_then(Value::as_array).cloned().with_context(|| at(&format!("{where_}.{key} must be a list")))
+        v.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .with_context(|| at(&format!("{where_}.{key} must be a list")))
     };
     let string = |v: &Value, key: &str, where_: &str| -> Result<String> {
-        v.get(key).and_then(Value::as_str).map(str::to_string).with_context(|| at(&format!("{where_}.{key} must be a string")))
+        v.get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .with_context(|| at(&format!("{where_}.{key} must be a string")))
     };
     let mut examples = vec![];
     for (a, article) in list(&root, "data", "")?.iter().enumerate() {
-        for (p, paragraph) in list(article, "paragraphs", &format!("data[{a}]"))?.iter().enumerate() {
+        for (p, paragraph) in list(article, "paragraphs", &format!("data[{a}]"))?
+            .iter()
+            .enumerate()
+        {
             let where_p = format!("data[{a}].paragraphs[{p}]");
             let context = string(paragraph, "context", &where_p)?;
             for (q, qa) in list(paragraph, "qas", &where_p)?.iter().enumerate() {
                 let where_q = format!("{where_p}.qas[{q}]");
-                let impossible = qa.get("is_impossible").and_then(Value::as_bool).unwrap_or(false);
+                let impossible = qa
+                    .get("is_impossible")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 let mut answers = vec![];
                 if !impossible {
                     for (i, answer) in list(qa, "answers", &where_q)?.iter().enumerate() {
                         let where_a = format!("{where_q}.answers[{i}]");
-                        let start = answer.get("answer_start").and_then(Value::as_u64).with_context(|| at(&format!("{where_a}.answer_start must be a number")))?;
+                        let start = answer
+                            .get("answer_start")
+                            .and_then(Value::as_u64)
+                            .with_context(|| {
+                                at(&format!("{where_a}.answer_start must be a number"))
+                            })?;
                         answers.push((string(answer, "text", &where_a)?, start as usize));
                     }
                 }
@@ -157,7 +211,10 @@ fn features(examples: &[QaExample], tokenizer: &Tokenizer) -> Result<Vec<Feature
     let mut features = vec![];
     for (index, example) in examples.iter().enumerate() {
         let encoding = tokenizer
-            .encode_char_offsets((example.question.trim_start(), example.context.as_str()), true)
+            .encode_char_offsets(
+                (example.question.trim_start(), example.context.as_str()),
+                true,
+            )
             .map_err(|e| anyhow::anyhow!("tokenizing question {}: {e}", example.id))?;
         let mut windows = vec![encoding.clone()];
         windows.extend(encoding.get_overflowing().iter().cloned());
@@ -181,15 +238,30 @@ fn features(examples: &[QaExample], tokenizer: &Tokenizer) -> Result<Vec<Feature
 
 /// The first answer's token span in this window, or (0, 0) when it is not wholly inside.
 fn answer_tokens(example: &QaExample, offsets: &[Option<(usize, usize)>]) -> (i64, i64) {
-    let Some((text, start_char)) = example.answers.first() else { return (0, 0) };
+    let Some((text, start_char)) = example.answers.first() else {
+        return (0, 0);
+    };
     let end_char = start_char + text.chars().count();
-    let context: Vec<(usize, (usize, usize))> = offsets.iter().enumerate().filter_map(|(t, o)| o.map(|o| (t, o))).collect();
-    let (Some(first), Some(last)) = (context.first(), context.last()) else { return (0, 0) };
+    let context: Vec<(usize, (usize, usize))> = offsets
+        .iter()
+        .enumerate()
+        .filter_map(|(t, o)| o.map(|o| (t, o)))
+        .collect();
+    let (Some(first), Some(last)) = (context.first(), context.last()) else {
+        return (0, 0);
+    };
     if first.1 .0 > *start_char || last.1 .1 < end_char {
         return (0, 0);
     }
-    let start = context.iter().rev().find(|(_, o)| o.0 <= *start_char).map(|(t, _)| *t);
-    let end = context.iter().find(|(_, o)| o.1 >= end_char).map(|(t, _)| *t);
+    let start = context
+        .iter()
+        .rev()
+        .find(|(_, o)| o.0 <= *start_char)
+        .map(|(t, _)| *t);
+    let end = context
+        .iter()
+        .find(|(_, o)| o.1 >= end_char)
+        .map(|(t, _)| *t);
     match (start, end) {
         (Some(s), Some(e)) if s <= e => (s as i64, e as i64),
         _ => (0, 0),
@@ -204,10 +276,21 @@ fn to_input(features: &[&Feature], pad_id: u32, device: &Device) -> EncoderInput
         out.resize(seq, value);
         out
     };
-    let tensor = |data: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(data, [rows, seq]), device);
+    let tensor =
+        |data: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(data, [rows, seq]), device);
     EncoderInput {
-        input_ids: tensor(features.iter().flat_map(|f| pad(&f.ids, pad_id as i64)).collect()),
-        attention_mask: tensor(features.iter().flat_map(|f| pad(&vec![1; f.ids.len()], 0)).collect()),
+        input_ids: tensor(
+            features
+                .iter()
+                .flat_map(|f| pad(&f.ids, pad_id as i64))
+                .collect(),
+        ),
+        attention_mask: tensor(
+            features
+                .iter()
+                .flat_map(|f| pad(&vec![1; f.ids.len()], 0))
+                .collect(),
+        ),
         token_type_ids: tensor(features.iter().flat_map(|f| pad(&f.type_ids, 0)).collect()),
     }
 }
@@ -222,7 +305,10 @@ fn top_k(values: &[f32], k: usize) -> Vec<usize> {
 
 /// Slice a string by char offsets.
 fn char_slice(text: &str, start: usize, end: usize) -> String {
-    text.chars().skip(start).take(end.saturating_sub(start)).collect()
+    text.chars()
+        .skip(start)
+        .take(end.saturating_sub(start))
+        .collect()
 }
 
 impl QaTask {
@@ -236,7 +322,11 @@ impl QaTask {
             null[e] = null[e].min(start[0] + end[0]);
             for &s in &top_k(start, N_BEST) {
                 for &t in &top_k(end, N_BEST) {
-                    let (Some(Some(so)), Some(Some(eo))) = (feature.offsets.get(s), feature.offsets.get(t)) else { continue };
+                    let (Some(Some(so)), Some(Some(eo))) =
+                        (feature.offsets.get(s), feature.offsets.get(t))
+                    else {
+                        continue;
+                    };
                     if t < s || t - s + 1 > MAX_ANSWER_TOKENS {
                         continue;
                     }
@@ -257,7 +347,11 @@ impl QaTask {
     }
 
     pub fn score(&self, answers: &[String]) -> Vec<(String, f64)> {
-        let gold: Vec<Vec<String>> = self.dev.iter().map(|e| e.answers.iter().map(|a| a.0.clone()).collect()).collect();
+        let gold: Vec<Vec<String>> = self
+            .dev
+            .iter()
+            .map(|e| e.answers.iter().map(|a| a.0.clone()).collect())
+            .collect();
         let (exact, f1) = squad(answers, &gold);
         vec![("f1".into(), f1), ("exact_match".into(), exact)]
     }
@@ -303,23 +397,46 @@ impl Task for QaTask {
         })
     }
 
-    fn evaluate(&self, model: &TunedModel, text: &TextEncoder, device: &Device) -> Result<DevResult> {
+    fn evaluate(
+        &self,
+        model: &TunedModel,
+        text: &TextEncoder,
+        device: &Device,
+    ) -> Result<DevResult> {
         let mut logits = Vec::with_capacity(self.dev_features.len());
         for chunk in self.dev_features.chunks(16) {
             let refs: Vec<&Feature> = chunk.iter().collect();
-            let Logits::Span { start, end } = model.forward(&to_input(&refs, text.pad_id(), device)) else {
+            let Logits::Span { start, end } =
+                model.forward(&to_input(&refs, text.pad_id(), device))
+            else {
                 bail!("task {} needs span logits", self.name);
             };
             let [rows, seq] = start.dims();
-            let start = start.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
-            let end = end.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
+            let start = start
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            let end = end
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32");
             for r in 0..rows {
                 let len = refs[r].ids.len();
-                logits.push((start[r * seq..r * seq + len].to_vec(), end[r * seq..r * seq + len].to_vec()));
+                logits.push((
+                    start[r * seq..r * seq + len].to_vec(),
+                    end[r * seq..r * seq + len].to_vec(),
+                ));
             }
         }
         let answers = self.answers(&logits);
-        let by_id: BTreeMap<&str, &str> = self.dev.iter().zip(&answers).map(|(e, a)| (e.id.as_str(), a.as_str())).collect();
+        let by_id: BTreeMap<&str, &str> = self
+            .dev
+            .iter()
+            .zip(&answers)
+            .map(|(e, a)| (e.id.as_str(), a.as_str()))
+            .collect();
         Ok(DevResult {
             scores: self.score(&answers),
             predictions_file: "dev_predictions.json",
@@ -329,10 +446,19 @@ impl Task for QaTask {
 
     /// SQuAD's `{id: answer}` JSON; a question without a prediction scores 0 (as the official script).
     fn score_file(&self, path: &Path) -> Result<Vec<(String, f64)>> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let map: BTreeMap<String, String> = serde_json::from_str(&text)
-            .with_context(|| format!("{}: expected a JSON object of question id → answer string", path.display()))?;
-        let answers: Vec<String> = self.dev.iter().map(|e| map.get(&e.id).cloned().unwrap_or_default()).collect();
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let map: BTreeMap<String, String> = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{}: expected a JSON object of question id → answer string",
+                path.display()
+            )
+        })?;
+        let answers: Vec<String> = self
+            .dev
+            .iter()
+            .map(|e| map.get(&e.id).cloned().unwrap_or_default())
+            .collect();
         Ok(self.score(&answers))
     }
 }
@@ -342,17 +468,48 @@ mod tests {
     use super::*;
 
     fn example(answer: &str, start: usize) -> QaExample {
-        QaExample { id: "q".into(), question: "Who?".into(), context: "The Denver Broncos won.".into(), answers: vec![(answer.into(), start)] }
+        QaExample {
+            id: "q".into(),
+            question: "Who?".into(),
+            context: "The Denver Broncos won.".into(),
+            answers: vec![(answer.into(), start)],
+        }
     }
 
     #[test]
     fn answer_maps_to_tokens_inside_the_window_only() {
         // tokens: [CLS] who ? [SEP] the denver broncos won . [SEP]
-        let offsets = vec![None, None, None, None, Some((0, 3)), Some((4, 10)), Some((11, 18)), Some((19, 22)), Some((22, 23)), None];
-        assert_eq!(answer_tokens(&example("Denver Broncos", 4), &offsets), (5, 6));
+        let offsets = vec![
+            None,
+            None,
+            None,
+            None,
+            Some((0, 3)),
+            Some((4, 10)),
+            Some((11, 18)),
+            Some((19, 22)),
+            Some((22, 23)),
+            None,
+        ];
+        assert_eq!(
+            answer_tokens(&example("Denver Broncos", 4), &offsets),
+            (5, 6)
+        );
         // A window that ends before the answer does gives the [CLS].
-        assert_eq!(answer_tokens(&example("Denver Broncos", 4), &offsets[..6]), (0, 0));
-        assert_eq!(answer_tokens(&QaExample { answers: vec![], ..example("", 0) }, &offsets), (0, 0));
+        assert_eq!(
+            answer_tokens(&example("Denver Broncos", 4), &offsets[..6]),
+            (0, 0)
+        );
+        assert_eq!(
+            answer_tokens(
+                &QaExample {
+                    answers: vec![],
+                    ..example("", 0)
+                },
+                &offsets
+            ),
+            (0, 0)
+        );
     }
 
     #[test]
@@ -361,7 +518,11 @@ mod tests {
         let path = dir.path().join("dev.json");
         std::fs::write(&path, r#"{"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "1", "question": "q", "answers": [{"text": "c"}]}]}]}]}"#).unwrap();
         let err = read_squad(&path).unwrap_err().to_string();
-        assert!(err.contains("dev.json") && err.contains("data[0].paragraphs[0].qas[0].answers[0].answer_start"), "{err}");
+        assert!(
+            err.contains("dev.json")
+                && err.contains("data[0].paragraphs[0].qas[0].answers[0].answer_start"),
+            "{err}"
+        );
         std::fs::write(&path, "{\n\"data\": [,]}").unwrap();
         let err = format!("{:#}", read_squad(&path).unwrap_err());
         assert!(err.contains("dev.json") && err.contains("line 2"), "{err}");

@@ -13,7 +13,15 @@ use serde_json::Value;
 use super::text::{Label, Metric, TextExample, TextTask};
 use crate::data::require_file;
 
-pub const TASKS: &[&str] = &["boolq", "cb", "copa", "superglue-rte", "wic", "wsc", "multirc"];
+pub const TASKS: &[&str] = &[
+    "boolq",
+    "cb",
+    "copa",
+    "superglue-rte",
+    "wic",
+    "wsc",
+    "multirc",
+];
 
 struct Spec {
     dir: &'static str,
@@ -24,13 +32,41 @@ struct Spec {
 fn spec(name: &str) -> Spec {
     let bools: &'static [&'static str] = &["false", "true"];
     match name {
-        "boolq" => Spec { dir: "BoolQ", labels: bools, metric: Metric::Accuracy },
-        "cb" => Spec { dir: "CB", labels: &["entailment", "contradiction", "neutral"], metric: Metric::AccuracyAndMacroF1 },
-        "copa" => Spec { dir: "COPA", labels: &["choice1", "choice2"], metric: Metric::Accuracy },
-        "superglue-rte" => Spec { dir: "RTE", labels: &["entailment", "not_entailment"], metric: Metric::Accuracy },
-        "wic" => Spec { dir: "WiC", labels: bools, metric: Metric::Accuracy },
-        "wsc" => Spec { dir: "WSC", labels: bools, metric: Metric::Accuracy },
-        "multirc" => Spec { dir: "MultiRC", labels: &["0", "1"], metric: Metric::F1AndAccuracy },
+        "boolq" => Spec {
+            dir: "BoolQ",
+            labels: bools,
+            metric: Metric::Accuracy,
+        },
+        "cb" => Spec {
+            dir: "CB",
+            labels: &["entailment", "contradiction", "neutral"],
+            metric: Metric::AccuracyAndMacroF1,
+        },
+        "copa" => Spec {
+            dir: "COPA",
+            labels: &["choice1", "choice2"],
+            metric: Metric::Accuracy,
+        },
+        "superglue-rte" => Spec {
+            dir: "RTE",
+            labels: &["entailment", "not_entailment"],
+            metric: Metric::Accuracy,
+        },
+        "wic" => Spec {
+            dir: "WiC",
+            labels: bools,
+            metric: Metric::Accuracy,
+        },
+        "wsc" => Spec {
+            dir: "WSC",
+            labels: bools,
+            metric: Metric::Accuracy,
+        },
+        "multirc" => Spec {
+            dir: "MultiRC",
+            labels: &["0", "1"],
+            metric: Metric::F1AndAccuracy,
+        },
         other => unreachable!("not a SuperGLUE task: {other}"),
     }
 }
@@ -38,9 +74,16 @@ fn spec(name: &str) -> Spec {
 /// BoolQ's full train split is not redistributed everywhere; the FewGLUE 32-example one may stand in.
 fn train_file(name: &str, data_dir: &Path, dir: &str) -> Result<PathBuf> {
     let full = data_dir.join("superglue").join(dir).join("train.jsonl");
-    let fewglue = data_dir.join("superglue").join(dir).join("train.fewglue32.jsonl");
+    let fewglue = data_dir
+        .join("superglue")
+        .join(dir)
+        .join("train.fewglue32.jsonl");
     if !full.is_file() && fewglue.is_file() {
-        eprintln!("{name}: {} is missing, training on the 32 examples of {}", full.display(), fewglue.display());
+        eprintln!(
+            "{name}: {} is missing, training on the 32 examples of {}",
+            full.display(),
+            fewglue.display()
+        );
         return Ok(fewglue);
     }
     require_file(data_dir, &format!("superglue/{dir}/train.jsonl"), name)
@@ -49,13 +92,19 @@ fn train_file(name: &str, data_dir: &Path, dir: &str) -> Result<PathBuf> {
 pub fn load(name: &str, data_dir: &Path) -> Result<TextTask> {
     let spec = spec(name);
     let train = read_split(name, &train_file(name, data_dir, spec.dir)?, spec.labels)?;
-    let dev = read_split(name, &require_file(data_dir, &format!("superglue/{}/val.jsonl", spec.dir), name)?, spec.labels)?;
+    let dev = read_split(
+        name,
+        &require_file(data_dir, &format!("superglue/{}/val.jsonl", spec.dir), name)?,
+        spec.labels,
+    )?;
     Ok(TextTask {
         name: name.into(),
         head: if name == "copa" {
             HeadKind::MultipleChoice { num_choices: 2 }
         } else {
-            HeadKind::SequenceClassification { num_labels: spec.labels.len() }
+            HeadKind::SequenceClassification {
+                num_labels: spec.labels.len(),
+            }
         },
         labels: spec.labels.iter().map(|s| s.to_string()).collect(),
         metric: spec.metric,
@@ -72,7 +121,9 @@ fn field<'a>(row: &'a Value, key: &str, at: &str) -> Result<&'a str> {
 
 /// A label as the task's class index: bools, label strings or ints, by task.
 fn label(row: &Value, labels: &[&str], at: &str) -> Result<Label> {
-    let value = row.get("label").with_context(|| format!("{at}: no \"label\" field"))?;
+    let value = row
+        .get("label")
+        .with_context(|| format!("{at}: no \"label\" field"))?;
     let class = match value {
         Value::Bool(b) => Some(*b as usize),
         Value::String(s) => labels.iter().position(|l| l == s),
@@ -86,8 +137,13 @@ fn label(row: &Value, labels: &[&str], at: &str) -> Result<Label> {
 }
 
 pub fn read_split(name: &str, path: &Path, labels: &[&str]) -> Result<Vec<TextExample>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
     let mut examples = vec![];
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -95,25 +151,46 @@ pub fn read_split(name: &str, path: &Path, labels: &[&str]) -> Result<Vec<TextEx
         }
         let at = format!("{}:{}", path.display(), i + 1);
         let id = format!("{file}:{}", i + 1);
-        let row: Value = serde_json::from_str(line).with_context(|| format!("{at}: not a JSON object"))?;
+        let row: Value =
+            serde_json::from_str(line).with_context(|| format!("{at}: not a JSON object"))?;
         let s = |key: &str| field(&row, key, &at).map(str::to_string);
         match name {
-            "boolq" => examples.push(TextExample::single(id, s("question")?, Some(s("passage")?), label(&row, labels, &at)?)),
-            "cb" | "superglue-rte" => {
-                examples.push(TextExample::single(id, s("premise")?, Some(s("hypothesis")?), label(&row, labels, &at)?))
-            }
+            "boolq" => examples.push(TextExample::single(
+                id,
+                s("question")?,
+                Some(s("passage")?),
+                label(&row, labels, &at)?,
+            )),
+            "cb" | "superglue-rte" => examples.push(TextExample::single(
+                id,
+                s("premise")?,
+                Some(s("hypothesis")?),
+                label(&row, labels, &at)?,
+            )),
             "wic" => {
                 let word = s("word")?;
                 let a = format!("{word}: {}", s("sentence1")?);
                 let b = format!("{word}: {}", s("sentence2")?);
-                examples.push(TextExample::single(id, a, Some(b), label(&row, labels, &at)?));
+                examples.push(TextExample::single(
+                    id,
+                    a,
+                    Some(b),
+                    label(&row, labels, &at)?,
+                ));
             }
             "wsc" => {
-                let target = row.get("target").with_context(|| format!("{at}: no \"target\" object"))?;
+                let target = row
+                    .get("target")
+                    .with_context(|| format!("{at}: no \"target\" object"))?;
                 let span1 = field(target, "span1_text", &at)?.to_string();
                 let span2 = field(target, "span2_text", &at)?;
                 let a = format!("{span2}: {}", s("text")?);
-                examples.push(TextExample::single(id, a, Some(span1), label(&row, labels, &at)?));
+                examples.push(TextExample::single(
+                    id,
+                    a,
+                    Some(span1),
+                    label(&row, labels, &at)?,
+                ));
             }
             "copa" => {
                 let connective = match s("question")?.as_str() {
@@ -122,19 +199,39 @@ pub fn read_split(name: &str, path: &Path, labels: &[&str]) -> Result<Vec<TextEx
                     other => bail!("{at}: question \"{other}\" is not cause or effect"),
                 };
                 let premise = format!("{}{connective}", s("premise")?);
-                let inputs = vec![(premise.clone(), Some(s("choice1")?)), (premise, Some(s("choice2")?))];
-                examples.push(TextExample { id, inputs, label: label(&row, labels, &at)? });
+                let inputs = vec![
+                    (premise.clone(), Some(s("choice1")?)),
+                    (premise, Some(s("choice2")?)),
+                ];
+                examples.push(TextExample {
+                    id,
+                    inputs,
+                    label: label(&row, labels, &at)?,
+                });
             }
             "multirc" => {
-                let passage = row.get("passage").with_context(|| format!("{at}: no \"passage\" object"))?;
+                let passage = row
+                    .get("passage")
+                    .with_context(|| format!("{at}: no \"passage\" object"))?;
                 let paragraph = field(passage, "text", &at)?;
-                let questions = passage.get("questions").and_then(Value::as_array).with_context(|| format!("{at}: no passage.questions list"))?;
+                let questions = passage
+                    .get("questions")
+                    .and_then(Value::as_array)
+                    .with_context(|| format!("{at}: no passage.questions list"))?;
                 for (q, question) in questions.iter().enumerate() {
                     let q_text = field(question, "question", &at)?;
-                    let answers = question.get("answers").and_then(Value::as_array).with_context(|| format!("{at}: question {q} has no answers list"))?;
+                    let answers = question
+                        .get("answers")
+                        .and_then(Value::as_array)
+                        .with_context(|| format!("{at}: question {q} has no answers list"))?;
                     for (a, answer) in answers.iter().enumerate() {
                         let pair = format!("{q_text} {}", field(answer, "text", &at)?);
-                        examples.push(TextExample::single(format!("{id}:{q}:{a}"), paragraph.to_string(), Some(pair), label(answer, labels, &at)?));
+                        examples.push(TextExample::single(
+                            format!("{id}:{q}:{a}"),
+                            paragraph.to_string(),
+                            Some(pair),
+                            label(answer, labels, &at)?,
+                        ));
                     }
                 }
             }
@@ -166,9 +263,19 @@ mod tests {
     #[test]
     fn bool_and_string_labels() {
         let wic = read("wic", r#"{"word": "class", "sentence1": "A class.", "sentence2": "Real class.", "label": false}"#).unwrap();
-        assert_eq!(wic[0].inputs[0], ("class: A class.".to_string(), Some("class: Real class.".to_string())));
+        assert_eq!(
+            wic[0].inputs[0],
+            (
+                "class: A class.".to_string(),
+                Some("class: Real class.".to_string())
+            )
+        );
         assert_eq!(wic[0].label, Label::Class(0));
-        let cb = read("cb", r#"{"premise": "p", "hypothesis": "h", "label": "neutral", "idx": 0}"#).unwrap();
+        let cb = read(
+            "cb",
+            r#"{"premise": "p", "hypothesis": "h", "label": "neutral", "idx": 0}"#,
+        )
+        .unwrap();
         assert_eq!(cb[0].label, Label::Class(2));
     }
 
@@ -176,15 +283,29 @@ mod tests {
     fn multirc_expands_answers() {
         let rows = read("multirc", r#"{"idx": 0, "passage": {"text": "P.", "questions": [{"question": "Q?", "answers": [{"text": "No", "label": 0}, {"text": "Yes", "label": 1}]}]}}"#).unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1].inputs[0], ("P.".to_string(), Some("Q? Yes".to_string())));
+        assert_eq!(
+            rows[1].inputs[0],
+            ("P.".to_string(), Some("Q? Yes".to_string()))
+        );
         assert_eq!(rows[1].label, Label::Class(1));
     }
 
     #[test]
     fn malformed_lines_name_file_and_line() {
-        let err = read("cb", "{\"premise\": \"p\", \"hypothesis\": \"h\", \"label\": \"neutral\"}\n{not json\n").unwrap_err();
+        let err = read(
+            "cb",
+            "{\"premise\": \"p\", \"hypothesis\": \"h\", \"label\": \"neutral\"}\n{not json\n",
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("val.jsonl:2"), "{err:#}");
-        let err = read("cb", r#"{"premise": "p", "hypothesis": "h", "label": "maybe"}"#).unwrap_err();
-        assert!(format!("{err:#}").contains("val.jsonl:1") && format!("{err:#}").contains("maybe"), "{err:#}");
+        let err = read(
+            "cb",
+            r#"{"premise": "p", "hypothesis": "h", "label": "maybe"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("val.jsonl:1") && format!("{err:#}").contains("maybe"),
+            "{err:#}"
+        );
     }
 }

@@ -28,7 +28,11 @@ pub struct TextExample {
 
 impl TextExample {
     pub fn single(id: String, text: String, pair: Option<String>, label: Label) -> Self {
-        Self { id, inputs: vec![(text, pair)], label }
+        Self {
+            id,
+            inputs: vec![(text, pair)],
+            label,
+        }
     }
 }
 
@@ -57,10 +61,22 @@ impl Metric {
     /// Named scores, the main score first.
     pub fn score(&self, pred: &[Label], gold: &[Label], num_labels: usize) -> Vec<(String, f64)> {
         let classes = |labels: &[Label]| -> Vec<usize> {
-            labels.iter().map(|l| match l { Label::Class(c) => *c, Label::Value(v) => *v as usize }).collect()
+            labels
+                .iter()
+                .map(|l| match l {
+                    Label::Class(c) => *c,
+                    Label::Value(v) => *v as usize,
+                })
+                .collect()
         };
         let values = |labels: &[Label]| -> Vec<f64> {
-            labels.iter().map(|l| match l { Label::Value(v) => *v as f64, Label::Class(c) => *c as f64 }).collect()
+            labels
+                .iter()
+                .map(|l| match l {
+                    Label::Value(v) => *v as f64,
+                    Label::Class(c) => *c as f64,
+                })
+                .collect()
         };
         let (p, g) = (classes(pred), classes(gold));
         match self {
@@ -76,7 +92,10 @@ impl Metric {
             ],
             Self::PearsonSpearman => {
                 let (p, g) = (values(pred), values(gold));
-                vec![("pearson".into(), metrics::pearson(&p, &g)), ("spearman".into(), metrics::spearman(&p, &g))]
+                vec![
+                    ("pearson".into(), metrics::pearson(&p, &g)),
+                    ("spearman".into(), metrics::spearman(&p, &g)),
+                ]
             }
         }
     }
@@ -95,28 +114,60 @@ pub struct TextTask {
 }
 
 impl TextTask {
-    fn batch_of(&self, examples: &[&TextExample], text: &TextEncoder, device: &Device) -> Result<Batch> {
-        let rows: Vec<(String, Option<String>)> = examples.iter().flat_map(|e| e.inputs.iter().cloned()).collect();
+    fn batch_of(
+        &self,
+        examples: &[&TextExample],
+        text: &TextEncoder,
+        device: &Device,
+    ) -> Result<Batch> {
+        let rows: Vec<(String, Option<String>)> = examples
+            .iter()
+            .flat_map(|e| e.inputs.iter().cloned())
+            .collect();
         let tokens = text.encode_batch(&rows)?;
         let targets = match self.head {
             HeadKind::Regression => Targets::Values(
-                examples.iter().map(|e| match e.label { Label::Value(v) => v, Label::Class(c) => c as f32 }).collect(),
+                examples
+                    .iter()
+                    .map(|e| match e.label {
+                        Label::Value(v) => v,
+                        Label::Class(c) => c as f32,
+                    })
+                    .collect(),
             ),
             _ => Targets::Classes(
-                examples.iter().map(|e| match e.label { Label::Class(c) => c as i64, Label::Value(v) => v as i64 }).collect(),
+                examples
+                    .iter()
+                    .map(|e| match e.label {
+                        Label::Class(c) => c as i64,
+                        Label::Value(v) => v as i64,
+                    })
+                    .collect(),
             ),
         };
-        Ok(Batch { input: tokens.to_input(device), targets })
+        Ok(Batch {
+            input: tokens.to_input(device),
+            targets,
+        })
     }
 
     pub fn predict(&self, logits: Logits) -> Vec<Label> {
         match logits {
             Logits::Sequence(logits) if self.head == HeadKind::Regression => {
-                let values = logits.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 logits");
+                let values = logits
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .expect("f32 logits");
                 values.into_iter().map(Label::Value).collect()
             }
             Logits::Sequence(logits) => {
-                let best = logits.argmax(1).into_data().convert::<i64>().try_to_vec::<i64>().expect("argmax");
+                let best = logits
+                    .argmax(1)
+                    .into_data()
+                    .convert::<i64>()
+                    .try_to_vec::<i64>()
+                    .expect("argmax");
                 best.into_iter().map(|c| Label::Class(c as usize)).collect()
             }
             other => panic!("task {} got logits of another head: {other:?}", self.name),
@@ -126,7 +177,11 @@ impl TextTask {
     /// The name of a label for predictions files: the label name, or the value.
     pub fn label_text(&self, label: &Label) -> String {
         match label {
-            Label::Class(c) => self.labels.get(*c).cloned().unwrap_or_else(|| c.to_string()),
+            Label::Class(c) => self
+                .labels
+                .get(*c)
+                .cloned()
+                .unwrap_or_else(|| c.to_string()),
             Label::Value(v) => format!("{v}"),
         }
     }
@@ -136,7 +191,10 @@ impl TextTask {
         if self.labels.is_empty() {
             text.trim().parse().ok().map(Label::Value)
         } else {
-            self.labels.iter().position(|l| l == text.trim()).map(Label::Class)
+            self.labels
+                .iter()
+                .position(|l| l == text.trim())
+                .map(Label::Class)
         }
     }
 
@@ -176,7 +234,12 @@ impl Task for TextTask {
         self.batch_of(&examples, text, device)
     }
 
-    fn evaluate(&self, model: &TunedModel, text: &TextEncoder, device: &Device) -> Result<DevResult> {
+    fn evaluate(
+        &self,
+        model: &TunedModel,
+        text: &TextEncoder,
+        device: &Device,
+    ) -> Result<DevResult> {
         let mut predictions = Vec::with_capacity(self.dev.len());
         for chunk in self.dev.chunks(32) {
             let refs: Vec<&TextExample> = chunk.iter().collect();
@@ -185,29 +248,60 @@ impl Task for TextTask {
         }
         let mut tsv = String::from("id\tgold\tprediction\n");
         for (example, pred) in self.dev.iter().zip(&predictions) {
-            tsv.push_str(&format!("{}\t{}\t{}\n", example.id, self.label_text(&example.label), self.label_text(pred)));
+            tsv.push_str(&format!(
+                "{}\t{}\t{}\n",
+                example.id,
+                self.label_text(&example.label),
+                self.label_text(pred)
+            ));
         }
-        Ok(DevResult { scores: self.score(&predictions), predictions_file: "dev_predictions.tsv", predictions: tsv })
+        Ok(DevResult {
+            scores: self.score(&predictions),
+            predictions_file: "dev_predictions.tsv",
+            predictions: tsv,
+        })
     }
 
     fn score_file(&self, path: &Path) -> Result<Vec<(String, f64)>> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r'))).collect();
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut lines: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
+            .collect();
         // ptv2's own predictions file: a header, then id, gold, prediction.
-        let ptv2_tsv = lines.first().is_some_and(|(_, l)| *l == "id\tgold\tprediction");
+        let ptv2_tsv = lines
+            .first()
+            .is_some_and(|(_, l)| *l == "id\tgold\tprediction");
         if ptv2_tsv {
             lines.remove(0);
         }
         let mut predictions = vec![];
         for (number, line) in lines.into_iter().filter(|(_, l)| !l.trim().is_empty()) {
-            let value = if ptv2_tsv { line.rsplit('\t').next().unwrap_or("") } else { line };
+            let value = if ptv2_tsv {
+                line.rsplit('\t').next().unwrap_or("")
+            } else {
+                line
+            };
             match self.parse_label(value) {
                 Some(label) => predictions.push(label),
-                None => bail!("{}:{number}: \"{value}\" is not a label of {} (expected one of {})", path.display(), self.name, self.labels.join(", ")),
+                None => bail!(
+                    "{}:{number}: \"{value}\" is not a label of {} (expected one of {})",
+                    path.display(),
+                    self.name,
+                    self.labels.join(", ")
+                ),
             }
         }
         if predictions.len() != self.dev.len() {
-            bail!("{}: {} predictions, the dev split of {} has {} examples", path.display(), predictions.len(), self.name, self.dev.len());
+            bail!(
+                "{}: {} predictions, the dev split of {} has {} examples",
+                path.display(),
+                predictions.len(),
+                self.name,
+                self.dev.len()
+            );
         }
         Ok(self.score(&predictions))
     }

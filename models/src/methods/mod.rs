@@ -59,7 +59,9 @@ impl Method {
     /// The method as stored in a checkpoint: a reparameterized prefix is saved collapsed.
     pub fn as_saved(&self) -> Self {
         match self {
-            Self::Pt2 { prompt_len, layers, .. } => Self::Pt2 {
+            Self::Pt2 {
+                prompt_len, layers, ..
+            } => Self::Pt2 {
                 prompt_len: *prompt_len,
                 reparam_hidden: None,
                 layers: layers.clone(),
@@ -88,7 +90,13 @@ impl ParamCounts {
 
 impl std::fmt::Display for ParamCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "trainable params: {} / {} ({:.4}%)", self.trainable, self.total, self.percent())
+        write!(
+            f,
+            "trainable params: {} / {} ({:.4}%)",
+            self.trainable,
+            self.total,
+            self.percent()
+        )
     }
 }
 
@@ -126,22 +134,48 @@ pub struct TunedModel {
 impl TunedModel {
     /// Attach `method` and a new head to a (pretrained) encoder, freezing what the method freezes.
     /// Build on an autodiff device for training.
-    pub fn new(encoder: Encoder, method: &Method, head: &HeadKind, init: &MethodInit, device: &Device) -> Self {
+    pub fn new(
+        encoder: Encoder,
+        method: &Method,
+        head: &HeadKind,
+        init: &MethodInit,
+        device: &Device,
+    ) -> Self {
         let hidden = encoder.hidden_size();
-        let encoder = if method.freezes_backbone() { encoder.no_grad() } else { encoder };
+        let encoder = if method.freezes_backbone() {
+            encoder.no_grad()
+        } else {
+            encoder
+        };
         let prompt = match method {
-            Method::Pt { prompt_len } => Some(PromptTuning::init(*prompt_len, hidden, init.init_std, device)),
+            Method::Pt { prompt_len } => Some(PromptTuning::init(
+                *prompt_len,
+                hidden,
+                init.init_std,
+                device,
+            )),
             _ => None,
         };
         let prefix = match method {
-            Method::Pt2 { prompt_len, reparam_hidden, layers } => {
+            Method::Pt2 {
+                prompt_len,
+                reparam_hidden,
+                layers,
+            } => {
                 let shape = PrefixShape {
                     prompt_len: *prompt_len,
                     num_layers: encoder.num_layers(),
                     num_heads: encoder.num_heads(),
                     hidden,
                 };
-                Some(PrefixEncoder::init(&shape, layers, *reparam_hidden, init.dropout, init.init_std, device))
+                Some(PrefixEncoder::init(
+                    &shape,
+                    layers,
+                    *reparam_hidden,
+                    init.dropout,
+                    init.init_std,
+                    device,
+                ))
             }
             _ => None,
         };
@@ -168,7 +202,10 @@ impl TunedModel {
     }
 
     pub fn param_counts(&self) -> ParamCounts {
-        let mut counter = CountParams(ParamCounts { trainable: 0, total: 0 });
+        let mut counter = CountParams(ParamCounts {
+            trainable: 0,
+            total: 0,
+        });
         self.visit(&mut counter);
         counter.0
     }
@@ -183,23 +220,29 @@ impl TunedModel {
         if method.freezes_backbone() {
             store = store.with_regex(r"^(prompt|prefix|head)\.");
         }
-        model.save_into(&mut store).map_err(|e| ModelError::BadWeights {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        model
+            .save_into(&mut store)
+            .map_err(|e| ModelError::BadWeights {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         Ok(model)
     }
 
     /// Load a checkpoint written by `save_checkpoint` into a model built with `method.as_saved()`.
     pub fn load_checkpoint(&mut self, path: &Path) -> Result<(), ModelError> {
         if !path.is_file() {
-            return Err(ModelError::MissingFile { path: path.to_path_buf() });
+            return Err(ModelError::MissingFile {
+                path: path.to_path_buf(),
+            });
         }
         let mut store = SafetensorsStore::from_file(path).allow_partial(true);
-        let result = self.load_from(&mut store).map_err(|e| ModelError::BadWeights {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let result = self
+            .load_from(&mut store)
+            .map_err(|e| ModelError::BadWeights {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         if let Some(error) = result.errors.first() {
             return Err(ModelError::BadWeights {
                 path: path.to_path_buf(),

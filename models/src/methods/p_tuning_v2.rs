@@ -174,7 +174,10 @@ impl PrefixEncoder {
         for (index, kv) in self.layers.iter().zip(per_layer) {
             layers[*index] = Some(kv);
         }
-        Prompts { input: None, layers }
+        Prompts {
+            input: None,
+            layers,
+        }
     }
 }
 
@@ -184,9 +187,18 @@ mod tests {
 
     #[test]
     fn layer_selection_parses_and_selects() {
-        assert_eq!(LayerSelection::parse("all").unwrap().layers(4), vec![0, 1, 2, 3]);
-        assert_eq!(LayerSelection::parse("bottom:2").unwrap().layers(4), vec![0, 1]);
-        assert_eq!(LayerSelection::parse("top:3").unwrap().layers(4), vec![1, 2, 3]);
+        assert_eq!(
+            LayerSelection::parse("all").unwrap().layers(4),
+            vec![0, 1, 2, 3]
+        );
+        assert_eq!(
+            LayerSelection::parse("bottom:2").unwrap().layers(4),
+            vec![0, 1]
+        );
+        assert_eq!(
+            LayerSelection::parse("top:3").unwrap().layers(4),
+            vec![1, 2, 3]
+        );
         assert!(LayerSelection::parse("middle:2").is_err());
         assert_eq!(LayerSelection::Top(3).to_string(), "top:3");
     }
@@ -194,7 +206,12 @@ mod tests {
     #[test]
     fn collapse_keeps_the_prefix_values() {
         let device = Device::flex();
-        let shape = PrefixShape { prompt_len: 3, num_layers: 2, num_heads: 2, hidden: 8 };
+        let shape = PrefixShape {
+            prompt_len: 3,
+            num_layers: 2,
+            num_heads: 2,
+            hidden: 8,
+        };
         let prefix = PrefixEncoder::init(&shape, &LayerSelection::All, Some(5), 0.0, 0.02, &device);
         let before = prefix.flat().into_data();
         let collapsed = prefix.collapse();
@@ -205,7 +222,12 @@ mod tests {
     #[test]
     fn unselected_layers_get_no_prefix() {
         let device = Device::flex();
-        let shape = PrefixShape { prompt_len: 3, num_layers: 4, num_heads: 2, hidden: 8 };
+        let shape = PrefixShape {
+            prompt_len: 3,
+            num_layers: 4,
+            num_heads: 2,
+            hidden: 8,
+        };
         let prefix = PrefixEncoder::init(&shape, &LayerSelection::Top(1), None, 0.0, 0.02, &device);
         let prompts = prefix.prompts(2);
         let present: Vec<bool> = prompts.layers.iter().map(Option::is_some).collect();
