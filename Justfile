@@ -35,6 +35,11 @@ sweep NAME *ARGS:
 train *ARGS:
     {{ptv2}} train {{ARGS}}
 
+# Benchmark FT/PT/PT2 (train step, eval throughput, peak RSS, checkpoint size) on MiniLM-L6 and a
+# tiny model; PyTorch side by side when PTV2_PYTHON (default python3) has torch + transformers.
+bench *ARGS:
+    {{ptv2}} bench {{ARGS}}
+
 # Check that the CUDA backend compiles (no GPU or CUDA toolkit needed). cubecl-cuda's build script
 # downloads an LLVM bundle from GitHub; DOCS_RS=1 skips that download, which is enough to check.
 check-cuda:

@@ -1,5 +1,6 @@
 //! ptv2-harness: task readers, metrics, the training loop and the commands of the `ptv2` binary.
 
+pub mod bench;
 pub mod commands;
 pub mod data;
 pub mod encode;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use ptv2_harness::{commands, encode};
+use ptv2_harness::{bench, commands, encode};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +28,8 @@ enum Command {
     Eval(commands::EvalArgs),
     /// Score a predictions file against a task's dev split.
     Score(commands::ScoreArgs),
+    /// Benchmark train steps, eval throughput, memory and checkpoint size of FT, PT and PT2.
+    Bench(bench::BenchArgs),
     /// Run a sweep (experiments/NAME.toml): what is not done yet, resumable, sharded.
     Sweep(commands::SweepArgs),
     /// Fetch a model (if it is an embedded one) and print its model dir.
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::run_eval(&args),
         Command::Score(args) => commands::run_score(&args),
         Command::Sweep(args) => commands::run_sweep(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Fetch { model, cache } => {
             let cache = cache.unwrap_or_else(ptv2_models::hub::default_cache_dir);
             ptv2_models::resolve_model(&model, &cache)

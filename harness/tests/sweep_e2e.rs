@@ -66,7 +66,10 @@ fn sweep_resumes_shards_over_workers_and_records_failures() {
     sweep(&toml, &two, &["--workers", "2"]);
 
     for run in &runs {
-        let (a, b) = (one.join("tiny/runs").join(&run.id), two.join("tiny/runs").join(&run.id));
+        let (a, b) = (
+            one.join("tiny/runs").join(&run.id),
+            two.join("tiny/runs").join(&run.id),
+        );
         let status = read_status(&a).expect("status.json");
         assert_eq!(status.status, read_status(&b).unwrap().status);
         if run.config.task == "wsc" {
@@ -75,13 +78,26 @@ fn sweep_resumes_shards_over_workers_and_records_failures() {
             assert!(status.error.unwrap().contains("missing file"));
         } else {
             assert_eq!(status.status, RunStatus::Ok);
-            assert_eq!(best_dev(&a), best_dev(&b), "run {} differs between 1 and 2 workers", run.id);
-            assert!(!a.join("checkpoint.safetensors").exists(), "sweeps drop checkpoints by default");
+            assert_eq!(
+                best_dev(&a),
+                best_dev(&b),
+                "run {} differs between 1 and 2 workers",
+                run.id
+            );
+            assert!(
+                !a.join("checkpoint.safetensors").exists(),
+                "sweeps drop checkpoints by default"
+            );
         }
     }
 
     // A second run finds everything done and trains nothing.
-    let stamp = |p: &Path| std::fs::metadata(p.join("tiny/runs").join(&runs[0].id).join("status.json")).unwrap().modified().unwrap();
+    let stamp = |p: &Path| {
+        std::fs::metadata(p.join("tiny/runs").join(&runs[0].id).join("status.json"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
     let before = stamp(&one);
     sweep(&toml, &one, &[]);
     assert_eq!(stamp(&one), before);
