@@ -324,8 +324,69 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
     }
     if !args.no_report {
         print_summary(&runs, &env);
+        build_report(&runs, &env, &sweep_file(&args.name, &args.experiments))?;
     }
     Ok(())
+}
+
+fn sweep_file(name: &str, experiments: &std::path::Path) -> PathBuf {
+    if name.ends_with(".toml") {
+        PathBuf::from(name)
+    } else {
+        experiments.join(format!("{name}.toml"))
+    }
+}
+
+/// Tables, charts and report.md of a sweep, from its runs' files alone.
+pub fn build_report(
+    runs: &[crate::sweep::PlannedRun],
+    env: &crate::runner::SweepEnv,
+    file: &std::path::Path,
+) -> Result<()> {
+    let rows = crate::results::collect(runs, env)?;
+    let summary = crate::results::write_tables(&rows, &env.dir)?;
+    let charts = crate::charts::draw_all(&summary, &env.dir.join("charts"))?;
+    let ctx = crate::report::ReportContext {
+        name: &env.name,
+        sweep_file: file,
+        device: &env.device,
+        charts: &charts,
+    };
+    crate::report::write_report(&rows, &summary, &ctx, &env.dir)?;
+    eprintln!(
+        "wrote {} ({} rows, {} charts)",
+        env.dir.join("report.md").display(),
+        rows.len(),
+        charts.len()
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Sweep name (`experiments/NAME.toml`) or a path to a sweep TOML file.
+    pub name: String,
+    #[arg(long, default_value = "experiments")]
+    pub experiments: PathBuf,
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// `ptv2 report NAME`: rebuild tables, charts and report without training.
+pub fn run_report(args: &ReportArgs) -> Result<()> {
+    let runs = crate::sweep::load(&args.name, &args.experiments)?;
+    let name = sweep_name(&args.name);
+    let env = crate::runner::SweepEnv {
+        dir: args.reports.join(&name),
+        name,
+        cache: PathBuf::new(),
+        device: args.device.clone(),
+        data_dir: PathBuf::new(),
+        keep_checkpoints: true,
+    };
+    build_report(&runs, &env, &sweep_file(&args.name, &args.experiments))
 }
 
 /// One line per run: its main dev score, or its status.
@@ -356,4 +417,52 @@ fn print_summary(runs: &[crate::sweep::PlannedRun], env: &crate::runner::SweepEn
             c.seed
         );
     }
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Sweep name (`experiments/NAME.toml`) or a path to a sweep TOML file.
+    pub name: String,
+    /// A committed summary.csv of a real run.
+    #[arg(long)]
+    pub baseline: PathBuf,
+    /// Allowed drop of a configuration's mean score (absolute, e.g. 0.02 = 2 points).
+    #[arg(long, default_value_t = 0.02)]
+    pub tolerance: f64,
+    #[arg(long, default_value = "experiments")]
+    pub experiments: PathBuf,
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+}
+
+/// `ptv2 check`: exit non-zero with a readable table when a score fell beyond the tolerance.
+pub fn run_check(args: &CheckArgs) -> Result<()> {
+    let runs = crate::sweep::load(&args.name, &args.experiments)?;
+    let name = sweep_name(&args.name);
+    let env = crate::runner::SweepEnv {
+        dir: args.reports.join(&name),
+        name,
+        cache: PathBuf::new(),
+        device: String::new(),
+        data_dir: PathBuf::new(),
+        keep_checkpoints: true,
+    };
+    let current = crate::results::summarize(&crate::results::collect(&runs, &env)?);
+    let baseline = crate::check::read_baseline(&args.baseline)?;
+    let lines = crate::check::compare(&baseline, &current, args.tolerance);
+    print!("{}", crate::check::table(&lines, args.tolerance));
+    let failed = lines.iter().filter(|l| !l.passed).count();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} configurations regressed or are missing (baseline {})",
+            lines.len(),
+            args.baseline.display()
+        );
+    }
+    println!(
+        "all {} configurations within {} of the baseline",
+        lines.len(),
+        args.tolerance
+    );
+    Ok(())
 }

@@ -28,6 +28,10 @@ enum Command {
     Eval(commands::EvalArgs),
     /// Score a predictions file against a task's dev split.
     Score(commands::ScoreArgs),
+    /// Rebuild a sweep's tables, charts and report.md from its runs, without training.
+    Report(commands::ReportArgs),
+    /// Compare a sweep's scores with a committed baseline; exit non-zero on a regression.
+    Check(commands::CheckArgs),
     /// Benchmark train steps, eval throughput, memory and checkpoint size of FT, PT and PT2.
     Bench(bench::BenchArgs),
     /// Run a sweep (experiments/NAME.toml): what is not done yet, resumable, sharded.
@@ -50,6 +54,8 @@ fn main() -> ExitCode {
         Command::Score(args) => commands::run_score(&args),
         Command::Sweep(args) => commands::run_sweep(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Report(args) => commands::run_report(&args),
+        Command::Check(args) => commands::run_check(&args),
         Command::Fetch { model, cache } => {
             let cache = cache.unwrap_or_else(ptv2_models::hub::default_cache_dir);
             ptv2_models::resolve_model(&model, &cache)

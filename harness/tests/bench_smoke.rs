@@ -6,7 +6,20 @@ use std::process::Command;
 fn bench_on_the_tiny_model_writes_its_tables() {
     let dir = tempfile::tempdir().unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_ptv2"))
-        .args(["bench", "--models", "tiny", "--seq-lens", "16", "--warmup", "1", "--steps", "1", "--python", "/nonexistent-python", "--out"])
+        .args([
+            "bench",
+            "--models",
+            "tiny",
+            "--seq-lens",
+            "16",
+            "--warmup",
+            "1",
+            "--steps",
+            "1",
+            "--python",
+            "/nonexistent-python",
+            "--out",
+        ])
         .arg(dir.path())
         .status()
         .unwrap();
@@ -17,8 +30,16 @@ fn bench_on_the_tiny_model_writes_its_tables() {
     for (row, method) in rows.iter().zip(["ft", "pt", "pt2"]) {
         let fields: Vec<&str> = row.split(',').collect();
         assert_eq!(fields[2], method);
-        assert!(fields[5].parse::<f64>().unwrap() > 0.0, "train step time in {row}");
-        assert!(fields[8].parse::<u64>().unwrap() > 0, "checkpoint bytes in {row}");
+        assert!(
+            fields[5].parse::<f64>().unwrap() > 0.0,
+            "train step time in {row}"
+        );
+        assert!(
+            fields[8].parse::<u64>().unwrap() > 0,
+            "checkpoint bytes in {row}"
+        );
     }
-    assert!(std::fs::read_to_string(dir.path().join("bench.md")).unwrap().contains("| tiny | pt2 | 16 |"));
+    assert!(std::fs::read_to_string(dir.path().join("bench.md"))
+        .unwrap()
+        .contains("| tiny | pt2 | 16 |"));
 }

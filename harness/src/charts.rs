@@ -1,0 +1,412 @@
+//! Charts of a sweep's summary (plotters, PNG and SVG, DejaVu Sans embedded so they render on
+//! headless nodes): per task, score vs prompt length (PT and PT2 lines, FT as a dashed reference),
+//! bars of the best FT/PT/PT2, score vs trainable parameters (log axis), and score vs model size
+//! when the sweep has several models. Pure functions of the summary rows.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::results::SummaryRow;
+
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 560;
+
+fn method_color(method: &str) -> RGBColor {
+    match method {
+        "ft" => RGBColor(60, 60, 60),
+        "pt" => RGBColor(31, 119, 180),
+        _ => RGBColor(214, 39, 40),
+    }
+}
+
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "ft" => "FT (fine-tuning)",
+        "pt" => "PT (prompt tuning)",
+        _ => "PT2 (P-tuning v2)",
+    }
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Without a registered font, ab_glyph cannot draw any text.
+        plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+            .unwrap_or_else(|_| panic!("the embedded DejaVu Sans font is valid"));
+    });
+}
+
+/// One chart, drawable on any backend.
+trait Chart {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing a chart: {e:?}")
+}
+
+/// Write `stem.png` and `stem.svg`; returns the PNG path.
+fn render(chart: &impl Chart, stem: &Path) -> Result<PathBuf> {
+    register_font();
+    let png = stem.with_extension("png");
+    {
+        let root = BitMapBackend::new(&png, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        chart.draw(&root)?;
+        root.present().map_err(err)?;
+    }
+    {
+        let svg = stem.with_extension("svg");
+        let root = SVGBackend::new(&svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        chart.draw(&root)?;
+        root.present().map_err(err)?;
+    }
+    Ok(png)
+}
+
+/// The best mean per (method, x) of a task, with x from `x_of`.
+fn best_by<F: Fn(&SummaryRow) -> f64>(
+    rows: &[&SummaryRow],
+    x_of: F,
+) -> BTreeMap<String, Vec<(f64, f64)>> {
+    let mut best: BTreeMap<(String, u64), f64> = BTreeMap::new();
+    for r in rows {
+        let x = x_of(r);
+        let e = best
+            .entry((r.method.clone(), x.to_bits()))
+            .or_insert(f64::MIN);
+        *e = e.max(r.mean);
+    }
+    let mut lines: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for ((method, x), y) in best {
+        lines
+            .entry(method)
+            .or_default()
+            .push((f64::from_bits(x), y));
+    }
+    for points in lines.values_mut() {
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    lines
+}
+
+fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let v: Vec<f64> = values.collect();
+    let lo = v.iter().copied().fold(f64::MAX, f64::min);
+    let hi = v.iter().copied().fold(f64::MIN, f64::max);
+    let pad = ((hi - lo) * 0.15).max(0.02);
+    (lo - pad).max(0.0).min(lo)..hi + pad
+}
+
+struct PromptLength<'a> {
+    title: String,
+    metric: String,
+    rows: Vec<&'a SummaryRow>,
+}
+
+impl Chart for PromptLength<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let prompted: Vec<&SummaryRow> = self
+            .rows
+            .iter()
+            .copied()
+            .filter(|r| r.method != "ft")
+            .collect();
+        let lines = best_by(&prompted, |r| r.prompt_len as f64);
+        let ft = self
+            .rows
+            .iter()
+            .filter(|r| r.method == "ft")
+            .map(|r| r.mean)
+            .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
+        let xs: Vec<f64> = lines.values().flatten().map(|p| p.0).collect();
+        let (x_lo, x_hi) = (
+            xs.iter().copied().fold(f64::MAX, f64::min).min(1.0),
+            xs.iter().copied().fold(1.0, f64::max),
+        );
+        let y = y_range(lines.values().flatten().map(|p| p.1).chain(ft));
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 24))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d((x_lo * 0.8..x_hi * 1.25).log_scale(), y)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("prompt length P (log scale)")
+            .y_desc(format!("dev {}", self.metric))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .light_line_style(RGBColor(235, 235, 235))
+            .axis_desc_style(("sans-serif", 18))
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+        if let Some(ft) = ft {
+            let color = method_color("ft");
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(x_lo * 0.8, ft), (x_hi * 1.25, ft)],
+                    10,
+                    6,
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(method_label("ft"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        for (method, points) in &lines {
+            let color = method_color(method);
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(method_label(method))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 5, color.filled())))
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font(("sans-serif", 16))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+struct MethodBars<'a> {
+    title: String,
+    metric: String,
+    rows: Vec<&'a SummaryRow>,
+}
+
+impl Chart for MethodBars<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let methods: Vec<&str> = ["ft", "pt", "pt2"]
+            .into_iter()
+            .filter(|m| self.rows.iter().any(|r| r.method == *m))
+            .collect();
+        // The best configuration of each method, with its std over seeds.
+        let best: Vec<(&str, f64, f64)> = methods
+            .iter()
+            .map(|m| {
+                let r = self
+                    .rows
+                    .iter()
+                    .filter(|r| r.method == *m)
+                    .max_by(|a, b| a.mean.total_cmp(&b.mean))
+                    .expect("method present");
+                (*m, r.mean, r.std)
+            })
+            .collect();
+        let top = best.iter().map(|b| b.1 + b.2).fold(0.0, f64::max);
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 24))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..methods.len() as f64, 0.0..(top * 1.15).max(0.1))
+            .map_err(err)?;
+        let names: Vec<&str> = methods.iter().map(|m| method_label(m)).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(methods.len() * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - x.floor() - 0.5).abs() < 0.01 && i < names.len() {
+                    names[i].to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(format!("best dev {} (mean over seeds ± std)", self.metric))
+            .axis_desc_style(("sans-serif", 18))
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+        for (i, (method, mean, std)) in best.iter().enumerate() {
+            let x = i as f64;
+            let color = method_color(method);
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x + 0.2, 0.0), (x + 0.8, *mean)],
+                    color.mix(0.8).filled(),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x + 0.5, mean - std), (x + 0.5, mean + std)],
+                    BLACK.stroke_width(2),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{mean:.3}"),
+                    (x + 0.38, mean + std + top * 0.05),
+                    ("sans-serif", 16),
+                )))
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+struct Scatter<'a> {
+    title: String,
+    x_desc: String,
+    metric: String,
+    rows: Vec<&'a SummaryRow>,
+    x_of: fn(&SummaryRow) -> f64,
+    lines: bool,
+}
+
+impl Chart for Scatter<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let groups = if self.lines {
+            best_by(&self.rows, self.x_of)
+        } else {
+            let mut g: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+            for r in &self.rows {
+                g.entry(r.method.clone())
+                    .or_default()
+                    .push(((self.x_of)(r), r.mean));
+            }
+            g
+        };
+        let xs: Vec<f64> = groups.values().flatten().map(|p| p.0).collect();
+        let (lo, hi) = (
+            xs.iter().copied().fold(f64::MAX, f64::min).max(1.0),
+            xs.iter().copied().fold(1.0, f64::max),
+        );
+        let y = y_range(groups.values().flatten().map(|p| p.1));
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 24))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d((lo / 2.0..hi * 2.0).log_scale(), y)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_desc)
+            .y_desc(format!("dev {}", self.metric))
+            .x_label_formatter(&|x| format!("{x:.0e}"))
+            .light_line_style(RGBColor(235, 235, 235))
+            .axis_desc_style(("sans-serif", 18))
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+        for (method, points) in &groups {
+            let color = method_color(method);
+            if self.lines {
+                chart
+                    .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                    .map_err(err)?;
+            }
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 6, color.filled())))
+                .map_err(err)?
+                .label(method_label(method))
+                .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font(("sans-serif", 16))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        Ok(())
+    }
+}
+
+/// Draw every chart a summary supports into `dir`; returns the PNG paths.
+pub fn draw_all(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = vec![];
+    let tasks: Vec<String> = summary
+        .iter()
+        .map(|r| r.task.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let models: std::collections::BTreeSet<&str> =
+        summary.iter().map(|r| r.model.as_str()).collect();
+    for task in &tasks {
+        let task_rows: Vec<&SummaryRow> = summary.iter().filter(|r| &r.task == task).collect();
+        let metric = task_rows[0].metric.clone();
+        // Prompt length and bars per model, so models are not mixed in one line.
+        for model in &models {
+            let rows: Vec<&SummaryRow> = task_rows
+                .iter()
+                .copied()
+                .filter(|r| r.model == *model)
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let suffix = if models.len() > 1 {
+                format!("_{}", model.replace(['/', '@'], "-"))
+            } else {
+                String::new()
+            };
+            if rows.iter().any(|r| r.method != "ft") {
+                let chart = PromptLength {
+                    title: format!("{task}: score vs prompt length ({model})"),
+                    metric: metric.clone(),
+                    rows: rows.clone(),
+                };
+                written.push(render(
+                    &chart,
+                    &dir.join(format!("{task}_prompt_len{suffix}")),
+                )?);
+            }
+            let chart = MethodBars {
+                title: format!("{task}: FT vs PT vs PT2 ({model})"),
+                metric: metric.clone(),
+                rows: rows.clone(),
+            };
+            written.push(render(
+                &chart,
+                &dir.join(format!("{task}_methods{suffix}")),
+            )?);
+        }
+        let chart = Scatter {
+            title: format!("{task}: score vs trainable parameters"),
+            x_desc: "trainable parameters (log scale)".into(),
+            metric: metric.clone(),
+            rows: task_rows.clone(),
+            x_of: |r| r.trainable_params as f64,
+            lines: false,
+        };
+        written.push(render(&chart, &dir.join(format!("{task}_trainable")))?);
+        if models.len() > 1 {
+            let chart = Scatter {
+                title: format!("{task}: score vs model size"),
+                x_desc: "model parameters (log scale)".into(),
+                metric,
+                rows: task_rows,
+                x_of: |r| r.total_params as f64,
+                lines: true,
+            };
+            written.push(render(&chart, &dir.join(format!("{task}_model_size")))?);
+        }
+    }
+    Ok(written)
+}
