@@ -31,6 +31,28 @@ ptv2 *ARGS:
 sweep NAME *ARGS:
     {{ptv2}} sweep {{NAME}} {{ARGS}}
 
+# Rebuild a sweep's tables, charts and report from its runs, without training.
+report NAME:
+    {{ptv2}} report {{NAME}}
+
+# The nightly regression: the smoke sweep, then its scores against the committed baseline.
+nightly:
+    {{ptv2}} sweep smoke --quiet
+    {{ptv2}} check smoke --baseline experiments/baselines/smoke.csv --tolerance 0.02
+
+# The Slurm path against a real single-node Slurm on this machine (root, Debian 12): start it,
+# submit the smoke sweep as a job array, wait, check the merged table, stop the daemons.
+test-slurm:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    started=no
+    if ! sinfo -h >/dev/null 2>&1; then tools/slurm/up.sh; started=yes; fi
+    trap '[ $started = yes ] && tools/slurm/down.sh' EXIT
+    reports=$(mktemp -d)
+    {{ptv2}} slurm smoke --reports "$reports" --wait
+    {{ptv2}} check smoke --reports "$reports" --baseline experiments/baselines/smoke.csv --tolerance 0.02
+    ls "$reports/smoke/slurm"
+
 # Train one run, e.g. `just train --task rte --method pt2 --prompt-len 16 --lr 1e-2 --out runs/rte-pt2`.
 train *ARGS:
     {{ptv2}} train {{ARGS}}

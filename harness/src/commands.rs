@@ -466,3 +466,28 @@ pub fn run_check(args: &CheckArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// `ptv2 slurm NAME`: submit the sweep as a job array; with --wait, build the report after.
+pub fn run_slurm(args: &crate::slurm::SlurmArgs) -> Result<()> {
+    let runs = crate::sweep::load(&args.name, &args.experiments)?;
+    let data_dir = resolve_data_dir(args.data.as_deref())?;
+    let cache = args
+        .cache
+        .clone()
+        .unwrap_or_else(ptv2_models::hub::default_cache_dir);
+    let finished = crate::slurm::run(args, runs.len(), &data_dir, &cache)?;
+    if finished {
+        let name = sweep_name(&args.name);
+        let env = crate::runner::SweepEnv {
+            dir: args.reports.join(&name),
+            name,
+            cache,
+            device: "slurm".into(),
+            data_dir,
+            keep_checkpoints: false,
+        };
+        print_summary(&runs, &env);
+        build_report(&runs, &env, &sweep_file(&args.name, &args.experiments))?;
+    }
+    Ok(())
+}

@@ -12,6 +12,7 @@ pub mod optim;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod slurm;
 pub mod sweep;
 pub mod tasks;
 pub mod train;

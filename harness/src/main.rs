@@ -30,6 +30,8 @@ enum Command {
     Score(commands::ScoreArgs),
     /// Rebuild a sweep's tables, charts and report.md from its runs, without training.
     Report(commands::ReportArgs),
+    /// Submit a sweep as a Slurm job array (one task per shard).
+    Slurm(ptv2_harness::slurm::SlurmArgs),
     /// Compare a sweep's scores with a committed baseline; exit non-zero on a regression.
     Check(commands::CheckArgs),
     /// Benchmark train steps, eval throughput, memory and checkpoint size of FT, PT and PT2.
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Report(args) => commands::run_report(&args),
         Command::Check(args) => commands::run_check(&args),
+        Command::Slurm(args) => commands::run_slurm(&args),
         Command::Fetch { model, cache } => {
             let cache = cache.unwrap_or_else(ptv2_models::hub::default_cache_dir);
             ptv2_models::resolve_model(&model, &cache)
