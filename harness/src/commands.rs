@@ -297,9 +297,30 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
             let state = read_status(&env.run_dir(&run.id)).map_or("pending".to_string(), |s| {
                 format!("{:?}", s.status).to_lowercase()
             });
+            let extra = match &c.method {
+                Method::Pt2 {
+                    layers,
+                    reparam_hidden,
+                    ..
+                } => {
+                    format!(
+                        " layers={layers}{}",
+                        reparam_hidden.map_or(String::new(), |h| format!(" reparam={h}"))
+                    )
+                }
+                _ => String::new(),
+            };
             println!(
-                "{}  {:<8} {:<4} P={:<3} lr={:<8} epochs={:<3} bs={:<3} seed={:<3} model={} [{state}]",
-                run.id, c.task, c.method.name(), c.method.prompt_len(), c.lr, c.epochs, c.batch_size, c.seed, c.model
+                "{}  {:<8} {:<4} P={:<3} lr={:<8} epochs={:<3} bs={:<3} seed={:<3} model={}{extra} [{state}]",
+                run.id,
+                c.task,
+                c.method.name(),
+                c.method.prompt_len(),
+                c.lr,
+                c.epochs,
+                c.batch_size,
+                c.seed,
+                c.model
             );
         }
         return Ok(());
