@@ -161,7 +161,7 @@ pub fn table(lines: &[CheckLine], tolerance: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{summarize, summary_csv, tests_support::row};
+    use crate::results::{summarize, tests_support::row};
 
     #[test]
     fn passes_within_tolerance_and_fails_below_it() {
@@ -170,12 +170,12 @@ mod tests {
             row("sst2", "ft", 0, 1, 0.85),
         ]);
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("base.csv");
-        std::fs::write(&path, summary_csv(&summary)).unwrap();
+        crate::table::write_frame(&mut crate::table::summary_frame(&summary).unwrap(), &dir.path().join("summary")).unwrap();
+        let path = dir.path().join("summary.csv");
         let baseline = read_baseline(&path).unwrap();
         assert!(compare(&baseline, &summary, 0.0).iter().all(|l| l.passed));
 
-        let doctored = summary_csv(&summary).replace("0.850000", "0.900000");
+        let doctored = std::fs::read_to_string(&path).unwrap().replace("0.85,", "0.9,");
         std::fs::write(&path, doctored).unwrap();
         let lines = compare(&read_baseline(&path).unwrap(), &summary, 0.02);
         assert_eq!(lines.iter().filter(|l| !l.passed).count(), 1);

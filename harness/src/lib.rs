@@ -14,5 +14,6 @@ pub mod results;
 pub mod runner;
 pub mod slurm;
 pub mod sweep;
+pub mod table;
 pub mod tasks;
 pub mod train;

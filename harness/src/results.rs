@@ -148,57 +148,6 @@ pub fn collect(runs: &[PlannedRun], env: &SweepEnv) -> Result<Vec<ResultRow>> {
     Ok(rows)
 }
 
-/// A CSV field: quoted when it holds a comma, quote or newline.
-fn field(text: String) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
-fn opt<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map_or(String::new(), ToString::to_string)
-}
-
-pub fn to_csv(rows: &[ResultRow]) -> String {
-    let mut out = COLUMNS.join(",") + "\n";
-    for r in rows {
-        let cells = [
-            r.run_id.clone(),
-            r.model.clone(),
-            r.task.clone(),
-            r.method.clone(),
-            r.prompt_len.to_string(),
-            opt(&r.reparam_hidden),
-            r.prefix_layers.clone(),
-            r.lr.to_string(),
-            r.epochs.to_string(),
-            r.batch_size.to_string(),
-            r.seed.to_string(),
-            opt(&r.max_train),
-            opt(&r.max_eval),
-            r.max_len.to_string(),
-            r.status.clone(),
-            r.split.clone(),
-            r.metric.clone(),
-            opt(&r.value),
-            r.main.to_string(),
-            opt(&r.best_epoch),
-            opt(&r.trainable_params),
-            opt(&r.total_params),
-            opt(&r.trainable_percent),
-            opt(&r.wall_seconds),
-            opt(&r.steps_per_second),
-            opt(&r.peak_rss_mb),
-            opt(&r.error),
-        ];
-        out.push_str(&cells.into_iter().map(field).collect::<Vec<_>>().join(","));
-        out.push('\n');
-    }
-    out
-}
-
 /// One configuration's score over its seeds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SummaryRow {
@@ -279,30 +228,6 @@ pub fn summarize(rows: &[ResultRow]) -> Vec<SummaryRow> {
         .collect()
 }
 
-pub fn summary_csv(summary: &[SummaryRow]) -> String {
-    let mut out = String::from("model,task,method,prompt_len,prefix_layers,reparam_hidden,lr,metric,mean,std,n,trainable_params,trainable_percent,total_params\n");
-    for s in summary {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{:.6},{:.6},{},{},{:.4},{}\n",
-            s.model,
-            s.task,
-            s.method,
-            s.prompt_len,
-            s.prefix_layers,
-            opt(&s.reparam_hidden),
-            s.lr,
-            s.metric,
-            s.mean,
-            s.std,
-            s.n,
-            s.trainable_params,
-            s.trainable_percent,
-            s.total_params
-        ));
-    }
-    out
-}
-
 pub fn summary_markdown(summary: &[SummaryRow]) -> String {
     let mut out = String::from("| model | task | method | P | layers | lr | metric | mean | std | n | trainable | % |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for s in summary {
@@ -333,15 +258,12 @@ pub fn summary_markdown(summary: &[SummaryRow]) -> String {
     out
 }
 
-/// Write results.csv, summary.csv and summary.md into the sweep dir.
+/// Write results.parquet/.csv, summary.parquet/.csv and summary.md into the sweep dir.
 pub fn write_tables(rows: &[ResultRow], dir: &Path) -> Result<Vec<SummaryRow>> {
     let summary = summarize(rows);
-    crate::io::write_atomic(&dir.join("results.csv"), to_csv(rows).as_bytes())?;
-    crate::io::write_atomic(&dir.join("summary.csv"), summary_csv(&summary).as_bytes())?;
-    crate::io::write_atomic(
-        &dir.join("summary.md"),
-        summary_markdown(&summary).as_bytes(),
-    )?;
+    crate::table::write_frame(&mut crate::table::results_frame(rows)?, &dir.join("results"))?;
+    crate::table::write_frame(&mut crate::table::summary_frame(&summary)?, &dir.join("summary"))?;
+    crate::io::write_atomic(&dir.join("summary.md"), summary_markdown(&summary).as_bytes())?;
     Ok(summary)
 }
 
@@ -407,18 +329,4 @@ mod tests {
         );
     }
 
-    #[test]
-    fn csv_quotes_fields_with_commas() {
-        let mut r = row("rte", "ft", 0, 1, 0.5);
-        r.error = Some("a, \"b\"".into());
-        let csv = to_csv(&[r]);
-        assert!(
-            csv.lines().nth(1).unwrap().ends_with(",\"a, \"\"b\"\"\""),
-            "{csv}"
-        );
-        assert_eq!(
-            csv.lines().next().unwrap().split(',').count(),
-            COLUMNS.len()
-        );
-    }
 }

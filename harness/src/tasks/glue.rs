@@ -128,20 +128,23 @@ pub const TASKS: &[GlueTask] = &[
 pub fn load(task: &GlueTask, data_dir: &Path) -> Result<TextTask> {
     let train = read_split(task, &require_file(data_dir, task.train, task.name)?)?;
     let dev = read_split(task, &require_file(data_dir, task.dev, task.name)?)?;
-    Ok(TextTask {
+    Ok(build(task, train, dev))
+}
+
+/// A GLUE task from its examples, whatever file format they came from.
+pub fn build(task: &GlueTask, train: Vec<TextExample>, dev: Vec<TextExample>) -> TextTask {
+    TextTask {
         name: task.name.into(),
         head: if task.labels.is_empty() {
             HeadKind::Regression
         } else {
-            HeadKind::SequenceClassification {
-                num_labels: task.labels.len(),
-            }
+            HeadKind::SequenceClassification { num_labels: task.labels.len() }
         },
         labels: task.labels.iter().map(|s| s.to_string()).collect(),
         metric: task.metric,
         train,
         dev,
-    })
+    }
 }
 
 /// Read one TSV split. Every bad row is an error naming the file, line and what was expected.

@@ -8,6 +8,7 @@
 
 pub mod glue;
 pub mod ner;
+pub mod parquet;
 pub mod qa;
 pub mod superglue;
 pub mod text;
@@ -73,6 +74,7 @@ pub fn task_names() -> Vec<String> {
     names.push("conll:TRAIN_FILE,DEV_FILE".into());
     names.push("squad:TRAIN_FILE,DEV_FILE".into());
     names.push("squad2:TRAIN_FILE,DEV_FILE".into());
+    names.push("parquet:TASK:TRAIN_FILE,DEV_FILE".into());
     names
 }
 

@@ -124,14 +124,13 @@ pub fn load(spec: &QaSpec, data_dir: &Path) -> Result<QaTask> {
 /// `squad:TRAIN,DEV` / `squad2:TRAIN,DEV` — any SQuAD-format pair of files.
 pub fn load_paths(name: &str, files: &str, version_2: bool) -> Result<QaTask> {
     let (train, dev) = super::train_dev_paths(name, files)?;
-    Ok(QaTask {
-        name: name.into(),
-        version_2,
-        train: read_squad(&train)?,
-        dev: read_squad(&dev)?,
-        train_features: vec![],
-        dev_features: vec![],
-    })
+    Ok(QaTask::new(name, version_2, read_squad(&train)?, read_squad(&dev)?))
+}
+
+impl QaTask {
+    pub fn new(name: &str, version_2: bool, train: Vec<QaExample>, dev: Vec<QaExample>) -> Self {
+        Self { name: name.into(), version_2, train, dev, train_features: vec![], dev_features: vec![] }
+    }
 }
 
 /// Read a SQuAD-format JSON file. Structural errors name the file and the JSON path.

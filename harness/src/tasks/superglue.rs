@@ -92,25 +92,31 @@ fn train_file(name: &str, data_dir: &Path, dir: &str) -> Result<PathBuf> {
 pub fn load(name: &str, data_dir: &Path) -> Result<TextTask> {
     let spec = spec(name);
     let train = read_split(name, &train_file(name, data_dir, spec.dir)?, spec.labels)?;
-    let dev = read_split(
-        name,
-        &require_file(data_dir, &format!("superglue/{}/val.jsonl", spec.dir), name)?,
-        spec.labels,
-    )?;
-    Ok(TextTask {
+    let dev_file = require_file(data_dir, &format!("superglue/{}/val.jsonl", spec.dir), name)?;
+    let dev = read_split(name, &dev_file, spec.labels)?;
+    Ok(build(name, train, dev))
+}
+
+/// Label names of a SuperGLUE task, in class order.
+pub fn labels_of(name: &str) -> &'static [&'static str] {
+    spec(name).labels
+}
+
+/// A SuperGLUE task from its examples, whatever file format they came from.
+pub fn build(name: &str, train: Vec<TextExample>, dev: Vec<TextExample>) -> TextTask {
+    let spec = spec(name);
+    TextTask {
         name: name.into(),
         head: if name == "copa" {
             HeadKind::MultipleChoice { num_choices: 2 }
         } else {
-            HeadKind::SequenceClassification {
-                num_labels: spec.labels.len(),
-            }
+            HeadKind::SequenceClassification { num_labels: spec.labels.len() }
         },
         labels: spec.labels.iter().map(|s| s.to_string()).collect(),
         metric: spec.metric,
         train,
         dev,
-    })
+    }
 }
 
 fn field<'a>(row: &'a Value, key: &str, at: &str) -> Result<&'a str> {
@@ -153,90 +159,99 @@ pub fn read_split(name: &str, path: &Path, labels: &[&str]) -> Result<Vec<TextEx
         let id = format!("{file}:{}", i + 1);
         let row: Value =
             serde_json::from_str(line).with_context(|| format!("{at}: not a JSON object"))?;
-        let s = |key: &str| field(&row, key, &at).map(str::to_string);
-        match name {
-            "boolq" => examples.push(TextExample::single(
+        examples.extend(row_examples(name, &row, &id, &at, labels)?);
+    }
+    Ok(examples)
+}
+
+/// The examples of one SuperGLUE row (one JSONL line; several for MultiRC), in the reference
+/// templates. `at` names the row in errors.
+pub fn row_examples(name: &str, row: &Value, id: &str, at: &str, labels: &[&str]) -> Result<Vec<TextExample>> {
+    let mut examples = vec![];
+    let id = id.to_string();
+    let s = |key: &str| field(row, key, at).map(str::to_string);
+    match name {
+        "boolq" => examples.push(TextExample::single(
+            id,
+            s("question")?,
+            Some(s("passage")?),
+            label(row, labels, at)?,
+        )),
+        "cb" | "superglue-rte" => examples.push(TextExample::single(
+            id,
+            s("premise")?,
+            Some(s("hypothesis")?),
+            label(row, labels, at)?,
+        )),
+        "wic" => {
+            let word = s("word")?;
+            let a = format!("{word}: {}", s("sentence1")?);
+            let b = format!("{word}: {}", s("sentence2")?);
+            examples.push(TextExample::single(
                 id,
-                s("question")?,
-                Some(s("passage")?),
-                label(&row, labels, &at)?,
-            )),
-            "cb" | "superglue-rte" => examples.push(TextExample::single(
+                a,
+                Some(b),
+                label(row, labels, at)?,
+            ));
+        }
+        "wsc" => {
+            let target = row
+                .get("target")
+                .with_context(|| format!("{at}: no \"target\" object"))?;
+            let span1 = field(target, "span1_text", at)?.to_string();
+            let span2 = field(target, "span2_text", at)?;
+            let a = format!("{span2}: {}", s("text")?);
+            examples.push(TextExample::single(
                 id,
-                s("premise")?,
-                Some(s("hypothesis")?),
-                label(&row, labels, &at)?,
-            )),
-            "wic" => {
-                let word = s("word")?;
-                let a = format!("{word}: {}", s("sentence1")?);
-                let b = format!("{word}: {}", s("sentence2")?);
-                examples.push(TextExample::single(
-                    id,
-                    a,
-                    Some(b),
-                    label(&row, labels, &at)?,
-                ));
-            }
-            "wsc" => {
-                let target = row
-                    .get("target")
-                    .with_context(|| format!("{at}: no \"target\" object"))?;
-                let span1 = field(target, "span1_text", &at)?.to_string();
-                let span2 = field(target, "span2_text", &at)?;
-                let a = format!("{span2}: {}", s("text")?);
-                examples.push(TextExample::single(
-                    id,
-                    a,
-                    Some(span1),
-                    label(&row, labels, &at)?,
-                ));
-            }
-            "copa" => {
-                let connective = match s("question")?.as_str() {
-                    "cause" => " because",
-                    "effect" => " so",
-                    other => bail!("{at}: question \"{other}\" is not cause or effect"),
-                };
-                let premise = format!("{}{connective}", s("premise")?);
-                let inputs = vec![
-                    (premise.clone(), Some(s("choice1")?)),
-                    (premise, Some(s("choice2")?)),
-                ];
-                examples.push(TextExample {
-                    id,
-                    inputs,
-                    label: label(&row, labels, &at)?,
-                });
-            }
-            "multirc" => {
-                let passage = row
-                    .get("passage")
-                    .with_context(|| format!("{at}: no \"passage\" object"))?;
-                let paragraph = field(passage, "text", &at)?;
-                let questions = passage
-                    .get("questions")
+                a,
+                Some(span1),
+                label(row, labels, at)?,
+            ));
+        }
+        "copa" => {
+            let connective = match s("question")?.as_str() {
+                "cause" => " because",
+                "effect" => " so",
+                other => bail!("{at}: question \"{other}\" is not cause or effect"),
+            };
+            let premise = format!("{}{connective}", s("premise")?);
+            let inputs = vec![
+                (premise.clone(), Some(s("choice1")?)),
+                (premise, Some(s("choice2")?)),
+            ];
+            examples.push(TextExample {
+                id,
+                inputs,
+                label: label(row, labels, at)?,
+            });
+        }
+        "multirc" => {
+            let passage = row
+                .get("passage")
+                .with_context(|| format!("{at}: no \"passage\" object"))?;
+            let paragraph = field(passage, "text", at)?;
+            let questions = passage
+                .get("questions")
+                .and_then(Value::as_array)
+                .with_context(|| format!("{at}: no passage.questions list"))?;
+            for (q, question) in questions.iter().enumerate() {
+                let q_text = field(question, "question", at)?;
+                let answers = question
+                    .get("answers")
                     .and_then(Value::as_array)
-                    .with_context(|| format!("{at}: no passage.questions list"))?;
-                for (q, question) in questions.iter().enumerate() {
-                    let q_text = field(question, "question", &at)?;
-                    let answers = question
-                        .get("answers")
-                        .and_then(Value::as_array)
-                        .with_context(|| format!("{at}: question {q} has no answers list"))?;
-                    for (a, answer) in answers.iter().enumerate() {
-                        let pair = format!("{q_text} {}", field(answer, "text", &at)?);
-                        examples.push(TextExample::single(
-                            format!("{id}:{q}:{a}"),
-                            paragraph.to_string(),
-                            Some(pair),
-                            label(answer, labels, &at)?,
-                        ));
-                    }
+                    .with_context(|| format!("{at}: question {q} has no answers list"))?;
+                for (a, answer) in answers.iter().enumerate() {
+                    let pair = format!("{q_text} {}", field(answer, "text", at)?);
+                    examples.push(TextExample::single(
+                        format!("{id}:{q}:{a}"),
+                        paragraph.to_string(),
+                        Some(pair),
+                        label(answer, labels, at)?,
+                    ));
                 }
             }
-            other => unreachable!("not a SuperGLUE task: {other}"),
         }
+        other => unreachable!("not a SuperGLUE task: {other}"),
     }
     Ok(examples)
 }
