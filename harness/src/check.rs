@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::results::SummaryRow;
 
@@ -36,69 +36,70 @@ fn summary_key(s: &SummaryRow) -> String {
     )
 }
 
-/// Baseline rows: (configuration, mean) from a `summary.csv`.
+/// Baseline rows: (configuration, mean) from a `summary.csv` (read with polars' CSV reader).
 pub fn read_baseline(path: &Path) -> Result<Vec<(String, f64)>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read baseline {}", path.display()))?;
-    let mut lines = text.lines().enumerate();
-    let header: Vec<&str> = lines
-        .next()
-        .map(|(_, l)| l.split(',').collect())
-        .unwrap_or_default();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .with_context(|| format!("{}:1: no column \"{name}\"", path.display()))
+    use polars::prelude::{CsvReadOptions, DataType, SerReader};
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|reader| reader.finish())
+        .map_err(|e| anyhow::anyhow!("{}: not a readable summary CSV: {e}", path.display()))?;
+    let text = |name: &str| -> Result<Vec<String>> {
+        let column = df
+            .column(name)
+            .map_err(|_| anyhow::anyhow!("{}: no column \"{name}\"", path.display()))?;
+        let column = column
+            .cast(&DataType::String)
+            .map_err(|e| anyhow::anyhow!("{}: column {name}: {e}", path.display()))?;
+        let strings = column.str().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok((0..strings.len())
+            .map(|i| strings.get(i).unwrap_or_default().to_string())
+            .collect())
     };
-    let cols = [
-        "model",
-        "task",
-        "method",
-        "prompt_len",
-        "prefix_layers",
-        "reparam_hidden",
-        "lr",
-        "metric",
-        "mean",
-    ]
-    .map(col);
-    let mut idx = [0usize; 9];
-    for (i, c) in cols.into_iter().enumerate() {
-        idx[i] = c?;
-    }
-    let mut rows = vec![];
-    for (i, line) in lines.filter(|(_, l)| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() < header.len() {
-            bail!(
-                "{}:{}: expected {} comma-separated fields, found {}",
-                path.display(),
-                i + 1,
-                header.len(),
-                f.len()
-            );
-        }
-        let number = |j: usize, what: &str| -> Result<f64> {
-            f[j].parse().with_context(|| {
-                format!(
-                    "{}:{}: {what} \"{}\" is not a number",
-                    path.display(),
-                    i + 1,
-                    f[j]
-                )
+    let number = |name: &str| -> Result<Vec<f64>> {
+        text(name)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.parse().with_context(|| {
+                    format!(
+                        "{}:{}: {name} \"{v}\" is not a number",
+                        path.display(),
+                        i + 2
+                    )
+                })
             })
-        };
-        let lr = number(idx[6], "lr")?;
-        let mean = number(idx[8], "mean")?;
-        rows.push((
-            key(
-                f[idx[0]], f[idx[1]], f[idx[2]], f[idx[3]], f[idx[4]], f[idx[5]], lr, f[idx[7]],
-            ),
-            mean,
-        ));
-    }
-    Ok(rows)
+            .collect()
+    };
+    let (model, task, method, prompt_len) = (
+        text("model")?,
+        text("task")?,
+        text("method")?,
+        text("prompt_len")?,
+    );
+    let (layers, reparam, metric) = (
+        text("prefix_layers")?,
+        text("reparam_hidden")?,
+        text("metric")?,
+    );
+    let (lr, mean) = (number("lr")?, number("mean")?);
+    Ok((0..df.height())
+        .map(|i| {
+            (
+                key(
+                    &model[i],
+                    &task[i],
+                    &method[i],
+                    &prompt_len[i],
+                    &layers[i],
+                    &reparam[i],
+                    lr[i],
+                    &metric[i],
+                ),
+                mean[i],
+            )
+        })
+        .collect())
 }
 
 /// One line of the check's table.
@@ -170,12 +171,18 @@ mod tests {
             row("sst2", "ft", 0, 1, 0.85),
         ]);
         let dir = tempfile::tempdir().unwrap();
-        crate::table::write_frame(&mut crate::table::summary_frame(&summary).unwrap(), &dir.path().join("summary")).unwrap();
+        crate::table::write_frame(
+            &mut crate::table::summary_frame(&summary).unwrap(),
+            &dir.path().join("summary"),
+        )
+        .unwrap();
         let path = dir.path().join("summary.csv");
         let baseline = read_baseline(&path).unwrap();
         assert!(compare(&baseline, &summary, 0.0).iter().all(|l| l.passed));
 
-        let doctored = std::fs::read_to_string(&path).unwrap().replace("0.85,", "0.9,");
+        let doctored = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(",0.85,", ",0.9,");
         std::fs::write(&path, doctored).unwrap();
         let lines = compare(&read_baseline(&path).unwrap(), &summary, 0.02);
         assert_eq!(lines.iter().filter(|l| !l.passed).count(), 1);

@@ -261,9 +261,18 @@ pub fn summary_markdown(summary: &[SummaryRow]) -> String {
 /// Write results.parquet/.csv, summary.parquet/.csv and summary.md into the sweep dir.
 pub fn write_tables(rows: &[ResultRow], dir: &Path) -> Result<Vec<SummaryRow>> {
     let summary = summarize(rows);
-    crate::table::write_frame(&mut crate::table::results_frame(rows)?, &dir.join("results"))?;
-    crate::table::write_frame(&mut crate::table::summary_frame(&summary)?, &dir.join("summary"))?;
-    crate::io::write_atomic(&dir.join("summary.md"), summary_markdown(&summary).as_bytes())?;
+    crate::table::write_frame(
+        &mut crate::table::results_frame(rows)?,
+        &dir.join("results"),
+    )?;
+    crate::table::write_frame(
+        &mut crate::table::summary_frame(&summary)?,
+        &dir.join("summary"),
+    )?;
+    crate::io::write_atomic(
+        &dir.join("summary.md"),
+        summary_markdown(&summary).as_bytes(),
+    )?;
     Ok(summary)
 }
 
@@ -328,5 +337,4 @@ mod tests {
             (pt2.mean - 0.6).abs() < 1e-12 && (pt2.std - 0.1414213562).abs() < 1e-9 && pt2.n == 2
         );
     }
-
 }

@@ -6,17 +6,22 @@ use std::path::{Path, PathBuf};
 use ptv2_harness::tasks::{load_task, ner, parquet, qa, superglue};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parquet").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parquet")
+        .join(name)
 }
 
 fn data_dir() -> PathBuf {
-    std::env::var_os("PTV2_DATA").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+    std::env::var_os("PTV2_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
 }
 
 #[test]
 fn superglue_parquet_equals_jsonl() {
     for (task, dir) in [("copa", "COPA"), ("boolq", "BoolQ")] {
-        let from_parquet = parquet::text_examples(task, &fixture(&format!("{task}.parquet"))).unwrap();
+        let from_parquet =
+            parquet::text_examples(task, &fixture(&format!("{task}.parquet"))).unwrap();
         let jsonl = data_dir().join(format!("superglue/{dir}/val.jsonl"));
         let from_jsonl = superglue::read_split(task, &jsonl, superglue::labels_of(task)).unwrap();
         assert_eq!(from_parquet.len(), 20);
@@ -47,12 +52,25 @@ fn squad_parquet_equals_json() {
 #[test]
 fn parquet_tasks_load_and_score() {
     let sst2 = fixture("sst2.parquet").display().to_string();
-    let task = load_task(&format!("parquet:sst2:{sst2},{sst2}"), Path::new("/nonexistent")).unwrap();
+    let task = load_task(
+        &format!("parquet:sst2:{sst2},{sst2}"),
+        Path::new("/nonexistent"),
+    )
+    .unwrap();
     assert_eq!((task.train_len(), task.dev_len()), (4, 4));
     let dir = tempfile::tempdir().unwrap();
     let predictions = dir.path().join("pred.txt");
     std::fs::write(&predictions, "1\n0\n1\n1\n").unwrap();
-    assert_eq!(task.score_file(&predictions).unwrap()[0], ("accuracy".to_string(), 0.75));
-    let err = load_task("parquet:sst2:/no/such.parquet,/no/such.parquet", Path::new("/nonexistent")).err().unwrap().to_string();
+    assert_eq!(
+        task.score_file(&predictions).unwrap()[0],
+        ("accuracy".to_string(), 0.75)
+    );
+    let err = load_task(
+        "parquet:sst2:/no/such.parquet,/no/such.parquet",
+        Path::new("/nonexistent"),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(err.contains("missing file /no/such.parquet"), "{err}");
 }

@@ -138,7 +138,9 @@ pub fn build(task: &GlueTask, train: Vec<TextExample>, dev: Vec<TextExample>) ->
         head: if task.labels.is_empty() {
             HeadKind::Regression
         } else {
-            HeadKind::SequenceClassification { num_labels: task.labels.len() }
+            HeadKind::SequenceClassification {
+                num_labels: task.labels.len(),
+            }
         },
         labels: task.labels.iter().map(|s| s.to_string()).collect(),
         metric: task.metric,

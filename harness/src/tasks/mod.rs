@@ -96,6 +96,9 @@ pub fn load_task(name: &str, data_dir: &Path) -> Result<Box<dyn Task>> {
     if let Some(task) = qa::TASKS.iter().find(|t| t.name == name) {
         return Ok(Box::new(qa::load(task, data_dir)?));
     }
+    if let Some(spec) = name.strip_prefix("parquet:") {
+        return parquet::load(name, spec);
+    }
     if let Some((kind, files)) = name
         .split_once(':')
         .filter(|(k, _)| *k == "squad" || *k == "squad2")

@@ -124,12 +124,24 @@ pub fn load(spec: &QaSpec, data_dir: &Path) -> Result<QaTask> {
 /// `squad:TRAIN,DEV` / `squad2:TRAIN,DEV` — any SQuAD-format pair of files.
 pub fn load_paths(name: &str, files: &str, version_2: bool) -> Result<QaTask> {
     let (train, dev) = super::train_dev_paths(name, files)?;
-    Ok(QaTask::new(name, version_2, read_squad(&train)?, read_squad(&dev)?))
+    Ok(QaTask::new(
+        name,
+        version_2,
+        read_squad(&train)?,
+        read_squad(&dev)?,
+    ))
 }
 
 impl QaTask {
     pub fn new(name: &str, version_2: bool, train: Vec<QaExample>, dev: Vec<QaExample>) -> Self {
-        Self { name: name.into(), version_2, train, dev, train_features: vec![], dev_features: vec![] }
+        Self {
+            name: name.into(),
+            version_2,
+            train,
+            dev,
+            train_features: vec![],
+            dev_features: vec![],
+        }
     }
 }
 

@@ -110,7 +110,9 @@ pub fn build(name: &str, train: Vec<TextExample>, dev: Vec<TextExample>) -> Text
         head: if name == "copa" {
             HeadKind::MultipleChoice { num_choices: 2 }
         } else {
-            HeadKind::SequenceClassification { num_labels: spec.labels.len() }
+            HeadKind::SequenceClassification {
+                num_labels: spec.labels.len(),
+            }
         },
         labels: spec.labels.iter().map(|s| s.to_string()).collect(),
         metric: spec.metric,
@@ -166,7 +168,13 @@ pub fn read_split(name: &str, path: &Path, labels: &[&str]) -> Result<Vec<TextEx
 
 /// The examples of one SuperGLUE row (one JSONL line; several for MultiRC), in the reference
 /// templates. `at` names the row in errors.
-pub fn row_examples(name: &str, row: &Value, id: &str, at: &str, labels: &[&str]) -> Result<Vec<TextExample>> {
+pub fn row_examples(
+    name: &str,
+    row: &Value,
+    id: &str,
+    at: &str,
+    labels: &[&str],
+) -> Result<Vec<TextExample>> {
     let mut examples = vec![];
     let id = id.to_string();
     let s = |key: &str| field(row, key, at).map(str::to_string);
@@ -187,12 +195,7 @@ pub fn row_examples(name: &str, row: &Value, id: &str, at: &str, labels: &[&str]
             let word = s("word")?;
             let a = format!("{word}: {}", s("sentence1")?);
             let b = format!("{word}: {}", s("sentence2")?);
-            examples.push(TextExample::single(
-                id,
-                a,
-                Some(b),
-                label(row, labels, at)?,
-            ));
+            examples.push(TextExample::single(id, a, Some(b), label(row, labels, at)?));
         }
         "wsc" => {
             let target = row
