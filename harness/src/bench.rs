@@ -281,17 +281,6 @@ fn torch_rows(args: &BenchArgs) -> Result<Vec<BenchRow>> {
     Ok(rows)
 }
 
-fn git_revision() -> String {
-    Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map_or("unknown".into(), |o| {
-            String::from_utf8_lossy(&o.stdout).trim().to_string()
-        })
-}
-
 fn markdown(rows: &[BenchRow], device: &str) -> String {
     let ours: Vec<&BenchRow> = rows
         .iter()
@@ -313,7 +302,7 @@ fn markdown(rows: &[BenchRow], device: &str) -> String {
     let mut md = format!(
         "# ptv2 benchmark\n\nmachine: {} CPU threads; backend: {device}; git {}; batch {}; medians of the measured steps.\n\n",
         rayon_threads(),
-        git_revision(),
+        crate::io::git_revision(),
         rows.first().map_or(0, |r| r.batch_size)
     );
     md.push_str("| model | method | seq | train step (s) | vs our FT | PyTorch step (s) | ours / PyTorch | eval seq/s | peak RSS MB | vs our FT RSS | checkpoint bytes | vs FT checkpoint | trainable |\n");

@@ -70,6 +70,19 @@ fn render(chart: &impl Chart, stem: &Path) -> Result<PathBuf> {
     Ok(png)
 }
 
+fn draw_legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font(("sans-serif", 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
+
 /// The best mean per (method, x) of a task, with x from `x_of`.
 fn best_by<F: Fn(&SummaryRow) -> f64>(
     rows: &[&SummaryRow],
@@ -176,14 +189,7 @@ impl Chart for PromptLength<'_> {
                 .draw_series(points.iter().map(|&p| Circle::new(p, 5, color.filled())))
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(("sans-serif", 16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart)?;
         Ok(())
     }
 }
@@ -324,14 +330,7 @@ impl Chart for Scatter<'_> {
                 .label(method_label(method))
                 .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(("sans-serif", 16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart)?;
         Ok(())
     }
 }

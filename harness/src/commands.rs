@@ -399,14 +399,7 @@ pub struct ReportArgs {
 pub fn run_report(args: &ReportArgs) -> Result<()> {
     let runs = crate::sweep::load(&args.name, &args.experiments)?;
     let name = sweep_name(&args.name);
-    let env = crate::runner::SweepEnv {
-        dir: args.reports.join(&name),
-        name,
-        cache: PathBuf::new(),
-        device: args.device.clone(),
-        data_dir: PathBuf::new(),
-        keep_checkpoints: true,
-    };
+    let env = crate::runner::SweepEnv::for_reading(name, &args.reports, &args.device);
     build_report(&runs, &env, &sweep_file(&args.name, &args.experiments))
 }
 
@@ -460,14 +453,7 @@ pub struct CheckArgs {
 pub fn run_check(args: &CheckArgs) -> Result<()> {
     let runs = crate::sweep::load(&args.name, &args.experiments)?;
     let name = sweep_name(&args.name);
-    let env = crate::runner::SweepEnv {
-        dir: args.reports.join(&name),
-        name,
-        cache: PathBuf::new(),
-        device: String::new(),
-        data_dir: PathBuf::new(),
-        keep_checkpoints: true,
-    };
+    let env = crate::runner::SweepEnv::for_reading(name, &args.reports, "");
     let current = crate::results::summarize(&crate::results::collect(&runs, &env)?);
     let baseline = crate::check::read_baseline(&args.baseline)?;
     let lines = crate::check::compare(&baseline, &current, args.tolerance);

@@ -3,22 +3,10 @@
 //! A pure function of the results rows, so `ptv2 report NAME` rebuilds it without training.
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::Result;
 
 use crate::results::{summary_markdown, ResultRow, SummaryRow};
-
-fn git_revision() -> String {
-    Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map_or("unknown".into(), |o| {
-            String::from_utf8_lossy(&o.stdout).trim().to_string()
-        })
-}
 
 fn best<'a>(summary: &'a [SummaryRow], task: &str, method: &str) -> Option<&'a SummaryRow> {
     summary
@@ -120,7 +108,7 @@ pub fn write_report(
     md.push_str(&format!(
         "- sweep file: `{}`\n- git revision: {}\n- backend: {}\n- machine: {} CPU threads, {}\n- runs: {} finished ({} ok, {} failed or diverged)\n- total training wall time: {:.1} min\n\n",
         ctx.sweep_file.display(),
-        git_revision(),
+        crate::io::git_revision(),
         ctx.device,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         std::env::consts::ARCH,

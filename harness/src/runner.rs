@@ -46,6 +46,18 @@ pub struct SweepEnv {
 }
 
 impl SweepEnv {
+    /// A sweep's dirs for commands that only read its results (report, check).
+    pub fn for_reading(name: String, reports: &Path, device: &str) -> Self {
+        Self {
+            dir: reports.join(&name),
+            name,
+            cache: PathBuf::new(),
+            device: device.into(),
+            data_dir: PathBuf::new(),
+            keep_checkpoints: true,
+        }
+    }
+
     pub fn run_dir(&self, id: &str) -> PathBuf {
         self.dir.join("runs").join(id)
     }

@@ -94,6 +94,13 @@ impl TextEncoder {
                 Some(b) => EncodeInput::from((a.as_str(), b.as_str())),
             })
             .collect();
+        self.encode_inputs(inputs)
+    }
+}
+
+impl TextEncoder {
+    /// Encode with char offsets (as Python's fast tokenizers report them), padded to the longest.
+    fn encode_inputs(&self, inputs: Vec<EncodeInput>) -> Result<TokenBatch, ModelError> {
         let encodings = self
             .tokenizer
             .encode_batch_char_offsets(inputs, true)
@@ -103,23 +110,14 @@ impl TextEncoder {
             })?;
         Ok(TokenBatch::from_encodings(&encodings))
     }
-}
 
-impl TextEncoder {
     /// Encode sentences already split into words (NER); `word_ids` map tokens back to words.
     pub fn encode_words_batch(&self, sentences: &[Vec<String>]) -> Result<TokenBatch, ModelError> {
         let inputs: Vec<EncodeInput> = sentences
             .iter()
             .map(|words| EncodeInput::from(words.as_slice()))
             .collect();
-        let encodings = self
-            .tokenizer
-            .encode_batch_char_offsets(inputs, true)
-            .map_err(|e| ModelError::Tokenizer {
-                path: self.path.clone(),
-                message: e.to_string(),
-            })?;
-        Ok(TokenBatch::from_encodings(&encodings))
+        self.encode_inputs(inputs)
     }
 }
 
