@@ -222,7 +222,8 @@ pub fn squad_f1(prediction: &str, gold: &str) -> f64 {
     2.0 * precision * recall / (precision + recall)
 }
 
-/// SQuAD EM and F1 in percent: each prediction's best match over its gold answers, averaged.
+/// SQuAD EM and F1 in 0–1 like every metric here (the official script prints them ×100): each
+/// prediction's best match over its gold answers, averaged.
 /// An unanswerable question has the gold answer "" (v2.0).
 pub fn squad(predictions: &[String], gold: &[Vec<String>]) -> (f64, f64) {
     let n = gold.len().max(1) as f64;
@@ -239,7 +240,7 @@ pub fn squad(predictions: &[String], gold: &[Vec<String>]) -> (f64, f64) {
             })
             .sum::<f64>()
     };
-    (100.0 * best(squad_exact) / n, 100.0 * best(squad_f1) / n)
+    (best(squad_exact) / n, best(squad_f1) / n)
 }
 
 #[cfg(test)]
@@ -291,7 +292,7 @@ mod tests {
             &["Denver".into(), "".into()],
             &[vec!["Denver Broncos".into(), "Denver".into()], vec![]],
         );
-        assert_eq!((em, f1), (100.0, 100.0));
+        assert_eq!((em, f1), (1.0, 1.0));
     }
 
     #[test]
