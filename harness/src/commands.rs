@@ -286,7 +286,11 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
         None => runs.clone(),
     };
     if args.dry_run {
-        println!(
+        // A reader that stops early (`| head`) is not an error: stop printing quietly.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
             "{} runs in sweep {} ({} in this shard)",
             runs.len(),
             env.name,
@@ -310,7 +314,8 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
                 }
                 _ => String::new(),
             };
-            println!(
+            let line = writeln!(
+                out,
                 "{}  {:<8} {:<4} P={:<3} lr={:<8} epochs={:<3} bs={:<3} seed={:<3} model={}{extra} [{state}]",
                 run.id,
                 c.task,
@@ -322,6 +327,9 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
                 c.seed,
                 c.model
             );
+            if line.is_err() {
+                break;
+            }
         }
         return Ok(());
     }
