@@ -10,6 +10,7 @@ use ptv2_models::Method;
 
 use crate::data::resolve_data_dir;
 use crate::optim::Schedule;
+use crate::sweep::{sweep_file, sweep_name};
 use crate::train::{evaluate_checkpoint, train, RunConfig, RunEnv, METRICS_FILE};
 
 /// How a command finds its model and where it runs.
@@ -258,12 +259,6 @@ pub struct SweepArgs {
     pub quiet: bool,
 }
 
-fn sweep_name(name: &str) -> String {
-    std::path::Path::new(name)
-        .file_stem()
-        .map_or_else(|| name.to_string(), |s| s.to_string_lossy().to_string())
-}
-
 pub fn run_sweep(args: &SweepArgs) -> Result<()> {
     use crate::runner::{read_status, run_all, run_workers, SweepEnv};
     use crate::sweep::{load, parse_shard, shard};
@@ -356,14 +351,6 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
         build_report(&runs, &env, &sweep_file(&args.name, &args.experiments))?;
     }
     Ok(())
-}
-
-fn sweep_file(name: &str, experiments: &std::path::Path) -> PathBuf {
-    if name.ends_with(".toml") {
-        PathBuf::from(name)
-    } else {
-        experiments.join(format!("{name}.toml"))
-    }
 }
 
 /// Tables, charts and report.md of a sweep, from its runs' files alone.

@@ -54,9 +54,7 @@ const MAX_TASKS: usize = 1000;
 pub fn script(args: &SlurmArgs, runs: usize, data_dir: &Path, cache: &Path) -> Result<String> {
     let shards = runs.clamp(1, MAX_TASKS);
     let exe = std::env::current_exe().context("cannot find the ptv2 executable")?;
-    let name = std::path::Path::new(&args.name)
-        .file_stem()
-        .map_or(args.name.clone(), |s| s.to_string_lossy().to_string());
+    let name = crate::sweep::sweep_name(&args.name);
     let logs = absolute(&args.reports.join(&name).join("slurm"))?;
     let mut s = String::from("#!/bin/bash\n");
     s.push_str(&format!("#SBATCH --job-name=ptv2-{name}\n"));
@@ -100,9 +98,7 @@ pub fn script(args: &SlurmArgs, runs: usize, data_dir: &Path, cache: &Path) -> R
 /// Write the script; submit it when sbatch is available. Returns whether the array finished
 /// (with `--wait`).
 pub fn run(args: &SlurmArgs, runs: usize, data_dir: &Path, cache: &Path) -> Result<bool> {
-    let name = std::path::Path::new(&args.name)
-        .file_stem()
-        .map_or(args.name.clone(), |s| s.to_string_lossy().to_string());
+    let name = crate::sweep::sweep_name(&args.name);
     let dir = args.reports.join(&name);
     std::fs::create_dir_all(dir.join("slurm"))?;
     let path = dir.join("slurm.sbatch");

@@ -258,13 +258,26 @@ pub fn expand(text: &str, source: &str) -> Result<Vec<PlannedRun>> {
     Ok(runs)
 }
 
-/// Expand `experiments/NAME.toml` (or a path to a TOML file).
-pub fn load(name: &str, experiments: &Path) -> Result<Vec<PlannedRun>> {
-    let path = if name.ends_with(".toml") {
+/// The sweep file of a sweep argument: `experiments/NAME.toml`, or the argument itself when it is
+/// a path to a TOML file.
+pub fn sweep_file(name: &str, experiments: &Path) -> std::path::PathBuf {
+    if name.ends_with(".toml") {
         Path::new(name).to_path_buf()
     } else {
         experiments.join(format!("{name}.toml"))
-    };
+    }
+}
+
+/// A sweep's name (its reports dir): the file stem of a path, else the argument.
+pub fn sweep_name(name: &str) -> String {
+    Path::new(name)
+        .file_stem()
+        .map_or_else(|| name.to_string(), |s| s.to_string_lossy().to_string())
+}
+
+/// Expand `experiments/NAME.toml` (or a path to a TOML file).
+pub fn load(name: &str, experiments: &Path) -> Result<Vec<PlannedRun>> {
+    let path = sweep_file(name, experiments);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read sweep file {}", path.display()))?;
     expand(&text, &path.display().to_string())
