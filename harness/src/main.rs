@@ -47,7 +47,20 @@ enum Command {
     },
 }
 
+/// Keep freed tensor buffers in the heap instead of handing them back to the kernel. glibc's
+/// defaults unmap large blocks, so each step's fresh activations page-fault in again (MiniLM PT2
+/// step: 1.2 M → 0.2 M minor faults, ~13% faster, the same peak RSS).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Encode(args) => encode::run(&args),

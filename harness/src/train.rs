@@ -2,7 +2,8 @@
 //!
 //! AdamW on the trainable parameters only, global grad-norm clip 1.0, linear decay (optional
 //! warmup) or per-epoch exponential decay, dropout on in training and off in evaluation,
-//! evaluation on dev every epoch, the best-dev epoch kept. Every random source is seeded.
+//! evaluation on dev every epoch, the best-dev epoch kept. Every random source is seeded. Batches
+//! group examples of similar length (`length_grouped_batches`) to pad little.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -13,7 +14,6 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +24,7 @@ use ptv2_models::{
 };
 
 use crate::optim::{adamw, clip_global_norm, Schedule};
-use crate::tasks::{load_task, DevResult, Task};
+use crate::tasks::{length_grouped_batches, load_task, DevResult, Task};
 
 /// Everything that defines a run's result. Written as `config.json` beside its checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,7 +187,7 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
     let mut rng = StdRng::seed_from_u64(config.seed);
     let steps_per_epoch = task.train_len().div_ceil(config.batch_size);
     let total_steps = steps_per_epoch * config.epochs;
-    let mut order: Vec<usize> = (0..task.train_len()).collect();
+    let sizes = task.train_sizes();
     let mut epochs: Vec<EpochRecord> = vec![];
     let mut best: Option<(usize, f64)> = None;
     let mut step = 0;
@@ -195,14 +195,14 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
 
     for epoch in 0..config.epochs {
         let epoch_start = Instant::now();
-        order.shuffle(&mut rng);
+        let batches = length_grouped_batches(&sizes, config.batch_size, &mut rng);
         let bar = progress_bar(
             &env.progress,
             steps_per_epoch,
             format!("epoch {}/{}", epoch + 1, config.epochs),
         );
         let mut loss_sum = 0.0;
-        for (i, chunk) in order.chunks(config.batch_size).enumerate() {
+        for (i, chunk) in batches.iter().enumerate() {
             let batch = task.train_batch(chunk, &text, &train_device)?;
             let loss_value = loss(model.forward(&batch.input), &batch.targets);
             let grads = loss_value.backward();

@@ -18,6 +18,7 @@ use burn::tensor::activation::{gelu, softmax, tanh};
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::config::{EncoderConfig, ModelFamily};
+use crate::dropout;
 
 /// HF 4.11 (the paper's version) masks with -10000, not -inf; after softmax both give exact zeros.
 const MASK_VALUE: f32 = -10000.0;
@@ -375,7 +376,10 @@ impl Encoder {
         let x = words
             + emb.position_embeddings.forward(positions)
             + emb.token_type_embeddings.forward(types);
-        (emb.dropout.forward(emb.layer_norm.forward(x)), mask)
+        (
+            dropout::apply(&emb.dropout, emb.layer_norm.forward(x)),
+            mask,
+        )
     }
 }
 
@@ -394,7 +398,7 @@ impl Layer {
 impl AddNorm {
     fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
         self.layer_norm
-            .forward(self.dropout.forward(self.dense.forward(x)) + residual)
+            .forward(dropout::apply(&self.dropout, self.dense.forward(x)) + residual)
     }
 }
 
@@ -409,7 +413,8 @@ impl SelfAttention {
     fn forward(&self, hidden: Tensor<3>, mask: &Tensor<4>, prefix: Option<&KvPrefix>) -> Tensor<3> {
         let [batch, seq, width] = hidden.dims();
         let head_dim = width / self.num_heads;
-        let query = self.split_heads(self.query.forward(hidden.clone()));
+        // Scale the query rather than the scores: seq × head_dim numbers instead of seq × seq.
+        let query = self.split_heads(self.query.forward(hidden.clone())) / (head_dim as f64).sqrt();
         let mut key = self.split_heads(self.key.forward(hidden.clone()));
         let mut value = self.split_heads(self.value.forward(hidden));
         if let Some(prefix) = prefix {
@@ -425,8 +430,8 @@ impl SelfAttention {
             key = Tensor::cat(vec![expand(&prefix.key), key], 2);
             value = Tensor::cat(vec![expand(&prefix.value), value], 2);
         }
-        let scores = query.matmul(key.swap_dims(2, 3)) / (head_dim as f64).sqrt() + mask.clone();
-        let probs = self.dropout.forward(softmax(scores, 3));
+        let scores = query.matmul(key.swap_dims(2, 3)) + mask.clone();
+        let probs = dropout::apply(&self.dropout, softmax(scores, 3));
         probs
             .matmul(value)
             .swap_dims(1, 2)

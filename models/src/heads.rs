@@ -85,7 +85,9 @@ impl Head {
                         .narrow(1, 0, 1)
                         .reshape([batch, hidden])
                 });
-                let logits = self.classifier.forward(self.dropout.forward(pooled));
+                let logits = self
+                    .classifier
+                    .forward(crate::dropout::apply(&self.dropout, pooled));
                 if let HeadKind::MultipleChoice { num_choices } = self.kind {
                     // Rows come in groups of `num_choices`, one group per question.
                     let rows = logits.dims()[0];
@@ -94,10 +96,9 @@ impl Head {
                     Logits::Sequence(logits)
                 }
             }
-            HeadKind::TokenClassification { .. } => Logits::Token(
-                self.classifier
-                    .forward(self.dropout.forward(encoded.last_hidden_state)),
-            ),
+            HeadKind::TokenClassification { .. } => Logits::Token(self.classifier.forward(
+                crate::dropout::apply(&self.dropout, encoded.last_hidden_state),
+            )),
             HeadKind::Span => {
                 let logits = self.classifier.forward(encoded.last_hidden_state);
                 let [batch, seq, _] = logits.dims();

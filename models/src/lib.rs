@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod bert;
 pub mod config;
+pub mod dropout;
 pub mod error;
 pub mod heads;
 pub mod hub;

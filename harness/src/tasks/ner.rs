@@ -11,7 +11,7 @@ use burn::tensor::Device;
 use ptv2_models::heads::IGNORE_INDEX;
 use ptv2_models::{HeadKind, Logits, Targets, TextEncoder, TokenBatch, TunedModel};
 
-use super::{take_subset, Batch, DevResult, Task};
+use super::{in_dev_order, size_sorted_chunks, take_subset, Batch, DevResult, Task};
 use crate::data::require_file;
 use crate::metrics::seqeval;
 
@@ -41,6 +41,13 @@ pub struct Sentence {
     pub id: String,
     pub words: Vec<String>,
     pub tags: Vec<String>,
+}
+
+impl Sentence {
+    /// Characters plus word breaks: a cheap stand-in for its token count.
+    pub fn size(&self) -> usize {
+        self.words.iter().map(|w| w.len() + 1).sum()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -262,6 +269,10 @@ impl Task for TaggingTask {
         self.dev.len()
     }
 
+    fn train_sizes(&self) -> Vec<usize> {
+        self.train.iter().map(Sentence::size).collect()
+    }
+
     fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch> {
         let sentences: Vec<&Sentence> = indices.iter().map(|&i| &self.train[i]).collect();
         let tokens = self.encode(&sentences, text)?;
@@ -282,9 +293,11 @@ impl Task for TaggingTask {
         text: &TextEncoder,
         device: &Device,
     ) -> Result<DevResult> {
+        let sizes: Vec<usize> = self.dev.iter().map(Sentence::size).collect();
+        let chunks = size_sorted_chunks(&sizes, 32);
         let mut predicted = Vec::with_capacity(self.dev.len());
-        for chunk in self.dev.chunks(32) {
-            let sentences: Vec<&Sentence> = chunk.iter().collect();
+        for chunk in &chunks {
+            let sentences: Vec<&Sentence> = chunk.iter().map(|&i| &self.dev[i]).collect();
             let tokens = self.encode(&sentences, text)?;
             predicted.extend(self.decode(
                 &sentences,
@@ -292,6 +305,7 @@ impl Task for TaggingTask {
                 model.forward(&tokens.to_input(device)),
             ));
         }
+        let predicted = in_dev_order(&chunks, predicted);
         // CoNLL columns: word, gold, prediction; a blank line after each sentence.
         let mut columns = String::new();
         for (sentence, tags) in self.dev.iter().zip(&predicted) {

@@ -13,7 +13,7 @@ use ptv2_models::{EncoderInput, HeadKind, Logits, Targets, TextEncoder, TunedMod
 use serde_json::Value;
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams, TruncationStrategy};
 
-use super::{take_subset, Batch, DevResult, Task};
+use super::{in_dev_order, size_sorted_chunks, take_subset, Batch, DevResult, Task};
 use crate::metrics::squad;
 
 const N_BEST: usize = 20;
@@ -400,6 +400,10 @@ impl Task for QaTask {
         self.dev.len()
     }
 
+    fn train_sizes(&self) -> Vec<usize> {
+        self.train_features.iter().map(|f| f.ids.len()).collect()
+    }
+
     fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch> {
         let features: Vec<&Feature> = indices.iter().map(|&i| &self.train_features[i]).collect();
         Ok(Batch {
@@ -414,9 +418,11 @@ impl Task for QaTask {
         text: &TextEncoder,
         device: &Device,
     ) -> Result<DevResult> {
+        let sizes: Vec<usize> = self.dev_features.iter().map(|f| f.ids.len()).collect();
+        let chunks = size_sorted_chunks(&sizes, 16);
         let mut logits = Vec::with_capacity(self.dev_features.len());
-        for chunk in self.dev_features.chunks(16) {
-            let refs: Vec<&Feature> = chunk.iter().collect();
+        for chunk in &chunks {
+            let refs: Vec<&Feature> = chunk.iter().map(|&i| &self.dev_features[i]).collect();
             let Logits::Span { start, end } =
                 model.forward(&to_input(&refs, text.pad_id(), device))
             else {
@@ -441,6 +447,7 @@ impl Task for QaTask {
                 ));
             }
         }
+        let logits = in_dev_order(&chunks, logits);
         let answers = self.answers(&logits);
         let by_id: BTreeMap<&str, &str> = self
             .dev

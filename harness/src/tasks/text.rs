@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
 use ptv2_models::{HeadKind, Logits, Targets, TextEncoder, TunedModel};
 
-use super::{take_subset, Batch, DevResult, Task};
+use super::{in_dev_order, size_sorted_chunks, take_subset, Batch, DevResult, Task};
 use crate::metrics;
 
 /// The gold answer of a text example.
@@ -27,6 +27,14 @@ pub struct TextExample {
 }
 
 impl TextExample {
+    /// Characters over all rows: a cheap stand-in for its token count.
+    pub fn size(&self) -> usize {
+        self.inputs
+            .iter()
+            .map(|(a, b)| a.len() + b.as_ref().map_or(0, String::len))
+            .sum()
+    }
+
     pub fn single(id: String, text: String, pair: Option<String>, label: Label) -> Self {
         Self {
             id,
@@ -229,6 +237,10 @@ impl Task for TextTask {
         self.dev.len()
     }
 
+    fn train_sizes(&self) -> Vec<usize> {
+        self.train.iter().map(TextExample::size).collect()
+    }
+
     fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch> {
         let examples: Vec<&TextExample> = indices.iter().map(|&i| &self.train[i]).collect();
         self.batch_of(&examples, text, device)
@@ -240,12 +252,15 @@ impl Task for TextTask {
         text: &TextEncoder,
         device: &Device,
     ) -> Result<DevResult> {
+        let sizes: Vec<usize> = self.dev.iter().map(TextExample::size).collect();
+        let chunks = size_sorted_chunks(&sizes, 32);
         let mut predictions = Vec::with_capacity(self.dev.len());
-        for chunk in self.dev.chunks(32) {
-            let refs: Vec<&TextExample> = chunk.iter().collect();
+        for chunk in &chunks {
+            let refs: Vec<&TextExample> = chunk.iter().map(|&i| &self.dev[i]).collect();
             let batch = self.batch_of(&refs, text, device)?;
             predictions.extend(self.predict(model.forward(&batch.input)));
         }
+        let predictions = in_dev_order(&chunks, predictions);
         let mut tsv = String::from("id\tgold\tprediction\n");
         for (example, pred) in self.dev.iter().zip(&predictions) {
             tsv.push_str(&format!(

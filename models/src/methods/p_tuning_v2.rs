@@ -165,7 +165,7 @@ impl PrefixEncoder {
         let [p, width] = flat.dims();
         let flat: Tensor<3> = flat.unsqueeze();
         let flat = if self.dropout.prob > 0.0 && flat.device().is_autodiff() {
-            self.dropout.forward(flat.expand([batch, p, width]))
+            crate::dropout::apply(&self.dropout, flat.expand([batch, p, width]))
         } else {
             flat
         };
