@@ -160,9 +160,16 @@ pub fn run_workers(
     worker_args: &[String],
 ) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the ptv2 executable")?;
+    // Split the cores between the workers (unless RAYON_NUM_THREADS says otherwise): N workers each
+    // using every core oversubscribe the machine.
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / workers).max(1).to_string()
+    });
     let mut children = vec![];
     for k in 0..workers {
         let child = Command::new(&exe)
+            .env("RAYON_NUM_THREADS", &threads)
             .args(worker_args)
             .arg("--shard")
             .arg(format!("{k}/{workers}"))
