@@ -75,7 +75,7 @@ fn draw_legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
 ) -> Result<()> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperRight)
         .label_font(("sans-serif", 16))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
@@ -109,12 +109,14 @@ fn best_by<F: Fn(&SummaryRow) -> f64>(
     lines
 }
 
+/// The data's range, padded, with a free band on top where the legend goes.
 fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let v: Vec<f64> = values.collect();
     let lo = v.iter().copied().fold(f64::MAX, f64::min);
     let hi = v.iter().copied().fold(f64::MIN, f64::max);
     let pad = ((hi - lo) * 0.15).max(0.02);
-    (lo - pad).max(0.0).min(lo)..hi + pad
+    let legend_band = (hi - lo + 2.0 * pad) * 0.35;
+    (lo - pad).max(0.0).min(lo)..hi + pad + legend_band
 }
 
 struct PromptLength<'a> {
@@ -156,6 +158,7 @@ impl Chart for PromptLength<'_> {
             .x_desc("prompt length P (log scale)")
             .y_desc(format!("dev {}", self.metric))
             .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_max_light_lines(1)
             .light_line_style(RGBColor(235, 235, 235))
             .axis_desc_style(("sans-serif", 18))
             .label_style(("sans-serif", 15))
@@ -312,6 +315,7 @@ impl Chart for Scatter<'_> {
             .x_desc(&self.x_desc)
             .y_desc(format!("dev {}", self.metric))
             .x_label_formatter(&|x| format!("{x:.0e}"))
+            .x_max_light_lines(1)
             .light_line_style(RGBColor(235, 235, 235))
             .axis_desc_style(("sans-serif", 18))
             .label_style(("sans-serif", 15))
