@@ -11,7 +11,8 @@ use polars::prelude::{
 
 use crate::results::{ResultRow, SummaryRow};
 
-fn strings<T>(rows: &[T], f: impl Fn(&T) -> String) -> Vec<String> {
+/// One column's values, read off each row.
+fn values<T, V>(rows: &[T], f: impl Fn(&T) -> V) -> Vec<V> {
     rows.iter().map(f).collect()
 }
 
@@ -23,102 +24,68 @@ fn opt_u64<T>(rows: &[T], f: impl Fn(&T) -> Option<usize>) -> Vec<Option<u64>> {
 pub fn results_frame(rows: &[ResultRow]) -> PolarsResult<DataFrame> {
     let c = |name: &str| PlSmallStr::from(name);
     DataFrame::new_infer_height(vec![
-        Column::new(c("run_id"), strings(rows, |r| r.run_id.clone())),
-        Column::new(c("model"), strings(rows, |r| r.model.clone())),
-        Column::new(c("task"), strings(rows, |r| r.task.clone())),
-        Column::new(c("method"), strings(rows, |r| r.method.clone())),
-        Column::new(
-            c("prompt_len"),
-            rows.iter().map(|r| r.prompt_len as u64).collect::<Vec<_>>(),
-        ),
+        Column::new(c("run_id"), values(rows, |r| r.run_id.clone())),
+        Column::new(c("model"), values(rows, |r| r.model.clone())),
+        Column::new(c("task"), values(rows, |r| r.task.clone())),
+        Column::new(c("method"), values(rows, |r| r.method.clone())),
+        Column::new(c("prompt_len"), values(rows, |r| r.prompt_len as u64)),
         Column::new(c("reparam_hidden"), opt_u64(rows, |r| r.reparam_hidden)),
         Column::new(
             c("prefix_layers"),
-            strings(rows, |r| r.prefix_layers.clone()),
+            values(rows, |r| r.prefix_layers.clone()),
         ),
-        Column::new(c("lr"), rows.iter().map(|r| r.lr).collect::<Vec<_>>()),
-        Column::new(
-            c("epochs"),
-            rows.iter().map(|r| r.epochs as u64).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            c("batch_size"),
-            rows.iter().map(|r| r.batch_size as u64).collect::<Vec<_>>(),
-        ),
-        Column::new(c("seed"), rows.iter().map(|r| r.seed).collect::<Vec<_>>()),
+        Column::new(c("lr"), values(rows, |r| r.lr)),
+        Column::new(c("epochs"), values(rows, |r| r.epochs as u64)),
+        Column::new(c("batch_size"), values(rows, |r| r.batch_size as u64)),
+        Column::new(c("seed"), values(rows, |r| r.seed)),
         Column::new(c("max_train"), opt_u64(rows, |r| r.max_train)),
         Column::new(c("max_eval"), opt_u64(rows, |r| r.max_eval)),
-        Column::new(
-            c("max_len"),
-            rows.iter().map(|r| r.max_len as u64).collect::<Vec<_>>(),
-        ),
-        Column::new(c("status"), strings(rows, |r| r.status.clone())),
-        Column::new(c("split"), strings(rows, |r| r.split.clone())),
-        Column::new(c("metric"), strings(rows, |r| r.metric.clone())),
-        Column::new(c("value"), rows.iter().map(|r| r.value).collect::<Vec<_>>()),
-        Column::new(c("main"), rows.iter().map(|r| r.main).collect::<Vec<_>>()),
+        Column::new(c("max_len"), values(rows, |r| r.max_len as u64)),
+        Column::new(c("status"), values(rows, |r| r.status.clone())),
+        Column::new(c("split"), values(rows, |r| r.split.clone())),
+        Column::new(c("metric"), values(rows, |r| r.metric.clone())),
+        Column::new(c("value"), values(rows, |r| r.value)),
+        Column::new(c("main"), values(rows, |r| r.main)),
         Column::new(c("best_epoch"), opt_u64(rows, |r| r.best_epoch)),
         Column::new(c("trainable_params"), opt_u64(rows, |r| r.trainable_params)),
         Column::new(c("total_params"), opt_u64(rows, |r| r.total_params)),
         Column::new(
             c("trainable_percent"),
-            rows.iter().map(|r| r.trainable_percent).collect::<Vec<_>>(),
+            values(rows, |r| r.trainable_percent),
         ),
-        Column::new(
-            c("wall_seconds"),
-            rows.iter().map(|r| r.wall_seconds).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            c("steps_per_second"),
-            rows.iter().map(|r| r.steps_per_second).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            c("peak_rss_mb"),
-            rows.iter().map(|r| r.peak_rss_mb).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            c("error"),
-            rows.iter().map(|r| r.error.clone()).collect::<Vec<_>>(),
-        ),
+        Column::new(c("wall_seconds"), values(rows, |r| r.wall_seconds)),
+        Column::new(c("steps_per_second"), values(rows, |r| r.steps_per_second)),
+        Column::new(c("peak_rss_mb"), values(rows, |r| r.peak_rss_mb)),
+        Column::new(c("error"), values(rows, |r| r.error.clone())),
     ])
 }
 
 pub fn summary_frame(rows: &[SummaryRow]) -> PolarsResult<DataFrame> {
     let c = |name: &str| PlSmallStr::from(name);
     DataFrame::new_infer_height(vec![
-        Column::new(c("model"), strings(rows, |r| r.model.clone())),
-        Column::new(c("task"), strings(rows, |r| r.task.clone())),
-        Column::new(c("method"), strings(rows, |r| r.method.clone())),
-        Column::new(
-            c("prompt_len"),
-            rows.iter().map(|r| r.prompt_len as u64).collect::<Vec<_>>(),
-        ),
+        Column::new(c("model"), values(rows, |r| r.model.clone())),
+        Column::new(c("task"), values(rows, |r| r.task.clone())),
+        Column::new(c("method"), values(rows, |r| r.method.clone())),
+        Column::new(c("prompt_len"), values(rows, |r| r.prompt_len as u64)),
         Column::new(
             c("prefix_layers"),
-            strings(rows, |r| r.prefix_layers.clone()),
+            values(rows, |r| r.prefix_layers.clone()),
         ),
         Column::new(c("reparam_hidden"), opt_u64(rows, |r| r.reparam_hidden)),
-        Column::new(c("lr"), rows.iter().map(|r| r.lr).collect::<Vec<_>>()),
-        Column::new(c("metric"), strings(rows, |r| r.metric.clone())),
-        Column::new(c("mean"), rows.iter().map(|r| r.mean).collect::<Vec<_>>()),
-        Column::new(c("std"), rows.iter().map(|r| r.std).collect::<Vec<_>>()),
-        Column::new(c("n"), rows.iter().map(|r| r.n as u64).collect::<Vec<_>>()),
+        Column::new(c("lr"), values(rows, |r| r.lr)),
+        Column::new(c("metric"), values(rows, |r| r.metric.clone())),
+        Column::new(c("mean"), values(rows, |r| r.mean)),
+        Column::new(c("std"), values(rows, |r| r.std)),
+        Column::new(c("n"), values(rows, |r| r.n as u64)),
         Column::new(
             c("trainable_params"),
-            rows.iter()
-                .map(|r| r.trainable_params as u64)
-                .collect::<Vec<_>>(),
+            values(rows, |r| r.trainable_params as u64),
         ),
         Column::new(
             c("trainable_percent"),
-            rows.iter().map(|r| r.trainable_percent).collect::<Vec<_>>(),
+            values(rows, |r| r.trainable_percent),
         ),
-        Column::new(
-            c("total_params"),
-            rows.iter()
-                .map(|r| r.total_params as u64)
-                .collect::<Vec<_>>(),
-        ),
+        Column::new(c("total_params"), values(rows, |r| r.total_params as u64)),
     ])
 }
 

@@ -96,9 +96,7 @@ impl TextEncoder {
             .collect();
         self.encode_inputs(inputs)
     }
-}
 
-impl TextEncoder {
     /// Encode with char offsets (as Python's fast tokenizers report them), padded to the longest.
     fn encode_inputs(&self, inputs: Vec<EncodeInput>) -> Result<TokenBatch, ModelError> {
         let encodings = self

@@ -83,6 +83,14 @@ fn to_json(value: AnyValue) -> Value {
     }
 }
 
+/// A row's string column, or an error naming the row and the column.
+fn string_column(row: &Map<String, Value>, key: &str, at: &str) -> Result<String> {
+    row.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .with_context(|| format!("{at}: expected a string column \"{key}\""))
+}
+
 /// Every row of a Parquet file as a JSON object keyed by column name.
 pub fn rows(path: &Path) -> Result<Vec<Map<String, Value>>> {
     let df = crate::table::read_parquet(path)?;
@@ -108,12 +116,7 @@ pub fn text_examples(task: &str, path: &Path) -> Result<Vec<TextExample>> {
     for (i, row) in rows(path)?.into_iter().enumerate() {
         let at = format!("{} row {i}", path.display());
         let id = format!("{file}:{i}");
-        let string = |key: &str| -> Result<String> {
-            row.get(key)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .with_context(|| format!("{at}: expected a string column \"{key}\""))
-        };
+        let string = |key: &str| string_column(&row, key, &at);
         if let Some(spec) = glue::TASKS.iter().find(|t| t.name == task) {
             let (text, pair) = glue_columns(task);
             let raw = row
@@ -227,12 +230,7 @@ pub fn qa_examples(path: &Path) -> Result<Vec<QaExample>> {
         .enumerate()
         .map(|(i, row)| {
             let at = format!("{} row {i}", path.display());
-            let string = |key: &str| {
-                row.get(key)
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .with_context(|| format!("{at}: expected a string column \"{key}\""))
-            };
+            let string = |key: &str| string_column(&row, key, &at);
             let answers = row
                 .get("answers")
                 .with_context(|| format!("{at}: no \"answers\" column"))?;
