@@ -25,8 +25,13 @@ pub fn device_by_name(name: &str) -> Result<Device, ModelError> {
     }
 }
 
-/// A short description for reports: backend and thread count.
+/// A short description for reports: backend and thread count (the CPU kernels' rayon pool takes
+/// `RAYON_NUM_THREADS` when set, e.g. by `--workers`, else one thread a core).
 pub fn describe(device: &Device) -> String {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     format!("{device:?} ({threads} CPU threads)")
 }
