@@ -165,15 +165,8 @@ pub fn measure(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Resul
         peak_rss_mb: peak_rss_mb(),
         checkpoint_bytes: std::fs::metadata(&checkpoint)?.len(),
         trainable,
-        threads: rayon_threads(),
+        threads: ptv2_models::backend::cpu_threads(),
     })
-}
-
-fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn run_child(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Result<BenchRow> {
@@ -262,7 +255,7 @@ fn torch_rows(args: &BenchArgs) -> Result<Vec<BenchRow>> {
                         "--steps",
                         &args.steps.to_string(),
                         "--threads",
-                        &rayon_threads().to_string(),
+                        &ptv2_models::backend::cpu_threads().to_string(),
                     ])
                     .output()?;
                 if !output.status.success() {
@@ -301,7 +294,7 @@ fn markdown(rows: &[BenchRow], device: &str) -> String {
     };
     let mut md = format!(
         "# ptv2 benchmark\n\nmachine: {} CPU threads; backend: {device}; git {}; batch {}; medians of the measured steps.\n\n",
-        rayon_threads(),
+        ptv2_models::backend::cpu_threads(),
         crate::io::git_revision(),
         rows.first().map_or(0, |r| r.batch_size)
     );

@@ -25,13 +25,17 @@ pub fn device_by_name(name: &str) -> Result<Device, ModelError> {
     }
 }
 
-/// A short description for reports: backend and thread count (the CPU kernels' rayon pool takes
-/// `RAYON_NUM_THREADS` when set, e.g. by `--workers`, else one thread a core).
-pub fn describe(device: &Device) -> String {
-    let threads = std::env::var("RAYON_NUM_THREADS")
+/// Threads the CPU kernels run on: burn flex uses rayon's global pool, which takes
+/// `RAYON_NUM_THREADS` when set to a positive number (e.g. by `--workers`), else one thread a core.
+pub fn cpu_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|n| n.parse::<usize>().ok())
         .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    format!("{device:?} ({threads} CPU threads)")
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// A short description for reports: backend and thread count.
+pub fn describe(device: &Device) -> String {
+    format!("{device:?} ({} CPU threads)", cpu_threads())
 }
