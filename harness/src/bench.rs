@@ -24,7 +24,7 @@ use ptv2_models::{
     Targets, TunedModel,
 };
 
-use crate::commands::method_from;
+use crate::commands::{method_from, MethodOptions};
 use crate::optim::{adamw, clip_global_norm};
 use crate::train::peak_rss_mb;
 
@@ -116,10 +116,17 @@ pub fn measure(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Resul
         .clone()
         .unwrap_or_else(ptv2_models::hub::default_cache_dir);
     let (config, encoder) = encoder_of(model, &cache, &train_device)?;
-    let method = method_from(method, args.prompt_len, None, "all")?;
+    let method = method_from(
+        method,
+        &MethodOptions {
+            prompt_len: args.prompt_len,
+            ..Default::default()
+        },
+    )?;
     let init = MethodInit {
         dropout: 0.1,
         init_std: config.initializer_range,
+        init_tokens: None,
     };
     let head = HeadKind::SequenceClassification { num_labels: 2 };
     let mut tuned = TunedModel::new(encoder, &method, &head, &init, &train_device);

@@ -83,6 +83,34 @@ fn draw_legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
         .map_err(err)
 }
 
+/// The majority-class level of a task's rows, where the runs recorded one.
+fn majority_of(rows: &[&SummaryRow]) -> Option<f64> {
+    rows.iter().find_map(|r| r.majority)
+}
+
+const MAJORITY_LABEL: &str = "majority class";
+
+/// The majority-class level as a grey dashed line across `x` (with a legend entry).
+fn draw_majority<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    x: (f64, f64),
+    level: Option<f64>,
+) -> Result<()> {
+    let Some(level) = level else { return Ok(()) };
+    let grey = RGBColor(120, 120, 120);
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(x.0, level), (x.1, level)],
+            4,
+            4,
+            grey.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(MAJORITY_LABEL)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2)));
+    Ok(())
+}
+
 /// The best mean per (method, x) of a task, with x from `x_of`.
 fn best_by<F: Fn(&SummaryRow) -> f64>(
     rows: &[&SummaryRow],
@@ -145,7 +173,8 @@ impl Chart for PromptLength<'_> {
             xs.iter().copied().fold(f64::MAX, f64::min).min(1.0),
             xs.iter().copied().fold(1.0, f64::max),
         );
-        let y = y_range(lines.values().flatten().map(|p| p.1).chain(ft));
+        let majority = majority_of(&self.rows);
+        let y = y_range(lines.values().flatten().map(|p| p.1).chain(ft).chain(majority));
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, ("sans-serif", 24))
             .margin(20)
@@ -164,6 +193,7 @@ impl Chart for PromptLength<'_> {
             .label_style(("sans-serif", 15))
             .draw()
             .map_err(err)?;
+        draw_majority(&mut chart, (x_lo * 0.8, x_hi * 1.25), majority)?;
         if let Some(ft) = ft {
             let color = method_color("ft");
             chart
@@ -222,13 +252,18 @@ impl Chart for MethodBars<'_> {
                 (*m, r.mean, r.std)
             })
             .collect();
-        let top = best.iter().map(|b| b.1 + b.2).fold(0.0, f64::max);
+        let majority = majority_of(&self.rows);
+        let top = best
+            .iter()
+            .map(|b| b.1 + b.2)
+            .chain(majority)
+            .fold(0.0, f64::max);
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, ("sans-serif", 24))
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..methods.len() as f64, 0.0..(top * 1.15).max(0.1))
+            .build_cartesian_2d(0.0..methods.len() as f64, 0.0..(top * 1.3).max(0.1))
             .map_err(err)?;
         let names: Vec<&str> = methods.iter().map(|m| method_label(m)).collect();
         chart
@@ -271,6 +306,123 @@ impl Chart for MethodBars<'_> {
                 )))
                 .map_err(err)?;
         }
+        if majority.is_some() {
+            draw_majority(&mut chart, (0.0, methods.len() as f64), majority)?;
+            draw_legend(&mut chart)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every task side by side, as the paper's tables: grouped bars (task × method, each method's
+/// best configuration, mean ± std over seeds) with each task's majority-class level.
+struct Overview<'a> {
+    title: String,
+    rows: Vec<&'a SummaryRow>,
+}
+
+impl Chart for Overview<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let tasks: Vec<&str> = self
+            .rows
+            .iter()
+            .map(|r| r.task.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let methods: Vec<&str> = ["ft", "pt", "pt2"]
+            .into_iter()
+            .filter(|m| self.rows.iter().any(|r| r.method == *m))
+            .collect();
+        let best = |task: &str, method: &str| {
+            self.rows
+                .iter()
+                .filter(|r| r.task == task && r.method == method)
+                .max_by(|a, b| a.mean.total_cmp(&b.mean))
+                .copied()
+        };
+        let top = self
+            .rows
+            .iter()
+            .map(|r| r.mean + r.std)
+            .chain(self.rows.iter().filter_map(|r| r.majority))
+            .fold(0.0, f64::max);
+        let labels: Vec<String> = tasks
+            .iter()
+            .map(|t| {
+                let metric = self.rows.iter().find(|r| r.task == *t).map_or("", |r| r.metric.as_str());
+                format!("{t} ({metric})")
+            })
+            .collect();
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 24))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..tasks.len() as f64, 0.0..(top * 1.35).max(0.1))
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(tasks.len() * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - x.floor() - 0.5).abs() < 0.01 && i < labels.len() {
+                    labels[i].clone()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("best dev score, mean over seeds ± std (each task's main metric)")
+            .axis_desc_style(("sans-serif", 16))
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+        let width = 0.8 / methods.len().max(1) as f64;
+        for (m, method) in methods.iter().enumerate() {
+            let color = method_color(method);
+            let bars: Vec<(f64, &SummaryRow)> = tasks
+                .iter()
+                .enumerate()
+                .filter_map(|(t, task)| Some((t as f64 + 0.1 + m as f64 * width, best(task, method)?)))
+                .collect();
+            chart
+                .draw_series(bars.iter().map(|(x, r)| {
+                    Rectangle::new([(*x + 0.01, 0.0), (*x + width - 0.01, r.mean)], color.mix(0.85).filled())
+                }))
+                .map_err(err)?
+                .label(method_label(method))
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
+            chart
+                .draw_series(bars.iter().map(|(x, r)| {
+                    PathElement::new(
+                        vec![(x + width / 2.0, r.mean - r.std), (x + width / 2.0, r.mean + r.std)],
+                        BLACK.stroke_width(2),
+                    )
+                }))
+                .map_err(err)?;
+        }
+        let grey = RGBColor(120, 120, 120);
+        let mut labelled = false;
+        for (t, task) in tasks.iter().enumerate() {
+            let task_rows: Vec<&SummaryRow> = self.rows.iter().filter(|r| r.task == *task).copied().collect();
+            let Some(level) = majority_of(&task_rows) else { continue };
+            let series = chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(t as f64 + 0.05, level), (t as f64 + 0.95, level)],
+                    4,
+                    4,
+                    grey.stroke_width(2),
+                ))
+                .map_err(err)?;
+            if !labelled {
+                series.label(MAJORITY_LABEL).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2))
+                });
+                labelled = true;
+            }
+        }
+        draw_legend(&mut chart)?;
         Ok(())
     }
 }
@@ -281,6 +433,7 @@ struct Scatter<'a> {
     metric: String,
     rows: Vec<&'a SummaryRow>,
     x_of: fn(&SummaryRow) -> f64,
+    x_label: fn(&f64) -> String,
     lines: bool,
 }
 
@@ -302,7 +455,8 @@ impl Chart for Scatter<'_> {
             xs.iter().copied().fold(f64::MAX, f64::min).max(1.0),
             xs.iter().copied().fold(1.0, f64::max),
         );
-        let y = y_range(groups.values().flatten().map(|p| p.1));
+        let majority = majority_of(&self.rows);
+        let y = y_range(groups.values().flatten().map(|p| p.1).chain(majority));
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, ("sans-serif", 24))
             .margin(20)
@@ -313,14 +467,15 @@ impl Chart for Scatter<'_> {
         chart
             .configure_mesh()
             .x_desc(&self.x_desc)
-            .y_desc(format!("dev {}", self.metric))
-            .x_label_formatter(&|x| format!("{x:.0e}"))
+            .y_desc(format!("dev {} (mean over seeds)", self.metric))
+            .x_label_formatter(&self.x_label)
             .x_max_light_lines(1)
             .light_line_style(RGBColor(235, 235, 235))
             .axis_desc_style(("sans-serif", 18))
             .label_style(("sans-serif", 15))
             .draw()
             .map_err(err)?;
+        draw_majority(&mut chart, (lo / 2.0, hi * 2.0), majority)?;
         for (method, points) in &groups {
             let color = method_color(method);
             if self.lines {
@@ -351,6 +506,19 @@ pub fn draw_all(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     let models: std::collections::BTreeSet<&str> =
         summary.iter().map(|r| r.model.as_str()).collect();
+    for model in &models {
+        let rows: Vec<&SummaryRow> = summary.iter().filter(|r| r.model == *model).collect();
+        let suffix = if models.len() > 1 {
+            format!("_{}", model.replace(['/', '@'], "-"))
+        } else {
+            String::new()
+        };
+        let chart = Overview {
+            title: format!("Every task: FT vs PT vs PT2 ({model})"),
+            rows,
+        };
+        written.push(render(&chart, &dir.join(format!("overview{suffix}")))?);
+    }
     for task in &tasks {
         let task_rows: Vec<&SummaryRow> = summary.iter().filter(|r| &r.task == task).collect();
         let metric = task_rows[0].metric.clone();
@@ -396,9 +564,20 @@ pub fn draw_all(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
             metric: metric.clone(),
             rows: task_rows.clone(),
             x_of: |r| r.trainable_params as f64,
+            x_label: |x| format!("{x:.0e}"),
             lines: false,
         };
         written.push(render(&chart, &dir.join(format!("{task}_trainable")))?);
+        let chart = Scatter {
+            title: format!("{task}: score vs wall time of a run"),
+            x_desc: "wall seconds per run (log scale)".into(),
+            metric: metric.clone(),
+            rows: task_rows.clone(),
+            x_of: |r| r.wall_seconds,
+            x_label: |x| format!("{x:.0}"),
+            lines: false,
+        };
+        written.push(render(&chart, &dir.join(format!("{task}_wall_time")))?);
         if models.len() > 1 {
             let chart = Scatter {
                 title: format!("{task}: score vs model size"),
@@ -406,6 +585,7 @@ pub fn draw_all(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
                 metric,
                 rows: task_rows,
                 x_of: |r| r.total_params as f64,
+                x_label: |x| format!("{x:.0e}"),
                 lines: true,
             };
             written.push(render(&chart, &dir.join(format!("{task}_model_size")))?);

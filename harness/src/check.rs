@@ -8,32 +8,10 @@ use anyhow::{Context, Result};
 
 use crate::results::SummaryRow;
 
-/// The identity of a configuration across runs of a sweep.
-fn key(
-    model: &str,
-    task: &str,
-    method: &str,
-    prompt_len: &str,
-    prefix_layers: &str,
-    reparam: &str,
-    lr: f64,
-    metric: &str,
-) -> String {
-    format!("{model} {task} {method} P={prompt_len} layers={prefix_layers} reparam={reparam} lr={lr} {metric}")
-}
-
-fn summary_key(s: &SummaryRow) -> String {
-    let reparam = s.reparam_hidden.map_or(String::new(), |h| h.to_string());
-    key(
-        &s.model,
-        &s.task,
-        &s.method,
-        &s.prompt_len.to_string(),
-        &s.prefix_layers,
-        &reparam,
-        s.lr,
-        &s.metric,
-    )
+/// The identity of a configuration across runs of a sweep: its setting key (every run setting
+/// but the seed) and the metric.
+fn key(setting: &str, metric: &str) -> String {
+    format!("{setting} {metric}")
 }
 
 /// Baseline rows: (configuration, mean) from a `summary.csv` (read with polars' CSV reader).
@@ -47,7 +25,7 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(String, f64)>> {
     let text = |name: &str| -> Result<Vec<String>> {
         let column = df
             .column(name)
-            .map_err(|_| anyhow::anyhow!("{}: no column \"{name}\"", path.display()))?;
+            .map_err(|_| anyhow::anyhow!("{}: no column \"{name}\" (a summary.csv written by ptv2 has one)", path.display()))?;
         let column = column
             .cast(&DataType::String)
             .map_err(|e| anyhow::anyhow!("{}: column {name}: {e}", path.display()))?;
@@ -56,50 +34,15 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(String, f64)>> {
             .map(|i| strings.get(i).unwrap_or_default().to_string())
             .collect())
     };
-    let number = |name: &str| -> Result<Vec<f64>> {
-        text(name)?
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.parse().with_context(|| {
-                    format!(
-                        "{}:{}: {name} \"{v}\" is not a number",
-                        path.display(),
-                        i + 2
-                    )
-                })
-            })
-            .collect()
-    };
-    let (model, task, method, prompt_len) = (
-        text("model")?,
-        text("task")?,
-        text("method")?,
-        text("prompt_len")?,
-    );
-    let (layers, reparam, metric) = (
-        text("prefix_layers")?,
-        text("reparam_hidden")?,
-        text("metric")?,
-    );
-    let (lr, mean) = (number("lr")?, number("mean")?);
-    Ok((0..df.height())
+    let (setting, metric, mean) = (text("setting")?, text("metric")?, text("mean")?);
+    (0..df.height())
         .map(|i| {
-            (
-                key(
-                    &model[i],
-                    &task[i],
-                    &method[i],
-                    &prompt_len[i],
-                    &layers[i],
-                    &reparam[i],
-                    lr[i],
-                    &metric[i],
-                ),
-                mean[i],
-            )
+            let value = mean[i].parse().with_context(|| {
+                format!("{}:{}: mean \"{}\" is not a number", path.display(), i + 2, mean[i])
+            })?;
+            Ok((key(&setting[i], &metric[i]), value))
         })
-        .collect())
+        .collect()
 }
 
 /// One line of the check's table.
@@ -121,7 +64,7 @@ pub fn compare(
         .map(|(config, base)| {
             let now = current
                 .iter()
-                .find(|s| summary_key(s) == *config)
+                .find(|s| key(&s.setting, &s.metric) == *config)
                 .map(|s| s.mean);
             CheckLine {
                 config: config.clone(),
@@ -172,7 +115,7 @@ mod tests {
         ]);
         let dir = tempfile::tempdir().unwrap();
         crate::table::write_frame(
-            &mut crate::table::summary_frame(&summary).unwrap(),
+            &mut crate::table::frame(&summary).unwrap(),
             &dir.path().join("summary"),
         )
         .unwrap();

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
-use ptv2_models::Method;
+use ptv2_models::{Method, PromptInit};
 
 use crate::data::resolve_data_dir;
 use crate::optim::Schedule;
@@ -54,6 +54,14 @@ pub struct TrainArgs {
     /// pt2: which layers get a prefix: all, top:K or bottom:K.
     #[arg(long, default_value = "all")]
     pub prefix_layers: String,
+    /// pt: how the prompts start: random, vocab (frequent training tokens' word embeddings) or
+    /// text:WORDS.
+    #[arg(long, default_value = "random")]
+    pub prompt_init: String,
+    /// pt2: how the prefix starts: random, vocab (the frozen encoder's keys/values of frequent
+    /// training tokens, every layer) or text:WORDS.
+    #[arg(long, default_value = "random")]
+    pub prefix_init: String,
     #[arg(long)]
     pub lr: f64,
     #[arg(long, default_value_t = 3)]
@@ -85,22 +93,52 @@ pub struct TrainArgs {
     pub out: PathBuf,
 }
 
-/// Build a method from its name and options.
-pub fn method_from(
-    name: &str,
-    prompt_len: usize,
-    reparam_hidden: Option<usize>,
-    layers: &str,
-) -> Result<Method> {
-    let layers = LayerSelection::parse(layers).map_err(anyhow::Error::msg)?;
+/// A method's options as the command line and sweep files name them.
+pub struct MethodOptions<'a> {
+    pub prompt_len: usize,
+    pub reparam_hidden: Option<usize>,
+    pub prefix_layers: &'a str,
+    pub prompt_init: &'a str,
+    pub prefix_init: &'a str,
+}
+
+impl Default for MethodOptions<'_> {
+    /// The command line's defaults.
+    fn default() -> Self {
+        Self {
+            prompt_len: 16,
+            reparam_hidden: None,
+            prefix_layers: "all",
+            prompt_init: "random",
+            prefix_init: "random",
+        }
+    }
+}
+
+/// Build a method from its name and options; options another method has are ignored.
+pub fn method_from(name: &str, o: &MethodOptions) -> Result<Method> {
+    let layers = LayerSelection::parse(o.prefix_layers).map_err(anyhow::Error::msg)?;
+    let init = |key: &str, text: &str| {
+        PromptInit::parse(text).map_err(|e| anyhow::anyhow!("{key}: {e}"))
+    };
     Ok(match name {
         "ft" => Method::Ft,
-        "pt" => Method::Pt { prompt_len },
-        "pt2" => Method::Pt2 {
-            prompt_len,
-            reparam_hidden,
-            layers,
+        "pt" => Method::Pt {
+            prompt_len: o.prompt_len,
+            init: init("prompt_init", o.prompt_init)?,
         },
+        "pt2" => {
+            let init = init("prefix_init", o.prefix_init)?;
+            if o.reparam_hidden.is_some() && !init.is_random() {
+                bail!("prefix_init {init} needs a plain prefix: a reparameterized one (reparam_hidden) starts random");
+            }
+            Method::Pt2 {
+                prompt_len: o.prompt_len,
+                reparam_hidden: o.reparam_hidden,
+                layers,
+                init,
+            }
+        }
         other => bail!("unknown method \"{other}\": expected ft, pt or pt2"),
     })
 }
@@ -115,9 +153,13 @@ impl TrainArgs {
             task: self.task.clone(),
             method: method_from(
                 &self.method,
-                self.prompt_len,
-                self.reparam_hidden,
-                &self.prefix_layers,
+                &MethodOptions {
+                    prompt_len: self.prompt_len,
+                    reparam_hidden: self.reparam_hidden,
+                    prefix_layers: &self.prefix_layers,
+                    prompt_init: &self.prompt_init,
+                    prefix_init: &self.prefix_init,
+                },
             )?,
             lr: self.lr,
             epochs: self.epochs,
@@ -144,8 +186,9 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
     };
     let metrics = train(&config, &env)?;
     eprintln!(
-        "best epoch {}: {}; {:.1} s, {:.2} steps/s, peak RSS {:.0} MB, checkpoint {} bytes → {}",
-        metrics.best_epoch,
+        "best epoch {}/{}: {}; {:.1} s, {:.2} steps/s, peak RSS {:.0} MB, checkpoint {} bytes → {}",
+        metrics.best_epoch + 1,
+        config.epochs,
         metrics
             .best_dev
             .iter()
@@ -359,8 +402,8 @@ pub fn build_report(
     env: &crate::runner::SweepEnv,
     file: &std::path::Path,
 ) -> Result<()> {
-    let rows = crate::results::collect(runs, env)?;
-    let summary = crate::results::write_tables(&rows, &env.dir)?;
+    let records = crate::results::collect(runs, env)?;
+    let (rows, summary) = crate::results::write_tables(&records, &env.dir)?;
     let charts = crate::charts::draw_all(&summary, &env.dir.join("charts"))?;
     let ctx = crate::report::ReportContext {
         name: &env.name,
@@ -368,7 +411,7 @@ pub fn build_report(
         device: &env.device,
         charts: &charts,
     };
-    crate::report::write_report(&rows, &summary, &ctx, &env.dir)?;
+    crate::report::write_report(&records, &rows, &summary, &ctx, &env.dir)?;
     eprintln!(
         "wrote {} ({} rows, {} charts)",
         env.dir.join("report.md").display(),
@@ -449,7 +492,8 @@ pub fn run_check(args: &CheckArgs) -> Result<()> {
     let runs = crate::sweep::load(&args.name, &args.experiments)?;
     let name = sweep_name(&args.name);
     let env = crate::runner::SweepEnv::for_reading(name, &args.reports, "");
-    let current = crate::results::summarize(&crate::results::collect(&runs, &env)?);
+    let records = crate::results::collect(&runs, &env)?;
+    let current = crate::results::summarize(&crate::results::rows(&records));
     let baseline = crate::check::read_baseline(&args.baseline)?;
     let lines = crate::check::compare(&baseline, &current, args.tolerance);
     print!("{}", crate::check::table(&lines, args.tolerance));

@@ -60,6 +60,17 @@ pub fn clip_global_norm<M: Module>(module: &M, grads: &mut GradientsParams, max_
     total
 }
 
+impl std::fmt::Display for Schedule {
+    /// As `--schedule` takes it: linear, linear:WARMUP_RATIO, exp:GAMMA.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Linear { warmup_ratio } if *warmup_ratio == 0.0 => write!(f, "linear"),
+            Self::Linear { warmup_ratio } => write!(f, "linear:{warmup_ratio}"),
+            Self::Exponential { gamma } => write!(f, "exp:{gamma}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Schedule {

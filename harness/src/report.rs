@@ -1,19 +1,23 @@
 //! `reports/NAME/report.md`: what was run (the sweep file, git revision, backend, machine, total
-//! time), the summary tables, the charts, and one paragraph per task comparing PT2 with FT and PT.
-//! A pure function of the results rows, so `ptv2 report NAME` rebuilds it without training.
+//! time), a verdict per task that never calls a difference a win when it is inside the noise or at
+//! the majority-class level, the paired bootstrap of PT2 − FT and PT − FT, what a point costs, the
+//! summary tables, the charts. A pure function of the finished runs' records, so `ptv2 report
+//! NAME` rebuilds it without training.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Result;
 
-use crate::results::{summary_markdown, ResultRow, SummaryRow};
+use crate::results::{best, summary_markdown, ResultRow, RunRecord, SummaryRow};
+use crate::stats::{metric_by_name, paired_bootstrap, read_predictions, Interval, Predictions};
 
-fn best<'a>(summary: &'a [SummaryRow], task: &str, method: &str) -> Option<&'a SummaryRow> {
-    summary
-        .iter()
-        .filter(|r| r.task == task && r.method == method)
-        .max_by(|a, b| a.mean.total_cmp(&b.mean))
-}
+/// Bootstrap resamples of the dev set.
+const RESAMPLES: usize = 1000;
+/// Within this many points (0-1 scale) of FT counts as "within one point".
+const ONE_POINT: f64 = 0.01;
+/// A method less than this far above the majority-class level learned (next to) nothing.
+const CHANCE_MARGIN: f64 = 0.02;
 
 fn describe(r: &SummaryRow) -> String {
     let p = if r.method == "ft" {
@@ -21,58 +25,202 @@ fn describe(r: &SummaryRow) -> String {
     } else {
         format!(", P={}", r.prompt_len)
     };
+    let init = if r.init.is_empty() || r.init == "random" {
+        String::new()
+    } else {
+        format!(", init {}", r.init)
+    };
     format!(
-        "{:.4} ± {:.4} (n={}{p}, lr {}, {} trainable = {:.3}%)",
-        r.mean, r.std, r.n, r.lr, r.trainable_params, r.trainable_percent
+        "{:.4} ± {:.4} (n={}{p}{init}, lr {}, {} epochs, {} trainable = {:.3}%)",
+        r.mean, r.std, r.n, r.lr, r.epochs, r.trainable_params, r.trainable_percent
     )
 }
 
-/// One paragraph per task: PT2's best against FT's and PT's best.
-pub fn comparisons(summary: &[SummaryRow]) -> String {
-    let tasks: std::collections::BTreeSet<&str> = summary.iter().map(|r| r.task.as_str()).collect();
-    let mut out = String::new();
-    for task in tasks {
-        let metric = summary
-            .iter()
-            .find(|r| r.task == task)
-            .map_or("score", |r| r.metric.as_str());
-        let (ft, pt, pt2) = (
-            best(summary, task, "ft"),
-            best(summary, task, "pt"),
-            best(summary, task, "pt2"),
+/// Is a configuration's mean at the majority-class level?
+fn at_chance(r: &SummaryRow) -> bool {
+    r.majority.is_some_and(|m| r.mean < m + CHANCE_MARGIN)
+}
+
+/// A paired comparison of two methods' best configurations on one task.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub model: String,
+    pub task: String,
+    pub method: String,
+    pub metric: String,
+    pub interval: Option<Interval>,
+}
+
+fn predictions_of(records: &[RunRecord], r: &SummaryRow) -> Option<Vec<Predictions>> {
+    records
+        .iter()
+        .filter(|rec| crate::results::setting_key(&rec.config) == r.setting)
+        .filter_map(|rec| Some((rec, rec.metrics.as_ref()?)))
+        .map(|(rec, m)| read_predictions(&rec.dir.join("dev_predictions.tsv"), &m.labels).ok())
+        .collect()
+}
+
+/// The paired bootstrap of PT2 − FT and PT − FT (best configuration of each) for every task
+/// whose runs saved class predictions; None for families without them (NER, QA).
+pub fn comparisons(records: &[RunRecord], summary: &[SummaryRow]) -> Vec<Comparison> {
+    let pairs: BTreeSet<(&str, &str)> = summary
+        .iter()
+        .map(|r| (r.model.as_str(), r.task.as_str()))
+        .collect();
+    let mut out = vec![];
+    for (model, task) in pairs {
+        let Some(ft) = best(summary, model, task, "ft") else {
+            continue;
+        };
+        for method in ["pt2", "pt"] {
+            let Some(other) = best(summary, model, task, method) else {
+                continue;
+            };
+            let interval = metric_by_name(&ft.metric).and_then(|metric| {
+                let a = predictions_of(records, other)?;
+                let b = predictions_of(records, ft)?;
+                paired_bootstrap(&a, &b, metric, RESAMPLES, 0).ok()
+            });
+            out.push(Comparison {
+                model: model.into(),
+                task: task.into(),
+                method: method.into(),
+                metric: ft.metric.clone(),
+                interval,
+            });
+        }
+    }
+    out
+}
+
+fn points(x: f64) -> String {
+    format!("{:.2}", 100.0 * x)
+}
+
+/// One sentence on `method` against FT: within a point, below, above, or inside the noise.
+fn against_ft(name: &str, r: &SummaryRow, ft: &SummaryRow, interval: Option<&Interval>) -> String {
+    if at_chance(r) {
+        return format!(
+            "{name} is at the majority-class level ({:.4} vs {:.4}): it learned next to nothing here. ",
+            r.mean,
+            r.majority.unwrap_or_default()
         );
-        out.push_str(&format!("**{task}** (dev {metric}). "));
-        match pt2 {
-            Some(p2) => {
-                out.push_str(&format!("PT2's best is {}. ", describe(p2)));
-                if let Some(f) = ft {
-                    let gap = p2.mean - f.mean;
-                    out.push_str(&format!(
-                        "FT's best is {}: PT2 is {:.2} points {} FT while training {:.1}× fewer parameters. ",
-                        describe(f),
-                        100.0 * gap.abs(),
-                        if gap >= 0.0 { "above" } else { "below" },
-                        f.trainable_params as f64 / p2.trainable_params.max(1) as f64
-                    ));
-                }
-                if let Some(p) = pt {
-                    out.push_str(&format!(
-                        "PT's best is {}: PT2 is {:.2} points {} PT.",
-                        describe(p),
-                        100.0 * (p2.mean - p.mean).abs(),
-                        if p2.mean >= p.mean { "above" } else { "below" }
-                    ));
+    }
+    let gap = r.mean - ft.mean;
+    let ci = interval.map_or(String::new(), |i| {
+        format!(" (paired bootstrap 95% interval [{}, {}])", points(i.lo), points(i.hi))
+    });
+    let significant = interval.map_or(gap.abs() > 2.0 * (r.std.powi(2) + ft.std.powi(2)).sqrt(), Interval::excludes_zero);
+    if gap.abs() <= ONE_POINT {
+        format!("{name} is within one point of FT ({:+} points{ci}). ", points(gap))
+    } else if !significant {
+        format!(
+            "{name} is {} points {} FT, but that is inside the noise{ci}: no difference is shown. ",
+            points(gap.abs()),
+            if gap > 0.0 { "above" } else { "below" }
+        )
+    } else {
+        format!(
+            "{name} is {} points {} FT{ci}. ",
+            points(gap.abs()),
+            if gap > 0.0 { "above" } else { "below" }
+        )
+    }
+}
+
+/// One paragraph per task: the majority level, FT, then PT2 and PT against FT.
+pub fn verdicts(summary: &[SummaryRow], comparisons: &[Comparison]) -> String {
+    let pairs: BTreeSet<(&str, &str)> = summary
+        .iter()
+        .map(|r| (r.model.as_str(), r.task.as_str()))
+        .collect();
+    let many_models = pairs.iter().map(|p| p.0).collect::<BTreeSet<_>>().len() > 1;
+    let mut out = String::new();
+    for (model, task) in pairs {
+        let of = |method| best(summary, model, task, method);
+        let Some(any) = summary.iter().find(|r| r.model == model && r.task == task) else {
+            continue;
+        };
+        let name = if many_models { format!("{task} ({model})") } else { task.to_string() };
+        out.push_str(&format!("**{name}** (dev {}", any.metric));
+        match any.majority {
+            Some(m) => out.push_str(&format!("; majority class {m:.4}). ")),
+            None => out.push_str("). "),
+        }
+        let interval = |method: &str| {
+            comparisons
+                .iter()
+                .find(|c| c.model == model && c.task == task && c.method == method)
+                .and_then(|c| c.interval.as_ref())
+        };
+        match of("ft") {
+            Some(ft) if at_chance(ft) => out.push_str(&format!(
+                "FT's best is {}, at the majority-class level: this task does not separate the methods at this budget, and no comparison is drawn. ",
+                describe(ft)
+            )),
+            Some(ft) => {
+                out.push_str(&format!("FT's best is {}. ", describe(ft)));
+                for (label, method) in [("PT2", "pt2"), ("PT", "pt")] {
+                    if let Some(r) = of(method) {
+                        out.push_str(&format!("{label}'s best is {}: ", describe(r)));
+                        out.push_str(&against_ft(label, r, ft, interval(method)));
+                    }
                 }
             }
             None => {
-                for (name, r) in [("FT", ft), ("PT", pt)] {
-                    if let Some(r) = r {
-                        out.push_str(&format!("{name}'s best is {}. ", describe(r)));
+                for (label, method) in [("PT2", "pt2"), ("PT", "pt")] {
+                    if let Some(r) = of(method) {
+                        out.push_str(&format!("{label}'s best is {}. ", describe(r)));
                     }
                 }
             }
         }
         out.push_str("\n\n");
+    }
+    out
+}
+
+fn bootstrap_markdown(comparisons: &[Comparison]) -> String {
+    let mut out = String::from("| model | task | difference | metric | points | 95% interval | reading |\n|---|---|---|---|---|---|---|\n");
+    for c in comparisons {
+        let (diff, ci, reading) = match &c.interval {
+            Some(i) => (
+                points(i.diff),
+                format!("[{}, {}]", points(i.lo), points(i.hi)),
+                if i.excludes_zero() { "a difference" } else { "inside the noise" },
+            ),
+            None => ("–".into(), "–".into(), "no class predictions to resample"),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} − FT | {} | {diff} | {ci} | {reading} |\n",
+            c.model,
+            c.task,
+            c.method.to_uppercase(),
+            c.metric
+        ));
+    }
+    out
+}
+
+fn cost_markdown(summary: &[SummaryRow]) -> String {
+    let mut out = String::from("| model | task | method | P | init | lr | epochs | best mean | epochs to within 1 pt of FT | seconds to within 1 pt | seeds that got there |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let cell = |v: Option<f64>, digits: usize| v.map_or("not reached".into(), |v| format!("{v:.digits$}"));
+    for s in summary {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.4} | {} | {} | {}/{} |\n",
+            s.model,
+            s.task,
+            s.method,
+            if s.method == "ft" { "–".into() } else { s.prompt_len.to_string() },
+            if s.init.is_empty() { "–" } else { &s.init },
+            s.lr,
+            s.epochs,
+            s.mean,
+            cell(s.epochs_to_ft, 1),
+            cell(s.seconds_to_ft, 0),
+            s.reached_ft,
+            s.n
+        ));
     }
     out
 }
@@ -85,41 +233,43 @@ pub struct ReportContext<'a> {
 }
 
 pub fn write_report(
+    records: &[RunRecord],
     rows: &[ResultRow],
     summary: &[SummaryRow],
     ctx: &ReportContext,
     dir: &Path,
 ) -> Result<()> {
     let sweep_text = std::fs::read_to_string(ctx.sweep_file).unwrap_or_default();
-    let runs: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.run_id.as_str()).collect();
-    let ok = rows
-        .iter()
-        .filter(|r| r.status == "ok")
-        .map(|r| r.run_id.as_str())
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
+    let ok = records.iter().filter(|r| r.metrics.is_some()).count();
     let failed: Vec<&ResultRow> = rows.iter().filter(|r| r.status != "ok").collect();
-    let train_seconds: f64 = rows
+    let train_seconds: f64 = records
         .iter()
-        .filter(|r| r.main)
-        .filter_map(|r| r.wall_seconds)
+        .filter_map(|r| r.metrics.as_ref())
+        .map(|m| m.wall_seconds)
         .sum();
     let mut md = format!("# Sweep `{}`\n\n", ctx.name);
     md.push_str(&format!(
-        "- sweep file: `{}`\n- git revision: {}\n- backend: {}\n- machine: {} CPU threads, {}\n- runs: {} finished ({} ok, {} failed or diverged)\n- total training wall time: {:.1} min\n\n",
+        "- sweep file: `{}`\n- git revision: {}\n- backend: {}\n- machine: {} CPU threads, {}\n- runs: {} finished ({} ok, {} failed or diverged)\n- total training wall time, summed over runs: {:.1} min\n\n",
         ctx.sweep_file.display(),
         crate::io::git_revision(),
         ctx.device,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         std::env::consts::ARCH,
-        runs.len(),
+        records.len(),
         ok,
         failed.len(),
         train_seconds / 60.0
     ));
-    md.push_str("## PT2 vs FT and PT\n\n");
-    md.push_str(&comparisons(summary));
-    md.push_str("## Summary over seeds (main dev metric; the best epoch of each run)\n\n");
+    let comparisons = comparisons(records, summary);
+    md.push_str("## PT2 and PT against FT\n\n");
+    md.push_str("Each method's best configuration (mean over seeds of the best dev epoch, the paper's protocol). ");
+    md.push_str("A difference counts only when the paired bootstrap's 95% interval leaves out zero; a method less than 2 points above the majority-class level learned next to nothing.\n\n");
+    md.push_str(&verdicts(summary, &comparisons));
+    md.push_str(&format!("## Paired bootstrap ({RESAMPLES} resamples of the dev set, best-epoch predictions, mean over seeds)\n\n"));
+    md.push_str(&bootstrap_markdown(&comparisons));
+    md.push_str("\n## What a point costs\n\nEpochs and wall seconds until a run's dev score first comes within one point of FT's best mean (from the per-epoch curves in metrics.json), mean over the seeds that got there.\n\n");
+    md.push_str(&cost_markdown(summary));
+    md.push_str("\n## Summary over seeds (main dev metric)\n\nThe best epoch is what the paper reports; the last epoch beside it shows how much of the best is a maximum over noisy epochs.\n\n");
     md.push_str(&summary_markdown(summary));
     md.push_str("\n## Charts\n\n");
     for png in ctx.charts {
@@ -152,26 +302,48 @@ mod tests {
     use super::*;
     use crate::results::summarize;
 
-    #[test]
-    fn comparison_names_the_gap_and_the_parameter_ratio() {
-        let mut rows = vec![];
-        for (method, value, trainable) in [("ft", 0.80, 1000), ("pt", 0.60, 20), ("pt2", 0.78, 100)]
-        {
-            let mut r = crate::results::tests_support::row(
-                "sst2",
-                method,
-                if method == "ft" { 0 } else { 16 },
-                1,
-                value,
-            );
-            r.trainable_params = Some(trainable);
-            rows.push(r);
+    fn summary_of(values: &[(&str, f64)]) -> Vec<SummaryRow> {
+        let rows: Vec<ResultRow> = values
+            .iter()
+            .map(|(method, value)| {
+                crate::results::tests_support::row(
+                    "sst2",
+                    method,
+                    if *method == "ft" { 0 } else { 16 },
+                    1,
+                    *value,
+                )
+            })
+            .collect();
+        summarize(&rows)
+    }
+
+    fn comparison(method: &str, lo: f64, hi: f64) -> Comparison {
+        Comparison {
+            model: "m".into(),
+            task: "sst2".into(),
+            method: method.into(),
+            metric: "accuracy".into(),
+            interval: Some(Interval { diff: (lo + hi) / 2.0, lo, hi }),
         }
-        let text = comparisons(&summarize(&rows));
-        assert!(
-            text.contains("PT2 is 2.00 points below FT while training 10.0× fewer parameters"),
-            "{text}"
-        );
-        assert!(text.contains("PT2 is 18.00 points above PT"), "{text}");
+    }
+
+    #[test]
+    fn a_gap_inside_the_interval_is_not_a_win() {
+        let summary = summary_of(&[("ft", 0.80), ("pt2", 0.83), ("pt", 0.60)]);
+        let text = verdicts(&summary, &[comparison("pt2", -0.01, 0.07), comparison("pt", -0.25, -0.15)]);
+        assert!(text.contains("PT2 is 3.00 points above FT, but that is inside the noise"), "{text}");
+        assert!(text.contains("PT is 20.00 points below FT (paired bootstrap 95% interval [-25.00, -15.00])"), "{text}");
+    }
+
+    #[test]
+    fn chance_level_and_one_point_are_said_as_such() {
+        let summary = summary_of(&[("ft", 0.80), ("pt2", 0.795), ("pt", 0.51)]);
+        let text = verdicts(&summary, &[comparison("pt2", -0.03, 0.02)]);
+        assert!(text.contains("PT2 is within one point of FT (-0.50 points"), "{text}");
+        assert!(text.contains("PT is at the majority-class level"), "{text}");
+        let summary = summary_of(&[("ft", 0.51), ("pt2", 0.55)]);
+        let text = verdicts(&summary, &[]);
+        assert!(text.contains("no comparison is drawn") && !text.contains("above FT"), "{text}");
     }
 }

@@ -78,12 +78,40 @@ pub fn pending<'a>(runs: &'a [PlannedRun], env: &SweepEnv) -> Vec<&'a PlannedRun
 fn overall_bar(multi: &MultiProgress, total: usize, done: usize) -> ProgressBar {
     let bar = multi.add(ProgressBar::new(total as u64));
     bar.set_style(
-        ProgressStyle::with_template("runs [{bar:30}] {pos}/{len} done, {msg} {elapsed} < {eta}")
+        ProgressStyle::with_template("runs [{bar:30}] {pos}/{len} done, {elapsed}, {msg}")
             .expect("valid template")
             .progress_chars("=> "),
     );
     bar.set_position(done as u64);
     bar
+}
+
+/// The whole sweep's remaining time, from the runs this invocation finished so far (runs done
+/// before it, e.g. when resuming, do not count as instant).
+pub struct SweepEta {
+    started: std::time::Instant,
+    done_before: usize,
+    total: usize,
+}
+
+impl SweepEta {
+    pub fn new(total: usize, done_before: usize) -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            done_before,
+            total,
+        }
+    }
+
+    pub fn message(&self, done: usize) -> String {
+        let finished_here = done.saturating_sub(self.done_before);
+        if finished_here == 0 {
+            return "sweep ETA after the first run".into();
+        }
+        let per_run = self.started.elapsed().as_secs_f64() / finished_here as f64;
+        let left = per_run * self.total.saturating_sub(done) as f64;
+        format!("sweep ETA {:.0} min", (left / 60.0).ceil())
+    }
 }
 
 /// Run every pending run of `runs` in this process, one after the other.
@@ -95,9 +123,11 @@ pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Resu
         MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
     };
     let overall = overall_bar(&multi, runs.len(), runs.len() - todo.len());
+    let eta = SweepEta::new(runs.len(), runs.len() - todo.len());
     for run in todo {
         overall.set_message(format!(
-            "now {} {} {}",
+            "{}; now {} {} {}",
+            eta.message(overall.position() as usize),
             run.config.task,
             run.config.method.name(),
             run.id
@@ -180,12 +210,15 @@ pub fn run_workers(
         children.push(child);
     }
     let multi = MultiProgress::new();
-    let overall = overall_bar(&multi, runs.len(), runs.len() - pending(runs, env).len());
-    overall.set_message(format!("{workers} workers"));
+    let done_before = runs.len() - pending(runs, env).len();
+    let overall = overall_bar(&multi, runs.len(), done_before);
+    let eta = SweepEta::new(runs.len(), done_before);
     let mut failed = vec![];
     while !children.is_empty() {
         std::thread::sleep(Duration::from_millis(500));
-        overall.set_position((runs.len() - pending(runs, env).len()) as u64);
+        let done = runs.len() - pending(runs, env).len();
+        overall.set_position(done as u64);
+        overall.set_message(format!("{workers} workers, {}", eta.message(done)));
         let mut still_running = vec![];
         for mut child in children {
             match child.try_wait()? {

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 use toml::Value;
 
-use crate::commands::method_from;
+use crate::commands::{method_from, MethodOptions};
 use crate::optim::Schedule;
 use crate::train::RunConfig;
 
@@ -21,6 +21,8 @@ pub const KEYS: &[&str] = &[
     "prompt_len",
     "reparam_hidden",
     "prefix_layers",
+    "prompt_init",
+    "prefix_init",
     "lr",
     "epochs",
     "batch_size",
@@ -126,11 +128,18 @@ fn resolve(settings: &BTreeMap<String, Value>, at: &str) -> Result<RunConfig> {
         "schedule".into(),
         or_default("schedule", Value::String("linear".into())),
     );
+    for key in ["prompt_init", "prefix_init"] {
+        s.insert(key.into(), or_default(key, Value::String("random".into())));
+    }
     let method = method_from(
         as_str(&s, "method", at)?,
-        as_usize(&s, "prompt_len", at)?,
-        optional_usize(&s, "reparam_hidden", at)?,
-        as_str(&s, "prefix_layers", at)?,
+        &MethodOptions {
+            prompt_len: as_usize(&s, "prompt_len", at)?,
+            reparam_hidden: optional_usize(&s, "reparam_hidden", at)?,
+            prefix_layers: as_str(&s, "prefix_layers", at)?,
+            prompt_init: as_str(&s, "prompt_init", at)?,
+            prefix_init: as_str(&s, "prefix_init", at)?,
+        },
     )
     .with_context(|| at.to_string())?;
     Ok(RunConfig {

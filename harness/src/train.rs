@@ -23,6 +23,7 @@ use ptv2_models::{
     TextEncoder, TunedModel,
 };
 
+use crate::init_tokens::init_tokens;
 use crate::optim::{adamw, clip_global_norm, Schedule};
 use crate::tasks::{length_grouped_batches, load_task, DevResult, Task};
 
@@ -90,6 +91,12 @@ pub struct RunMetrics {
     pub peak_rss_mb: f64,
     pub checkpoint_bytes: u64,
     pub device: String,
+    /// Dev scores of always predicting the training split's most frequent label.
+    #[serde(default)]
+    pub majority_dev: Option<Vec<(String, f64)>>,
+    /// Label names in class order (what the predictions file's labels index), if classes.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
@@ -126,6 +133,7 @@ fn method_init(config: &RunConfig, encoder: &EncoderConfig) -> MethodInit {
     MethodInit {
         dropout: config.dropout,
         init_std: encoder.initializer_range,
+        init_tokens: None,
     }
 }
 
@@ -167,7 +175,16 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
     } = Pretrained::load(&spec, config.max_len, &train_device)
         .with_context(|| format!("loading model {}", config.model))?;
     let task = load_prepared(config, &env.data_dir, &text)?;
-    let init = method_init(config, &encoder_config);
+    let init = MethodInit {
+        init_tokens: init_tokens(
+            config.method.init(),
+            config.method.prompt_len(),
+            config.seed,
+            task.as_ref(),
+            &text,
+        )?,
+        ..method_init(config, &encoder_config)
+    };
     let mut model = TunedModel::new(encoder, &config.method, &task.head(), &init, &train_device);
     let params = model.param_counts();
     if env.verbose {
@@ -274,6 +291,8 @@ pub fn train(config: &RunConfig, env: &RunEnv) -> Result<RunMetrics> {
         peak_rss_mb: peak_rss_mb(),
         checkpoint_bytes: std::fs::metadata(env.out.join(CHECKPOINT_FILE)).map_or(0, |m| m.len()),
         device: backend::describe(&device),
+        majority_dev: task.majority_scores(),
+        labels: task.labels(),
     };
     crate::io::write_json(&env.out.join(METRICS_FILE), &metrics)?;
     Ok(metrics)

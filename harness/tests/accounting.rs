@@ -12,6 +12,7 @@ fn counts(method: Method, labels: usize) -> (usize, usize) {
     let init = MethodInit {
         dropout: 0.1,
         init_std: 0.02,
+        init_tokens: None,
     };
     let model = TunedModel::new(
         encoder,
@@ -32,6 +33,7 @@ fn pt2_trainable_params_follow_the_formula() {
         prompt_len: p,
         reparam_hidden: None,
         layers: LayerSelection::All,
+        init: Default::default(),
     };
     assert_eq!(counts(plain, c).0, p * l * 2 * h + head);
 
@@ -41,6 +43,7 @@ fn pt2_trainable_params_follow_the_formula() {
         prompt_len: p,
         reparam_hidden: Some(hidden),
         layers: LayerSelection::All,
+        init: Default::default(),
     };
     assert_eq!(counts(reparam, c).0, mlp + head);
 
@@ -48,6 +51,7 @@ fn pt2_trainable_params_follow_the_formula() {
         prompt_len: p,
         reparam_hidden: None,
         layers: LayerSelection::Top(1),
+        init: Default::default(),
     };
     assert_eq!(counts(top, c).0, p * 2 * h + head);
 }
@@ -57,7 +61,7 @@ fn pt_and_ft_counts() {
     let (p, h, c) = (5, 32, 2);
     let (ft_trainable, total) = counts(Method::Ft, c);
     assert_eq!(ft_trainable, total);
-    let (pt_trainable, pt_total) = counts(Method::Pt { prompt_len: p }, c);
+    let (pt_trainable, pt_total) = counts(Method::Pt { prompt_len: p, init: Default::default() }, c);
     assert_eq!(pt_trainable, p * h + h * c + c);
     assert_eq!(pt_total, total + p * h);
 }

@@ -56,6 +56,7 @@ fn train_steps(method: Method) -> (Snapshot, Snapshot, usize) {
     let init = MethodInit {
         dropout: 0.1,
         init_std: 0.02,
+        init_tokens: None,
     };
     let mut model = TunedModel::new(
         encoder,
@@ -110,6 +111,7 @@ fn pt2_trains_only_prefix_and_head() {
             prompt_len: 4,
             reparam_hidden: None,
             layers: Default::default(),
+            init: Default::default(),
         },
         3,
     );
@@ -123,6 +125,7 @@ fn pt2_with_reparameterization_trains_the_mlp() {
             prompt_len: 4,
             reparam_hidden: Some(8),
             layers: Default::default(),
+            init: Default::default(),
         },
         7,
     );
@@ -130,7 +133,7 @@ fn pt2_with_reparameterization_trains_the_mlp() {
 
 #[test]
 fn pt_trains_only_prompts_and_head() {
-    check_frozen(Method::Pt { prompt_len: 4 }, 3);
+    check_frozen(Method::Pt { prompt_len: 4, init: Default::default() }, 3);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ptv2_harness::commands::method_from;
+use ptv2_harness::commands::{method_from, MethodOptions};
 use ptv2_harness::optim::Schedule;
 use ptv2_harness::train::{
     evaluate_checkpoint, train, RunConfig, RunEnv, RunMetrics, CHECKPOINT_FILE,
@@ -19,7 +19,14 @@ fn config(task: &str, method: &str) -> RunConfig {
     RunConfig {
         model: "minilm-l6".into(),
         task: task.into(),
-        method: method_from(method, 8, None, "all").unwrap(),
+        method: method_from(
+            method,
+            &MethodOptions {
+                prompt_len: 8,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
         lr: if method == "ft" { 5e-5 } else { 1e-2 },
         epochs: 2,
         batch_size: 8,

@@ -283,9 +283,8 @@ impl Encoder {
         let (hidden, mask) = self.embed(input, prompts);
         let n_input_prompts = hidden.dims()[1] - seq;
 
-        // Additive mask over keys, [batch, 1, 1, keys]; prefix columns are always visible.
-        let additive = (mask.float().neg() + 1.0) * MASK_VALUE;
-        let additive: Tensor<4> = additive.unsqueeze_dim::<3>(1).unsqueeze_dim(1);
+        // Prefix columns are always visible.
+        let additive = additive_mask(mask);
         let with_prefix = |p: usize| {
             if p == 0 {
                 additive.clone()
@@ -320,6 +319,24 @@ impl Encoder {
             last_hidden_state,
             pooled,
         }
+    }
+
+    /// Each layer's key and value projections of `input`'s tokens (no prompts, no prefix),
+    /// `[batch, seq, hidden]` each, in the layout a flat prefix stores them (`[head][head_dim]`).
+    /// Li & Liang initialise a prefix with these activations of real words.
+    pub fn key_values(&self, input: &EncoderInput) -> Vec<(Tensor<3>, Tensor<3>)> {
+        let (mut hidden, mask) = self.embed(input, &Prompts::none());
+        let mask = additive_mask(mask);
+        let mut key_values = Vec::with_capacity(self.num_layers());
+        for layer in &self.encoder.layer {
+            let attention = &layer.attention.self_attn;
+            key_values.push((
+                attention.key.forward(hidden.clone()),
+                attention.value.forward(hidden.clone()),
+            ));
+            hidden = layer.forward(hidden, &mask, None);
+        }
+        key_values
     }
 
     /// Word + position + token type embeddings → LayerNorm → dropout, with input prompts in front.
@@ -381,6 +398,12 @@ impl Encoder {
             mask,
         )
     }
+}
+
+/// The additive attention mask over keys, `[batch, 1, 1, keys]`, from a 1/0 token mask.
+fn additive_mask(mask: Tensor<2, Int>) -> Tensor<4> {
+    let additive = (mask.float().neg() + 1.0) * MASK_VALUE;
+    additive.unsqueeze_dim::<3>(1).unsqueeze_dim(1)
 }
 
 impl Layer {

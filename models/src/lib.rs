@@ -18,7 +18,7 @@ pub use error::ModelError;
 pub use heads::{Head, HeadKind, Logits, Targets};
 pub use hub::{resolve_model, ModelSpec, DEFAULT_MODEL};
 pub use load::{load_encoder, ModelDir};
-pub use methods::{Method, MethodInit, ParamCounts, TunedModel};
+pub use methods::{Method, MethodInit, ParamCounts, PromptInit, TunedModel};
 pub use tokenize::{TextEncoder, TokenBatch};
 
 /// A pretrained model ready to use: config, encoder (possibly layer-truncated) and tokenizer.

@@ -300,6 +300,7 @@ fn pt_and_pt2_logits_equal_pytorch() {
     let init = MethodInit {
         dropout: 0.0,
         init_std: 0.02,
+        init_tokens: None,
     };
     let head = HeadKind::SequenceClassification { num_labels: 2 };
     let head_weight = formula(2, hidden, 1.3, &device).mul_scalar(0.2).transpose();
@@ -311,10 +312,11 @@ fn pt_and_pt2_logits_equal_pytorch() {
                 prompt_len: 4,
                 reparam_hidden: None,
                 layers: Default::default(),
+                init: Default::default(),
             },
             "pt2_logits",
         ),
-        (Method::Pt { prompt_len: 3 }, "pt_logits"),
+        (Method::Pt { prompt_len: 3, init: Default::default() }, "pt_logits"),
     ];
     for (method, key) in cases {
         let mut tuned = TunedModel::new(model.encoder.clone(), &method, &head, &init, &device);

@@ -61,6 +61,15 @@ pub trait Task: Send {
         text: &TextEncoder,
         device: &Device,
     ) -> Result<DevResult>;
+    /// Label names in class order; empty where predictions are not classes (NER, QA, regression).
+    fn labels(&self) -> Vec<String> {
+        vec![]
+    }
+    /// Dev scores of always predicting the training split's most frequent label: the level a
+    /// method that learned nothing reaches. None where no such constant prediction exists.
+    fn majority_scores(&self) -> Option<Vec<(String, f64)>> {
+        None
+    }
     /// Score a predictions file against the dev split (`ptv2 score`), in the family's usual format:
     /// one label per line (or ptv2's `id gold prediction` TSV), CoNLL columns with the prediction
     /// last, or SQuAD's `{id: answer}` JSON.

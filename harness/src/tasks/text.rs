@@ -277,6 +277,22 @@ impl Task for TextTask {
         })
     }
 
+    fn labels(&self) -> Vec<String> {
+        self.labels.clone()
+    }
+
+    fn majority_scores(&self) -> Option<Vec<(String, f64)>> {
+        let mut counts = vec![0usize; self.labels.len()];
+        for example in &self.train {
+            if let Label::Class(c) = example.label {
+                *counts.get_mut(c)? += 1;
+            }
+        }
+        // The most frequent class; on a tie the first.
+        let majority = (0..counts.len()).max_by_key(|&c| (counts[c], std::cmp::Reverse(c)))?;
+        Some(self.score(&vec![Label::Class(majority); self.dev.len()]))
+    }
+
     fn score_file(&self, path: &Path) -> Result<Vec<(String, f64)>> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;

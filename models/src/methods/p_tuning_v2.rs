@@ -97,11 +97,14 @@ pub struct PrefixShape {
 }
 
 impl PrefixEncoder {
-    /// New prefix, N(0, std) as HF `_init_weights` does (PEFT would use N(0, 1)).
+    /// New prefix: `initial` (`[P, L_sel·2·H]`, e.g. real tokens' keys/values) when given, else
+    /// N(0, std) as HF `_init_weights` does (PEFT would use N(0, 1)). A reparameterized prefix
+    /// always starts random: its MLP has no inverse to start from given values.
     pub fn init(
         shape: &PrefixShape,
         selection: &LayerSelection,
         reparam_hidden: Option<usize>,
+        initial: Option<Tensor<2>>,
         dropout: f64,
         std: f64,
         device: &Device,
@@ -110,7 +113,13 @@ impl PrefixEncoder {
         let width = layers.len() * 2 * shape.hidden;
         let normal = Initializer::Normal { mean: 0.0, std };
         let (embedding, mlp) = match reparam_hidden {
-            None => (Some(normal.init([shape.prompt_len, width], device)), None),
+            None => (
+                Some(initial.map_or_else(
+                    || normal.init([shape.prompt_len, width], device),
+                    Param::from_tensor,
+                )),
+                None,
+            ),
             Some(h) => (
                 None,
                 Some(PrefixMlp {
@@ -212,7 +221,7 @@ mod tests {
             num_heads: 2,
             hidden: 8,
         };
-        let prefix = PrefixEncoder::init(&shape, &LayerSelection::All, Some(5), 0.0, 0.02, &device);
+        let prefix = PrefixEncoder::init(&shape, &LayerSelection::All, Some(5), None, 0.0, 0.02, &device);
         let before = prefix.flat().into_data();
         let collapsed = prefix.collapse();
         assert!(collapsed.mlp.is_none());
@@ -228,7 +237,7 @@ mod tests {
             num_heads: 2,
             hidden: 8,
         };
-        let prefix = PrefixEncoder::init(&shape, &LayerSelection::Top(1), None, 0.0, 0.02, &device);
+        let prefix = PrefixEncoder::init(&shape, &LayerSelection::Top(1), None, None, 0.0, 0.02, &device);
         let prompts = prefix.prompts(2);
         let present: Vec<bool> = prompts.layers.iter().map(Option::is_some).collect();
         assert_eq!(present, vec![false, false, false, true]);

@@ -22,6 +22,13 @@ impl PromptTuning {
         }
     }
 
+    /// Prompts that start from given vectors `[P, hidden]` (real tokens' word embeddings).
+    pub fn from_tensor(initial: Tensor<2>) -> Self {
+        Self {
+            embedding: Param::from_tensor(initial),
+        }
+    }
+
     pub fn prompt_len(&self) -> usize {
         self.embedding.dims()[0]
     }
