@@ -274,9 +274,10 @@ pub struct SweepArgs {
     /// Print the runs (id, settings, done or pending) and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// Run the pending runs in this many local worker processes.
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
+    /// Run the pending runs in this many local worker processes [default: one per CPU core,
+    /// at most one per pending run; each worker gets cores / N rayon threads].
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// Run only shard i of n (0-based): every n-th run starting at i.
     #[arg(long)]
     pub shard: Option<String>,
@@ -339,7 +340,7 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
             let state = read_status(&env.run_dir(&run.id)).map_or("pending".to_string(), |s| {
                 format!("{:?}", s.status).to_lowercase()
             });
-            let extra = match &c.method {
+            let mut extra = match &c.method {
                 Method::Pt2 {
                     layers,
                     reparam_hidden,
@@ -352,6 +353,9 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
                 }
                 _ => String::new(),
             };
+            if !c.method.init().is_random() {
+                extra.push_str(&format!(" init={}", c.method.init()));
+            }
             let line = writeln!(
                 out,
                 "{}  {:<8} {:<4} P={:<3} lr={:<8} epochs={:<3} bs={:<3} seed={:<3} model={}{extra} [{state}]",
@@ -372,7 +376,12 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(&env.dir)?;
-    if args.workers > 1 && args.shard.is_none() {
+    // Independent runs scale better as one process per core than as one process on every core.
+    let workers = args.workers.unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cores.min(crate::runner::pending(&mine, &env).len()).max(1)
+    });
+    if workers > 1 && args.shard.is_none() {
         let mut worker_args: Vec<String> = vec!["sweep".into(), args.name.clone()];
         worker_args.extend([
             "--experiments".into(),
@@ -385,7 +394,7 @@ pub fn run_sweep(args: &SweepArgs) -> Result<()> {
         if args.keep_checkpoints {
             worker_args.push("--keep-checkpoints".into());
         }
-        run_workers(&runs, &env, args.workers, &worker_args)?;
+        run_workers(&runs, &env, workers, &worker_args)?;
     } else {
         run_all(&mine, &env, !args.quiet)?;
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::results::{best, summary_markdown, ResultRow, RunRecord, SummaryRow};
-use crate::stats::{metric_by_name, paired_bootstrap, read_predictions, Interval, Predictions};
+use crate::stats::{paired_bootstrap, Interval, Predictions};
 
 /// Bootstrap resamples of the dev set.
 const RESAMPLES: usize = 1000;
@@ -56,12 +56,18 @@ fn predictions_of(records: &[RunRecord], r: &SummaryRow) -> Option<Vec<Predictio
         .iter()
         .filter(|rec| crate::results::setting_key(&rec.config) == r.setting)
         .filter_map(|rec| Some((rec, rec.metrics.as_ref()?)))
-        .map(|(rec, m)| read_predictions(&rec.dir.join("dev_predictions.tsv"), &m.labels).ok())
+        .map(|(rec, m)| {
+            let file = ["dev_predictions.tsv", "dev_predictions.conll"]
+                .iter()
+                .map(|f| rec.dir.join(f))
+                .find(|p| p.is_file())?;
+            Predictions::read(&file, &m.labels, &m.main_metric).ok()
+        })
         .collect()
 }
 
 /// The paired bootstrap of PT2 − FT and PT − FT (best configuration of each) for every task
-/// whose runs saved class predictions; None for families without them (NER, QA).
+/// whose runs saved class or tag predictions; None where they did not (QA).
 pub fn comparisons(records: &[RunRecord], summary: &[SummaryRow]) -> Vec<Comparison> {
     let pairs: BTreeSet<(&str, &str)> = summary
         .iter()
@@ -76,11 +82,9 @@ pub fn comparisons(records: &[RunRecord], summary: &[SummaryRow]) -> Vec<Compari
             let Some(other) = best(summary, model, task, method) else {
                 continue;
             };
-            let interval = metric_by_name(&ft.metric).and_then(|metric| {
-                let a = predictions_of(records, other)?;
-                let b = predictions_of(records, ft)?;
-                paired_bootstrap(&a, &b, metric, RESAMPLES, 0).ok()
-            });
+            let interval = predictions_of(records, other)
+                .zip(predictions_of(records, ft))
+                .and_then(|(a, b)| paired_bootstrap(&a, &b, RESAMPLES, 0).ok());
             out.push(Comparison {
                 model: model.into(),
                 task: task.into(),
@@ -189,7 +193,7 @@ fn bootstrap_markdown(comparisons: &[Comparison]) -> String {
                 format!("[{}, {}]", points(i.lo), points(i.hi)),
                 if i.excludes_zero() { "a difference" } else { "inside the noise" },
             ),
-            None => ("–".into(), "–".into(), "no class predictions to resample"),
+            None => ("–".into(), "–".into(), "no predictions to resample"),
         };
         out.push_str(&format!(
             "| {} | {} | {} − FT | {} | {diff} | {ci} | {reading} |\n",

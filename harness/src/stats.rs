@@ -2,6 +2,9 @@
 //! methods on the same dev examples (1,000 resamples of the dev set, percentile 95% interval), on
 //! the runs' saved dev predictions. Each resample scores every seed's run of both methods on the
 //! same examples, so the interval holds the dev set's sampling noise, with the seed noise averaged.
+//!
+//! Every supported metric is a function of sums over dev units (examples, or sentences for NER,
+//! whose entities never cross a sentence): each unit keeps its counts, and a resample adds them.
 
 use std::path::Path;
 
@@ -9,45 +12,160 @@ use anyhow::{bail, Context, Result};
 
 use crate::metrics;
 
-/// One run's dev predictions as class indices (`labels` order).
-#[derive(Debug, Clone, PartialEq)]
+/// Per-unit counts, and the metric as a function of their sums.
+type Counts = [f64; 4];
+
+/// One run's dev predictions, as the counts its metric sums.
+#[derive(Debug, Clone)]
 pub struct Predictions {
-    pub gold: Vec<usize>,
-    pub pred: Vec<usize>,
+    units: Vec<Counts>,
+    metric: fn(&Counts) -> f64,
+    /// The gold labels, to check that two runs were scored on the same examples.
+    gold: Vec<String>,
 }
 
-/// Read ptv2's `dev_predictions.tsv` (`id gold prediction`) of a classification task.
-pub fn read_predictions(path: &Path, labels: &[String]) -> Result<Predictions> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let class = |name: &str, line: usize| -> Result<usize> {
-        labels
-            .iter()
-            .position(|l| l == name)
-            .with_context(|| format!("{}:{line}: \"{name}\" is not one of the labels {labels:?}", path.display()))
-    };
-    let mut out = Predictions {
-        gold: vec![],
-        pred: vec![],
-    };
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let fields: Vec<&str> = line.split('\t').collect();
-        if fields.len() < 3 {
-            bail!("{}:{}: expected id, gold, prediction", path.display(), i + 1);
-        }
-        out.gold.push(class(fields[fields.len() - 2], i + 1)?);
-        out.pred.push(class(fields[fields.len() - 1], i + 1)?);
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        0.0
+    } else {
+        a / b
     }
-    Ok(out)
 }
 
-/// The metric by its name in metrics.json, for class predictions (F1 of class 1, as MRPC's).
-pub fn metric_by_name(name: &str) -> Option<fn(&[usize], &[usize]) -> f64> {
-    match name {
-        "accuracy" => Some(metrics::accuracy),
-        "f1" => Some(|p, g| metrics::f1_for_class(p, g, 1)),
-        "matthews" => Some(metrics::matthews),
-        _ => None,
+/// [correct, 1, -, -]
+fn accuracy(c: &Counts) -> f64 {
+    ratio(c[0], c[1])
+}
+
+/// [true positives, predicted, gold, -] → 2·tp / (predicted + gold): class-1 F1, entity F1.
+fn f1(c: &Counts) -> f64 {
+    ratio(2.0 * c[0], c[1] + c[2])
+}
+
+/// [tp, tn, fp, fn]
+fn matthews(c: &Counts) -> f64 {
+    let [tp, tn, fp, fn_] = *c;
+    ratio(tp * tn - fp * fn_, ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_)).sqrt())
+}
+
+impl PartialEq for Predictions {
+    /// The same counts of the same gold labels (the metric is a function of the counts).
+    fn eq(&self, other: &Self) -> bool {
+        self.units == other.units && self.gold == other.gold
+    }
+}
+
+impl Predictions {
+    /// Class predictions scored by `metric` (`accuracy`, `f1` of class 1, `matthews`).
+    pub fn classes(gold: &[usize], pred: &[usize], metric: &str) -> Option<Self> {
+        let one = |x: bool| f64::from(u8::from(x));
+        let (units, score): (Vec<Counts>, fn(&Counts) -> f64) = match metric {
+            "accuracy" => (
+                gold.iter().zip(pred).map(|(g, p)| [one(g == p), 1.0, 0.0, 0.0]).collect(),
+                accuracy,
+            ),
+            "f1" => (
+                gold.iter()
+                    .zip(pred)
+                    .map(|(&g, &p)| [one(g == 1 && p == 1), one(p == 1), one(g == 1), 0.0])
+                    .collect(),
+                f1,
+            ),
+            "matthews" => (
+                gold.iter()
+                    .zip(pred)
+                    .map(|(&g, &p)| [one(p == 1 && g == 1), one(p == 0 && g == 0), one(p == 1 && g == 0), one(p == 0 && g == 1)])
+                    .collect(),
+                matthews,
+            ),
+            _ => return None,
+        };
+        Some(Self {
+            units,
+            metric: score,
+            gold: gold.iter().map(usize::to_string).collect(),
+        })
+    }
+
+    /// Tag sequences scored by seqeval's entity micro-F1, one unit per sentence.
+    pub fn tags(gold: &[Vec<String>], pred: &[Vec<String>]) -> Self {
+        let units = gold
+            .iter()
+            .zip(pred)
+            .map(|(g, p)| {
+                let g: std::collections::HashSet<_> = metrics::entities(std::slice::from_ref(g)).into_iter().collect();
+                let p: std::collections::HashSet<_> = metrics::entities(std::slice::from_ref(p)).into_iter().collect();
+                [g.intersection(&p).count() as f64, p.len() as f64, g.len() as f64, 0.0]
+            })
+            .collect();
+        Self {
+            units,
+            metric: f1,
+            gold: gold.iter().map(|g| g.join(" ")).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.units.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+    }
+
+    /// The metric on the units `indices` (with repeats).
+    pub fn score(&self, indices: &[usize]) -> f64 {
+        let mut sum = [0.0; 4];
+        for &i in indices {
+            for (s, c) in sum.iter_mut().zip(&self.units[i]) {
+                *s += c;
+            }
+        }
+        (self.metric)(&sum)
+    }
+
+    /// Read a run's dev predictions: ptv2's `dev_predictions.tsv` (`id gold prediction`, labels
+    /// by name in `labels` order) or `dev_predictions.conll` (`word gold prediction`).
+    pub fn read(path: &Path, labels: &[String], metric: &str) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if path.extension().is_some_and(|e| e == "conll") {
+            let (mut gold, mut pred) = (vec![vec![]], vec![vec![]]);
+            for (i, line) in text.lines().enumerate() {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                match fields.as_slice() {
+                    [] if !gold.last().is_some_and(Vec::is_empty) => {
+                        gold.push(vec![]);
+                        pred.push(vec![]);
+                    }
+                    [] => {}
+                    [.., g, p] => {
+                        gold.last_mut().expect("one open sentence").push(g.to_string());
+                        pred.last_mut().expect("one open sentence").push(p.to_string());
+                    }
+                    _ => bail!("{}:{}: expected word, gold, prediction", path.display(), i + 1),
+                }
+            }
+            gold.retain(|s| !s.is_empty());
+            pred.retain(|s| !s.is_empty());
+            return Ok(Self::tags(&gold, &pred));
+        }
+        let class = |name: &str, line: usize| -> Result<usize> {
+            labels.iter().position(|l| l == name).with_context(|| {
+                format!("{}:{line}: \"{name}\" is not one of the labels {labels:?}", path.display())
+            })
+        };
+        let (mut gold, mut pred) = (vec![], vec![]);
+        for (i, line) in text.lines().enumerate().skip(1) {
+            let fields: Vec<&str> = line.split('\t').collect();
+            if fields.len() < 3 {
+                bail!("{}:{}: expected id, gold, prediction", path.display(), i + 1);
+            }
+            gold.push(class(fields[fields.len() - 2], i + 1)?);
+            pred.push(class(fields[fields.len() - 1], i + 1)?);
+        }
+        Self::classes(&gold, &pred, metric)
+            .with_context(|| format!("{}: no bootstrap for the metric \"{metric}\"", path.display()))
     }
 }
 
@@ -75,45 +193,31 @@ fn next(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The mean over runs of `metric` on the examples `indices`.
-fn mean_score(
-    runs: &[Predictions],
-    indices: &[usize],
-    metric: fn(&[usize], &[usize]) -> f64,
-) -> f64 {
-    let total: f64 = runs
-        .iter()
-        .map(|r| {
-            let pred: Vec<usize> = indices.iter().map(|&i| r.pred[i]).collect();
-            let gold: Vec<usize> = indices.iter().map(|&i| r.gold[i]).collect();
-            metric(&pred, &gold)
-        })
-        .sum();
-    total / runs.len() as f64
+fn mean_score(runs: &[Predictions], indices: &[usize]) -> f64 {
+    runs.iter().map(|r| r.score(indices)).sum::<f64>() / runs.len() as f64
 }
 
 /// Paired bootstrap of mean-over-seeds score(a) − score(b) on the same dev examples.
 pub fn paired_bootstrap(
     a: &[Predictions],
     b: &[Predictions],
-    metric: fn(&[usize], &[usize]) -> f64,
     resamples: usize,
     seed: u64,
 ) -> Result<Interval> {
-    let n = a.first().map_or(0, |r| r.gold.len());
-    if a.is_empty() || b.is_empty() || n == 0 {
+    let n = a.first().map_or(0, Predictions::len);
+    if a.is_empty() || b.is_empty() || n == 0 || resamples == 0 {
         bail!("a bootstrap needs predictions of both methods");
     }
-    if a.iter().chain(b).any(|r| r.gold.len() != n || r.pred.len() != n || r.gold != a[0].gold) {
+    if a.iter().chain(b).any(|r| r.gold != a[0].gold) {
         bail!("the runs were scored on different dev examples");
     }
     let all: Vec<usize> = (0..n).collect();
-    let diff = mean_score(a, &all, metric) - mean_score(b, &all, metric);
+    let diff = mean_score(a, &all) - mean_score(b, &all);
     let mut state = seed;
     let mut diffs: Vec<f64> = (0..resamples)
         .map(|_| {
             let indices: Vec<usize> = (0..n).map(|_| (next(&mut state) % n as u64) as usize).collect();
-            mean_score(a, &indices, metric) - mean_score(b, &indices, metric)
+            mean_score(a, &indices) - mean_score(b, &indices)
         })
         .collect();
     diffs.sort_by(f64::total_cmp);
@@ -129,17 +233,35 @@ pub fn paired_bootstrap(
 mod tests {
     use super::*;
 
-    fn run(gold: &[usize], pred: &[usize]) -> Predictions {
-        Predictions {
-            gold: gold.to_vec(),
-            pred: pred.to_vec(),
+    fn accuracy_of(gold: &[usize], pred: &[usize]) -> Predictions {
+        Predictions::classes(gold, pred, "accuracy").unwrap()
+    }
+
+    #[test]
+    fn counts_give_the_metrics_of_metrics_rs() {
+        let gold = [1, 0, 1, 1, 0, 0, 1, 0, 1, 1];
+        let pred = [1, 0, 0, 1, 1, 0, 1, 1, 1, 0];
+        let all: Vec<usize> = (0..gold.len()).collect();
+        for (name, expected) in [
+            ("accuracy", metrics::accuracy(&pred, &gold)),
+            ("f1", metrics::f1_for_class(&pred, &gold, 1)),
+            ("matthews", metrics::matthews(&pred, &gold)),
+        ] {
+            let score = Predictions::classes(&gold, &pred, name).unwrap().score(&all);
+            assert!((score - expected).abs() < 1e-12, "{name}: {score} vs {expected}");
         }
+        let tags = |s: &str| -> Vec<Vec<String>> {
+            s.split('|').map(|t| t.split_whitespace().map(String::from).collect()).collect()
+        };
+        let (g, p) = (tags("B-PER I-PER O|B-LOC O B-ORG|O O"), tags("B-PER I-PER O|B-LOC O O|B-MISC O"));
+        let score = Predictions::tags(&g, &p).score(&[0, 1, 2]);
+        assert!((score - metrics::seqeval(&g, &p).f1).abs() < 1e-12);
     }
 
     #[test]
     fn identical_runs_differ_by_exactly_zero() {
-        let a = run(&[0, 1, 1, 0, 1], &[0, 1, 0, 0, 1]);
-        let i = paired_bootstrap(&[a.clone()], &[a], metrics::accuracy, 1000, 7).unwrap();
+        let a = accuracy_of(&[0, 1, 1, 0, 1], &[0, 1, 0, 0, 1]);
+        let i = paired_bootstrap(&[a.clone()], &[a], 1000, 7).unwrap();
         assert_eq!((i.diff, i.lo, i.hi), (0.0, 0.0, 0.0));
         assert!(!i.excludes_zero());
     }
@@ -153,8 +275,7 @@ mod tests {
         let gold = vec![1; n];
         let a: Vec<usize> = (0..n).map(|i| usize::from(i < 300 || i >= 400)).collect();
         let b: Vec<usize> = (0..n).map(|i| usize::from(i >= 300)).collect();
-        let i = paired_bootstrap(&[run(&gold, &a)], &[run(&gold, &b)], metrics::accuracy, 1000, 1)
-            .unwrap();
+        let i = paired_bootstrap(&[accuracy_of(&gold, &a)], &[accuracy_of(&gold, &b)], 1000, 1).unwrap();
         assert!((i.diff - 0.1).abs() < 1e-12, "{i:?}");
         let half = 1.96 * (0.19f64 / n as f64).sqrt();
         assert!(((i.hi - i.lo) / 2.0 - half).abs() < 0.15 * half, "{i:?} vs ±{half}");
@@ -163,22 +284,26 @@ mod tests {
     }
 
     #[test]
-    fn seeds_are_averaged_and_labels_are_read_by_name() {
+    fn seeds_are_averaged_and_files_are_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dev_predictions.tsv");
         std::fs::write(&path, "id\tgold\tprediction\na:1\tyes\tno\na:2\tno\tno\n").unwrap();
         let labels = vec!["no".to_string(), "yes".to_string()];
-        let p = read_predictions(&path, &labels).unwrap();
-        assert_eq!(p, run(&[1, 0], &[0, 0]));
+        let p = Predictions::read(&path, &labels, "accuracy").unwrap();
+        assert_eq!(p, accuracy_of(&[1, 0], &[0, 0]));
         std::fs::write(&path, "id\tgold\tprediction\na:1\tmaybe\tno\n").unwrap();
-        let err = read_predictions(&path, &labels).unwrap_err().to_string();
+        let err = Predictions::read(&path, &labels, "accuracy").unwrap_err().to_string();
         assert!(err.contains(":2: \"maybe\" is not one of the labels"), "{err}");
+        let conll = dir.path().join("dev_predictions.conll");
+        std::fs::write(&conll, "EU B-ORG B-ORG\nrejects O O\n\nPeter B-PER B-LOC\n\n").unwrap();
+        let p = Predictions::read(&conll, &[], "f1").unwrap();
+        assert_eq!(p.len(), 2);
+        assert!((p.score(&[0, 1]) - 0.5).abs() < 1e-12);
         // Two seeds of A at 1.0 and 0.5 against B at 0.5: the mean difference is 0.25.
         let gold = [1, 1];
         let i = paired_bootstrap(
-            &[run(&gold, &[1, 1]), run(&gold, &[1, 0])],
-            &[run(&gold, &[0, 1])],
-            metrics::accuracy,
+            &[accuracy_of(&gold, &[1, 1]), accuracy_of(&gold, &[1, 0])],
+            &[accuracy_of(&gold, &[0, 1])],
             200,
             3,
         )

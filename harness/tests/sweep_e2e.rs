@@ -61,7 +61,7 @@ fn sweep_resumes_shards_over_workers_and_records_failures() {
     assert_eq!(runs.len(), 8);
 
     let one = dir.path().join("one");
-    sweep(&toml, &one, &[]);
+    sweep(&toml, &one, &["--workers", "1"]);
     let two = dir.path().join("two");
     sweep(&toml, &two, &["--workers", "2"]);
 
