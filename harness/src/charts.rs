@@ -97,7 +97,7 @@ fn draw_majority<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
     level: Option<f64>,
 ) -> Result<()> {
     let Some(level) = level else { return Ok(()) };
-    let grey = RGBColor(120, 120, 120);
+    let grey = RGBColor(40, 40, 40);
     chart
         .draw_series(DashedLineSeries::new(
             vec![(x.0, level), (x.1, level)],
@@ -174,7 +174,14 @@ impl Chart for PromptLength<'_> {
             xs.iter().copied().fold(1.0, f64::max),
         );
         let majority = majority_of(&self.rows);
-        let y = y_range(lines.values().flatten().map(|p| p.1).chain(ft).chain(majority));
+        let y = y_range(
+            lines
+                .values()
+                .flatten()
+                .map(|p| p.1)
+                .chain(ft)
+                .chain(majority),
+        );
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, ("sans-serif", 24))
             .margin(20)
@@ -350,7 +357,11 @@ impl Chart for Overview<'_> {
         let labels: Vec<String> = tasks
             .iter()
             .map(|t| {
-                let metric = self.rows.iter().find(|r| r.task == *t).map_or("", |r| r.metric.as_str());
+                let metric = self
+                    .rows
+                    .iter()
+                    .find(|r| r.task == *t)
+                    .map_or("", |r| r.metric.as_str());
                 format!("{t} ({metric})")
             })
             .collect();
@@ -384,29 +395,55 @@ impl Chart for Overview<'_> {
             let bars: Vec<(f64, &SummaryRow)> = tasks
                 .iter()
                 .enumerate()
-                .filter_map(|(t, task)| Some((t as f64 + 0.1 + m as f64 * width, best(task, method)?)))
+                .filter_map(|(t, task)| {
+                    Some((t as f64 + 0.1 + m as f64 * width, best(task, method)?))
+                })
                 .collect();
             chart
                 .draw_series(bars.iter().map(|(x, r)| {
-                    Rectangle::new([(*x + 0.01, 0.0), (*x + width - 0.01, r.mean)], color.mix(0.85).filled())
+                    Rectangle::new(
+                        [(*x + 0.01, 0.0), (*x + width - 0.01, r.mean)],
+                        color.mix(0.85).filled(),
+                    )
                 }))
                 .map_err(err)?
                 .label(method_label(method))
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
+                });
             chart
                 .draw_series(bars.iter().map(|(x, r)| {
                     PathElement::new(
-                        vec![(x + width / 2.0, r.mean - r.std), (x + width / 2.0, r.mean + r.std)],
+                        vec![
+                            (x + width / 2.0, r.mean - r.std),
+                            (x + width / 2.0, r.mean + r.std),
+                        ],
                         BLACK.stroke_width(2),
                     )
                 }))
                 .map_err(err)?;
+            chart
+                .draw_series(bars.iter().map(|(x, r)| {
+                    Text::new(
+                        format!("{:.3}", r.mean),
+                        (x + width * 0.12, r.mean + r.std + top * 0.04),
+                        ("sans-serif", 14),
+                    )
+                }))
+                .map_err(err)?;
         }
-        let grey = RGBColor(120, 120, 120);
+        let grey = RGBColor(40, 40, 40);
         let mut labelled = false;
         for (t, task) in tasks.iter().enumerate() {
-            let task_rows: Vec<&SummaryRow> = self.rows.iter().filter(|r| r.task == *task).copied().collect();
-            let Some(level) = majority_of(&task_rows) else { continue };
+            let task_rows: Vec<&SummaryRow> = self
+                .rows
+                .iter()
+                .filter(|r| r.task == *task)
+                .copied()
+                .collect();
+            let Some(level) = majority_of(&task_rows) else {
+                continue;
+            };
             let series = chart
                 .draw_series(DashedLineSeries::new(
                     vec![(t as f64 + 0.05, level), (t as f64 + 0.95, level)],
@@ -455,6 +492,8 @@ impl Chart for Scatter<'_> {
             xs.iter().copied().fold(f64::MAX, f64::min).max(1.0),
             xs.iter().copied().fold(1.0, f64::max),
         );
+        // From a power of ten, so that a range within one decade still gets labelled ticks.
+        let (lo, hi) = (10f64.powf((lo / 2.0).log10().floor()), hi * 2.0);
         let majority = majority_of(&self.rows);
         let y = y_range(groups.values().flatten().map(|p| p.1).chain(majority));
         let mut chart = ChartBuilder::on(root)
@@ -462,7 +501,7 @@ impl Chart for Scatter<'_> {
             .margin(20)
             .x_label_area_size(50)
             .y_label_area_size(70)
-            .build_cartesian_2d((lo / 2.0..hi * 2.0).log_scale(), y)
+            .build_cartesian_2d((lo..hi).log_scale(), y)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -475,7 +514,7 @@ impl Chart for Scatter<'_> {
             .label_style(("sans-serif", 15))
             .draw()
             .map_err(err)?;
-        draw_majority(&mut chart, (lo / 2.0, hi * 2.0), majority)?;
+        draw_majority(&mut chart, (lo, hi), majority)?;
         for (method, points) in &groups {
             let color = method_color(method);
             if self.lines {
@@ -537,7 +576,13 @@ pub fn draw_all(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
             } else {
                 String::new()
             };
-            if rows.iter().any(|r| r.method != "ft") {
+            let prompt_lens: std::collections::BTreeSet<usize> = rows
+                .iter()
+                .filter(|r| r.method != "ft")
+                .map(|r| r.prompt_len)
+                .collect();
+            // A line over prompt lengths needs at least two of them.
+            if prompt_lens.len() > 1 {
                 let chart = PromptLength {
                     title: format!("{task}: score vs prompt length ({model})"),
                     metric: metric.clone(),

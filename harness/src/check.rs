@@ -23,9 +23,12 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(String, f64)>> {
         .and_then(|reader| reader.finish())
         .map_err(|e| anyhow::anyhow!("{}: not a readable summary CSV: {e}", path.display()))?;
     let text = |name: &str| -> Result<Vec<String>> {
-        let column = df
-            .column(name)
-            .map_err(|_| anyhow::anyhow!("{}: no column \"{name}\" (a summary.csv written by ptv2 has one)", path.display()))?;
+        let column = df.column(name).map_err(|_| {
+            anyhow::anyhow!(
+                "{}: no column \"{name}\" (a summary.csv written by ptv2 has one)",
+                path.display()
+            )
+        })?;
         let column = column
             .cast(&DataType::String)
             .map_err(|e| anyhow::anyhow!("{}: column {name}: {e}", path.display()))?;
@@ -38,7 +41,12 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(String, f64)>> {
     (0..df.height())
         .map(|i| {
             let value = mean[i].parse().with_context(|| {
-                format!("{}:{}: mean \"{}\" is not a number", path.display(), i + 2, mean[i])
+                format!(
+                    "{}:{}: mean \"{}\" is not a number",
+                    path.display(),
+                    i + 2,
+                    mean[i]
+                )
             })?;
             Ok((key(&setting[i], &metric[i]), value))
         })

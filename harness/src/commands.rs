@@ -118,9 +118,8 @@ impl Default for MethodOptions<'_> {
 /// Build a method from its name and options; options another method has are ignored.
 pub fn method_from(name: &str, o: &MethodOptions) -> Result<Method> {
     let layers = LayerSelection::parse(o.prefix_layers).map_err(anyhow::Error::msg)?;
-    let init = |key: &str, text: &str| {
-        PromptInit::parse(text).map_err(|e| anyhow::anyhow!("{key}: {e}"))
-    };
+    let init =
+        |key: &str, text: &str| PromptInit::parse(text).map_err(|e| anyhow::anyhow!("{key}: {e}"));
     Ok(match name {
         "ft" => Method::Ft,
         "pt" => Method::Pt {

@@ -86,8 +86,16 @@ fn frequent_tokens(task: &dyn Task, text: &TextEncoder) -> Result<Vec<u32>> {
     let mut counts: HashMap<u32, usize> = HashMap::new();
     for chunk in indices.chunks(256) {
         let input = task.train_batch(chunk, text, &device)?.input;
-        let ids = input.input_ids.into_data().convert::<i64>().try_to_vec::<i64>();
-        let mask = input.attention_mask.into_data().convert::<i64>().try_to_vec::<i64>();
+        let ids = input
+            .input_ids
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>();
+        let mask = input
+            .attention_mask
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>();
         let (ids, mask) = (ids.map_err(unreadable)?, mask.map_err(unreadable)?);
         for (id, m) in ids.into_iter().zip(mask) {
             let id = id as u32;

@@ -111,24 +111,34 @@ fn against_ft(name: &str, r: &SummaryRow, ft: &SummaryRow, interval: Option<&Int
         );
     }
     let gap = r.mean - ft.mean;
-    let ci = interval.map_or(String::new(), |i| {
-        format!(" (paired bootstrap 95% interval [{}, {}])", points(i.lo), points(i.hi))
+    let interval_text = interval.map(|i| {
+        format!(
+            "paired bootstrap 95% interval [{}, {}]",
+            points(i.lo),
+            points(i.hi)
+        )
     });
-    let significant = interval.map_or(gap.abs() > 2.0 * (r.std.powi(2) + ft.std.powi(2)).sqrt(), Interval::excludes_zero);
+    let significant = interval.map_or(
+        gap.abs() > 2.0 * (r.std.powi(2) + ft.std.powi(2)).sqrt(),
+        Interval::excludes_zero,
+    );
+    let side = if gap > 0.0 { "above" } else { "below" };
+    let bracketed = interval_text
+        .as_ref()
+        .map_or(String::new(), |t| format!(" ({t})"));
     if gap.abs() <= ONE_POINT {
-        format!("{name} is within one point of FT ({:+} points{ci}). ", points(gap))
+        let ci = interval_text.map_or(String::new(), |t| format!("; {t}"));
+        format!(
+            "{name} is within one point of FT ({} points{ci}). ",
+            points(gap)
+        )
     } else if !significant {
         format!(
-            "{name} is {} points {} FT, but that is inside the noise{ci}: no difference is shown. ",
-            points(gap.abs()),
-            if gap > 0.0 { "above" } else { "below" }
+            "{name} is {} points {side} FT, but that is inside the noise{bracketed}: no difference is shown. ",
+            points(gap.abs())
         )
     } else {
-        format!(
-            "{name} is {} points {} FT{ci}. ",
-            points(gap.abs()),
-            if gap > 0.0 { "above" } else { "below" }
-        )
+        format!("{name} is {} points {side} FT{bracketed}. ", points(gap.abs()))
     }
 }
 
@@ -145,7 +155,11 @@ pub fn verdicts(summary: &[SummaryRow], comparisons: &[Comparison]) -> String {
         let Some(any) = summary.iter().find(|r| r.model == model && r.task == task) else {
             continue;
         };
-        let name = if many_models { format!("{task} ({model})") } else { task.to_string() };
+        let name = if many_models {
+            format!("{task} ({model})")
+        } else {
+            task.to_string()
+        };
         out.push_str(&format!("**{name}** (dev {}", any.metric));
         match any.majority {
             Some(m) => out.push_str(&format!("; majority class {m:.4}). ")),
@@ -185,13 +199,20 @@ pub fn verdicts(summary: &[SummaryRow], comparisons: &[Comparison]) -> String {
 }
 
 fn bootstrap_markdown(comparisons: &[Comparison]) -> String {
+    if comparisons.is_empty() {
+        return "No task has FT runs beside PT or PT2 to compare with.\n".into();
+    }
     let mut out = String::from("| model | task | difference | metric | points | 95% interval | reading |\n|---|---|---|---|---|---|---|\n");
     for c in comparisons {
         let (diff, ci, reading) = match &c.interval {
             Some(i) => (
                 points(i.diff),
                 format!("[{}, {}]", points(i.lo), points(i.hi)),
-                if i.excludes_zero() { "a difference" } else { "inside the noise" },
+                if i.excludes_zero() {
+                    "a difference"
+                } else {
+                    "inside the noise"
+                },
             ),
             None => ("–".into(), "–".into(), "no predictions to resample"),
         };
@@ -208,14 +229,22 @@ fn bootstrap_markdown(comparisons: &[Comparison]) -> String {
 
 fn cost_markdown(summary: &[SummaryRow]) -> String {
     let mut out = String::from("| model | task | method | P | init | lr | epochs | best mean | epochs to within 1 pt of FT | seconds to within 1 pt | seeds that got there |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
-    let cell = |v: Option<f64>, digits: usize| v.map_or("not reached".into(), |v| format!("{v:.digits$}"));
     for s in summary {
+        let cell = |v: Option<f64>, digits: usize| match (s.ft_target, v) {
+            (None, _) => "no FT run".to_string(),
+            (Some(_), None) => "not reached".to_string(),
+            (Some(_), Some(v)) => format!("{v:.digits$}"),
+        };
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {:.4} | {} | {} | {}/{} |\n",
             s.model,
             s.task,
             s.method,
-            if s.method == "ft" { "–".into() } else { s.prompt_len.to_string() },
+            if s.method == "ft" {
+                "–".into()
+            } else {
+                s.prompt_len.to_string()
+            },
             if s.init.is_empty() { "–" } else { &s.init },
             s.lr,
             s.epochs,
@@ -328,26 +357,52 @@ mod tests {
             task: "sst2".into(),
             method: method.into(),
             metric: "accuracy".into(),
-            interval: Some(Interval { diff: (lo + hi) / 2.0, lo, hi }),
+            interval: Some(Interval {
+                diff: (lo + hi) / 2.0,
+                lo,
+                hi,
+            }),
         }
     }
 
     #[test]
     fn a_gap_inside_the_interval_is_not_a_win() {
         let summary = summary_of(&[("ft", 0.80), ("pt2", 0.83), ("pt", 0.60)]);
-        let text = verdicts(&summary, &[comparison("pt2", -0.01, 0.07), comparison("pt", -0.25, -0.15)]);
-        assert!(text.contains("PT2 is 3.00 points above FT, but that is inside the noise"), "{text}");
-        assert!(text.contains("PT is 20.00 points below FT (paired bootstrap 95% interval [-25.00, -15.00])"), "{text}");
+        let text = verdicts(
+            &summary,
+            &[
+                comparison("pt2", -0.01, 0.07),
+                comparison("pt", -0.25, -0.15),
+            ],
+        );
+        assert!(
+            text.contains("PT2 is 3.00 points above FT, but that is inside the noise"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "PT is 20.00 points below FT (paired bootstrap 95% interval [-25.00, -15.00])"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
     fn chance_level_and_one_point_are_said_as_such() {
         let summary = summary_of(&[("ft", 0.80), ("pt2", 0.795), ("pt", 0.51)]);
         let text = verdicts(&summary, &[comparison("pt2", -0.03, 0.02)]);
-        assert!(text.contains("PT2 is within one point of FT (-0.50 points"), "{text}");
+        assert!(
+            text.contains(
+                "PT2 is within one point of FT (-0.50 points; paired bootstrap 95% interval [-3.00, 2.00])"
+            ),
+            "{text}"
+        );
         assert!(text.contains("PT is at the majority-class level"), "{text}");
         let summary = summary_of(&[("ft", 0.51), ("pt2", 0.55)]);
         let text = verdicts(&summary, &[]);
-        assert!(text.contains("no comparison is drawn") && !text.contains("above FT"), "{text}");
+        assert!(
+            text.contains("no comparison is drawn") && !text.contains("above FT"),
+            "{text}"
+        );
     }
 }

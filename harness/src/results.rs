@@ -227,8 +227,10 @@ pub struct SummaryRow {
     pub total_params: usize,
     /// Mean wall seconds of a run.
     pub wall_seconds: f64,
-    /// The cost of a point (`cost_of_a_point`): mean epochs and wall seconds to come within one
-    /// point of FT's best mean, over the seeds that got there; how many did.
+    /// The cost of a point (`cost_of_a_point`): the score that is within one point of FT's best
+    /// mean (None without FT runs); mean epochs and wall seconds to reach it, over the seeds that
+    /// got there; how many did.
+    pub ft_target: Option<f64>,
     pub epochs_to_ft: Option<f64>,
     pub seconds_to_ft: Option<f64>,
     pub reached_ft: usize,
@@ -290,6 +292,7 @@ pub fn summarize(rows: &[ResultRow]) -> Vec<SummaryRow> {
                 trainable_percent: first.trainable_percent.unwrap_or(0.0),
                 total_params: first.total_params.unwrap_or(0),
                 wall_seconds: mean_std(&of(|r| r.wall_seconds)).0,
+                ft_target: None,
                 epochs_to_ft: None,
                 seconds_to_ft: None,
                 reached_ft: 0,
@@ -340,6 +343,7 @@ pub fn cost_of_a_point(summary: &mut [SummaryRow], records: &[RunRecord]) {
         .collect();
     for (s, target) in summary.iter_mut().zip(targets) {
         let Some(target) = target else { continue };
+        s.ft_target = Some(target);
         let reached: Vec<(f64, f64)> = records
             .iter()
             .filter(|r| setting_key(&r.config) == s.setting)
@@ -405,7 +409,10 @@ pub fn summary_markdown(summary: &[SummaryRow]) -> String {
 }
 
 /// Write results.parquet/.csv, summary.parquet/.csv and summary.md into the sweep dir.
-pub fn write_tables(records: &[RunRecord], dir: &Path) -> Result<(Vec<ResultRow>, Vec<SummaryRow>)> {
+pub fn write_tables(
+    records: &[RunRecord],
+    dir: &Path,
+) -> Result<(Vec<ResultRow>, Vec<SummaryRow>)> {
     let rows = rows(records);
     let mut summary = summarize(&rows);
     cost_of_a_point(&mut summary, records);

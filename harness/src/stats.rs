@@ -45,7 +45,10 @@ fn f1(c: &Counts) -> f64 {
 /// [tp, tn, fp, fn]
 fn matthews(c: &Counts) -> f64 {
     let [tp, tn, fp, fn_] = *c;
-    ratio(tp * tn - fp * fn_, ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_)).sqrt())
+    ratio(
+        tp * tn - fp * fn_,
+        ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_)).sqrt(),
+    )
 }
 
 impl PartialEq for Predictions {
@@ -61,7 +64,10 @@ impl Predictions {
         let one = |x: bool| f64::from(u8::from(x));
         let (units, score): (Vec<Counts>, fn(&Counts) -> f64) = match metric {
             "accuracy" => (
-                gold.iter().zip(pred).map(|(g, p)| [one(g == p), 1.0, 0.0, 0.0]).collect(),
+                gold.iter()
+                    .zip(pred)
+                    .map(|(g, p)| [one(g == p), 1.0, 0.0, 0.0])
+                    .collect(),
                 accuracy,
             ),
             "f1" => (
@@ -74,7 +80,14 @@ impl Predictions {
             "matthews" => (
                 gold.iter()
                     .zip(pred)
-                    .map(|(&g, &p)| [one(p == 1 && g == 1), one(p == 0 && g == 0), one(p == 1 && g == 0), one(p == 0 && g == 1)])
+                    .map(|(&g, &p)| {
+                        [
+                            one(p == 1 && g == 1),
+                            one(p == 0 && g == 0),
+                            one(p == 1 && g == 0),
+                            one(p == 0 && g == 1),
+                        ]
+                    })
                     .collect(),
                 matthews,
             ),
@@ -93,9 +106,18 @@ impl Predictions {
             .iter()
             .zip(pred)
             .map(|(g, p)| {
-                let g: std::collections::HashSet<_> = metrics::entities(std::slice::from_ref(g)).into_iter().collect();
-                let p: std::collections::HashSet<_> = metrics::entities(std::slice::from_ref(p)).into_iter().collect();
-                [g.intersection(&p).count() as f64, p.len() as f64, g.len() as f64, 0.0]
+                let g: std::collections::HashSet<_> = metrics::entities(std::slice::from_ref(g))
+                    .into_iter()
+                    .collect();
+                let p: std::collections::HashSet<_> = metrics::entities(std::slice::from_ref(p))
+                    .into_iter()
+                    .collect();
+                [
+                    g.intersection(&p).count() as f64,
+                    p.len() as f64,
+                    g.len() as f64,
+                    0.0,
+                ]
             })
             .collect();
         Self {
@@ -140,10 +162,18 @@ impl Predictions {
                     }
                     [] => {}
                     [.., g, p] => {
-                        gold.last_mut().expect("one open sentence").push(g.to_string());
-                        pred.last_mut().expect("one open sentence").push(p.to_string());
+                        gold.last_mut()
+                            .expect("one open sentence")
+                            .push(g.to_string());
+                        pred.last_mut()
+                            .expect("one open sentence")
+                            .push(p.to_string());
                     }
-                    _ => bail!("{}:{}: expected word, gold, prediction", path.display(), i + 1),
+                    _ => bail!(
+                        "{}:{}: expected word, gold, prediction",
+                        path.display(),
+                        i + 1
+                    ),
                 }
             }
             gold.retain(|s| !s.is_empty());
@@ -152,20 +182,31 @@ impl Predictions {
         }
         let class = |name: &str, line: usize| -> Result<usize> {
             labels.iter().position(|l| l == name).with_context(|| {
-                format!("{}:{line}: \"{name}\" is not one of the labels {labels:?}", path.display())
+                format!(
+                    "{}:{line}: \"{name}\" is not one of the labels {labels:?}",
+                    path.display()
+                )
             })
         };
         let (mut gold, mut pred) = (vec![], vec![]);
         for (i, line) in text.lines().enumerate().skip(1) {
             let fields: Vec<&str> = line.split('\t').collect();
             if fields.len() < 3 {
-                bail!("{}:{}: expected id, gold, prediction", path.display(), i + 1);
+                bail!(
+                    "{}:{}: expected id, gold, prediction",
+                    path.display(),
+                    i + 1
+                );
             }
             gold.push(class(fields[fields.len() - 2], i + 1)?);
             pred.push(class(fields[fields.len() - 1], i + 1)?);
         }
-        Self::classes(&gold, &pred, metric)
-            .with_context(|| format!("{}: no bootstrap for the metric \"{metric}\"", path.display()))
+        Self::classes(&gold, &pred, metric).with_context(|| {
+            format!(
+                "{}: no bootstrap for the metric \"{metric}\"",
+                path.display()
+            )
+        })
     }
 }
 
@@ -216,7 +257,9 @@ pub fn paired_bootstrap(
     let mut state = seed;
     let mut diffs: Vec<f64> = (0..resamples)
         .map(|_| {
-            let indices: Vec<usize> = (0..n).map(|_| (next(&mut state) % n as u64) as usize).collect();
+            let indices: Vec<usize> = (0..n)
+                .map(|_| (next(&mut state) % n as u64) as usize)
+                .collect();
             mean_score(a, &indices) - mean_score(b, &indices)
         })
         .collect();
@@ -247,13 +290,23 @@ mod tests {
             ("f1", metrics::f1_for_class(&pred, &gold, 1)),
             ("matthews", metrics::matthews(&pred, &gold)),
         ] {
-            let score = Predictions::classes(&gold, &pred, name).unwrap().score(&all);
-            assert!((score - expected).abs() < 1e-12, "{name}: {score} vs {expected}");
+            let score = Predictions::classes(&gold, &pred, name)
+                .unwrap()
+                .score(&all);
+            assert!(
+                (score - expected).abs() < 1e-12,
+                "{name}: {score} vs {expected}"
+            );
         }
         let tags = |s: &str| -> Vec<Vec<String>> {
-            s.split('|').map(|t| t.split_whitespace().map(String::from).collect()).collect()
+            s.split('|')
+                .map(|t| t.split_whitespace().map(String::from).collect())
+                .collect()
         };
-        let (g, p) = (tags("B-PER I-PER O|B-LOC O B-ORG|O O"), tags("B-PER I-PER O|B-LOC O O|B-MISC O"));
+        let (g, p) = (
+            tags("B-PER I-PER O|B-LOC O B-ORG|O O"),
+            tags("B-PER I-PER O|B-LOC O O|B-MISC O"),
+        );
         let score = Predictions::tags(&g, &p).score(&[0, 1, 2]);
         assert!((score - metrics::seqeval(&g, &p).f1).abs() < 1e-12);
     }
@@ -275,10 +328,19 @@ mod tests {
         let gold = vec![1; n];
         let a: Vec<usize> = (0..n).map(|i| usize::from(i < 300 || i >= 400)).collect();
         let b: Vec<usize> = (0..n).map(|i| usize::from(i >= 300)).collect();
-        let i = paired_bootstrap(&[accuracy_of(&gold, &a)], &[accuracy_of(&gold, &b)], 1000, 1).unwrap();
+        let i = paired_bootstrap(
+            &[accuracy_of(&gold, &a)],
+            &[accuracy_of(&gold, &b)],
+            1000,
+            1,
+        )
+        .unwrap();
         assert!((i.diff - 0.1).abs() < 1e-12, "{i:?}");
         let half = 1.96 * (0.19f64 / n as f64).sqrt();
-        assert!(((i.hi - i.lo) / 2.0 - half).abs() < 0.15 * half, "{i:?} vs ±{half}");
+        assert!(
+            ((i.hi - i.lo) / 2.0 - half).abs() < 0.15 * half,
+            "{i:?} vs ±{half}"
+        );
         assert!(((i.hi + i.lo) / 2.0 - 0.1).abs() < 0.004, "{i:?}");
         assert!(i.excludes_zero());
     }
@@ -292,10 +354,19 @@ mod tests {
         let p = Predictions::read(&path, &labels, "accuracy").unwrap();
         assert_eq!(p, accuracy_of(&[1, 0], &[0, 0]));
         std::fs::write(&path, "id\tgold\tprediction\na:1\tmaybe\tno\n").unwrap();
-        let err = Predictions::read(&path, &labels, "accuracy").unwrap_err().to_string();
-        assert!(err.contains(":2: \"maybe\" is not one of the labels"), "{err}");
+        let err = Predictions::read(&path, &labels, "accuracy")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(":2: \"maybe\" is not one of the labels"),
+            "{err}"
+        );
         let conll = dir.path().join("dev_predictions.conll");
-        std::fs::write(&conll, "EU B-ORG B-ORG\nrejects O O\n\nPeter B-PER B-LOC\n\n").unwrap();
+        std::fs::write(
+            &conll,
+            "EU B-ORG B-ORG\nrejects O O\n\nPeter B-PER B-LOC\n\n",
+        )
+        .unwrap();
         let p = Predictions::read(&conll, &[], "f1").unwrap();
         assert_eq!(p.len(), 2);
         assert!((p.score(&[0, 1]) - 0.5).abs() < 1e-12);

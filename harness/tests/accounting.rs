@@ -61,7 +61,13 @@ fn pt_and_ft_counts() {
     let (p, h, c) = (5, 32, 2);
     let (ft_trainable, total) = counts(Method::Ft, c);
     assert_eq!(ft_trainable, total);
-    let (pt_trainable, pt_total) = counts(Method::Pt { prompt_len: p, init: Default::default() }, c);
+    let (pt_trainable, pt_total) = counts(
+        Method::Pt {
+            prompt_len: p,
+            init: Default::default(),
+        },
+        c,
+    );
     assert_eq!(pt_trainable, p * h + h * c + c);
     assert_eq!(pt_total, total + p * h);
 }

@@ -133,7 +133,13 @@ fn pt2_with_reparameterization_trains_the_mlp() {
 
 #[test]
 fn pt_trains_only_prompts_and_head() {
-    check_frozen(Method::Pt { prompt_len: 4, init: Default::default() }, 3);
+    check_frozen(
+        Method::Pt {
+            prompt_len: 4,
+            init: Default::default(),
+        },
+        3,
+    );
 }
 
 #[test]

@@ -27,11 +27,23 @@ fn text_and_vocab_inits_pick_real_tokens() {
     let id = |t: &str| i64::from(text.token_to_id(t).unwrap());
 
     let init = PromptInit::Text("a great movie".into());
-    let ids = init_tokens(&init, 7, 1, task.as_ref(), &text).unwrap().unwrap();
+    let ids = init_tokens(&init, 7, 1, task.as_ref(), &text)
+        .unwrap()
+        .unwrap();
     let (a, great, movie) = (id("a"), id("great"), id("movie"));
     assert_eq!(
         ids,
-        vec![id("[CLS]"), a, great, movie, a, great, movie, a, id("[SEP]")]
+        vec![
+            id("[CLS]"),
+            a,
+            great,
+            movie,
+            a,
+            great,
+            movie,
+            a,
+            id("[SEP]")
+        ]
     );
 
     let vocab = |seed| {
@@ -43,12 +55,24 @@ fn text_and_vocab_inits_pick_real_tokens() {
     assert_eq!(one, again, "same seed, same tokens");
     assert_ne!(one, two, "another seed draws other tokens");
     assert_eq!(one.len(), 18);
-    let special = [id("[CLS]"), id("[SEP]"), id("[PAD]"), id("[UNK]"), id("[MASK]")];
+    let special = [
+        id("[CLS]"),
+        id("[SEP]"),
+        id("[PAD]"),
+        id("[UNK]"),
+        id("[MASK]"),
+    ];
     assert!(one[1..17].iter().all(|t| !special.contains(t)), "{one:?}");
     let distinct: std::collections::HashSet<_> = one[1..17].iter().collect();
-    assert_eq!(distinct.len(), 16, "P distinct tokens when the texts have them");
+    assert_eq!(
+        distinct.len(),
+        16,
+        "P distinct tokens when the texts have them"
+    );
 
-    assert!(init_tokens(&PromptInit::Random, 16, 1, task.as_ref(), &text)
-        .unwrap()
-        .is_none());
+    assert!(
+        init_tokens(&PromptInit::Random, 16, 1, task.as_ref(), &text)
+            .unwrap()
+            .is_none()
+    );
 }

@@ -31,20 +31,48 @@ fn ptv2(args: &[&str], reports: &Path) -> std::process::Output {
 fn a_prefix_that_never_reaches_attention_fails_the_nightly_check() {
     let reports = tempfile::tempdir().unwrap();
     let data = data_dir().display().to_string();
-    let sweep = ptv2(&["sweep", "smoke", "--quiet", "--workers", "2", "--data", &data], reports.path());
-    assert!(sweep.status.success(), "{}", String::from_utf8_lossy(&sweep.stderr));
+    let sweep = ptv2(
+        &[
+            "sweep",
+            "smoke",
+            "--quiet",
+            "--workers",
+            "2",
+            "--data",
+            &data,
+        ],
+        reports.path(),
+    );
+    assert!(
+        sweep.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sweep.stderr)
+    );
     let check = ptv2(
-        &["check", "smoke", "--baseline", "experiments/baselines/smoke.csv"],
+        &[
+            "check",
+            "smoke",
+            "--baseline",
+            "experiments/baselines/smoke.csv",
+        ],
         reports.path(),
     );
     let table = String::from_utf8_lossy(&check.stdout);
-    assert!(!check.status.success(), "the check passed a broken PT2:\n{table}");
+    assert!(
+        !check.status.success(),
+        "the check passed a broken PT2:\n{table}"
+    );
     let regressed: Vec<&str> = table.lines().filter(|l| l.contains("REGRESSED")).collect();
     assert!(!regressed.is_empty(), "{table}");
-    assert!(regressed.iter().all(|l| l.contains("method=pt2")), "{table}");
+    assert!(
+        regressed.iter().all(|l| l.contains("method=pt2")),
+        "{table}"
+    );
     for method in ["method=ft", "method=pt "] {
         assert!(
-            table.lines().any(|l| l.contains(method) && l.trim_end().ends_with("ok")),
+            table
+                .lines()
+                .any(|l| l.contains(method) && l.trim_end().ends_with("ok")),
             "{method} should still pass:\n{table}"
         );
     }

@@ -316,7 +316,13 @@ fn pt_and_pt2_logits_equal_pytorch() {
             },
             "pt2_logits",
         ),
-        (Method::Pt { prompt_len: 3, init: Default::default() }, "pt_logits"),
+        (
+            Method::Pt {
+                prompt_len: 3,
+                init: Default::default(),
+            },
+            "pt_logits",
+        ),
     ];
     for (method, key) in cases {
         let mut tuned = TunedModel::new(model.encoder.clone(), &method, &head, &init, &device);

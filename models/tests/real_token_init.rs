@@ -38,7 +38,11 @@ fn close(a: Tensor<2>, b: Tensor<2>) {
         b.into_data().convert::<f32>().try_to_vec::<f32>().unwrap(),
     );
     assert_eq!(a.len(), b.len());
-    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
     assert!(worst < 1e-5, "max difference {worst}");
 }
 
@@ -65,7 +69,10 @@ fn a_prefix_from_tokens_is_the_encoders_keys_and_values_of_them() {
     let x = input(&plain.embeddings.word_embeddings.weight.val().device());
     for layer in 0..config.num_hidden_layers {
         // The input of layer `layer` is the output of an encoder cut to its first `layer` layers.
-        let below = plain.clone().truncate_layers(layer).forward(&x, &Prompts::none());
+        let below = plain
+            .clone()
+            .truncate_layers(layer)
+            .forward(&x, &Prompts::none());
         let attention = &plain.encoder.layer[layer].attention.self_attn;
         let rows = |t: Tensor<3>| t.narrow(1, 1, P).reshape([P, hidden]);
         let key = rows(attention.key.forward(below.last_hidden_state.clone()));
@@ -101,7 +108,11 @@ fn a_top_layers_prefix_takes_those_layers_activations_and_prompts_take_word_embe
     let width = 2 * config.hidden_size;
     close(
         top.prefix.as_ref().unwrap().flat(),
-        full.prefix.as_ref().unwrap().flat().narrow(1, last * width, width),
+        full.prefix
+            .as_ref()
+            .unwrap()
+            .flat()
+            .narrow(1, last * width, width),
     );
 
     let pt = Method::Pt {

@@ -257,6 +257,21 @@ impl Task for TaggingTask {
         "f1"
     }
 
+    /// Every word tagged with the training split's most frequent tag ("O": entity F1 0).
+    fn majority_scores(&self) -> Option<Vec<(String, f64)>> {
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for tag in self.train.iter().flat_map(|s| &s.tags) {
+            *counts.entry(tag.as_str()).or_default() += 1;
+        }
+        let (tag, _) = counts.into_iter().max_by_key(|(_, n)| *n)?;
+        let predicted: Vec<Vec<String>> = self
+            .dev
+            .iter()
+            .map(|s| vec![tag.to_string(); s.tags.len()])
+            .collect();
+        Some(self.score(&predicted))
+    }
+
     fn subset(&mut self, max_train: Option<usize>, max_eval: Option<usize>) {
         take_subset(&mut self.train, &mut self.dev, max_train, max_eval);
     }

@@ -221,7 +221,15 @@ mod tests {
             num_heads: 2,
             hidden: 8,
         };
-        let prefix = PrefixEncoder::init(&shape, &LayerSelection::All, Some(5), None, 0.0, 0.02, &device);
+        let prefix = PrefixEncoder::init(
+            &shape,
+            &LayerSelection::All,
+            Some(5),
+            None,
+            0.0,
+            0.02,
+            &device,
+        );
         let before = prefix.flat().into_data();
         let collapsed = prefix.collapse();
         assert!(collapsed.mlp.is_none());
@@ -237,7 +245,15 @@ mod tests {
             num_heads: 2,
             hidden: 8,
         };
-        let prefix = PrefixEncoder::init(&shape, &LayerSelection::Top(1), None, None, 0.0, 0.02, &device);
+        let prefix = PrefixEncoder::init(
+            &shape,
+            &LayerSelection::Top(1),
+            None,
+            None,
+            0.0,
+            0.02,
+            &device,
+        );
         let prompts = prefix.prompts(2);
         let present: Vec<bool> = prompts.layers.iter().map(Option::is_some).collect();
         assert_eq!(present, vec![false, false, false, true]);
