@@ -89,6 +89,8 @@ fn majority_of(rows: &[&SummaryRow]) -> Option<f64> {
 }
 
 const MAJORITY_LABEL: &str = "majority class";
+/// Amber: apart from the methods' colours, and visible on their bars.
+const MAJORITY_COLOR: RGBColor = RGBColor(200, 130, 0);
 
 /// The majority-class level as a grey dashed line across `x` (with a legend entry).
 fn draw_majority<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
@@ -97,7 +99,7 @@ fn draw_majority<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
     level: Option<f64>,
 ) -> Result<()> {
     let Some(level) = level else { return Ok(()) };
-    let grey = RGBColor(40, 40, 40);
+    let grey = MAJORITY_COLOR;
     chart
         .draw_series(DashedLineSeries::new(
             vec![(x.0, level), (x.1, level)],
@@ -432,7 +434,7 @@ impl Chart for Overview<'_> {
                 }))
                 .map_err(err)?;
         }
-        let grey = RGBColor(40, 40, 40);
+        let grey = MAJORITY_COLOR;
         let mut labelled = false;
         for (t, task) in tasks.iter().enumerate() {
             let task_rows: Vec<&SummaryRow> = self
@@ -458,6 +460,92 @@ impl Chart for Overview<'_> {
                 });
                 labelled = true;
             }
+        }
+        draw_legend(&mut chart)?;
+        Ok(())
+    }
+}
+
+/// Learning curves: every configuration's main dev score per epoch (mean over seeds), each
+/// method's best in full colour and its other configurations pale, with the majority-class level.
+struct Curves<'a> {
+    title: String,
+    metric: String,
+    rows: Vec<&'a SummaryRow>,
+}
+
+impl Chart for Curves<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let best: Vec<&SummaryRow> = ["ft", "pt", "pt2"]
+            .into_iter()
+            .filter_map(|m| {
+                self.rows
+                    .iter()
+                    .filter(|r| r.method == m && !r.curve.is_empty())
+                    .max_by(|a, b| a.mean.total_cmp(&b.mean))
+                    .copied()
+            })
+            .collect();
+        let others: Vec<&SummaryRow> = self
+            .rows
+            .iter()
+            .filter(|r| !r.curve.is_empty() && !best.iter().any(|b| std::ptr::eq(*b, **r)))
+            .copied()
+            .collect();
+        let epochs = best.iter().map(|r| r.curve.len()).max().unwrap_or(1) as f64;
+        let majority = majority_of(&self.rows);
+        let y = y_range(
+            best.iter()
+                .flat_map(|r| r.curve.iter().copied())
+                .chain(majority),
+        );
+        let mut chart = ChartBuilder::on(root)
+            .caption(&self.title, ("sans-serif", 24))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.5..epochs + 0.5, y)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc(format!("dev {} (mean over seeds)", self.metric))
+            .x_labels(epochs as usize + 1)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .light_line_style(RGBColor(235, 235, 235))
+            .axis_desc_style(("sans-serif", 18))
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+        draw_majority(&mut chart, (0.5, epochs + 0.5), majority)?;
+        let pale = others.iter().map(|r| (*r, true));
+        for (r, is_pale) in pale.chain(best.iter().map(|r| (*r, false))) {
+            let color = if is_pale {
+                method_color(&r.method).mix(0.4)
+            } else {
+                method_color(&r.method).mix(1.0)
+            };
+            let label = if r.method == "ft" || others.is_empty() {
+                method_label(&r.method).to_string()
+            } else {
+                format!("{}, init {}, lr {}", method_label(&r.method), r.init, r.lr)
+            };
+            let points: Vec<(f64, f64)> = r
+                .curve
+                .iter()
+                .enumerate()
+                .map(|(i, v)| ((i + 1) as f64, *v))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                .map_err(err)?;
         }
         draw_legend(&mut chart)?;
         Ok(())
@@ -592,6 +680,14 @@ pub fn draw_all(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
                     &chart,
                     &dir.join(format!("{task}_prompt_len{suffix}")),
                 )?);
+            }
+            if rows.iter().any(|r| !r.curve.is_empty()) {
+                let chart = Curves {
+                    title: format!("{task}: learning curves ({model})"),
+                    metric: metric.clone(),
+                    rows: rows.clone(),
+                };
+                written.push(render(&chart, &dir.join(format!("{task}_curves{suffix}")))?);
             }
             let chart = MethodBars {
                 title: format!("{task}: FT vs PT vs PT2 ({model})"),

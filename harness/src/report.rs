@@ -138,7 +138,10 @@ fn against_ft(name: &str, r: &SummaryRow, ft: &SummaryRow, interval: Option<&Int
             points(gap.abs())
         )
     } else {
-        format!("{name} is {} points {side} FT{bracketed}. ", points(gap.abs()))
+        format!(
+            "{name} is {} points {side} FT{bracketed}. ",
+            points(gap.abs())
+        )
     }
 }
 

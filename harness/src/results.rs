@@ -236,6 +236,10 @@ pub struct SummaryRow {
     pub reached_ft: usize,
     /// Every setting but the seed: the configuration's identity (`setting_key`).
     pub setting: String,
+    /// The learning curve: main dev score per epoch, mean over seeds (`learning_curves`; drawn,
+    /// not tabled).
+    #[serde(skip)]
+    pub curve: Vec<f64>,
 }
 
 /// Mean and sample standard deviation.
@@ -297,6 +301,7 @@ pub fn summarize(rows: &[ResultRow]) -> Vec<SummaryRow> {
                 seconds_to_ft: None,
                 reached_ft: 0,
                 setting: first.setting.clone(),
+                curve: vec![],
             }
         })
         .collect();
@@ -360,6 +365,36 @@ pub fn cost_of_a_point(summary: &mut [SummaryRow], records: &[RunRecord]) {
     }
 }
 
+/// Fill each configuration's learning curve from its runs' per-epoch dev scores: the mean over
+/// the seeds that have each epoch.
+pub fn learning_curves(summary: &mut [SummaryRow], records: &[RunRecord]) {
+    for s in summary.iter_mut() {
+        let curves: Vec<Vec<f64>> = records
+            .iter()
+            .filter(|r| setting_key(&r.config) == s.setting)
+            .filter_map(|r| r.metrics.as_ref())
+            .map(|m| {
+                m.epochs
+                    .iter()
+                    .filter_map(|e| e.dev.first().map(|d| d.1))
+                    .collect()
+            })
+            .collect();
+        let epochs = curves.iter().map(Vec::len).max().unwrap_or(0);
+        s.curve = (0..epochs)
+            .map(|i| {
+                mean_std(
+                    &curves
+                        .iter()
+                        .filter_map(|c| c.get(i).copied())
+                        .collect::<Vec<_>>(),
+                )
+                .0
+            })
+            .collect();
+    }
+}
+
 /// The first epoch (1-based) whose main dev score reaches `target`, and the wall seconds of the
 /// epochs up to and including it.
 pub fn epochs_to_reach(metrics: &RunMetrics, target: f64) -> Option<(f64, f64)> {
@@ -416,6 +451,7 @@ pub fn write_tables(
     let rows = rows(records);
     let mut summary = summarize(&rows);
     cost_of_a_point(&mut summary, records);
+    learning_curves(&mut summary, records);
     crate::table::write_frame(&mut crate::table::frame(&rows)?, &dir.join("results"))?;
     crate::table::write_frame(&mut crate::table::frame(&summary)?, &dir.join("summary"))?;
     crate::io::write_atomic(
@@ -553,6 +589,14 @@ mod tests {
         // The last epoch beside the best: PT2 ends at 0.85 and 0.70.
         assert!((pt2.last_mean - 0.775).abs() < 1e-12 && (pt2.mean - 0.83).abs() < 1e-12);
         assert_eq!(pt2.majority, Some(0.5));
+        learning_curves(&mut summary, &records);
+        let of = |m: &str| summary.iter().find(|s| s.method == m).unwrap();
+        let curve = &of("pt2").curve;
+        assert_eq!(curve.len(), 4);
+        for (got, want) in curve.iter().zip([0.60, 0.80, 0.75, 0.775]) {
+            assert!((got - want).abs() < 1e-12, "{curve:?}");
+        }
+        assert_eq!(of("ft").curve.len(), 3);
     }
 
     #[test]
