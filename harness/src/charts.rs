@@ -83,6 +83,11 @@ fn draw_legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
         .map_err(err)
 }
 
+/// A legend entry: a short line in `style`.
+fn line_legend(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style)
+}
+
 /// The majority-class level of a task's rows, where the runs recorded one.
 fn majority_of(rows: &[&SummaryRow]) -> Option<f64> {
     rows.iter().find_map(|r| r.majority)
@@ -109,7 +114,7 @@ fn draw_majority<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
         ))
         .map_err(err)?
         .label(MAJORITY_LABEL)
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2)));
+        .legend(line_legend(grey.stroke_width(2)));
     Ok(())
 }
 
@@ -214,9 +219,7 @@ impl Chart for PromptLength<'_> {
                 ))
                 .map_err(err)?
                 .label(method_label("ft"))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
+                .legend(line_legend(color.stroke_width(2)));
         }
         for (method, points) in &lines {
             let color = method_color(method);
@@ -224,9 +227,7 @@ impl Chart for PromptLength<'_> {
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
                 .map_err(err)?
                 .label(method_label(method))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
+                .legend(line_legend(color.stroke_width(2)));
             chart
                 .draw_series(points.iter().map(|&p| Circle::new(p, 5, color.filled())))
                 .map_err(err)?;
@@ -455,9 +456,9 @@ impl Chart for Overview<'_> {
                 ))
                 .map_err(err)?;
             if !labelled {
-                series.label(MAJORITY_LABEL).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2))
-                });
+                series
+                    .label(MAJORITY_LABEL)
+                    .legend(line_legend(grey.stroke_width(2)));
                 labelled = true;
             }
         }
@@ -540,9 +541,7 @@ impl Chart for Curves<'_> {
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
                 .map_err(err)?
                 .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
+                .legend(line_legend(color.stroke_width(2)));
             chart
                 .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
                 .map_err(err)?;

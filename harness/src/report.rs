@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::results::{best, summary_markdown, ResultRow, RunRecord, SummaryRow};
+use crate::results::{best, config_cells, summary_markdown, ResultRow, RunRecord, SummaryRow};
 use crate::stats::{paired_bootstrap, Interval, Predictions};
 
 /// Bootstrap resamples of the dev set.
@@ -239,18 +239,8 @@ fn cost_markdown(summary: &[SummaryRow]) -> String {
             (Some(_), Some(v)) => format!("{v:.digits$}"),
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.4} | {} | {} | {}/{} |\n",
-            s.model,
-            s.task,
-            s.method,
-            if s.method == "ft" {
-                "–".into()
-            } else {
-                s.prompt_len.to_string()
-            },
-            if s.init.is_empty() { "–" } else { &s.init },
-            s.lr,
-            s.epochs,
+            "{} {:.4} | {} | {} | {}/{} |\n",
+            config_cells(s),
             s.mean,
             cell(s.epochs_to_ft, 1),
             cell(s.seconds_to_ft, 0),

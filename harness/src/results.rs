@@ -408,6 +408,20 @@ pub fn epochs_to_reach(metrics: &RunMetrics, target: f64) -> Option<(f64, f64)> 
     None
 }
 
+/// The first markdown cells of a summary row: model, task, method, P, init, lr, epochs.
+pub fn config_cells(s: &SummaryRow) -> String {
+    let p = if s.method == "ft" {
+        "–".to_string()
+    } else {
+        s.prompt_len.to_string()
+    };
+    let init = if s.init.is_empty() { "–" } else { &s.init };
+    format!(
+        "| {} | {} | {} | {p} | {init} | {} | {} |",
+        s.model, s.task, s.method, s.lr, s.epochs
+    )
+}
+
 fn cell(value: Option<f64>, digits: usize) -> String {
     value.map_or("–".into(), |v| format!("{v:.digits$}"))
 }
@@ -416,18 +430,8 @@ pub fn summary_markdown(summary: &[SummaryRow]) -> String {
     let mut out = String::from("| model | task | method | P | init | lr | epochs | metric | best epoch: mean ± std | last epoch: mean ± std | n | majority | trainable | % | s/run |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for s in summary {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.4} ± {:.4} | {:.4} ± {:.4} | {} | {} | {} | {:.3} | {:.0} |\n",
-            s.model,
-            s.task,
-            s.method,
-            if s.method == "ft" {
-                "–".into()
-            } else {
-                s.prompt_len.to_string()
-            },
-            if s.init.is_empty() { "–" } else { &s.init },
-            s.lr,
-            s.epochs,
+            "{} {} | {:.4} ± {:.4} | {:.4} ± {:.4} | {} | {} | {} | {:.3} | {:.0} |\n",
+            config_cells(s),
             s.metric,
             s.mean,
             s.std,
