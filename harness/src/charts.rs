@@ -88,6 +88,17 @@ fn line_legend(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i3
     move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style)
 }
 
+/// The best configuration (highest mean over seeds) among the rows that `keep` admits.
+fn best_of<'a>(
+    rows: &[&'a SummaryRow],
+    keep: impl Fn(&SummaryRow) -> bool,
+) -> Option<&'a SummaryRow> {
+    rows.iter()
+        .copied()
+        .filter(|r| keep(r))
+        .max_by(|a, b| a.mean.total_cmp(&b.mean))
+}
+
 /// The majority-class level of a task's rows, where the runs recorded one.
 fn majority_of(rows: &[&SummaryRow]) -> Option<f64> {
     rows.iter().find_map(|r| r.majority)
@@ -253,12 +264,7 @@ impl Chart for MethodBars<'_> {
         let best: Vec<(&str, f64, f64)> = methods
             .iter()
             .map(|m| {
-                let r = self
-                    .rows
-                    .iter()
-                    .filter(|r| r.method == *m)
-                    .max_by(|a, b| a.mean.total_cmp(&b.mean))
-                    .expect("method present");
+                let r = best_of(&self.rows, |r| r.method == *m).expect("method present");
                 (*m, r.mean, r.std)
             })
             .collect();
@@ -345,11 +351,7 @@ impl Chart for Overview<'_> {
             .filter(|m| self.rows.iter().any(|r| r.method == *m))
             .collect();
         let best = |task: &str, method: &str| {
-            self.rows
-                .iter()
-                .filter(|r| r.task == task && r.method == method)
-                .max_by(|a, b| a.mean.total_cmp(&b.mean))
-                .copied()
+            best_of(&self.rows, |r| r.task == task && r.method == method)
         };
         let top = self
             .rows
@@ -479,13 +481,7 @@ impl Chart for Curves<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let best: Vec<&SummaryRow> = ["ft", "pt", "pt2"]
             .into_iter()
-            .filter_map(|m| {
-                self.rows
-                    .iter()
-                    .filter(|r| r.method == m && !r.curve.is_empty())
-                    .max_by(|a, b| a.mean.total_cmp(&b.mean))
-                    .copied()
-            })
+            .filter_map(|m| best_of(&self.rows, |r| r.method == m && !r.curve.is_empty()))
             .collect();
         let others: Vec<&SummaryRow> = self
             .rows

@@ -9,7 +9,9 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::results::{best, config_cells, summary_markdown, ResultRow, RunRecord, SummaryRow};
+use crate::results::{
+    best, config_cells, runs_of, summary_markdown, ResultRow, RunRecord, SummaryRow,
+};
 use crate::stats::{paired_bootstrap, Interval, Predictions};
 
 /// Bootstrap resamples of the dev set.
@@ -52,10 +54,7 @@ pub struct Comparison {
 }
 
 fn predictions_of(records: &[RunRecord], r: &SummaryRow) -> Option<Vec<Predictions>> {
-    records
-        .iter()
-        .filter(|rec| crate::results::setting_key(&rec.config) == r.setting)
-        .filter_map(|rec| Some((rec, rec.metrics.as_ref()?)))
+    runs_of(records, r)
         .map(|(rec, m)| {
             let file = ["dev_predictions.tsv", "dev_predictions.conll"]
                 .iter()
@@ -66,25 +65,32 @@ fn predictions_of(records: &[RunRecord], r: &SummaryRow) -> Option<Vec<Predictio
         .collect()
 }
 
+/// Every (model, task) of a summary, in order.
+fn model_tasks(summary: &[SummaryRow]) -> BTreeSet<(&str, &str)> {
+    summary
+        .iter()
+        .map(|r| (r.model.as_str(), r.task.as_str()))
+        .collect()
+}
+
 /// The paired bootstrap of PT2 − FT and PT − FT (best configuration of each) for every task
 /// whose runs saved class or tag predictions; None where they did not (QA).
 pub fn comparisons(records: &[RunRecord], summary: &[SummaryRow]) -> Vec<Comparison> {
-    let pairs: BTreeSet<(&str, &str)> = summary
-        .iter()
-        .map(|r| (r.model.as_str(), r.task.as_str()))
-        .collect();
+    let pairs = model_tasks(summary);
     let mut out = vec![];
     for (model, task) in pairs {
         let Some(ft) = best(summary, model, task, "ft") else {
             continue;
         };
+        // Read once per task: FT is the other side of both comparisons.
+        let ft_predictions = predictions_of(records, ft);
         for method in ["pt2", "pt"] {
             let Some(other) = best(summary, model, task, method) else {
                 continue;
             };
             let interval = predictions_of(records, other)
-                .zip(predictions_of(records, ft))
-                .and_then(|(a, b)| paired_bootstrap(&a, &b, RESAMPLES, 0).ok());
+                .zip(ft_predictions.as_ref())
+                .and_then(|(a, b)| paired_bootstrap(&a, b, RESAMPLES, 0).ok());
             out.push(Comparison {
                 model: model.into(),
                 task: task.into(),
@@ -147,10 +153,7 @@ fn against_ft(name: &str, r: &SummaryRow, ft: &SummaryRow, interval: Option<&Int
 
 /// One paragraph per task: the majority level, FT, then PT2 and PT against FT.
 pub fn verdicts(summary: &[SummaryRow], comparisons: &[Comparison]) -> String {
-    let pairs: BTreeSet<(&str, &str)> = summary
-        .iter()
-        .map(|r| (r.model.as_str(), r.task.as_str()))
-        .collect();
+    let pairs = model_tasks(summary);
     let many_models = pairs.iter().map(|p| p.0).collect::<BTreeSet<_>>().len() > 1;
     let mut out = String::new();
     for (model, task) in pairs {

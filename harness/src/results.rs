@@ -18,6 +18,8 @@ use crate::train::{RunConfig, RunMetrics, METRICS_FILE};
 pub struct RunRecord {
     pub id: String,
     pub config: RunConfig,
+    /// `setting_key(&config)`, computed once.
+    pub setting: String,
     pub dir: PathBuf,
     pub status: RunStatus,
     pub error: Option<String>,
@@ -46,6 +48,7 @@ pub fn collect(runs: &[PlannedRun], env: &SweepEnv) -> Result<Vec<RunRecord>> {
         };
         records.push(RunRecord {
             id: run.id.clone(),
+            setting: setting_key(&run.config),
             config: run.config.clone(),
             dir,
             status: status.status,
@@ -158,7 +161,7 @@ pub fn rows(records: &[RunRecord]) -> Vec<ResultRow> {
             max_len: c.max_len,
             dropout: c.dropout,
             schedule: c.schedule.to_string(),
-            setting: setting_key(c),
+            setting: record.setting.clone(),
             status: format!("{:?}", record.status).to_lowercase(),
             split: "dev".into(),
             metric: String::new(),
@@ -337,6 +340,18 @@ pub fn best<'a>(
         .max_by(|a, b| a.mean.total_cmp(&b.mean))
 }
 
+/// The finished-ok runs of a summary row's configuration (its seeds).
+pub fn runs_of<'a>(
+    records: &'a [RunRecord],
+    s: &SummaryRow,
+) -> impl Iterator<Item = (&'a RunRecord, &'a RunMetrics)> {
+    let setting = s.setting.clone();
+    records
+        .iter()
+        .filter(move |r| r.setting == setting)
+        .filter_map(|r| Some((r, r.metrics.as_ref()?)))
+}
+
 /// What a point costs: for every configuration, the epochs and wall seconds each seed needed to
 /// come within one point (0.01) of FT's best mean on the same model and task, from the per-epoch
 /// dev curves in metrics.json. Filled into the summary rows (None where no seed got there or the
@@ -349,11 +364,8 @@ pub fn cost_of_a_point(summary: &mut [SummaryRow], records: &[RunRecord]) {
     for (s, target) in summary.iter_mut().zip(targets) {
         let Some(target) = target else { continue };
         s.ft_target = Some(target);
-        let reached: Vec<(f64, f64)> = records
-            .iter()
-            .filter(|r| setting_key(&r.config) == s.setting)
-            .filter_map(|r| r.metrics.as_ref())
-            .filter_map(|m| epochs_to_reach(m, target))
+        let reached: Vec<(f64, f64)> = runs_of(records, s)
+            .filter_map(|(_, m)| epochs_to_reach(m, target))
             .collect();
         s.reached_ft = reached.len();
         if !reached.is_empty() {
@@ -369,11 +381,8 @@ pub fn cost_of_a_point(summary: &mut [SummaryRow], records: &[RunRecord]) {
 /// the seeds that have each epoch.
 pub fn learning_curves(summary: &mut [SummaryRow], records: &[RunRecord]) {
     for s in summary.iter_mut() {
-        let curves: Vec<Vec<f64>> = records
-            .iter()
-            .filter(|r| setting_key(&r.config) == s.setting)
-            .filter_map(|r| r.metrics.as_ref())
-            .map(|m| {
+        let curves: Vec<Vec<f64>> = runs_of(records, s)
+            .map(|(_, m)| {
                 m.epochs
                     .iter()
                     .filter_map(|e| e.dev.first().map(|d| d.1))
@@ -561,6 +570,7 @@ mod tests {
         let run = crate::sweep::expand(&toml, "t.toml").unwrap().remove(0);
         RunRecord {
             id: run.id,
+            setting: setting_key(&run.config),
             config: run.config,
             dir: PathBuf::new(),
             status: RunStatus::Ok,

@@ -36,12 +36,13 @@ pub fn frame<T: Serialize>(rows: &[T]) -> Result<DataFrame> {
 
 fn column(name: &str, cells: &[&Value]) -> Column {
     let name = PlSmallStr::from(name);
-    let present = || cells.iter().filter(|v| !v.is_null());
-    if present().clone().count() > 0 && present().clone().all(|v| v.is_u64()) {
+    let present: Vec<&&Value> = cells.iter().filter(|v| !v.is_null()).collect();
+    let all = |test: fn(&Value) -> bool| !present.is_empty() && present.iter().all(|v| test(v));
+    if all(Value::is_u64) {
         Column::new(name, cells.iter().map(|v| v.as_u64()).collect::<Vec<_>>())
-    } else if present().clone().count() > 0 && present().clone().all(|v| v.is_number()) {
+    } else if all(Value::is_number) {
         Column::new(name, cells.iter().map(|v| v.as_f64()).collect::<Vec<_>>())
-    } else if present().clone().count() > 0 && present().clone().all(|v| v.is_boolean()) {
+    } else if all(Value::is_boolean) {
         Column::new(name, cells.iter().map(|v| v.as_bool()).collect::<Vec<_>>())
     } else {
         let text = |v: &Value| match v {
