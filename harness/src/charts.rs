@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use anyhow::{anyhow, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -138,7 +139,7 @@ fn best_by<F: Fn(&SummaryRow) -> f64>(
     for r in rows {
         let x = x_of(r);
         let e = best
-            .entry((r.method.clone(), x.to_bits()))
+            .entry((r.settings.method.clone(), x.to_bits()))
             .or_insert(f64::MIN);
         *e = e.max(r.mean);
     }
@@ -177,13 +178,13 @@ impl Chart for PromptLength<'_> {
             .rows
             .iter()
             .copied()
-            .filter(|r| r.method != "ft")
+            .filter(|r| r.settings.method != "ft")
             .collect();
-        let lines = best_by(&prompted, |r| r.prompt_len as f64);
+        let lines = best_by(&prompted, |r| r.settings.prompt_len as f64);
         let ft = self
             .rows
             .iter()
-            .filter(|r| r.method == "ft")
+            .filter(|r| r.settings.method == "ft")
             .map(|r| r.mean)
             .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
         let xs: Vec<f64> = lines.values().flatten().map(|p| p.0).collect();
@@ -258,13 +259,13 @@ impl Chart for MethodBars<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let methods: Vec<&str> = ["ft", "pt", "pt2"]
             .into_iter()
-            .filter(|m| self.rows.iter().any(|r| r.method == *m))
+            .filter(|m| self.rows.iter().any(|r| r.settings.method == *m))
             .collect();
         // The best configuration of each method, with its std over seeds.
         let best: Vec<(&str, f64, f64)> = methods
             .iter()
             .map(|m| {
-                let r = best_of(&self.rows, |r| r.method == *m).expect("method present");
+                let r = best_of(&self.rows, |r| r.settings.method == *m).expect("method present");
                 (*m, r.mean, r.std)
             })
             .collect();
@@ -342,16 +343,18 @@ impl Chart for Overview<'_> {
         let tasks: Vec<&str> = self
             .rows
             .iter()
-            .map(|r| r.task.as_str())
+            .map(|r| r.settings.task.as_str())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
         let methods: Vec<&str> = ["ft", "pt", "pt2"]
             .into_iter()
-            .filter(|m| self.rows.iter().any(|r| r.method == *m))
+            .filter(|m| self.rows.iter().any(|r| r.settings.method == *m))
             .collect();
         let best = |task: &str, method: &str| {
-            best_of(&self.rows, |r| r.task == task && r.method == method)
+            best_of(&self.rows, |r| {
+                r.settings.task == task && r.settings.method == method
+            })
         };
         let top = self
             .rows
@@ -365,7 +368,7 @@ impl Chart for Overview<'_> {
                 let metric = self
                     .rows
                     .iter()
-                    .find(|r| r.task == *t)
+                    .find(|r| r.settings.task == *t)
                     .map_or("", |r| r.metric.as_str());
                 format!("{t} ({metric})")
             })
@@ -396,7 +399,6 @@ impl Chart for Overview<'_> {
             .map_err(err)?;
         let width = 0.8 / methods.len().max(1) as f64;
         for (m, method) in methods.iter().enumerate() {
-            let color = method_color(method);
             let bars: Vec<(f64, &SummaryRow)> = tasks
                 .iter()
                 .enumerate()
@@ -404,46 +406,72 @@ impl Chart for Overview<'_> {
                     Some((t as f64 + 0.1 + m as f64 * width, best(task, method)?))
                 })
                 .collect();
-            chart
-                .draw_series(bars.iter().map(|(x, r)| {
-                    Rectangle::new(
-                        [(*x + 0.01, 0.0), (*x + width - 0.01, r.mean)],
-                        color.mix(0.85).filled(),
-                    )
-                }))
-                .map_err(err)?
-                .label(method_label(method))
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
-                });
-            chart
-                .draw_series(bars.iter().map(|(x, r)| {
-                    PathElement::new(
-                        vec![
-                            (x + width / 2.0, r.mean - r.std),
-                            (x + width / 2.0, r.mean + r.std),
-                        ],
-                        BLACK.stroke_width(2),
-                    )
-                }))
-                .map_err(err)?;
-            chart
-                .draw_series(bars.iter().map(|(x, r)| {
-                    Text::new(
-                        format!("{:.3}", r.mean),
-                        (x + width * 0.12, r.mean + r.std + top * 0.04),
-                        ("sans-serif", 14),
-                    )
-                }))
-                .map_err(err)?;
+            draw_bars(&mut chart, method, &bars, width, top)?;
         }
+        self.draw_majorities(&mut chart, &tasks)?;
+        draw_legend(&mut chart)?;
+        Ok(())
+    }
+}
+
+type Plane<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A method's bars at (x, its row): mean, ± std whisker, the mean written above.
+fn draw_bars<DB: DrawingBackend>(
+    chart: &mut Plane<'_, DB>,
+    method: &str,
+    bars: &[(f64, &SummaryRow)],
+    width: f64,
+    top: f64,
+) -> Result<()> {
+    let color = method_color(method);
+    chart
+        .draw_series(bars.iter().map(|(x, r)| {
+            Rectangle::new(
+                [(*x + 0.01, 0.0), (*x + width - 0.01, r.mean)],
+                color.mix(0.85).filled(),
+            )
+        }))
+        .map_err(err)?
+        .label(method_label(method))
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
+    chart
+        .draw_series(bars.iter().map(|(x, r)| {
+            PathElement::new(
+                vec![
+                    (x + width / 2.0, r.mean - r.std),
+                    (x + width / 2.0, r.mean + r.std),
+                ],
+                BLACK.stroke_width(2),
+            )
+        }))
+        .map_err(err)?;
+    chart
+        .draw_series(bars.iter().map(|(x, r)| {
+            Text::new(
+                format!("{:.3}", r.mean),
+                (x + width * 0.12, r.mean + r.std + top * 0.04),
+                ("sans-serif", 14),
+            )
+        }))
+        .map_err(err)?;
+    Ok(())
+}
+
+impl Overview<'_> {
+    /// Each task's majority-class level, dashed across its group of bars.
+    fn draw_majorities<DB: DrawingBackend>(
+        &self,
+        chart: &mut Plane<'_, DB>,
+        tasks: &[&str],
+    ) -> Result<()> {
         let grey = MAJORITY_COLOR;
         let mut labelled = false;
         for (t, task) in tasks.iter().enumerate() {
             let task_rows: Vec<&SummaryRow> = self
                 .rows
                 .iter()
-                .filter(|r| r.task == *task)
+                .filter(|r| r.settings.task == *task)
                 .copied()
                 .collect();
             let Some(level) = majority_of(&task_rows) else {
@@ -464,7 +492,6 @@ impl Chart for Overview<'_> {
                 labelled = true;
             }
         }
-        draw_legend(&mut chart)?;
         Ok(())
     }
 }
@@ -481,7 +508,11 @@ impl Chart for Curves<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let best: Vec<&SummaryRow> = ["ft", "pt", "pt2"]
             .into_iter()
-            .filter_map(|m| best_of(&self.rows, |r| r.method == m && !r.curve.is_empty()))
+            .filter_map(|m| {
+                best_of(&self.rows, |r| {
+                    r.settings.method == m && !r.curve.is_empty()
+                })
+            })
             .collect();
         let others: Vec<&SummaryRow> = self
             .rows
@@ -518,14 +549,19 @@ impl Chart for Curves<'_> {
         let pale = others.iter().map(|r| (*r, true));
         for (r, is_pale) in pale.chain(best.iter().map(|r| (*r, false))) {
             let color = if is_pale {
-                method_color(&r.method).mix(0.4)
+                method_color(&r.settings.method).mix(0.4)
             } else {
-                method_color(&r.method).mix(1.0)
+                method_color(&r.settings.method).mix(1.0)
             };
-            let label = if r.method == "ft" || others.is_empty() {
-                method_label(&r.method).to_string()
+            let label = if r.settings.method == "ft" || others.is_empty() {
+                method_label(&r.settings.method).to_string()
             } else {
-                format!("{}, init {}, lr {}", method_label(&r.method), r.init, r.lr)
+                format!(
+                    "{}, init {}, lr {}",
+                    method_label(&r.settings.method),
+                    r.settings.init(),
+                    r.settings.lr
+                )
             };
             let points: Vec<(f64, f64)> = r
                 .curve
@@ -564,7 +600,7 @@ impl Chart for Scatter<'_> {
         } else {
             let mut g: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
             for r in &self.rows {
-                g.entry(r.method.clone())
+                g.entry(r.settings.method.clone())
                     .or_default()
                     .push(((self.x_of)(r), r.mean));
             }
@@ -616,116 +652,146 @@ impl Chart for Scatter<'_> {
     }
 }
 
+/// The file name suffix of a model's charts when a sweep has several models.
+fn model_suffix(model: &str, models: usize) -> String {
+    if models > 1 {
+        format!("_{}", model.replace(['/', '@'], "-"))
+    } else {
+        String::new()
+    }
+}
+
 /// Draw every chart a summary supports into `dir`; returns the PNG paths.
 pub fn draw_all(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut written = vec![];
-    let tasks: Vec<String> = summary
-        .iter()
-        .map(|r| r.task.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let tasks: std::collections::BTreeSet<&str> =
+        summary.iter().map(|r| r.settings.task.as_str()).collect();
     let models: std::collections::BTreeSet<&str> =
-        summary.iter().map(|r| r.model.as_str()).collect();
+        summary.iter().map(|r| r.settings.model.as_str()).collect();
     for model in &models {
-        let rows: Vec<&SummaryRow> = summary.iter().filter(|r| r.model == *model).collect();
-        let suffix = if models.len() > 1 {
-            format!("_{}", model.replace(['/', '@'], "-"))
-        } else {
-            String::new()
-        };
+        let rows: Vec<&SummaryRow> = summary
+            .iter()
+            .filter(|r| r.settings.model == *model)
+            .collect();
         let chart = Overview {
             title: format!("Every task: FT vs PT vs PT2 ({model})"),
             rows,
         };
+        let suffix = model_suffix(model, models.len());
         written.push(render(&chart, &dir.join(format!("overview{suffix}")))?);
     }
     for task in &tasks {
-        let task_rows: Vec<&SummaryRow> = summary.iter().filter(|r| &r.task == task).collect();
-        let metric = task_rows[0].metric.clone();
-        // Prompt length and bars per model, so models are not mixed in one line.
+        let task_rows: Vec<&SummaryRow> = summary
+            .iter()
+            .filter(|r| r.settings.task == *task)
+            .collect();
+        // Prompt length, curves and bars per model, so models are not mixed in one line.
         for model in &models {
             let rows: Vec<&SummaryRow> = task_rows
                 .iter()
                 .copied()
-                .filter(|r| r.model == *model)
+                .filter(|r| r.settings.model == *model)
                 .collect();
-            if rows.is_empty() {
-                continue;
-            }
-            let suffix = if models.len() > 1 {
-                format!("_{}", model.replace(['/', '@'], "-"))
-            } else {
-                String::new()
-            };
-            let prompt_lens: std::collections::BTreeSet<usize> = rows
-                .iter()
-                .filter(|r| r.method != "ft")
-                .map(|r| r.prompt_len)
-                .collect();
-            // A line over prompt lengths needs at least two of them.
-            if prompt_lens.len() > 1 {
-                let chart = PromptLength {
-                    title: format!("{task}: score vs prompt length ({model})"),
-                    metric: metric.clone(),
-                    rows: rows.clone(),
+            if !rows.is_empty() {
+                let stem = |kind: &str| {
+                    dir.join(format!(
+                        "{task}_{kind}{}",
+                        model_suffix(model, models.len())
+                    ))
                 };
-                written.push(render(
-                    &chart,
-                    &dir.join(format!("{task}_prompt_len{suffix}")),
-                )?);
+                written.extend(task_charts(task, model, rows, &stem)?);
             }
-            if rows.iter().any(|r| !r.curve.is_empty()) {
-                let chart = Curves {
-                    title: format!("{task}: learning curves ({model})"),
-                    metric: metric.clone(),
-                    rows: rows.clone(),
-                };
-                written.push(render(&chart, &dir.join(format!("{task}_curves{suffix}")))?);
-            }
-            let chart = MethodBars {
-                title: format!("{task}: FT vs PT vs PT2 ({model})"),
-                metric: metric.clone(),
-                rows: rows.clone(),
-            };
-            written.push(render(
-                &chart,
-                &dir.join(format!("{task}_methods{suffix}")),
-            )?);
         }
-        let chart = Scatter {
-            title: format!("{task}: score vs trainable parameters"),
-            x_desc: "trainable parameters (log scale)".into(),
+        written.extend(scatter_charts(task, task_rows, models.len() > 1, dir)?);
+    }
+    Ok(written)
+}
+
+/// One task on one model: score vs prompt length (with two lengths or more), learning curves,
+/// the methods' bars.
+fn task_charts(
+    task: &str,
+    model: &str,
+    rows: Vec<&SummaryRow>,
+    stem: &dyn Fn(&str) -> PathBuf,
+) -> Result<Vec<PathBuf>> {
+    let mut written = vec![];
+    let metric = rows[0].metric.clone();
+    let prompt_lens: std::collections::BTreeSet<usize> = rows
+        .iter()
+        .filter(|r| r.settings.method != "ft")
+        .map(|r| r.settings.prompt_len)
+        .collect();
+    if prompt_lens.len() > 1 {
+        let chart = PromptLength {
+            title: format!("{task}: score vs prompt length ({model})"),
             metric: metric.clone(),
-            rows: task_rows.clone(),
-            x_of: |r| r.trainable_params as f64,
-            x_label: |x| format!("{x:.0e}"),
-            lines: false,
+            rows: rows.clone(),
         };
-        written.push(render(&chart, &dir.join(format!("{task}_trainable")))?);
-        let chart = Scatter {
-            title: format!("{task}: score vs wall time of a run"),
-            x_desc: "wall seconds per run (log scale)".into(),
+        written.push(render(&chart, &stem("prompt_len"))?);
+    }
+    if rows.iter().any(|r| !r.curve.is_empty()) {
+        let chart = Curves {
+            title: format!("{task}: learning curves ({model})"),
             metric: metric.clone(),
-            rows: task_rows.clone(),
-            x_of: |r| r.wall_seconds,
-            x_label: |x| format!("{x:.0}"),
-            lines: false,
+            rows: rows.clone(),
         };
-        written.push(render(&chart, &dir.join(format!("{task}_wall_time")))?);
-        if models.len() > 1 {
-            let chart = Scatter {
-                title: format!("{task}: score vs model size"),
-                x_desc: "model parameters (log scale)".into(),
-                metric,
-                rows: task_rows,
-                x_of: |r| r.total_params as f64,
-                x_label: |x| format!("{x:.0e}"),
-                lines: true,
-            };
-            written.push(render(&chart, &dir.join(format!("{task}_model_size")))?);
-        }
+        written.push(render(&chart, &stem("curves"))?);
+    }
+    let chart = MethodBars {
+        title: format!("{task}: FT vs PT vs PT2 ({model})"),
+        metric,
+        rows,
+    };
+    written.push(render(&chart, &stem("methods"))?);
+    Ok(written)
+}
+
+/// One task, every model: score vs trainable parameters, vs wall time, and vs model size when
+/// there are several models.
+fn scatter_charts(
+    task: &str,
+    rows: Vec<&SummaryRow>,
+    several_models: bool,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let metric = rows[0].metric.clone();
+    let scatter = |title: &str, x_desc: &str, x_of: fn(&SummaryRow) -> f64, lines: bool| Scatter {
+        title: format!("{task}: {title}"),
+        x_desc: x_desc.into(),
+        metric: metric.clone(),
+        rows: rows.clone(),
+        x_of,
+        x_label: |x| format!("{x:.0e}"),
+        lines,
+    };
+    let mut written = vec![];
+    let by_params = scatter(
+        "score vs trainable parameters",
+        "trainable parameters (log scale)",
+        |r| r.trainable_params as f64,
+        false,
+    );
+    written.push(render(&by_params, &dir.join(format!("{task}_trainable")))?);
+    let by_time = Scatter {
+        x_label: |x| format!("{x:.0}"),
+        ..scatter(
+            "score vs wall time of a run",
+            "wall seconds per run (log scale)",
+            |r| r.wall_seconds,
+            false,
+        )
+    };
+    written.push(render(&by_time, &dir.join(format!("{task}_wall_time")))?);
+    if several_models {
+        let by_size = scatter(
+            "score vs model size",
+            "model parameters (log scale)",
+            |r| r.total_params as f64,
+            true,
+        );
+        written.push(render(&by_size, &dir.join(format!("{task}_model_size")))?);
     }
     Ok(written)
 }

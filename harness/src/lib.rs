@@ -1,18 +1,27 @@
-//! ptv2-harness: task readers, metrics, the training loop and the commands of the `ptv2` binary.
+//! ptv2-harness: task readers, metrics, the training loop, sweeps and their reports, and the
+//! commands of the `ptv2` binary. Layers (a module uses only its own layer and those below;
+//! `tests/layers.rs` checks it):
+//!
+//! 1. records: `records`, `settings`, `schedule`, `io`, `data` — what a run is and leaves on disk;
+//! 2. run: `tasks`, `metrics`, `optim`, `init_tokens`, `train` — one run;
+//! 3. reporting: `results`, `table`, `stats`, `charts`, `report`, `check` — read records only;
+//!    orchestration: `sweep`, `runner`, `slurm` — many runs;
+//! 4. `cli` — the commands.
 
-pub mod bench;
 pub mod charts;
 pub mod check;
-pub mod commands;
+pub mod cli;
 pub mod data;
-pub mod encode;
 pub mod init_tokens;
 pub mod io;
 pub mod metrics;
 pub mod optim;
+pub mod records;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod schedule;
+pub mod settings;
 pub mod slurm;
 pub mod stats;
 pub mod sweep;

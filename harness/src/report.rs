@@ -22,19 +22,25 @@ const ONE_POINT: f64 = 0.01;
 const CHANCE_MARGIN: f64 = 0.02;
 
 fn describe(r: &SummaryRow) -> String {
-    let p = if r.method == "ft" {
+    let p = if r.settings.method == "ft" {
         String::new()
     } else {
-        format!(", P={}", r.prompt_len)
+        format!(", P={}", r.settings.prompt_len)
     };
-    let init = if r.init.is_empty() || r.init == "random" {
+    let init = if r.settings.init().is_empty() || r.settings.init() == "random" {
         String::new()
     } else {
-        format!(", init {}", r.init)
+        format!(", init {}", r.settings.init())
     };
     format!(
         "{:.4} ± {:.4} (n={}{p}{init}, lr {}, {} epochs, {} trainable = {:.3}%)",
-        r.mean, r.std, r.n, r.lr, r.epochs, r.trainable_params, r.trainable_percent
+        r.mean,
+        r.std,
+        r.n,
+        r.settings.lr,
+        r.settings.epochs,
+        r.trainable_params,
+        r.trainable_percent
     )
 }
 
@@ -69,7 +75,7 @@ fn predictions_of(records: &[RunRecord], r: &SummaryRow) -> Option<Vec<Predictio
 fn model_tasks(summary: &[SummaryRow]) -> BTreeSet<(&str, &str)> {
     summary
         .iter()
-        .map(|r| (r.model.as_str(), r.task.as_str()))
+        .map(|r| (r.settings.model.as_str(), r.settings.task.as_str()))
         .collect()
 }
 
@@ -158,7 +164,10 @@ pub fn verdicts(summary: &[SummaryRow], comparisons: &[Comparison]) -> String {
     let mut out = String::new();
     for (model, task) in pairs {
         let of = |method| best(summary, model, task, method);
-        let Some(any) = summary.iter().find(|r| r.model == model && r.task == task) else {
+        let Some(any) = summary
+            .iter()
+            .find(|r| r.settings.model == model && r.settings.task == task)
+        else {
             continue;
         };
         let name = if many_models {
@@ -311,8 +320,8 @@ pub fn write_report(
             md.push_str(&format!(
                 "- `{}` {} {}: {} — {}\n",
                 r.run_id,
-                r.task,
-                r.method,
+                r.settings.task,
+                r.settings.method,
                 r.status,
                 r.error.clone().unwrap_or_default()
             ));

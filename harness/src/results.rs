@@ -6,19 +6,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use anyhow::Result;
+use serde::Serialize;
 
-use crate::runner::{read_status, RunStatus, SweepEnv};
-use crate::sweep::PlannedRun;
-use crate::train::{RunConfig, RunMetrics, METRICS_FILE};
+use crate::records::{PlannedRun, RunMetrics, RunStatus, SweepDir};
+use crate::settings::RunSettings;
 
 /// A run of a sweep that has finished (ok, failed or diverged), with its files' contents.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
     pub id: String,
-    pub config: RunConfig,
-    /// `setting_key(&config)`, computed once.
+    pub settings: RunSettings,
+    /// `settings.key()`, computed once: every setting but the seed.
     pub setting: String,
     pub dir: PathBuf,
     pub status: RunStatus,
@@ -28,29 +27,22 @@ pub struct RunRecord {
 }
 
 /// The records of every run of a sweep that has a `status.json` (pending runs have none).
-pub fn collect(runs: &[PlannedRun], env: &SweepEnv) -> Result<Vec<RunRecord>> {
+pub fn collect(runs: &[PlannedRun], sweep: &SweepDir) -> Result<Vec<RunRecord>> {
     let mut records = vec![];
     for run in runs {
-        let dir = env.run_dir(&run.id);
-        let Some(status) = read_status(&dir) else {
+        let dir = sweep.run(&run.id);
+        let Some(status) = dir.status() else {
             continue;
         };
-        let metrics = if status.status == RunStatus::Ok {
-            let path = dir.join(METRICS_FILE);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Some(
-                serde_json::from_str(&text)
-                    .with_context(|| format!("{}: not a ptv2 metrics file", path.display()))?,
-            )
-        } else {
-            None
+        let metrics = match status.status {
+            RunStatus::Ok => Some(dir.metrics()?),
+            _ => None,
         };
         records.push(RunRecord {
             id: run.id.clone(),
-            setting: setting_key(&run.config),
-            config: run.config.clone(),
-            dir,
+            setting: run.settings.key(),
+            settings: run.settings.clone(),
+            dir: dir.path().to_path_buf(),
             status: status.status,
             error: status.error,
             metrics,
@@ -59,47 +51,14 @@ pub fn collect(runs: &[PlannedRun], env: &SweepEnv) -> Result<Vec<RunRecord>> {
     Ok(records)
 }
 
-/// A configuration's identity: every resolved run setting but the seed, as `key=value` pairs.
-/// Runs that share it are seeds of one configuration; the summary and `ptv2 check` group by it,
-/// so a new run setting needs no change here.
-pub fn setting_key(config: &RunConfig) -> String {
-    let value = serde_json::to_value(config).expect("a run config serializes");
-    let Some(fields) = value.as_object() else {
-        unreachable!("a run config serializes to an object")
-    };
-    fields
-        .iter()
-        .filter(|(key, value)| key.as_str() != "seed" && !value.is_null())
-        .map(|(key, value)| match value {
-            serde_json::Value::String(s) => format!("{key}={s}"),
-            other => format!("{key}={other}"),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// One results row. Its columns (results.csv/.parquet) are its serialized fields, in order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One results row. Its columns (results.csv/.parquet) are its serialized fields, in order: the
+/// run's id, every run setting, then what it scored and cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResultRow {
     pub run_id: String,
-    pub model: String,
-    pub task: String,
-    pub method: String,
-    pub prompt_len: usize,
-    pub reparam_hidden: Option<usize>,
-    pub prefix_layers: String,
-    /// The prompt (PT) or prefix (PT2) init; empty for FT.
-    pub init: String,
-    pub lr: f64,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub seed: u64,
-    pub max_train: Option<usize>,
-    pub max_eval: Option<usize>,
-    pub max_len: usize,
-    pub dropout: f64,
-    pub schedule: String,
-    /// Every setting but the seed (`setting_key`).
+    #[serde(flatten)]
+    pub settings: RunSettings,
+    /// Every setting but the seed (`RunSettings::key`).
     pub setting: String,
     pub status: String,
     pub split: String,
@@ -131,36 +90,9 @@ fn lookup(scores: &[(String, f64)], metric: &str) -> Option<f64> {
 pub fn rows(records: &[RunRecord]) -> Vec<ResultRow> {
     let mut rows = vec![];
     for record in records {
-        let c = &record.config;
-        let (reparam_hidden, prefix_layers) = match &c.method {
-            ptv2_models::Method::Pt2 {
-                reparam_hidden,
-                layers,
-                ..
-            } => (*reparam_hidden, layers.to_string()),
-            _ => (None, String::new()),
-        };
         let base = ResultRow {
             run_id: record.id.clone(),
-            model: c.model.clone(),
-            task: c.task.clone(),
-            method: c.method.name().into(),
-            prompt_len: c.method.prompt_len(),
-            reparam_hidden,
-            prefix_layers,
-            init: match c.method {
-                ptv2_models::Method::Ft => String::new(),
-                _ => c.method.init().to_string(),
-            },
-            lr: c.lr,
-            epochs: c.epochs,
-            batch_size: c.batch_size,
-            seed: c.seed,
-            max_train: c.max_train,
-            max_eval: c.max_eval,
-            max_len: c.max_len,
-            dropout: c.dropout,
-            schedule: c.schedule.to_string(),
+            settings: record.settings.clone(),
             setting: record.setting.clone(),
             status: format!("{:?}", record.status).to_lowercase(),
             split: "dev".into(),
@@ -207,15 +139,13 @@ pub fn rows(records: &[RunRecord]) -> Vec<ResultRow> {
 /// One configuration's main dev score over its seeds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SummaryRow {
-    pub model: String,
-    pub task: String,
-    pub method: String,
-    pub prompt_len: usize,
-    pub prefix_layers: String,
-    pub reparam_hidden: Option<usize>,
-    pub init: String,
-    pub lr: f64,
-    pub epochs: usize,
+    /// The configuration's settings (its first run's; all but the seed are shared). Its columns
+    /// are `configuration`.
+    #[serde(skip)]
+    pub settings: RunSettings,
+    /// Every setting but the seed, a column each.
+    #[serde(flatten)]
+    pub configuration: serde_json::Map<String, serde_json::Value>,
     pub metric: String,
     /// Best-epoch score: mean and sample standard deviation (n − 1; 0 for one seed).
     pub mean: f64,
@@ -237,7 +167,7 @@ pub struct SummaryRow {
     pub epochs_to_ft: Option<f64>,
     pub seconds_to_ft: Option<f64>,
     pub reached_ft: usize,
-    /// Every setting but the seed: the configuration's identity (`setting_key`).
+    /// Every setting but the seed: the configuration's identity (`RunSettings::key`).
     pub setting: String,
     /// The learning curve: main dev score per epoch, mean over seeds (`learning_curves`; drawn,
     /// not tabled).
@@ -279,15 +209,8 @@ pub fn summarize(rows: &[ResultRow]) -> Vec<SummaryRow> {
             let (last_mean, last_std) = mean_std(&of(|r| r.last_value));
             let first = group[0];
             SummaryRow {
-                model: first.model.clone(),
-                task: first.task.clone(),
-                method: first.method.clone(),
-                prompt_len: first.prompt_len,
-                prefix_layers: first.prefix_layers.clone(),
-                reparam_hidden: first.reparam_hidden,
-                init: first.init.clone(),
-                lr: first.lr,
-                epochs: first.epochs,
+                settings: first.settings.clone(),
+                configuration: first.settings.configuration(),
                 metric: first.metric.clone(),
                 mean,
                 std,
@@ -309,10 +232,11 @@ pub fn summarize(rows: &[ResultRow]) -> Vec<SummaryRow> {
         })
         .collect();
     summary.sort_by(|a, b| {
-        (&a.model, &a.task, method_rank(&a.method), &a.setting).cmp(&(
-            &b.model,
-            &b.task,
-            method_rank(&b.method),
+        let (a_, b_) = (&a.settings, &b.settings);
+        (&a_.model, &a_.task, method_rank(&a_.method), &a.setting).cmp(&(
+            &b_.model,
+            &b_.task,
+            method_rank(&b_.method),
             &b.setting,
         ))
     });
@@ -336,7 +260,10 @@ pub fn best<'a>(
 ) -> Option<&'a SummaryRow> {
     summary
         .iter()
-        .filter(|r| r.model == model && r.task == task && r.method == method)
+        .filter(|r| {
+            let s = &r.settings;
+            s.model == model && s.task == task && s.method == method
+        })
         .max_by(|a, b| a.mean.total_cmp(&b.mean))
 }
 
@@ -359,7 +286,10 @@ pub fn runs_of<'a>(
 pub fn cost_of_a_point(summary: &mut [SummaryRow], records: &[RunRecord]) {
     let targets: Vec<Option<f64>> = summary
         .iter()
-        .map(|s| best(summary, &s.model, &s.task, "ft").map(|ft| ft.mean - 0.01))
+        .map(|s| {
+            let s = &s.settings;
+            best(summary, &s.model, &s.task, "ft").map(|ft| ft.mean - 0.01)
+        })
         .collect();
     for (s, target) in summary.iter_mut().zip(targets) {
         let Some(target) = target else { continue };
@@ -418,13 +348,15 @@ pub fn epochs_to_reach(metrics: &RunMetrics, target: f64) -> Option<(f64, f64)> 
 }
 
 /// The first markdown cells of a summary row: model, task, method, P, init, lr, epochs.
-pub fn config_cells(s: &SummaryRow) -> String {
+pub fn config_cells(row: &SummaryRow) -> String {
+    let s = &row.settings;
     let p = if s.method == "ft" {
         "–".to_string()
     } else {
         s.prompt_len.to_string()
     };
-    let init = if s.init.is_empty() { "–" } else { &s.init };
+    let init = s.init();
+    let init = if init.is_empty() { "–" } else { &init };
     format!(
         "| {} | {} | {} | {p} | {init} | {} | {} |",
         s.model, s.task, s.method, s.lr, s.epochs
@@ -480,30 +412,24 @@ pub(crate) mod tests_support {
 
     /// A finished run's main-metric row, for tests.
     pub(crate) fn row(task: &str, method: &str, p: usize, seed: u64, value: f64) -> ResultRow {
-        let setting = format!("task={task} method={method} prompt_len={p}");
+        let values: Vec<(String, String)> = [
+            ("model", "m".to_string()),
+            ("task", task.into()),
+            ("method", method.into()),
+            ("prompt_len", p.to_string()),
+            ("lr", "0.01".into()),
+            ("epochs", "1".into()),
+            ("batch_size", "8".into()),
+            ("seed", seed.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let settings = RunSettings::from_values(&values, "test").unwrap();
         ResultRow {
-            run_id: format!("{task}{method}{p}{seed}"),
-            model: "m".into(),
-            task: task.into(),
-            method: method.into(),
-            prompt_len: p,
-            reparam_hidden: None,
-            prefix_layers: if method == "pt2" {
-                "all".into()
-            } else {
-                String::new()
-            },
-            init: String::new(),
-            lr: 0.01,
-            epochs: 1,
-            batch_size: 8,
-            seed,
-            max_train: None,
-            max_eval: None,
-            max_len: 128,
-            dropout: 0.1,
-            schedule: "linear".into(),
-            setting,
+            run_id: settings.id(),
+            setting: settings.key(),
+            settings,
             status: "ok".into(),
             split: "dev".into(),
             metric: "accuracy".into(),
@@ -540,7 +466,10 @@ mod tests {
         ];
         let s = summarize(&rows);
         assert_eq!(s.len(), 3, "a run with another dropout is not a seed");
-        let pt2 = s.iter().find(|s| s.method == "pt2" && s.n == 2).unwrap();
+        let pt2 = s
+            .iter()
+            .find(|s| s.settings.method == "pt2" && s.n == 2)
+            .unwrap();
         assert!((pt2.mean - 0.6).abs() < 1e-12 && (pt2.std - 0.1414213562).abs() < 1e-9);
     }
 
@@ -570,8 +499,8 @@ mod tests {
         let run = crate::sweep::expand(&toml, "t.toml").unwrap().remove(0);
         RunRecord {
             id: run.id,
-            setting: setting_key(&run.config),
-            config: run.config,
+            setting: run.settings.key(),
+            settings: run.settings,
             dir: PathBuf::new(),
             status: RunStatus::Ok,
             error: None,
@@ -591,7 +520,7 @@ mod tests {
         ];
         let mut summary = summarize(&rows(&records));
         cost_of_a_point(&mut summary, &records);
-        let of = |m: &str| summary.iter().find(|s| s.method == m).unwrap();
+        let of = |m: &str| summary.iter().find(|s| s.settings.method == m).unwrap();
         let (ft, pt2, pt) = (of("ft"), of("pt2"), of("pt"));
         assert!((ft.mean - 0.81).abs() < 1e-12);
         assert_eq!((ft.reached_ft, ft.epochs_to_ft), (2, Some(2.0)));
@@ -604,26 +533,12 @@ mod tests {
         assert!((pt2.last_mean - 0.775).abs() < 1e-12 && (pt2.mean - 0.83).abs() < 1e-12);
         assert_eq!(pt2.majority, Some(0.5));
         learning_curves(&mut summary, &records);
-        let of = |m: &str| summary.iter().find(|s| s.method == m).unwrap();
+        let of = |m: &str| summary.iter().find(|s| s.settings.method == m).unwrap();
         let curve = &of("pt2").curve;
         assert_eq!(curve.len(), 4);
         for (got, want) in curve.iter().zip([0.60, 0.80, 0.75, 0.775]) {
             assert!((got - want).abs() < 1e-12, "{curve:?}");
         }
         assert_eq!(of("ft").curve.len(), 3);
-    }
-
-    #[test]
-    fn the_setting_key_is_every_setting_but_the_seed() {
-        let runs = crate::sweep::expand(
-            "[fixed]\nmodel = \"m\"\ntask = \"sst2\"\nlr = 0.01\nepochs = 2\nbatch_size = 8\n[grid]\nmethod = [\"pt2\"]\nseed = [1, 2]\ndropout = [0.1, 0.2]\n",
-            "t.toml",
-        )
-        .unwrap();
-        let keys: Vec<String> = runs.iter().map(|r| setting_key(&r.config)).collect();
-        assert_eq!(keys.len(), 4);
-        assert_eq!(keys[0], keys[2], "seeds 1 and 2, dropout 0.1");
-        assert_ne!(keys[0], keys[1], "dropout 0.1 vs 0.2");
-        assert!(keys[0].contains("dropout=0.1") && !keys[0].contains("seed"));
     }
 }

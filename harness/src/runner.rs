@@ -9,35 +9,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 
-use crate::sweep::PlannedRun;
-use crate::train::{train, RunEnv, CHECKPOINT_FILE};
-
-pub const STATUS_FILE: &str = "status.json";
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Ok,
-    Failed,
-    Diverged,
-}
-
-/// `status.json` of a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StatusRecord {
-    pub run_id: String,
-    pub status: RunStatus,
-    pub error: Option<String>,
-}
+use crate::records::{PlannedRun, RunStatus, StatusRecord, SweepDir, CHECKPOINT_FILE};
+use crate::train::{train, RunEnv};
 
 /// Where a sweep writes and how its runs execute.
 #[derive(Debug, Clone)]
 pub struct SweepEnv {
     pub name: String,
     /// `reports/NAME`
-    pub dir: PathBuf,
+    pub dir: SweepDir,
     pub cache: PathBuf,
     pub device: String,
     pub data_dir: PathBuf,
@@ -45,34 +26,42 @@ pub struct SweepEnv {
     pub keep_checkpoints: bool,
 }
 
-impl SweepEnv {
-    /// A sweep's dirs for commands that only read its results (report, check).
-    pub fn for_reading(name: String, reports: &Path, device: &str) -> Self {
-        Self {
-            dir: reports.join(&name),
-            name,
-            cache: PathBuf::new(),
-            device: device.into(),
-            data_dir: PathBuf::new(),
-            keep_checkpoints: true,
+/// The command line of a worker process: `ptv2 sweep` of one shard, no report, no bars. Local
+/// workers and Slurm array tasks are started with it.
+#[derive(Debug, Clone)]
+pub struct WorkerCommand {
+    pub exe: PathBuf,
+    /// The sweep argument (a name, or a path to a TOML file).
+    pub sweep: String,
+    pub experiments: PathBuf,
+    pub reports: PathBuf,
+    pub data_dir: PathBuf,
+    pub cache: PathBuf,
+    pub device: String,
+    pub keep_checkpoints: bool,
+}
+
+impl WorkerCommand {
+    /// The arguments after the executable, for shard `shard` (`i/n`, or a shell expression).
+    pub fn args(&self, shard: &str) -> Vec<String> {
+        let path = |p: &Path| p.display().to_string();
+        let mut args = vec!["sweep".to_string(), self.sweep.clone()];
+        args.extend(["--experiments".into(), path(&self.experiments)]);
+        args.extend(["--reports".into(), path(&self.reports)]);
+        args.extend(["--data".into(), path(&self.data_dir)]);
+        args.extend(["--cache".into(), path(&self.cache)]);
+        args.extend(["--device".into(), self.device.clone()]);
+        if self.keep_checkpoints {
+            args.push("--keep-checkpoints".into());
         }
+        args.extend([
+            "--shard".into(),
+            shard.into(),
+            "--no-report".into(),
+            "--quiet".into(),
+        ]);
+        args
     }
-
-    pub fn run_dir(&self, id: &str) -> PathBuf {
-        self.dir.join("runs").join(id)
-    }
-}
-
-pub fn read_status(run_dir: &Path) -> Option<StatusRecord> {
-    let text = std::fs::read_to_string(run_dir.join(STATUS_FILE)).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
-/// The runs without a `status.json` yet.
-pub fn pending<'a>(runs: &'a [PlannedRun], env: &SweepEnv) -> Vec<&'a PlannedRun> {
-    runs.iter()
-        .filter(|r| read_status(&env.run_dir(&r.id)).is_none())
-        .collect()
 }
 
 fn overall_bar(multi: &MultiProgress, total: usize, done: usize) -> ProgressBar {
@@ -116,7 +105,7 @@ impl SweepEta {
 
 /// Run every pending run of `runs` in this process, one after the other.
 pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Result<()> {
-    let todo = pending(runs, env);
+    let todo = env.dir.pending(runs);
     let multi = if show_progress {
         MultiProgress::new()
     } else {
@@ -128,53 +117,40 @@ pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Resu
         overall.set_message(format!(
             "{}; now {} {} {}",
             eta.message(overall.position() as usize),
-            run.config.task,
-            run.config.method.name(),
+            run.settings.task,
+            run.settings.method,
             run.id
         ));
-        let dir = env.run_dir(&run.id);
+        let dir = env.dir.run(&run.id);
         let run_env = RunEnv {
             cache: env.cache.clone(),
             device: env.device.clone(),
             data_dir: env.data_dir.clone(),
-            out: dir.clone(),
+            out: dir.path().to_path_buf(),
             progress: Some(multi.clone()),
             verbose: false,
         };
-        let status = match train(&run.config, &run_env) {
-            Ok(_) => StatusRecord {
-                run_id: run.id.clone(),
-                status: RunStatus::Ok,
-                error: None,
-            },
-            Err(err) => {
-                let message = format!("{err:#}");
-                let status = if message.contains("diverged") {
-                    RunStatus::Diverged
-                } else {
-                    RunStatus::Failed
-                };
-                multi.suspend(|| {
-                    eprintln!(
-                        "run {} ({} {}) {status:?}: {message}",
-                        run.id,
-                        run.config.task,
-                        run.config.method.name()
-                    )
-                });
-                StatusRecord {
-                    run_id: run.id.clone(),
-                    status,
-                    error: Some(message),
-                }
-            }
+        let result = train(&run.settings, &run_env);
+        let status = StatusRecord {
+            run_id: run.id.clone(),
+            status: RunStatus::of(&result),
+            error: result.err().map(|err| format!("{err:#}")),
         };
-        if !env.keep_checkpoints {
-            let _ = std::fs::remove_file(dir.join(CHECKPOINT_FILE));
+        if let Some(message) = &status.error {
+            multi.suspend(|| {
+                let (task, method) = (&run.settings.task, &run.settings.method);
+                eprintln!(
+                    "run {} ({task} {method}) {:?}: {message}",
+                    run.id, status.status
+                )
+            });
         }
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        crate::io::write_json(&dir.join(STATUS_FILE), &status)?;
+        if !env.keep_checkpoints {
+            let _ = std::fs::remove_file(dir.file(CHECKPOINT_FILE));
+        }
+        std::fs::create_dir_all(dir.path())
+            .with_context(|| format!("cannot create {}", dir.path().display()))?;
+        dir.write_status(&status)?;
         overall.inc(1);
     }
     overall.finish_and_clear();
@@ -187,9 +163,8 @@ pub fn run_workers(
     runs: &[PlannedRun],
     env: &SweepEnv,
     workers: usize,
-    worker_args: &[String],
+    command: &WorkerCommand,
 ) -> Result<()> {
-    let exe = std::env::current_exe().context("cannot find the ptv2 executable")?;
     // Split the cores between the workers (unless RAYON_NUM_THREADS says otherwise): N workers each
     // using every core oversubscribe the machine.
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| {
@@ -198,25 +173,21 @@ pub fn run_workers(
     });
     let mut children = vec![];
     for k in 0..workers {
-        let child = Command::new(&exe)
+        let child = Command::new(&command.exe)
             .env("RAYON_NUM_THREADS", &threads)
-            .args(worker_args)
-            .arg("--shard")
-            .arg(format!("{k}/{workers}"))
-            .arg("--no-report")
-            .arg("--quiet")
+            .args(command.args(&format!("{k}/{workers}")))
             .spawn()
             .with_context(|| format!("cannot start worker {k}"))?;
         children.push(child);
     }
     let multi = MultiProgress::new();
-    let done_before = runs.len() - pending(runs, env).len();
+    let done_before = runs.len() - env.dir.pending(runs).len();
     let overall = overall_bar(&multi, runs.len(), done_before);
     let eta = SweepEta::new(runs.len(), done_before);
     let mut failed = vec![];
     while !children.is_empty() {
         std::thread::sleep(Duration::from_millis(500));
-        let done = runs.len() - pending(runs, env).len();
+        let done = runs.len() - env.dir.pending(runs).len();
         overall.set_position(done as u64);
         overall.set_message(format!("{workers} workers, {}", eta.message(done)));
         let mut still_running = vec![];

@@ -8,10 +8,11 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-#[derive(Args, Debug)]
-pub struct SlurmArgs {
-    /// Sweep name (`experiments/NAME.toml`) or a path to a sweep TOML file.
-    pub name: String,
+use crate::runner::WorkerCommand;
+
+/// How the array's tasks are scheduled.
+#[derive(Args, Debug, Clone)]
+pub struct SlurmOptions {
     #[arg(long)]
     pub partition: Option<String>,
     /// GPUs per task (`--gres=gpu:G`); runs then use `--device cuda`.
@@ -34,14 +35,6 @@ pub struct SlurmArgs {
     /// Only write the script.
     #[arg(long)]
     pub no_submit: bool,
-    #[arg(long, default_value = "experiments")]
-    pub experiments: PathBuf,
-    #[arg(long, default_value = "reports")]
-    pub reports: PathBuf,
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    #[arg(long, env = "PTV2_CACHE")]
-    pub cache: Option<PathBuf>,
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
@@ -51,65 +44,98 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 /// Slurm's default MaxArraySize is 1001: bigger sweeps give each task several runs.
 const MAX_TASKS: usize = 1000;
 
-pub fn script(args: &SlurmArgs, runs: usize, data_dir: &Path, cache: &Path) -> Result<String> {
+/// A word of a shell command line: as it is when plain, else double-quoted (so a `$VAR` in it
+/// still expands).
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("\"{}\"", word.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// The sbatch script: one array task per shard, each the worker command of its shard.
+/// `worker`'s paths must be absolute (tasks start elsewhere).
+pub fn script(
+    name: &str,
+    options: &SlurmOptions,
+    runs: usize,
+    worker: &WorkerCommand,
+) -> Result<String> {
     let shards = runs.clamp(1, MAX_TASKS);
-    let exe = std::env::current_exe().context("cannot find the ptv2 executable")?;
-    let name = crate::sweep::sweep_name(&args.name);
-    let logs = absolute(&args.reports.join(&name).join("slurm"))?;
+    let logs = absolute(&worker.reports.join(name).join("slurm"))?;
     let mut s = String::from("#!/bin/bash\n");
     s.push_str(&format!("#SBATCH --job-name=ptv2-{name}\n"));
-    let throttle = args.throttle.map_or(String::new(), |k| format!("%{k}"));
+    let throttle = options.throttle.map_or(String::new(), |k| format!("%{k}"));
     s.push_str(&format!("#SBATCH --array=0-{}{throttle}\n", shards - 1));
     s.push_str(&format!(
         "#SBATCH --output={}/%x-%A_%a.out\n",
         logs.display()
     ));
-    s.push_str(&format!("#SBATCH --cpus-per-task={}\n", args.cpus));
-    if let Some(p) = &args.partition {
+    s.push_str(&format!("#SBATCH --cpus-per-task={}\n", options.cpus));
+    if let Some(p) = &options.partition {
         s.push_str(&format!("#SBATCH --partition={p}\n"));
     }
-    if args.gpus > 0 {
-        s.push_str(&format!("#SBATCH --gres=gpu:{}\n", args.gpus));
+    if options.gpus > 0 {
+        s.push_str(&format!("#SBATCH --gres=gpu:{}\n", options.gpus));
     }
-    if let Some(t) = &args.time {
+    if let Some(t) = &options.time {
         s.push_str(&format!("#SBATCH --time={t}\n"));
     }
-    if let Some(m) = &args.mem {
+    if let Some(m) = &options.mem {
         s.push_str(&format!("#SBATCH --mem={m}\n"));
     }
     s.push_str(&format!("cd {}\n", absolute(Path::new("."))?.display()));
-    let name_arg = if args.name.ends_with(".toml") {
-        absolute(Path::new(&args.name))?.display().to_string()
-    } else {
-        args.name.clone()
-    };
-    s.push_str(&format!(
-        "exec {} sweep {name_arg} --experiments {} --reports {} --data {} --cache {} --device {} --shard \"$SLURM_ARRAY_TASK_ID/{shards}\" --no-report --quiet\n",
-        exe.display(),
-        absolute(&args.experiments)?.display(),
-        absolute(&args.reports)?.display(),
-        absolute(data_dir)?.display(),
-        absolute(cache)?.display(),
-        if args.gpus > 0 { "cuda" } else { "cpu" }
-    ));
+    let mut words = vec![shell_word(&worker.exe.display().to_string())];
+    words.extend(
+        worker
+            .args(&format!("$SLURM_ARRAY_TASK_ID/{shards}"))
+            .iter()
+            .map(|w| shell_word(w)),
+    );
+    s.push_str(&format!("exec {}\n", words.join(" ")));
     Ok(s)
+}
+
+/// `worker` with absolute paths, on the device the options ask for.
+pub fn absolute_worker(worker: &WorkerCommand, options: &SlurmOptions) -> Result<WorkerCommand> {
+    let sweep = if worker.sweep.ends_with(".toml") {
+        absolute(Path::new(&worker.sweep))?.display().to_string()
+    } else {
+        worker.sweep.clone()
+    };
+    Ok(WorkerCommand {
+        sweep,
+        experiments: absolute(&worker.experiments)?,
+        reports: absolute(&worker.reports)?,
+        data_dir: absolute(&worker.data_dir)?,
+        cache: absolute(&worker.cache)?,
+        device: if options.gpus > 0 { "cuda" } else { "cpu" }.into(),
+        ..worker.clone()
+    })
 }
 
 /// Write the script; submit it when sbatch is available. Returns whether the array finished
 /// (with `--wait`).
-pub fn run(args: &SlurmArgs, runs: usize, data_dir: &Path, cache: &Path) -> Result<bool> {
-    let name = crate::sweep::sweep_name(&args.name);
-    let dir = args.reports.join(&name);
+pub fn run(
+    name: &str,
+    options: &SlurmOptions,
+    runs: usize,
+    worker: &WorkerCommand,
+) -> Result<bool> {
+    let worker = absolute_worker(worker, options)?;
+    let dir = worker.reports.join(name);
     std::fs::create_dir_all(dir.join("slurm"))?;
     let path = dir.join("slurm.sbatch");
-    crate::io::write_atomic(&path, script(args, runs, data_dir, cache)?.as_bytes())?;
+    crate::io::write_atomic(&path, script(name, options, runs, &worker)?.as_bytes())?;
     eprintln!("wrote {}", path.display());
     let has_sbatch = Command::new("sbatch")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if args.no_submit || !has_sbatch {
-        if !args.no_submit {
+    if options.no_submit || !has_sbatch {
+        if !options.no_submit {
             eprintln!(
                 "sbatch is not on the PATH: submit it with `sbatch {}`",
                 path.display()
@@ -119,7 +145,7 @@ pub fn run(args: &SlurmArgs, runs: usize, data_dir: &Path, cache: &Path) -> Resu
     }
     let mut command = Command::new("sbatch");
     command.arg("--parsable");
-    if args.wait {
+    if options.wait {
         command.arg("--wait");
     }
     let output = command.arg(&path).output().context("cannot run sbatch")?;
@@ -135,5 +161,5 @@ pub fn run(args: &SlurmArgs, runs: usize, data_dir: &Path, cache: &Path) -> Resu
         "submitted job array {job} ({} tasks)",
         runs.clamp(1, MAX_TASKS)
     );
-    Ok(args.wait)
+    Ok(options.wait)
 }

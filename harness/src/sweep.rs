@@ -3,56 +3,20 @@
 //! pure function; a run's id is a hash of its resolved settings, so a re-run skips what is done.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use toml::Value;
 
-use crate::commands::{method_from, MethodOptions};
-use crate::optim::Schedule;
-use crate::train::RunConfig;
-
-/// Every key a sweep may set, fixed or as an axis.
-pub const KEYS: &[&str] = &[
-    "model",
-    "task",
-    "method",
-    "prompt_len",
-    "reparam_hidden",
-    "prefix_layers",
-    "prompt_init",
-    "prefix_init",
-    "lr",
-    "epochs",
-    "batch_size",
-    "seed",
-    "max_train",
-    "max_eval",
-    "max_len",
-    "dropout",
-    "schedule",
-];
-
-/// One resolved run of a sweep.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedRun {
-    pub id: String,
-    pub config: RunConfig,
-}
-
-/// A run's id: the first 12 hex digits of the sha256 of its resolved settings as JSON.
-pub fn run_id(config: &RunConfig) -> String {
-    let json = serde_json::to_string(config).expect("a run config serializes");
-    format!("{:x}", Sha256::digest(json.as_bytes()))[..12].to_string()
-}
+use crate::records::PlannedRun;
+use crate::settings::RunSettings;
 
 fn check_keys<'a>(keys: impl Iterator<Item = &'a String>, at: &str) -> Result<()> {
+    let known = RunSettings::keys();
     for key in keys {
-        if !KEYS.contains(&key.as_str()) {
+        if !known.contains(key) {
             bail!(
                 "{at}: unknown key \"{key}\" (expected one of: {})",
-                KEYS.join(", ")
+                known.join(", ")
             );
         }
     }
@@ -70,93 +34,23 @@ fn matches(settings: &BTreeMap<String, Value>, conditions: &toml::Table) -> bool
     })
 }
 
-fn get<'a>(settings: &'a BTreeMap<String, Value>, key: &str, at: &str) -> Result<&'a Value> {
-    settings
-        .get(key)
-        .with_context(|| format!("{at}: no value for \"{key}\" (set it in [fixed] or [grid])"))
-}
-
-fn as_usize(settings: &BTreeMap<String, Value>, key: &str, at: &str) -> Result<usize> {
-    match get(settings, key, at)? {
-        Value::Integer(i) if *i >= 0 => Ok(*i as usize),
-        other => bail!("{at}: \"{key}\" must be a whole number ≥ 0, found {other}"),
-    }
-}
-
-fn as_f64(settings: &BTreeMap<String, Value>, key: &str, at: &str) -> Result<f64> {
-    match get(settings, key, at)? {
-        Value::Float(f) => Ok(*f),
-        Value::Integer(i) => Ok(*i as f64),
-        other => bail!("{at}: \"{key}\" must be a number, found {other}"),
-    }
-}
-
-fn as_str<'a>(settings: &'a BTreeMap<String, Value>, key: &str, at: &str) -> Result<&'a str> {
-    match get(settings, key, at)? {
-        Value::String(s) => Ok(s),
-        other => bail!("{at}: \"{key}\" must be a string, found {other}"),
-    }
-}
-
-fn optional_usize(
-    settings: &BTreeMap<String, Value>,
-    key: &str,
-    at: &str,
-) -> Result<Option<usize>> {
-    if settings.contains_key(key) {
-        as_usize(settings, key, at).map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
-/// Settings → a run config, with defaults for the optional keys.
-fn resolve(settings: &BTreeMap<String, Value>, at: &str) -> Result<RunConfig> {
-    let or_default = |key: &str, default: Value| settings.get(key).cloned().unwrap_or(default);
-    let mut s = settings.clone();
-    s.insert(
-        "prompt_len".into(),
-        or_default("prompt_len", Value::Integer(16)),
-    );
-    s.insert(
-        "prefix_layers".into(),
-        or_default("prefix_layers", Value::String("all".into())),
-    );
-    s.insert("max_len".into(), or_default("max_len", Value::Integer(128)));
-    s.insert("dropout".into(), or_default("dropout", Value::Float(0.1)));
-    s.insert(
-        "schedule".into(),
-        or_default("schedule", Value::String("linear".into())),
-    );
-    for key in ["prompt_init", "prefix_init"] {
-        s.insert(key.into(), or_default(key, Value::String("random".into())));
-    }
-    let method = method_from(
-        as_str(&s, "method", at)?,
-        &MethodOptions {
-            prompt_len: as_usize(&s, "prompt_len", at)?,
-            reparam_hidden: optional_usize(&s, "reparam_hidden", at)?,
-            prefix_layers: as_str(&s, "prefix_layers", at)?,
-            prompt_init: as_str(&s, "prompt_init", at)?,
-            prefix_init: as_str(&s, "prefix_init", at)?,
-        },
-    )
-    .with_context(|| at.to_string())?;
-    Ok(RunConfig {
-        model: as_str(&s, "model", at)?.into(),
-        task: as_str(&s, "task", at)?.into(),
-        method,
-        lr: as_f64(&s, "lr", at)?,
-        epochs: as_usize(&s, "epochs", at)?,
-        batch_size: as_usize(&s, "batch_size", at)?,
-        seed: as_usize(&s, "seed", at)? as u64,
-        max_train: optional_usize(&s, "max_train", at)?,
-        max_eval: optional_usize(&s, "max_eval", at)?,
-        max_len: as_usize(&s, "max_len", at)?,
-        dropout: as_f64(&s, "dropout", at)?,
-        schedule: Schedule::parse(as_str(&s, "schedule", at)?)
-            .map_err(|e| anyhow::anyhow!("{at}: {e}"))?,
+/// A sweep value as its flag text; lists and tables are no setting's value.
+fn flag_text(key: &str, value: &Value, at: &str) -> Result<String> {
+    Ok(match value {
+        Value::String(s) => s.clone(),
+        Value::Integer(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        other => bail!("{at}: \"{key}\" must be a number or a string, found {other}"),
     })
+}
+
+/// A run's settings from its keys, parsed and defaulted as `ptv2 train`'s flags are.
+fn resolve(settings: &BTreeMap<String, Value>, at: &str) -> Result<RunSettings> {
+    let values = settings
+        .iter()
+        .map(|(key, value)| Ok((key.clone(), flag_text(key, value, at)?)))
+        .collect::<Result<Vec<_>>>()?;
+    RunSettings::from_values(&values, at)
 }
 
 fn table<'a>(root: &'a toml::Table, key: &str, at: &str) -> Result<Option<&'a toml::Table>> {
@@ -182,6 +76,37 @@ fn tables<'a>(root: &'a toml::Table, key: &str, at: &str) -> Result<Vec<&'a toml
     }
 }
 
+/// The `[[override]]` and `[[exclude]]` tables, their keys checked.
+fn rules<'a>(
+    root: &'a toml::Table,
+    source: &str,
+) -> Result<(Vec<&'a toml::Table>, Vec<&'a toml::Table>)> {
+    let overrides = tables(root, "override", source)?;
+    for (i, o) in overrides.iter().enumerate() {
+        let at = format!("{source} [[override]] {}", i + 1);
+        for key in o.keys() {
+            if key != "when" && key != "set" {
+                bail!("{at}: unknown key \"{key}\" (expected when, set)");
+            }
+        }
+        let when = o
+            .get("when")
+            .and_then(Value::as_table)
+            .with_context(|| format!("{at}: needs a `when` table"))?;
+        let set = o
+            .get("set")
+            .and_then(Value::as_table)
+            .with_context(|| format!("{at}: needs a `set` table"))?;
+        check_keys(when.keys(), &at)?;
+        check_keys(set.keys(), &at)?;
+    }
+    let excludes = tables(root, "exclude", source)?;
+    for (i, e) in excludes.iter().enumerate() {
+        check_keys(e.keys(), &format!("{source} [[exclude]] {}", i + 1))?;
+    }
+    Ok((overrides, excludes))
+}
+
 /// Expand a sweep file's text into its runs, in grid order, without duplicates.
 pub fn expand(text: &str, source: &str) -> Result<Vec<PlannedRun>> {
     let root: toml::Table =
@@ -202,29 +127,7 @@ pub fn expand(text: &str, source: &str) -> Result<Vec<PlannedRun>> {
             other => bail!("{source} [grid]: \"{key}\" must be a non-empty list, found {other}"),
         }
     }
-    let overrides = tables(&root, "override", source)?;
-    for (i, o) in overrides.iter().enumerate() {
-        let at = format!("{source} [[override]] {}", i + 1);
-        for key in o.keys() {
-            if key != "when" && key != "set" {
-                bail!("{at}: unknown key \"{key}\" (expected when, set)");
-            }
-        }
-        let when = o
-            .get("when")
-            .and_then(Value::as_table)
-            .with_context(|| format!("{at}: needs a `when` table"))?;
-        let set = o
-            .get("set")
-            .and_then(Value::as_table)
-            .with_context(|| format!("{at}: needs a `set` table"))?;
-        check_keys(when.keys(), &at)?;
-        check_keys(set.keys(), &at)?;
-    }
-    let excludes = tables(&root, "exclude", source)?;
-    for (i, e) in excludes.iter().enumerate() {
-        check_keys(e.keys(), &format!("{source} [[exclude]] {}", i + 1))?;
-    }
+    let (overrides, excludes) = rules(&root, source)?;
 
     // The cross product, the last axis varying fastest.
     let mut combos: Vec<BTreeMap<String, Value>> = vec![fixed.clone().into_iter().collect()];
@@ -254,42 +157,16 @@ pub fn expand(text: &str, source: &str) -> Result<Vec<PlannedRun>> {
             .iter()
             .filter_map(|(k, _)| settings.get(k).map(|v| format!("{k}={v}")))
             .collect();
-        let config = resolve(
+        let run = PlannedRun::new(resolve(
             &settings,
             &format!("{source} (run {})", described.join(", ")),
-        )?;
-        let id = run_id(&config);
+        )?);
         // FT ignores prompt axes: such combinations resolve to the same run.
-        if !runs.iter().any(|r| r.id == id) {
-            runs.push(PlannedRun { id, config });
+        if !runs.iter().any(|r| r.id == run.id) {
+            runs.push(run);
         }
     }
     Ok(runs)
-}
-
-/// The sweep file of a sweep argument: `experiments/NAME.toml`, or the argument itself when it is
-/// a path to a TOML file.
-pub fn sweep_file(name: &str, experiments: &Path) -> std::path::PathBuf {
-    if name.ends_with(".toml") {
-        Path::new(name).to_path_buf()
-    } else {
-        experiments.join(format!("{name}.toml"))
-    }
-}
-
-/// A sweep's name (its reports dir): the file stem of a path, else the argument.
-pub fn sweep_name(name: &str) -> String {
-    Path::new(name)
-        .file_stem()
-        .map_or_else(|| name.to_string(), |s| s.to_string_lossy().to_string())
-}
-
-/// Expand `experiments/NAME.toml` (or a path to a TOML file).
-pub fn load(name: &str, experiments: &Path) -> Result<Vec<PlannedRun>> {
-    let path = sweep_file(name, experiments);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read sweep file {}", path.display()))?;
-    expand(&text, &path.display().to_string())
 }
 
 /// Parse `--shard i/n` (0-based i).
@@ -343,11 +220,11 @@ prompt_len = 4
             .iter()
             .map(|r| {
                 (
-                    r.config.task.clone(),
-                    r.config.method.name().to_string(),
-                    r.config.method.prompt_len(),
-                    r.config.lr,
-                    r.config.epochs,
+                    r.settings.task.clone(),
+                    r.settings.method.clone(),
+                    r.settings.prompt_len,
+                    r.settings.lr,
+                    r.settings.epochs,
                 )
             })
             .collect();
@@ -362,7 +239,7 @@ prompt_len = 4
             ]
         );
         assert!(matches!(
-            runs[1].config.method,
+            runs[1].settings.method().unwrap(),
             Method::Pt2 { prompt_len: 16, .. }
         ));
     }
@@ -393,14 +270,14 @@ prompt_len = 4
         let bad = SWEEP.replace("batch_size = 8", "batch_size = \"eight\"");
         let err = format!("{:#}", expand(&bad, "s.toml").unwrap_err());
         assert!(
-            err.contains("\"batch_size\" must be a whole number"),
+            err.contains("\"batch_size\" = \"eight\" is not valid"),
             "{err}"
         );
         let err = format!(
             "{:#}",
             expand(&SWEEP.replace("\"pt2\"]", "\"pt3\"]"), "s.toml").unwrap_err()
         );
-        assert!(err.contains("unknown method \"pt3\""), "{err}");
+        assert!(err.contains("\"method\" = \"pt3\" is not valid"), "{err}");
     }
 
     #[test]

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use polars::prelude::{
-    Column, CsvWriter, DataFrame, ParquetReader, ParquetWriter, PlSmallStr, SerReader, SerWriter,
-};
+use polars::prelude::{Column, CsvWriter, DataFrame, ParquetWriter, PlSmallStr, SerWriter};
+#[cfg(test)]
+use polars::prelude::{ParquetReader, SerReader};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -76,32 +76,45 @@ pub fn write_frame(df: &mut DataFrame, stem: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Read a Parquet file (ours, or a Hugging Face `datasets` export) into a DataFrame.
-pub fn read_parquet(path: &Path) -> Result<DataFrame> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    ParquetReader::new(file)
-        .finish()
-        .with_context(|| format!("{}: not a readable Parquet file", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{summarize, tests_support::row};
+
+    #[derive(Serialize)]
+    struct Row {
+        run_id: String,
+        max_train: Option<usize>,
+        value: f64,
+        main: bool,
+        error: Option<String>,
+    }
+
+    fn read_parquet(path: &Path) -> DataFrame {
+        ParquetReader::new(std::fs::File::open(path).unwrap())
+            .finish()
+            .unwrap()
+    }
 
     #[test]
-    fn results_round_trip_through_parquet_and_csv() {
-        let mut rows = vec![row("rte", "pt2", 16, 1, 0.55), row("rte", "ft", 0, 1, 0.60)];
-        rows[1].error = Some("a, \"quoted\" error".into());
-        rows[0].max_train = Some(500);
+    fn rows_round_trip_through_parquet_and_csv() {
+        let row = |id: &str, max_train, error: Option<&str>| Row {
+            run_id: id.into(),
+            max_train,
+            value: 0.5,
+            main: true,
+            error: error.map(str::to_string),
+        };
+        let rows = vec![
+            row("a", Some(500), None),
+            row("b", None, Some("a, \"quoted\" error")),
+        ];
         let dir = tempfile::tempdir().unwrap();
         let mut df = frame(&rows).unwrap();
         let fields = serde_json::to_value(&rows[0]).unwrap();
         let names: Vec<&String> = fields.as_object().unwrap().keys().collect();
         assert_eq!(df.width(), names.len());
         write_frame(&mut df, &dir.path().join("results")).unwrap();
-        let back = read_parquet(&dir.path().join("results.parquet")).unwrap();
+        let back = read_parquet(&dir.path().join("results.parquet"));
         assert_eq!(back.shape(), (2, names.len()));
         assert!(back.equals_missing(&df));
         let csv = std::fs::read_to_string(dir.path().join("results.csv")).unwrap();
@@ -111,13 +124,5 @@ mod tests {
         let max_train = back.column("max_train").unwrap();
         assert_eq!(max_train.dtype(), &polars::prelude::DataType::UInt64);
         assert_eq!(max_train.null_count(), 1);
-        let mut summary = frame(&summarize(&rows)).unwrap();
-        write_frame(&mut summary, &dir.path().join("summary")).unwrap();
-        assert_eq!(
-            read_parquet(&dir.path().join("summary.parquet"))
-                .unwrap()
-                .height(),
-            2
-        );
     }
 }

@@ -6,7 +6,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use ptv2_harness::optim::{adamw, clip_global_norm};
-use ptv2_models::heads::loss;
+use ptv2_models::loss::loss;
 use ptv2_models::{
     Encoder, EncoderConfig, EncoderInput, HeadKind, Method, MethodInit, Targets, TunedModel,
 };

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ptv2_harness::tasks::{load_task, ner, parquet, qa, superglue};
+use ptv2_harness::tasks::{load_task, ner, qa, superglue, Source};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -17,13 +17,22 @@ fn data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
 }
 
+/// Parquet exports whose train and dev are the same file.
+fn parquet(file: PathBuf) -> Source {
+    Source::Parquet {
+        train: file.clone(),
+        dev: file,
+    }
+}
+
 #[test]
 fn superglue_parquet_equals_jsonl() {
     for (task, dir) in [("copa", "COPA"), ("boolq", "BoolQ")] {
-        let from_parquet =
-            parquet::text_examples(task, &fixture(&format!("{task}.parquet"))).unwrap();
+        let spec = superglue::TASKS.iter().find(|t| t.name == task).unwrap();
+        let parquet_file = fixture(&format!("{task}.parquet"));
+        let from_parquet = superglue::load(spec, &parquet(parquet_file)).unwrap().dev;
         let jsonl = data_dir().join(format!("superglue/{dir}/val.jsonl"));
-        let from_jsonl = superglue::read_split(task, &jsonl, superglue::labels_of(task)).unwrap();
+        let from_jsonl = superglue::read_split(spec, &jsonl).unwrap();
         assert_eq!(from_parquet.len(), 20);
         for (a, b) in from_parquet.iter().zip(&from_jsonl) {
             assert_eq!((&a.inputs, &a.label), (&b.inputs, &b.label), "{task}");
@@ -33,7 +42,10 @@ fn superglue_parquet_equals_jsonl() {
 
 #[test]
 fn ner_parquet_equals_conll() {
-    let from_parquet = parquet::sentences("wnut17", &fixture("wnut17.parquet")).unwrap();
+    let spec = ner::TASKS.iter().find(|t| t.name == "wnut17").unwrap();
+    let from_parquet = ner::load(spec, &parquet(fixture("wnut17.parquet")))
+        .unwrap()
+        .dev;
     let from_conll = ner::read_conll(&data_dir().join("ner/wnut17/emerging.dev.conll")).unwrap();
     assert_eq!(from_parquet.len(), 30);
     for (a, b) in from_parquet.iter().zip(&from_conll) {
@@ -43,8 +55,16 @@ fn ner_parquet_equals_conll() {
 
 #[test]
 fn squad_parquet_equals_json() {
-    let from_parquet = parquet::qa_examples(&fixture("squad.parquet")).unwrap();
-    let from_json = qa::read_squad(&fixture("squad.json")).unwrap();
+    let spec = qa::TASKS.iter().find(|t| t.name == "squad").unwrap();
+    let from_parquet = qa::load(spec, &parquet(fixture("squad.parquet")))
+        .unwrap()
+        .dev;
+    let json = fixture("squad.json");
+    let files = Source::Files {
+        train: json.clone(),
+        dev: json,
+    };
+    let from_json = qa::load(spec, &files).unwrap().dev;
     assert!(from_parquet.len() > 10);
     assert_eq!(from_parquet, from_json);
 }

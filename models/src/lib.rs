@@ -1,6 +1,33 @@
 //! ptv2-models: BERT/RoBERTa encoders in burn, loaded from Hugging Face model dirs, with one seam
 //! ([`bert::Prompts`]) through which the tuning methods add input prompts or per-layer K/V prefixes.
 
+/// A setting type written as text (`parse` and `Display`): `FromStr` for command-line flags, and
+/// serde as that text (`#[serde(into = "String", try_from = "String")]` on the type).
+#[macro_export]
+macro_rules! text_form {
+    ($type:ty) => {
+        impl std::str::FromStr for $type {
+            type Err = String;
+            fn from_str(text: &str) -> Result<Self, String> {
+                Self::parse(text)
+            }
+        }
+
+        impl From<$type> for String {
+            fn from(value: $type) -> Self {
+                value.to_string()
+            }
+        }
+
+        impl TryFrom<String> for $type {
+            type Error = String;
+            fn try_from(text: String) -> Result<Self, String> {
+                Self::parse(&text)
+            }
+        }
+    };
+}
+
 pub mod backend;
 pub mod bert;
 pub mod config;
@@ -9,16 +36,20 @@ pub mod error;
 pub mod heads;
 pub mod hub;
 pub mod load;
+pub mod loss;
 pub mod methods;
 pub mod tokenize;
 
 pub use bert::{Encoder, EncoderInput, EncoderOutput, KvPrefix, Prompts};
 pub use config::{EncoderConfig, ModelFamily};
 pub use error::ModelError;
-pub use heads::{Head, HeadKind, Logits, Targets};
+pub use heads::{Head, HeadConfig, HeadKind, Logits};
 pub use hub::{resolve_model, ModelSpec, DEFAULT_MODEL};
 pub use load::{load_encoder, ModelDir};
-pub use methods::{Method, MethodInit, ParamCounts, PromptInit, TunedModel};
+pub use loss::Targets;
+pub use methods::{
+    Adapter, Method, MethodInit, MethodOptions, ParamCounts, PromptInit, TunedModel, METHOD_NAMES,
+};
 pub use tokenize::{TextEncoder, TokenBatch};
 
 /// A pretrained model ready to use: config, encoder (possibly layer-truncated) and tokenizer.

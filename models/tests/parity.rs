@@ -290,7 +290,7 @@ fn tiny_roberta_position_rule_equals_transformers() {
 #[test]
 fn pt_and_pt2_logits_equal_pytorch() {
     use burn::module::Param;
-    use ptv2_models::{HeadKind, Logits, Method, MethodInit, TunedModel};
+    use ptv2_models::{Adapter, HeadKind, Logits, Method, MethodInit, TunedModel};
 
     let device = Device::flex();
     let model = minilm(&device);
@@ -326,19 +326,19 @@ fn pt_and_pt2_logits_equal_pytorch() {
     ];
     for (method, key) in cases {
         let mut tuned = TunedModel::new(model.encoder.clone(), &method, &head, &init, &device);
-        if let Some(prefix) = tuned.prefix.as_mut() {
-            let seed = fixture["prefix_formula_seed"].as_f64().unwrap();
-            prefix.embedding = Some(Param::from_tensor(formula(
-                4,
-                layers * 2 * hidden,
-                seed,
-                &device,
-            )));
-        }
-        if let Some(prompt) = tuned.prompt.as_mut() {
-            let seed = fixture["prompt_formula_seed"].as_f64().unwrap();
-            prompt.embedding = Param::from_tensor(formula(3, hidden, seed, &device));
-        }
+        tuned.adapter = match tuned.adapter {
+            Some(Adapter::Prefix(prefix)) => {
+                let seed = fixture["prefix_formula_seed"].as_f64().unwrap();
+                let flat = formula(4, layers * 2 * hidden, seed, &device);
+                Some(Adapter::Prefix(prefix.with_flat(flat)))
+            }
+            Some(Adapter::Prompt(mut prompt)) => {
+                let seed = fixture["prompt_formula_seed"].as_f64().unwrap();
+                prompt.embedding = Param::from_tensor(formula(3, hidden, seed, &device));
+                Some(Adapter::Prompt(prompt))
+            }
+            None => None,
+        };
         tuned.head.classifier.weight = Param::from_tensor(head_weight.clone());
         tuned.head.classifier.bias = Some(Param::from_tensor(head_bias.clone()));
         let Logits::Sequence(logits) = tuned.forward(&input) else {

@@ -61,7 +61,7 @@ fn a_prefix_from_tokens_is_the_encoders_keys_and_values_of_them() {
     };
     let head = HeadKind::SequenceClassification { num_labels: 2 };
     let model = TunedModel::new(encoder, &method, &head, &init(), &device);
-    let flat = model.prefix.as_ref().unwrap().flat();
+    let flat = model.prefix().unwrap().flat();
     let hidden = config.hidden_size;
     assert_eq!(flat.dims(), [P, config.num_hidden_layers * 2 * hidden]);
     assert!(flat.is_require_grad(), "the prefix trains");
@@ -107,12 +107,8 @@ fn a_top_layers_prefix_takes_those_layers_activations_and_prompts_take_word_embe
     let top = TunedModel::new(encoder.clone(), &top, &head, &init(), &device);
     let width = 2 * config.hidden_size;
     close(
-        top.prefix.as_ref().unwrap().flat(),
-        full.prefix
-            .as_ref()
-            .unwrap()
-            .flat()
-            .narrow(1, last * width, width),
+        top.prefix().unwrap().flat(),
+        full.prefix().unwrap().flat().narrow(1, last * width, width),
     );
 
     let pt = Method::Pt {
@@ -126,7 +122,7 @@ fn a_top_layers_prefix_takes_those_layers_activations_and_prompts_take_word_embe
         .map(|&id| words.clone().narrow(0, id as usize, 1))
         .collect();
     close(
-        prompted.prompt.as_ref().unwrap().embedding.val(),
+        prompted.prompt().unwrap().embedding.val(),
         Tensor::cat(expected, 0),
     );
 }

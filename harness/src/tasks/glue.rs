@@ -7,7 +7,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use ptv2_models::HeadKind;
 
+use super::parquet::string_column;
 use super::text::{Label, Metric, TextExample, TextTask};
+use super::Source;
 use crate::data::require_file;
 
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +31,8 @@ pub struct GlueTask {
     /// Label names as they appear in the file, in class order; empty for regression.
     pub labels: &'static [&'static str],
     pub metric: Metric,
+    /// The text (and pair) columns of the Hugging Face `glue` config's Parquet export.
+    pub hf_columns: (&'static str, Option<&'static str>),
 }
 
 const BINARY: &[&str] = &["0", "1"];
@@ -45,6 +49,7 @@ pub const TASKS: &[GlueTask] = &[
         label: Column::Name("label"),
         labels: BINARY,
         metric: Metric::Accuracy,
+        hf_columns: ("sentence", None),
     },
     GlueTask {
         name: "mrpc",
@@ -56,6 +61,7 @@ pub const TASKS: &[GlueTask] = &[
         label: Column::Name("Quality"),
         labels: BINARY,
         metric: Metric::F1AndAccuracy,
+        hf_columns: ("sentence1", Some("sentence2")),
     },
     GlueTask {
         name: "cola",
@@ -67,6 +73,7 @@ pub const TASKS: &[GlueTask] = &[
         label: Column::Index(1),
         labels: BINARY,
         metric: Metric::Matthews,
+        hf_columns: ("sentence", None),
     },
     GlueTask {
         name: "rte",
@@ -78,6 +85,7 @@ pub const TASKS: &[GlueTask] = &[
         label: Column::Name("label"),
         labels: ENTAILMENT,
         metric: Metric::Accuracy,
+        hf_columns: ("sentence1", Some("sentence2")),
     },
     GlueTask {
         name: "stsb",
@@ -89,6 +97,7 @@ pub const TASKS: &[GlueTask] = &[
         label: Column::Name("score"),
         labels: &[],
         metric: Metric::PearsonSpearman,
+        hf_columns: ("sentence1", Some("sentence2")),
     },
     GlueTask {
         name: "qnli",
@@ -100,6 +109,7 @@ pub const TASKS: &[GlueTask] = &[
         label: Column::Name("label"),
         labels: ENTAILMENT,
         metric: Metric::Accuracy,
+        hf_columns: ("question", Some("sentence")),
     },
     GlueTask {
         name: "qqp",
@@ -111,6 +121,7 @@ pub const TASKS: &[GlueTask] = &[
         label: Column::Name("is_duplicate"),
         labels: BINARY,
         metric: Metric::F1AndAccuracy,
+        hf_columns: ("question1", Some("question2")),
     },
     GlueTask {
         name: "mnli",
@@ -122,17 +133,59 @@ pub const TASKS: &[GlueTask] = &[
         label: Column::Name("gold_label"),
         labels: &["entailment", "neutral", "contradiction"],
         metric: Metric::Accuracy,
+        hf_columns: ("premise", Some("hypothesis")),
     },
 ];
 
-pub fn load(task: &GlueTask, data_dir: &Path) -> Result<TextTask> {
-    let train = read_split(task, &require_file(data_dir, task.train, task.name)?)?;
-    let dev = read_split(task, &require_file(data_dir, task.dev, task.name)?)?;
+pub fn load(task: &GlueTask, source: &Source) -> Result<TextTask> {
+    let (train, dev) = source.read(
+        |dir| {
+            let train = require_file(dir, task.train, task.name)?;
+            Ok((train, require_file(dir, task.dev, task.name)?))
+        },
+        |path| read_split(task, path),
+        |row, id, at| Ok(vec![parquet_example(task, &row, id, at)?]),
+    )?;
     Ok(build(task, train, dev))
 }
 
+/// A row of the Hugging Face export: its text columns and `label` (a class index; STS-B's a
+/// float).
+fn parquet_example(
+    task: &GlueTask,
+    row: &serde_json::Map<String, serde_json::Value>,
+    id: &str,
+    at: &str,
+) -> Result<TextExample> {
+    let string = |key: &str| string_column(row, key, at);
+    let (text, pair) = task.hf_columns;
+    let raw = row
+        .get("label")
+        .with_context(|| format!("{at}: no \"label\" column"))?;
+    let label = if task.labels.is_empty() {
+        let value = raw
+            .as_f64()
+            .with_context(|| format!("{at}: label {raw} is not a number"))?;
+        Label::Value(value as f32)
+    } else {
+        match raw.as_u64().filter(|&c| (c as usize) < task.labels.len()) {
+            Some(c) => Label::Class(c as usize),
+            None => bail!(
+                "{at}: label {raw} is not a class index below {}",
+                task.labels.len()
+            ),
+        }
+    };
+    Ok(TextExample::single(
+        id.to_string(),
+        string(text)?,
+        pair.map(string).transpose()?,
+        label,
+    ))
+}
+
 /// A GLUE task from its examples, whatever file format they came from.
-pub fn build(task: &GlueTask, train: Vec<TextExample>, dev: Vec<TextExample>) -> TextTask {
+fn build(task: &GlueTask, train: Vec<TextExample>, dev: Vec<TextExample>) -> TextTask {
     TextTask {
         name: task.name.into(),
         head: if task.labels.is_empty() {

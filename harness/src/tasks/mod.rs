@@ -4,7 +4,11 @@
 //! - `text.rs`: the shared shape of sentence(-pair) classification, regression and multiple choice;
 //! - `glue.rs`, `superglue.rs`: readers that declare GLUE (TSV) and SuperGLUE (JSONL) tasks;
 //! - `ner.rs`: CoNLL-column sequence labelling (IOB1/IOB2), seqeval entity F1;
-//! - `qa.rs`: SQuAD-format extractive QA (v1.1 and v2.0), windows, n-best post-processing.
+//! - `qa.rs`: SQuAD-format extractive QA (v1.1 and v2.0), windows, n-best post-processing;
+//! - `parquet.rs`: Hugging Face Parquet exports, a file source any family reads from.
+//!
+//! One registry (`registry`): each family declares its tasks in a `TASKS` table, and every task
+//! reads from any `Source`: its files in the data dir, two files by path, or Parquet.
 
 pub mod glue;
 pub mod ner;
@@ -13,7 +17,7 @@ pub mod qa;
 pub mod superglue;
 pub mod text;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use burn::tensor::Device;
@@ -76,68 +80,130 @@ pub trait Task: Send {
     fn score_file(&self, path: &Path) -> Result<Vec<(String, f64)>>;
 }
 
-/// Every task name the registry knows.
+/// Where a task's two splits come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The task's declared files under the data dir, in their original format.
+    DataDir(PathBuf),
+    /// Any two files of the task family's format (`NAME:TRAIN,DEV`).
+    Files { train: PathBuf, dev: PathBuf },
+    /// Hugging Face `datasets` Parquet exports (`parquet:NAME:TRAIN,DEV`).
+    Parquet { train: PathBuf, dev: PathBuf },
+}
+
+impl Source {
+    /// Both splits: `declared` names the data-dir files, `native` reads one file of the family's
+    /// format, `row` turns one Parquet row into examples (`parquet::read_rows`).
+    pub fn read<T>(
+        &self,
+        declared: impl FnOnce(&Path) -> Result<(PathBuf, PathBuf)>,
+        native: impl Fn(&Path) -> Result<Vec<T>>,
+        row: impl Fn(serde_json::Map<String, serde_json::Value>, &str, &str) -> Result<Vec<T>>,
+    ) -> Result<(Vec<T>, Vec<T>)> {
+        match self {
+            Self::DataDir(dir) => {
+                let (train, dev) = declared(dir)?;
+                Ok((native(&train)?, native(&dev)?))
+            }
+            Self::Files { train, dev } => Ok((native(train)?, native(dev)?)),
+            Self::Parquet { train, dev } => Ok((
+                parquet::read_rows(train, &row)?,
+                parquet::read_rows(dev, &row)?,
+            )),
+        }
+    }
+}
+
+/// A task of the registry: its family and the family's declaration of it (files, template,
+/// labels, metric).
+#[derive(Debug, Clone, Copy)]
+pub enum TaskSpec {
+    Glue(&'static glue::GlueTask),
+    SuperGlue(&'static superglue::SuperGlueTask),
+    Ner(&'static ner::NerTask),
+    Qa(&'static qa::QaSpec),
+}
+
+/// The task registry: every family's declared tasks. A new task is an entry in its family's
+/// `TASKS`; a new family is a variant here.
+pub fn registry() -> impl Iterator<Item = TaskSpec> {
+    let glue = glue::TASKS.iter().map(TaskSpec::Glue);
+    let superglue = superglue::TASKS.iter().map(TaskSpec::SuperGlue);
+    let ner = ner::TASKS.iter().map(TaskSpec::Ner);
+    glue.chain(superglue)
+        .chain(ner)
+        .chain(qa::TASKS.iter().map(TaskSpec::Qa))
+}
+
+impl TaskSpec {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Glue(t) => t.name,
+            Self::SuperGlue(t) => t.name,
+            Self::Ner(t) => t.name,
+            Self::Qa(t) => t.name,
+        }
+    }
+
+    pub fn load(&self, source: &Source) -> Result<Box<dyn Task>> {
+        Ok(match self {
+            Self::Glue(t) => Box::new(glue::load(t, source)?),
+            Self::SuperGlue(t) => Box::new(superglue::load(t, source)?),
+            Self::Ner(t) => Box::new(ner::load(t, source)?),
+            Self::Qa(t) => Box::new(qa::load(t, source)?),
+        })
+    }
+}
+
+/// Every task name the registry knows, and the by-path forms.
 pub fn task_names() -> Vec<String> {
-    let mut names: Vec<String> = glue::TASKS.iter().map(|t| t.name.to_string()).collect();
-    names.extend(superglue::TASKS.iter().map(|s| s.to_string()));
-    names.extend(ner::TASKS.iter().map(|t| t.name.to_string()));
-    names.extend(qa::TASKS.iter().map(|t| t.name.to_string()));
-    names.push("conll:TRAIN_FILE,DEV_FILE".into());
-    names.push("squad:TRAIN_FILE,DEV_FILE".into());
-    names.push("squad2:TRAIN_FILE,DEV_FILE".into());
-    names.push("parquet:TASK:TRAIN_FILE,DEV_FILE".into());
+    let mut names: Vec<String> = registry().map(|t| t.name().to_string()).collect();
+    names.push("NAME:TRAIN_FILE,DEV_FILE".into());
+    names.push("parquet:NAME:TRAIN_FILE,DEV_FILE".into());
     names
 }
 
-/// Load a task's train and dev splits from the data dir. `conll:TRAIN,DEV`, `squad:TRAIN,DEV` and
-/// `squad2:TRAIN,DEV` read any files of those formats by path.
-pub fn load_task(name: &str, data_dir: &Path) -> Result<Box<dyn Task>> {
-    if let Some(task) = glue::TASKS.iter().find(|t| t.name == name) {
-        return Ok(Box::new(glue::load(task, data_dir)?));
-    }
-    if superglue::TASKS.contains(&name) {
-        return Ok(Box::new(superglue::load(name, data_dir)?));
-    }
-    if let Some(task) = ner::TASKS.iter().find(|t| t.name == name) {
-        return Ok(Box::new(ner::load(task, data_dir)?));
-    }
-    if let Some(files) = name.strip_prefix("conll:") {
-        return Ok(Box::new(ner::load_paths(name, files)?));
-    }
-    if let Some(task) = qa::TASKS.iter().find(|t| t.name == name) {
-        return Ok(Box::new(qa::load(task, data_dir)?));
-    }
-    if let Some(spec) = name.strip_prefix("parquet:") {
-        return parquet::load(name, spec);
-    }
-    if let Some((kind, files)) = name
-        .split_once(':')
-        .filter(|(k, _)| *k == "squad" || *k == "squad2")
-    {
-        return Ok(Box::new(qa::load_paths(name, files, kind == "squad2")?));
-    }
-    bail!(
-        "unknown task \"{name}\": expected one of {}",
-        task_names().join(", ")
-    )
-}
-
 /// Split `TRAIN,DEV` of a by-path task into two existing files.
-pub fn train_dev_paths(
-    name: &str,
-    files: &str,
-) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+fn train_dev_paths(name: &str, files: &str) -> Result<(PathBuf, PathBuf)> {
     let Some((train, dev)) = files.split_once(',') else {
-        bail!("task \"{name}\": expected KIND:TRAIN_FILE,DEV_FILE");
+        bail!("task \"{name}\": expected NAME:TRAIN_FILE,DEV_FILE");
     };
-    let check = |p: &str| -> Result<std::path::PathBuf> {
-        let path = std::path::PathBuf::from(p);
+    let check = |p: &str| -> Result<PathBuf> {
+        let path = PathBuf::from(p);
         if !path.is_file() {
             bail!("task {name}: missing file {}", path.display());
         }
         Ok(path)
     };
     Ok((check(train)?, check(dev)?))
+}
+
+/// Load a task's train and dev splits: `NAME` from the data dir, `NAME:TRAIN,DEV` from any two
+/// files of its format (`conll:…` any CoNLL files, `squad:…` / `squad2:…` any SQuAD v1.1 / v2.0
+/// files), `parquet:NAME:TRAIN,DEV` from Hugging Face Parquet exports.
+pub fn load_task(name: &str, data_dir: &Path) -> Result<Box<dyn Task>> {
+    let (task, source) = match name.split_once(':') {
+        None => (name, Source::DataDir(data_dir.to_path_buf())),
+        Some(("parquet", rest)) => {
+            let Some((task, files)) = rest.split_once(':') else {
+                bail!("task \"{name}\": expected parquet:NAME:TRAIN_FILE,DEV_FILE");
+            };
+            let (train, dev) = train_dev_paths(name, files)?;
+            (task, Source::Parquet { train, dev })
+        }
+        Some((task, files)) => {
+            let (train, dev) = train_dev_paths(name, files)?;
+            (task, Source::Files { train, dev })
+        }
+    };
+    let task = if task == "squad2" { "squad_v2" } else { task };
+    let Some(spec) = registry().find(|t| t.name() == task) else {
+        bail!(
+            "unknown task \"{name}\": expected one of {}",
+            task_names().join(", ")
+        )
+    };
+    spec.load(&source)
 }
 
 /// The fixed training subset and dev prefix every family uses.

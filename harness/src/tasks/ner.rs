@@ -8,30 +8,61 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
-use ptv2_models::heads::IGNORE_INDEX;
+use ptv2_models::loss::IGNORE_INDEX;
 use ptv2_models::{HeadKind, Logits, Targets, TextEncoder, TokenBatch, TunedModel};
 
-use super::{in_dev_order, size_sorted_chunks, take_subset, Batch, DevResult, Task};
+use super::{in_dev_order, size_sorted_chunks, take_subset, Batch, DevResult, Source, Task};
 use crate::data::require_file;
 use crate::metrics::seqeval;
 
+/// A NER task, declared: its files under the data dir (none for `conll`, which reads any CoNLL
+/// files by path) and the tag names its Hugging Face export's `ner_tags` index.
 #[derive(Debug, Clone, Copy)]
 pub struct NerTask {
     pub name: &'static str,
-    pub train: &'static str,
-    pub dev: &'static str,
+    pub files: Option<(&'static str, &'static str)>,
+    pub hf_tags: &'static [&'static str],
 }
+
+/// HF `conll2003` ner_tags names.
+const CONLL2003_TAGS: &[&str] = &[
+    "O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC",
+];
+/// HF `wnut_17` ner_tags names.
+const WNUT17_TAGS: &[&str] = &[
+    "O",
+    "B-corporation",
+    "I-corporation",
+    "B-creative-work",
+    "I-creative-work",
+    "B-group",
+    "I-group",
+    "B-location",
+    "I-location",
+    "B-person",
+    "I-person",
+    "B-product",
+    "I-product",
+];
 
 pub const TASKS: &[NerTask] = &[
     NerTask {
         name: "conll2003",
-        train: "ner/conll2003/train.txt",
-        dev: "ner/conll2003/valid.txt",
+        files: Some(("ner/conll2003/train.txt", "ner/conll2003/valid.txt")),
+        hf_tags: CONLL2003_TAGS,
     },
     NerTask {
         name: "wnut17",
-        train: "ner/wnut17/wnut17train.conll",
-        dev: "ner/wnut17/emerging.dev.conll",
+        files: Some((
+            "ner/wnut17/wnut17train.conll",
+            "ner/wnut17/emerging.dev.conll",
+        )),
+        hf_tags: WNUT17_TAGS,
+    },
+    NerTask {
+        name: "conll",
+        files: None,
+        hf_tags: CONLL2003_TAGS,
     },
 ];
 
@@ -59,20 +90,61 @@ pub struct TaggingTask {
     pub dev: Vec<Sentence>,
 }
 
-pub fn load(task: &NerTask, data_dir: &Path) -> Result<TaggingTask> {
-    let train = read_conll(&require_file(data_dir, task.train, task.name)?)?;
-    let dev = read_conll(&require_file(data_dir, task.dev, task.name)?)?;
+pub fn load(task: &NerTask, source: &Source) -> Result<TaggingTask> {
+    let (train, dev) = source.read(
+        |dir| match task.files {
+            Some((train, dev)) => Ok((
+                require_file(dir, train, task.name)?,
+                require_file(dir, dev, task.name)?,
+            )),
+            None => bail!(
+                "task {} has no files in the data dir: give {}:TRAIN_FILE,DEV_FILE",
+                task.name,
+                task.name
+            ),
+        },
+        read_conll,
+        |row, id, at| Ok(vec![parquet_sentence(task, &row, id, at)?]),
+    )?;
     Ok(TaggingTask::new(task.name, train, dev))
 }
 
-/// `conll:TRAIN,DEV` — any CoNLL-format pair of files.
-pub fn load_paths(name: &str, files: &str) -> Result<TaggingTask> {
-    let (train, dev) = super::train_dev_paths(name, files)?;
-    Ok(TaggingTask::new(
-        name,
-        read_conll(&train)?,
-        read_conll(&dev)?,
-    ))
+/// A row of the Hugging Face export: `tokens` and `ner_tags` (indices into the tag names).
+fn parquet_sentence(
+    task: &NerTask,
+    row: &serde_json::Map<String, serde_json::Value>,
+    id: &str,
+    at: &str,
+) -> Result<Sentence> {
+    let names = task.hf_tags;
+    let list = |key: &str| {
+        row.get(key)
+            .and_then(serde_json::Value::as_array)
+            .cloned()
+            .with_context(|| format!("{at}: expected a list column \"{key}\""))
+    };
+    let words: Vec<String> = list("tokens")?
+        .iter()
+        .map(|w| w.as_str().unwrap_or_default().to_string())
+        .collect();
+    let mut tags = list("ner_tags")?
+        .iter()
+        .map(|t| {
+            t.as_u64()
+                .and_then(|t| names.get(t as usize))
+                .map(|t| t.to_string())
+                .with_context(|| format!("{at}: ner tag {t} is not an index into {names:?}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if words.len() != tags.len() {
+        bail!("{at}: {} tokens but {} ner_tags", words.len(), tags.len());
+    }
+    to_iob2(&mut tags);
+    Ok(Sentence {
+        id: id.to_string(),
+        words,
+        tags,
+    })
 }
 
 fn valid_tag(tag: &str) -> bool {

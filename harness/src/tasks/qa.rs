@@ -13,7 +13,8 @@ use ptv2_models::{EncoderInput, HeadKind, Logits, Targets, TextEncoder, TunedMod
 use serde_json::Value;
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams, TruncationStrategy};
 
-use super::{in_dev_order, size_sorted_chunks, take_subset, Batch, DevResult, Task};
+use super::parquet::string_column;
+use super::{in_dev_order, size_sorted_chunks, take_subset, Batch, DevResult, Source, Task};
 use crate::metrics::squad;
 
 const N_BEST: usize = 20;
@@ -88,48 +89,72 @@ pub struct QaTask {
     dev_features: Vec<Feature>,
 }
 
-pub fn load(spec: &QaSpec, data_dir: &Path) -> Result<QaTask> {
-    let train_path: PathBuf = match spec
+pub fn load(spec: &QaSpec, source: &Source) -> Result<QaTask> {
+    let (train, dev) = source.read(
+        |dir| declared_files(spec, dir),
+        read_squad,
+        |row, _, at| Ok(vec![parquet_example(&row, at)?]),
+    )?;
+    Ok(QaTask::new(spec.name, spec.version_2, train, dev))
+}
+
+/// The data-dir files: the first train file that exists (a full split, else a subset that stands
+/// in) and the dev file.
+fn declared_files(spec: &QaSpec, data_dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let Some(train) = spec
         .train
         .iter()
         .map(|f| data_dir.join(f))
         .find(|p| p.is_file())
-    {
-        Some(path) => path,
-        None => bail!(
+    else {
+        bail!(
             "task {}: missing file {}",
             spec.name,
             data_dir.join(spec.train[0]).display()
-        ),
+        )
     };
-    if train_path != data_dir.join(spec.train[0]) {
+    if train != data_dir.join(spec.train[0]) {
         eprintln!(
             "{}: {} is missing, training on {}",
             spec.name,
             data_dir.join(spec.train[0]).display(),
-            train_path.display()
+            train.display()
         );
     }
-    let dev_path = crate::data::require_file(data_dir, spec.dev, spec.name)?;
-    Ok(QaTask {
-        name: spec.name.into(),
-        version_2: spec.version_2,
-        train: read_squad(&train_path)?,
-        dev: read_squad(&dev_path)?,
-        train_features: vec![],
-        dev_features: vec![],
-    })
+    Ok((
+        train,
+        crate::data::require_file(data_dir, spec.dev, spec.name)?,
+    ))
 }
 
-/// `squad:TRAIN,DEV` / `squad2:TRAIN,DEV` — any SQuAD-format pair of files.
-pub fn load_paths(name: &str, files: &str, version_2: bool) -> Result<QaTask> {
-    let (train, dev) = super::train_dev_paths(name, files)?;
-    Ok(QaTask::new(
-        name,
-        version_2,
-        read_squad(&train)?,
-        read_squad(&dev)?,
-    ))
+/// A row of the Hugging Face export: `id`, `context`, `question`, `answers {text[], answer_start[]}`.
+fn parquet_example(row: &serde_json::Map<String, Value>, at: &str) -> Result<QaExample> {
+    let string = |key: &str| string_column(row, key, at);
+    let answers = row
+        .get("answers")
+        .with_context(|| format!("{at}: no \"answers\" column"))?;
+    let list = |key: &str| {
+        answers
+            .get(key)
+            .and_then(Value::as_array)
+            .with_context(|| format!("{at}: answers.{key} must be a list"))
+    };
+    let answers = list("text")?
+        .iter()
+        .zip(list("answer_start")?)
+        .map(|(t, s)| {
+            let start = s
+                .as_u64()
+                .with_context(|| format!("{at}: answer_start {s} is not a number"))?;
+            Ok((t.as_str().unwrap_or_default().to_string(), start as usize))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(QaExample {
+        id: string("id")?,
+        question: string("question")?,
+        context: string("context")?,
+        answers,
+    })
 }
 
 impl QaTask {

@@ -10,66 +10,67 @@ use anyhow::{bail, Context, Result};
 use ptv2_models::HeadKind;
 use serde_json::Value;
 
+use super::parquet::string_column;
 use super::text::{Label, Metric, TextExample, TextTask};
+use super::Source;
 use crate::data::require_file;
 
-pub const TASKS: &[&str] = &[
-    "boolq",
-    "cb",
-    "copa",
-    "superglue-rte",
-    "wic",
-    "wsc",
-    "multirc",
+/// A SuperGLUE task, declared: its folder under `superglue/`, label names in class order (as
+/// the JSONL writes them), metric.
+#[derive(Debug, Clone, Copy)]
+pub struct SuperGlueTask {
+    pub name: &'static str,
+    pub dir: &'static str,
+    pub labels: &'static [&'static str],
+    pub metric: Metric,
+}
+
+const BOOLS: &[&str] = &["false", "true"];
+
+pub const TASKS: &[SuperGlueTask] = &[
+    SuperGlueTask {
+        name: "boolq",
+        dir: "BoolQ",
+        labels: BOOLS,
+        metric: Metric::Accuracy,
+    },
+    SuperGlueTask {
+        name: "cb",
+        dir: "CB",
+        labels: &["entailment", "contradiction", "neutral"],
+        metric: Metric::AccuracyAndMacroF1,
+    },
+    SuperGlueTask {
+        name: "copa",
+        dir: "COPA",
+        labels: &["choice1", "choice2"],
+        metric: Metric::Accuracy,
+    },
+    SuperGlueTask {
+        name: "superglue-rte",
+        dir: "RTE",
+        labels: &["entailment", "not_entailment"],
+        metric: Metric::Accuracy,
+    },
+    SuperGlueTask {
+        name: "wic",
+        dir: "WiC",
+        labels: BOOLS,
+        metric: Metric::Accuracy,
+    },
+    SuperGlueTask {
+        name: "wsc",
+        dir: "WSC",
+        labels: BOOLS,
+        metric: Metric::Accuracy,
+    },
+    SuperGlueTask {
+        name: "multirc",
+        dir: "MultiRC",
+        labels: &["0", "1"],
+        metric: Metric::F1AndAccuracy,
+    },
 ];
-
-struct Spec {
-    dir: &'static str,
-    labels: &'static [&'static str],
-    metric: Metric,
-}
-
-fn spec(name: &str) -> Spec {
-    let bools: &'static [&'static str] = &["false", "true"];
-    match name {
-        "boolq" => Spec {
-            dir: "BoolQ",
-            labels: bools,
-            metric: Metric::Accuracy,
-        },
-        "cb" => Spec {
-            dir: "CB",
-            labels: &["entailment", "contradiction", "neutral"],
-            metric: Metric::AccuracyAndMacroF1,
-        },
-        "copa" => Spec {
-            dir: "COPA",
-            labels: &["choice1", "choice2"],
-            metric: Metric::Accuracy,
-        },
-        "superglue-rte" => Spec {
-            dir: "RTE",
-            labels: &["entailment", "not_entailment"],
-            metric: Metric::Accuracy,
-        },
-        "wic" => Spec {
-            dir: "WiC",
-            labels: bools,
-            metric: Metric::Accuracy,
-        },
-        "wsc" => Spec {
-            dir: "WSC",
-            labels: bools,
-            metric: Metric::Accuracy,
-        },
-        "multirc" => Spec {
-            dir: "MultiRC",
-            labels: &["0", "1"],
-            metric: Metric::F1AndAccuracy,
-        },
-        other => unreachable!("not a SuperGLUE task: {other}"),
-    }
-}
 
 /// BoolQ's full train split is not redistributed everywhere; the FewGLUE 32-example one may stand in.
 fn train_file(name: &str, data_dir: &Path, dir: &str) -> Result<PathBuf> {
@@ -89,36 +90,57 @@ fn train_file(name: &str, data_dir: &Path, dir: &str) -> Result<PathBuf> {
     require_file(data_dir, &format!("superglue/{dir}/train.jsonl"), name)
 }
 
-pub fn load(name: &str, data_dir: &Path) -> Result<TextTask> {
-    let spec = spec(name);
-    let train = read_split(name, &train_file(name, data_dir, spec.dir)?, spec.labels)?;
-    let dev_file = require_file(data_dir, &format!("superglue/{}/val.jsonl", spec.dir), name)?;
-    let dev = read_split(name, &dev_file, spec.labels)?;
-    Ok(build(name, train, dev))
-}
-
-/// Label names of a SuperGLUE task, in class order.
-pub fn labels_of(name: &str) -> &'static [&'static str] {
-    spec(name).labels
-}
-
-/// A SuperGLUE task from its examples, whatever file format they came from.
-pub fn build(name: &str, train: Vec<TextExample>, dev: Vec<TextExample>) -> TextTask {
-    let spec = spec(name);
-    TextTask {
-        name: name.into(),
-        head: if name == "copa" {
+pub fn load(task: &SuperGlueTask, source: &Source) -> Result<TextTask> {
+    let (train, dev) = source.read(
+        |dir| {
+            let train = train_file(task.name, dir, task.dir)?;
+            let dev = require_file(dir, &format!("superglue/{}/val.jsonl", task.dir), task.name)?;
+            Ok((train, dev))
+        },
+        |path| read_split(task, path),
+        |row, id, at| parquet_examples(task, row, id, at),
+    )?;
+    Ok(TextTask {
+        name: task.name.into(),
+        head: if task.name == "copa" {
             HeadKind::MultipleChoice { num_choices: 2 }
         } else {
             HeadKind::SequenceClassification {
-                num_labels: spec.labels.len(),
+                num_labels: task.labels.len(),
             }
         },
-        labels: spec.labels.iter().map(|s| s.to_string()).collect(),
-        metric: spec.metric,
+        labels: task.labels.iter().map(|s| s.to_string()).collect(),
+        metric: task.metric,
         train,
         dev,
+    })
+}
+
+/// A row of the Hugging Face export: the JSONL's keys, but WSC's span fields flat and MultiRC
+/// one row per answer (`paragraph`, `question`, `answer`).
+fn parquet_examples(
+    task: &SuperGlueTask,
+    row: serde_json::Map<String, Value>,
+    id: &str,
+    at: &str,
+) -> Result<Vec<TextExample>> {
+    if task.name == "multirc" {
+        let string = |key: &str| string_column(&row, key, at);
+        let pair = format!("{} {}", string("question")?, string("answer")?);
+        let raw = row
+            .get("label")
+            .and_then(Value::as_u64)
+            .with_context(|| format!("{at}: label must be 0 or 1"))?;
+        let label = Label::Class(raw.min(1) as usize);
+        let example = TextExample::single(id.into(), string("paragraph")?, Some(pair), label);
+        return Ok(vec![example]);
     }
+    let mut object = Value::Object(row);
+    if task.name == "wsc" && object.get("target").is_none() {
+        let (span1, span2) = (object["span1_text"].clone(), object["span2_text"].clone());
+        object["target"] = serde_json::json!({ "span1_text": span1, "span2_text": span2 });
+    }
+    row_examples(task, &object, id, at)
 }
 
 fn field<'a>(row: &'a Value, key: &str, at: &str) -> Result<&'a str> {
@@ -144,7 +166,7 @@ fn label(row: &Value, labels: &[&str], at: &str) -> Result<Label> {
     }
 }
 
-pub fn read_split(name: &str, path: &Path, labels: &[&str]) -> Result<Vec<TextExample>> {
+pub fn read_split(task: &SuperGlueTask, path: &Path) -> Result<Vec<TextExample>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let file = path
@@ -161,7 +183,7 @@ pub fn read_split(name: &str, path: &Path, labels: &[&str]) -> Result<Vec<TextEx
         let id = format!("{file}:{}", i + 1);
         let row: Value =
             serde_json::from_str(line).with_context(|| format!("{at}: not a JSON object"))?;
-        examples.extend(row_examples(name, &row, &id, &at, labels)?);
+        examples.extend(row_examples(task, &row, &id, &at)?);
     }
     Ok(examples)
 }
@@ -169,16 +191,16 @@ pub fn read_split(name: &str, path: &Path, labels: &[&str]) -> Result<Vec<TextEx
 /// The examples of one SuperGLUE row (one JSONL line; several for MultiRC), in the reference
 /// templates. `at` names the row in errors.
 pub fn row_examples(
-    name: &str,
+    task: &SuperGlueTask,
     row: &Value,
     id: &str,
     at: &str,
-    labels: &[&str],
 ) -> Result<Vec<TextExample>> {
+    let labels = task.labels;
     let mut examples = vec![];
     let id = id.to_string();
     let s = |key: &str| field(row, key, at).map(str::to_string);
-    match name {
+    match task.name {
         "boolq" => examples.push(TextExample::single(
             id,
             s("question")?,
@@ -228,33 +250,38 @@ pub fn row_examples(
                 label: label(row, labels, at)?,
             });
         }
-        "multirc" => {
-            let passage = row
-                .get("passage")
-                .with_context(|| format!("{at}: no \"passage\" object"))?;
-            let paragraph = field(passage, "text", at)?;
-            let questions = passage
-                .get("questions")
-                .and_then(Value::as_array)
-                .with_context(|| format!("{at}: no passage.questions list"))?;
-            for (q, question) in questions.iter().enumerate() {
-                let q_text = field(question, "question", at)?;
-                let answers = question
-                    .get("answers")
-                    .and_then(Value::as_array)
-                    .with_context(|| format!("{at}: question {q} has no answers list"))?;
-                for (a, answer) in answers.iter().enumerate() {
-                    let pair = format!("{q_text} {}", field(answer, "text", at)?);
-                    examples.push(TextExample::single(
-                        format!("{id}:{q}:{a}"),
-                        paragraph.to_string(),
-                        Some(pair),
-                        label(answer, labels, at)?,
-                    ));
-                }
-            }
-        }
+        "multirc" => examples.extend(multirc_examples(row, &id, at, labels)?),
         other => unreachable!("not a SuperGLUE task: {other}"),
+    }
+    Ok(examples)
+}
+
+/// MultiRC: one example per answer option of every question of the passage.
+fn multirc_examples(row: &Value, id: &str, at: &str, labels: &[&str]) -> Result<Vec<TextExample>> {
+    let mut examples = vec![];
+    let passage = row
+        .get("passage")
+        .with_context(|| format!("{at}: no \"passage\" object"))?;
+    let paragraph = field(passage, "text", at)?;
+    let questions = passage
+        .get("questions")
+        .and_then(Value::as_array)
+        .with_context(|| format!("{at}: no passage.questions list"))?;
+    for (q, question) in questions.iter().enumerate() {
+        let q_text = field(question, "question", at)?;
+        let answers = question
+            .get("answers")
+            .and_then(Value::as_array)
+            .with_context(|| format!("{at}: question {q} has no answers list"))?;
+        for (a, answer) in answers.iter().enumerate() {
+            let pair = format!("{q_text} {}", field(answer, "text", at)?);
+            examples.push(TextExample::single(
+                format!("{id}:{q}:{a}"),
+                paragraph.to_string(),
+                Some(pair),
+                label(answer, labels, at)?,
+            ));
+        }
     }
     Ok(examples)
 }
@@ -267,7 +294,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("val.jsonl");
         std::fs::write(&path, lines).unwrap();
-        read_split(name, &path, spec(name).labels)
+        read_split(TASKS.iter().find(|t| t.name == name).unwrap(), &path)
     }
 
     #[test]

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::bert::{Encoder, EncoderInput, Prompts};
 use crate::error::ModelError;
-use crate::heads::{Head, HeadKind, Logits};
-use p_tuning_v2::{LayerSelection, PrefixEncoder, PrefixShape};
-use prompt_tuning::PromptTuning;
+use crate::heads::{Head, HeadConfig, HeadKind, Logits};
+use p_tuning_v2::{LayerSelection, PrefixEncoder, PrefixEncoderConfig};
+use prompt_tuning::{PromptTuning, PromptTuningConfig};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
@@ -97,20 +97,89 @@ impl std::fmt::Display for PromptInit {
     }
 }
 
-impl From<PromptInit> for String {
-    fn from(init: PromptInit) -> Self {
-        init.to_string()
-    }
+crate::text_form!(PromptInit);
+
+/// The methods by name, in the paper's order.
+pub const METHOD_NAMES: &[&str] = &["ft", "pt", "pt2"];
+
+/// A method's options as flat run settings name them. Options a method does not have are at
+/// their neutral values (`Method::options`), so runs that differ only in those are one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodOptions {
+    pub prompt_len: usize,
+    pub reparam_hidden: Option<usize>,
+    pub prefix_layers: LayerSelection,
+    pub prompt_init: PromptInit,
+    pub prefix_init: PromptInit,
 }
 
-impl TryFrom<String> for PromptInit {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
-        Self::parse(&text)
+impl MethodOptions {
+    /// What FT has: no prompt at all.
+    pub fn neutral() -> Self {
+        Self {
+            prompt_len: 0,
+            reparam_hidden: None,
+            prefix_layers: LayerSelection::All,
+            prompt_init: PromptInit::Random,
+            prefix_init: PromptInit::Random,
+        }
     }
 }
 
 impl Method {
+    /// A method from its name and options; options it does not have are ignored.
+    pub fn from_options(name: &str, o: &MethodOptions) -> Result<Self, String> {
+        Ok(match name {
+            "ft" => Self::Ft,
+            "pt" => Self::Pt {
+                prompt_len: o.prompt_len,
+                init: o.prompt_init.clone(),
+            },
+            "pt2" => {
+                if o.reparam_hidden.is_some() && !o.prefix_init.is_random() {
+                    return Err(format!("prefix_init {} needs a plain prefix: a reparameterized one (reparam_hidden) starts random", o.prefix_init));
+                }
+                Self::Pt2 {
+                    prompt_len: o.prompt_len,
+                    reparam_hidden: o.reparam_hidden,
+                    layers: o.prefix_layers.clone(),
+                    init: o.prefix_init.clone(),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown method \"{other}\": expected {}",
+                    METHOD_NAMES.join(", ")
+                ))
+            }
+        })
+    }
+
+    /// The method's options, the ones it does not have at their neutral values.
+    pub fn options(&self) -> MethodOptions {
+        let neutral = MethodOptions::neutral();
+        match self {
+            Self::Ft => neutral,
+            Self::Pt { prompt_len, init } => MethodOptions {
+                prompt_len: *prompt_len,
+                prompt_init: init.clone(),
+                ..neutral
+            },
+            Self::Pt2 {
+                prompt_len,
+                reparam_hidden,
+                layers,
+                init,
+            } => MethodOptions {
+                prompt_len: *prompt_len,
+                reparam_hidden: *reparam_hidden,
+                prefix_layers: layers.clone(),
+                prefix_init: init.clone(),
+                ..neutral
+            },
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Ft => "ft",
@@ -277,13 +346,80 @@ fn prefix_detached() -> bool {
     *DETACHED.get_or_init(|| std::env::var("PTV2_FAULT").is_ok_and(|f| f == "prefix-detached"))
 }
 
+/// What a method adds to the encoder (FT adds nothing).
+#[derive(Module, Debug)]
+pub enum Adapter {
+    /// PT: prompts at the input.
+    Prompt(PromptTuning),
+    /// PT2: a K/V prefix at every (selected) layer.
+    Prefix(PrefixEncoder),
+}
+
 /// An encoder with a tuning method and a task head.
 #[derive(Module, Debug)]
 pub struct TunedModel {
     pub encoder: Encoder,
-    pub prompt: Option<PromptTuning>,
-    pub prefix: Option<PrefixEncoder>,
+    pub adapter: Option<Adapter>,
     pub head: Head,
+}
+
+/// Checkpoint tensor names (`prompt.embedding`, `prefix.embedding`, `head.…`, the encoder's
+/// own) ↔ this model's module paths (with enum variants skipped): (module path, file name).
+const CHECKPOINT_NAMES: &[(&str, &str)] = &[
+    (r"^adapter\.embedding$", "prompt.embedding"),
+    (r"^adapter\.params$", "prefix.embedding"),
+];
+
+/// A new PT or PT2 adapter; real-token inits read the frozen encoder in evaluation mode.
+fn new_adapter(
+    encoder: &Encoder,
+    method: &Method,
+    init: &MethodInit,
+    device: &Device,
+) -> Option<Adapter> {
+    let hidden = encoder.hidden_size();
+    let frozen = init.init_tokens.as_ref().map(|_| encoder.clone().valid());
+    let real_tokens = init
+        .init_tokens
+        .as_deref()
+        .zip(frozen.as_ref())
+        .map(|(ids, frozen)| (RealTokens::new(ids, frozen), frozen));
+    match method {
+        Method::Ft => None,
+        Method::Pt { prompt_len, .. } => {
+            let config = PromptTuningConfig::new(*prompt_len, hidden).with_init_std(init.init_std);
+            Some(Adapter::Prompt(match &real_tokens {
+                Some((tokens, frozen)) => {
+                    config.init_with(onto(tokens.word_embeddings(frozen), device))
+                }
+                None => config.init(device),
+            }))
+        }
+        Method::Pt2 {
+            prompt_len,
+            reparam_hidden,
+            layers,
+            ..
+        } => {
+            let config = PrefixEncoderConfig::new(
+                *prompt_len,
+                encoder.num_layers(),
+                encoder.num_heads(),
+                hidden,
+            )
+            .with_layers(layers.clone())
+            .with_reparam_hidden(*reparam_hidden)
+            .with_dropout(init.dropout)
+            .with_init_std(init.init_std);
+            Some(Adapter::Prefix(match &real_tokens {
+                Some((tokens, frozen)) => {
+                    let selected = layers.layers(config.num_layers);
+                    config.init_with(onto(tokens.flat_prefix(frozen, &selected), device))
+                }
+                None => config.init(device),
+            }))
+        }
+    }
 }
 
 impl TunedModel {
@@ -302,64 +438,39 @@ impl TunedModel {
         } else {
             encoder
         };
-        // Real-token inits read the frozen encoder in evaluation mode (no dropout).
-        let frozen = init.init_tokens.as_ref().map(|_| encoder.clone().valid());
-        let real_tokens = init
-            .init_tokens
-            .as_deref()
-            .zip(frozen.as_ref())
-            .map(|(ids, frozen)| (RealTokens::new(ids, frozen), frozen));
-        let prompt = match method {
-            Method::Pt { prompt_len, .. } => Some(match &real_tokens {
-                Some((tokens, frozen)) => {
-                    PromptTuning::from_tensor(onto(tokens.word_embeddings(frozen), device))
-                }
-                None => PromptTuning::init(*prompt_len, hidden, init.init_std, device),
-            }),
-            _ => None,
-        };
-        let prefix = match method {
-            Method::Pt2 {
-                prompt_len,
-                reparam_hidden,
-                layers,
-                ..
-            } => {
-                let shape = PrefixShape {
-                    prompt_len: *prompt_len,
-                    num_layers: encoder.num_layers(),
-                    num_heads: encoder.num_heads(),
-                    hidden,
-                };
-                let initial = real_tokens.as_ref().map(|(tokens, frozen)| {
-                    let selected = layers.layers(shape.num_layers);
-                    onto(tokens.flat_prefix(frozen, &selected), device)
-                });
-                Some(PrefixEncoder::init(
-                    &shape,
-                    layers,
-                    *reparam_hidden,
-                    initial,
-                    init.dropout,
-                    init.init_std,
-                    device,
-                ))
-            }
-            _ => None,
-        };
+        let adapter = new_adapter(&encoder, method, init, device);
+        let head = HeadConfig::new(head.clone(), hidden)
+            .with_dropout(init.dropout)
+            .with_init_std(init.init_std)
+            .init(device);
         Self {
-            head: Head::init(head, hidden, init.dropout, init.init_std, device),
             encoder,
-            prompt,
-            prefix,
+            adapter,
+            head,
         }
     }
 
     pub fn prompts(&self, batch: usize) -> Prompts {
-        match (&self.prompt, &self.prefix) {
-            (Some(prompt), _) => prompt.prompts(),
-            (None, Some(prefix)) if !prefix_detached() => prefix.prompts(batch),
+        match &self.adapter {
+            Some(Adapter::Prompt(prompt)) => prompt.prompts(),
+            Some(Adapter::Prefix(prefix)) if !prefix_detached() => prefix.prompts(batch),
             _ => Prompts::none(),
+        }
+    }
+
+    /// The PT2 prefix, if the method has one.
+    pub fn prefix(&self) -> Option<&PrefixEncoder> {
+        match &self.adapter {
+            Some(Adapter::Prefix(prefix)) => Some(prefix),
+            _ => None,
+        }
+    }
+
+    /// The PT prompts, if the method has them.
+    pub fn prompt(&self) -> Option<&PromptTuning> {
+        match &self.adapter {
+            Some(Adapter::Prompt(prompt)) => Some(prompt),
+            _ => None,
         }
     }
 
@@ -380,13 +491,17 @@ impl TunedModel {
 
     /// Save what the method trained: PT/PT2 the prompts or (collapsed) prefix + head; FT everything.
     pub fn save_checkpoint(self, method: &Method, path: &Path) -> Result<Self, ModelError> {
-        let model = Self {
-            prefix: self.prefix.map(PrefixEncoder::collapse),
-            ..self
+        let adapter = match self.adapter {
+            Some(Adapter::Prefix(prefix)) => Some(Adapter::Prefix(prefix.collapse())),
+            other => other,
         };
-        let mut store = SafetensorsStore::from_file(path);
+        let model = Self { adapter, ..self };
+        let mut store = SafetensorsStore::from_file(path).skip_enum_variants(true);
         if method.freezes_backbone() {
-            store = store.with_regex(r"^(prompt|prefix|head)\.");
+            store = store.with_regex(r"^(adapter|head)\.");
+        }
+        for (module_path, file_name) in CHECKPOINT_NAMES {
+            store = store.with_key_remapping(*module_path, *file_name);
         }
         model
             .save_into(&mut store)
@@ -404,7 +519,14 @@ impl TunedModel {
                 path: path.to_path_buf(),
             });
         }
-        let mut store = SafetensorsStore::from_file(path).allow_partial(true);
+        let mut store = SafetensorsStore::from_file(path)
+            .allow_partial(true)
+            .skip_enum_variants(true);
+        for (module_path, file_name) in CHECKPOINT_NAMES {
+            let file_name = format!("^{}$", file_name.replace('.', r"\."));
+            let module_path = module_path.trim_start_matches('^').trim_end_matches('$');
+            store = store.with_key_remapping(file_name, module_path.replace(r"\.", "."));
+        }
         let result = self
             .load_from(&mut store)
             .map_err(|e| ModelError::BadWeights {

@@ -6,6 +6,7 @@
 //! Linear(h, L·2·H)), which `collapse` folds back into a plain prefix for saving. Dropout is applied
 //! to the prefix per example after the batch broadcast, as the reference code does (notes §1.2).
 
+use burn::config::Config;
 use burn::module::{Initializer, Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::tensor::activation::tanh;
@@ -16,7 +17,7 @@ use crate::bert::{KvPrefix, Prompts};
 
 /// Which layers get a prefix (the paper's depth ablation). Layers left out get no K/V columns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
+#[serde(into = "String", try_from = "String")]
 pub enum LayerSelection {
     #[default]
     All,
@@ -48,6 +49,8 @@ impl LayerSelection {
     }
 }
 
+crate::text_form!(LayerSelection);
+
 impl std::fmt::Display for LayerSelection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -62,21 +65,27 @@ impl std::fmt::Display for LayerSelection {
 #[derive(Module, Debug)]
 pub struct PrefixMlp {
     /// `[P, H]`
-    pub embedding: Param<Tensor<2>>,
-    pub dense_in: Linear,
-    pub dense_out: Linear,
+    pub(crate) embedding: Param<Tensor<2>>,
+    pub(crate) dense_in: Linear,
+    pub(crate) dense_out: Linear,
+}
+
+/// What a prefix trains: the flat prefix itself, or Li & Liang's MLP that produces it.
+#[derive(Module, Debug)]
+pub enum PrefixParams {
+    /// `[P, L_sel·2·H]`
+    Plain(Param<Tensor<2>>),
+    Reparameterized(PrefixMlp),
 }
 
 #[derive(Module, Debug)]
 pub struct PrefixEncoder {
-    /// `[P, L_sel·2·H]` when not reparameterized.
-    pub embedding: Option<Param<Tensor<2>>>,
-    pub mlp: Option<PrefixMlp>,
-    pub dropout: Dropout,
+    pub(crate) params: PrefixParams,
+    pub(crate) dropout: Dropout,
     /// Indices of the prefixed layers, ascending; stored so a checkpoint knows its layout.
-    pub layers: Vec<usize>,
-    pub num_layers: usize,
-    pub num_heads: usize,
+    pub(crate) layers: Vec<usize>,
+    pub(crate) num_layers: usize,
+    pub(crate) num_heads: usize,
 }
 
 fn normal_linear(d_in: usize, d_out: usize, std: f64, device: &Device) -> Linear {
@@ -87,82 +96,107 @@ fn normal_linear(d_in: usize, d_out: usize, std: f64, device: &Device) -> Linear
     linear
 }
 
-/// Shapes of a P-tuning v2 prefix for one encoder.
-#[derive(Debug, Clone)]
-pub struct PrefixShape {
+/// A new P-tuning v2 prefix for an encoder of `num_layers` layers, `num_heads` heads, `hidden`.
+#[derive(Config, Debug)]
+pub struct PrefixEncoderConfig {
     pub prompt_len: usize,
     pub num_layers: usize,
     pub num_heads: usize,
     pub hidden: usize,
+    /// Which layers get a prefix.
+    #[config(default = "LayerSelection::All")]
+    pub layers: LayerSelection,
+    /// Train the prefix through an MLP of this hidden size.
+    pub reparam_hidden: Option<usize>,
+    /// Per-example dropout on the prefix (the script's `hidden_dropout_prob`).
+    #[config(default = 0.1)]
+    pub dropout: f64,
+    /// HF `initializer_range` (PEFT would use N(0, 1)).
+    #[config(default = 0.02)]
+    pub init_std: f64,
+}
+
+impl PrefixEncoderConfig {
+    /// `[P, L_sel·2·H]`: the flat prefix's shape.
+    pub fn flat_shape(&self) -> [usize; 2] {
+        let layers = self.layers.layers(self.num_layers).len();
+        [self.prompt_len, layers * 2 * self.hidden]
+    }
+
+    /// A random prefix, N(0, init_std) as HF `_init_weights` does.
+    pub fn init(&self, device: &Device) -> PrefixEncoder {
+        let std = self.init_std;
+        let normal = Initializer::Normal { mean: 0.0, std };
+        let params = match self.reparam_hidden {
+            None => PrefixParams::Plain(normal.init(self.flat_shape(), device)),
+            Some(h) => PrefixParams::Reparameterized(PrefixMlp {
+                embedding: normal.init([self.prompt_len, self.hidden], device),
+                dense_in: normal_linear(self.hidden, h, std, device),
+                dense_out: normal_linear(h, self.flat_shape()[1], std, device),
+            }),
+        };
+        self.with_params(params)
+    }
+
+    /// A plain prefix that starts from given values (real tokens' keys/values). A
+    /// reparameterized one cannot: its MLP has no inverse to start from them.
+    pub fn init_with(&self, initial: Tensor<2>) -> PrefixEncoder {
+        assert!(
+            self.reparam_hidden.is_none(),
+            "a reparameterized prefix starts random"
+        );
+        assert_eq!(initial.dims(), self.flat_shape());
+        self.with_params(PrefixParams::Plain(Param::from_tensor(initial)))
+    }
+
+    fn with_params(&self, params: PrefixParams) -> PrefixEncoder {
+        PrefixEncoder {
+            params,
+            dropout: DropoutConfig::new(self.dropout).init(),
+            layers: self.layers.layers(self.num_layers),
+            num_layers: self.num_layers,
+            num_heads: self.num_heads,
+        }
+    }
 }
 
 impl PrefixEncoder {
-    /// New prefix: `initial` (`[P, L_sel·2·H]`, e.g. real tokens' keys/values) when given, else
-    /// N(0, std) as HF `_init_weights` does (PEFT would use N(0, 1)). A reparameterized prefix
-    /// always starts random: its MLP has no inverse to start from given values.
-    pub fn init(
-        shape: &PrefixShape,
-        selection: &LayerSelection,
-        reparam_hidden: Option<usize>,
-        initial: Option<Tensor<2>>,
-        dropout: f64,
-        std: f64,
-        device: &Device,
-    ) -> Self {
-        let layers = selection.layers(shape.num_layers);
-        let width = layers.len() * 2 * shape.hidden;
-        let normal = Initializer::Normal { mean: 0.0, std };
-        let (embedding, mlp) = match reparam_hidden {
-            None => (
-                Some(initial.map_or_else(
-                    || normal.init([shape.prompt_len, width], device),
-                    Param::from_tensor,
-                )),
-                None,
-            ),
-            Some(h) => (
-                None,
-                Some(PrefixMlp {
-                    embedding: normal.init([shape.prompt_len, shape.hidden], device),
-                    dense_in: normal_linear(shape.hidden, h, std, device),
-                    dense_out: normal_linear(h, width, std, device),
-                }),
-            ),
-        };
-        Self {
-            embedding,
-            mlp,
-            dropout: DropoutConfig::new(dropout).init(),
-            layers,
-            num_layers: shape.num_layers,
-            num_heads: shape.num_heads,
-        }
-    }
-
     pub fn prompt_len(&self) -> usize {
         self.flat().dims()[0]
     }
 
     /// The prefix as `[P, L_sel·2·H]`, through the MLP when reparameterized.
     pub fn flat(&self) -> Tensor<2> {
-        match (&self.embedding, &self.mlp) {
-            (Some(embedding), _) => embedding.val(),
-            (None, Some(mlp)) => mlp
+        match &self.params {
+            PrefixParams::Plain(prefix) => prefix.val(),
+            PrefixParams::Reparameterized(mlp) => mlp
                 .dense_out
                 .forward(tanh(mlp.dense_in.forward(mlp.embedding.val()))),
-            (None, None) => unreachable!("a prefix encoder has an embedding or an MLP"),
         }
+    }
+
+    /// The same prefix with these values `[P, L_sel·2·H]` (e.g. read from another tool's
+    /// checkpoint), plain.
+    pub fn with_flat(self, flat: Tensor<2>) -> Self {
+        assert_eq!(flat.dims(), self.flat().dims(), "prefix shape");
+        Self {
+            params: PrefixParams::Plain(Param::from_tensor(flat)),
+            ..self
+        }
+    }
+
+    pub fn is_reparameterized(&self) -> bool {
+        matches!(self.params, PrefixParams::Reparameterized(_))
     }
 
     /// Fold the MLP into a plain prefix (what is stored after training, as in Li & Liang).
     pub fn collapse(self) -> Self {
-        if self.mlp.is_none() {
+        if !self.is_reparameterized() {
             return self;
         }
         let flat = self.flat();
         Self {
-            embedding: Some(Param::from_tensor(flat)),
-            mlp: None,
+            params: PrefixParams::Plain(Param::from_tensor(flat)),
             ..self
         }
     }
@@ -215,45 +249,23 @@ mod tests {
     #[test]
     fn collapse_keeps_the_prefix_values() {
         let device = Device::flex();
-        let shape = PrefixShape {
-            prompt_len: 3,
-            num_layers: 2,
-            num_heads: 2,
-            hidden: 8,
-        };
-        let prefix = PrefixEncoder::init(
-            &shape,
-            &LayerSelection::All,
-            Some(5),
-            None,
-            0.0,
-            0.02,
-            &device,
-        );
+        let prefix = PrefixEncoderConfig::new(3, 2, 2, 8)
+            .with_reparam_hidden(Some(5))
+            .with_dropout(0.0)
+            .init(&device);
         let before = prefix.flat().into_data();
         let collapsed = prefix.collapse();
-        assert!(collapsed.mlp.is_none());
+        assert!(!collapsed.is_reparameterized());
         assert_eq!(collapsed.flat().into_data(), before);
     }
 
     #[test]
     fn unselected_layers_get_no_prefix() {
         let device = Device::flex();
-        let shape = PrefixShape {
-            prompt_len: 3,
-            num_layers: 4,
-            num_heads: 2,
-            hidden: 8,
-        };
-        let prefix = PrefixEncoder::init(
-            &shape,
-            &LayerSelection::Top(1),
-            None,
-            None,
-            0.0,
-            0.02,
-            &device,
-        );
+        let prefix = PrefixEncoderConfig::new(3, 4, 2, 8)
+            .with_layers(LayerSelection::Top(1))
+            .with_dropout(0.0)
+            .init(&device);
         let prompts = prefix.prompts(2);
         let present: Vec<bool> = prompts.layers.iter().map(Option::is_some).collect();
         assert_eq!(present, vec![false, false, false, true]);

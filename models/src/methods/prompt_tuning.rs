@@ -3,10 +3,42 @@
 //! dropout). Input layer only; the backbone is frozen. This is PEFT's formulation, not the THUDM
 //! `--prompt` code's double-embedding quirk (reference notes §1.9).
 
+use burn::config::Config;
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::{Device, Tensor};
 
 use crate::bert::Prompts;
+
+/// New prompts: `prompt_len` vectors of size `hidden`.
+#[derive(Config, Debug)]
+pub struct PromptTuningConfig {
+    pub prompt_len: usize,
+    pub hidden: usize,
+    /// HF `initializer_range`.
+    #[config(default = 0.02)]
+    pub init_std: f64,
+}
+
+impl PromptTuningConfig {
+    /// HF `_init_weights` for a new embedding: N(0, init_std).
+    pub fn init(&self, device: &Device) -> PromptTuning {
+        let normal = Initializer::Normal {
+            mean: 0.0,
+            std: self.init_std,
+        };
+        PromptTuning {
+            embedding: normal.init([self.prompt_len, self.hidden], device),
+        }
+    }
+
+    /// Prompts that start from given vectors `[P, hidden]` (real tokens' word embeddings).
+    pub fn init_with(&self, initial: Tensor<2>) -> PromptTuning {
+        assert_eq!(initial.dims(), [self.prompt_len, self.hidden]);
+        PromptTuning {
+            embedding: Param::from_tensor(initial),
+        }
+    }
+}
 
 #[derive(Module, Debug)]
 pub struct PromptTuning {
@@ -15,20 +47,6 @@ pub struct PromptTuning {
 }
 
 impl PromptTuning {
-    /// HF `_init_weights` for a new embedding: N(0, initializer_range).
-    pub fn init(prompt_len: usize, hidden: usize, std: f64, device: &Device) -> Self {
-        Self {
-            embedding: Initializer::Normal { mean: 0.0, std }.init([prompt_len, hidden], device),
-        }
-    }
-
-    /// Prompts that start from given vectors `[P, hidden]` (real tokens' word embeddings).
-    pub fn from_tensor(initial: Tensor<2>) -> Self {
-        Self {
-            embedding: Param::from_tensor(initial),
-        }
-    }
-
     pub fn prompt_len(&self) -> usize {
         self.embedding.dims()[0]
     }

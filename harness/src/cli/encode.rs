@@ -10,12 +10,15 @@ use serde::Serialize;
 
 use ptv2_models::{backend, resolve_model, Pretrained, Prompts};
 
-use crate::commands::ModelArgs;
+use super::MachineArgs;
 
 #[derive(Args, Debug)]
 pub struct EncodeArgs {
+    /// A Hugging Face model dir, or an embedded model name (`minilm-l6`, `minilm-l6@2` = first 2 layers).
+    #[arg(long, default_value = ptv2_models::DEFAULT_MODEL)]
+    pub model: String,
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub machine: MachineArgs,
     /// A text to encode (repeat for a batch).
     #[arg(long = "text", required = true)]
     pub texts: Vec<String>,
@@ -58,10 +61,10 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
             args.texts.len()
         );
     }
-    let device = backend::device_by_name(&args.model.device)?;
-    let spec = resolve_model(&args.model.model, &args.model.cache_dir())?;
+    let device = backend::device_by_name(&args.machine.device)?;
+    let spec = resolve_model(&args.model, &args.machine.cache_dir())?;
     let model = Pretrained::load(&spec, args.max_len, &device)
-        .with_context(|| format!("loading model {}", args.model.model))?;
+        .with_context(|| format!("loading model {}", args.model))?;
 
     let texts: Vec<(String, Option<String>)> = args
         .texts
@@ -98,7 +101,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         .collect();
     debug_assert_eq!(n, args.texts.len());
     let out = EncodeOutput {
-        model: args.model.model.clone(),
+        model: args.model.clone(),
         model_dir: spec.dir.display().to_string(),
         layers: model.config.num_hidden_layers,
         device: backend::describe(&device),

@@ -18,15 +18,15 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use ptv2_models::heads::loss;
+use ptv2_models::loss::loss;
 use ptv2_models::{
-    backend, resolve_model, Encoder, EncoderConfig, EncoderInput, HeadKind, MethodInit, Pretrained,
-    Targets, TunedModel,
+    backend, resolve_model, Encoder, EncoderConfig, EncoderInput, HeadKind, Method, MethodInit,
+    MethodOptions, Pretrained, Targets, TunedModel,
 };
 
-use crate::commands::{method_from, MethodOptions};
+use super::MachineArgs;
 use crate::optim::{adamw, clip_global_norm};
-use crate::train::peak_rss_mb;
+use crate::records::peak_rss_mb;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -47,10 +47,8 @@ pub struct BenchArgs {
     pub steps: usize,
     #[arg(long, default_value = "reports/bench")]
     pub out: PathBuf,
-    #[arg(long, env = "PTV2_CACHE")]
-    pub cache: Option<PathBuf>,
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    #[command(flatten)]
+    pub machine: MachineArgs,
     /// Python that runs the PyTorch side (skipped when it cannot import torch and transformers).
     #[arg(long, env = "PTV2_PYTHON", default_value = "python3")]
     pub python: String,
@@ -108,21 +106,16 @@ fn encoder_of(model: &str, cache: &Path, device: &Device) -> Result<(EncoderConf
 
 /// Measure one model × method × length in this process.
 pub fn measure(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Result<BenchRow> {
-    let device = backend::device_by_name(&args.device)?;
+    let device = backend::device_by_name(&args.machine.device)?;
     let train_device = device.clone().autodiff();
     train_device.seed(0);
-    let cache = args
-        .cache
-        .clone()
-        .unwrap_or_else(ptv2_models::hub::default_cache_dir);
+    let cache = args.machine.cache_dir();
     let (config, encoder) = encoder_of(model, &cache, &train_device)?;
-    let method = method_from(
-        method,
-        &MethodOptions {
-            prompt_len: args.prompt_len,
-            ..Default::default()
-        },
-    )?;
+    let options = MethodOptions {
+        prompt_len: args.prompt_len,
+        ..MethodOptions::neutral()
+    };
+    let method = Method::from_options(method, &options).map_err(anyhow::Error::msg)?;
     let init = MethodInit {
         dropout: 0.1,
         init_std: config.initializer_range,
@@ -201,7 +194,7 @@ fn run_child(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Result<
             "--steps",
             &args.steps.to_string(),
             "--device",
-            &args.device,
+            &args.machine.device,
         ])
         .output()?;
     if !output.status.success() {
@@ -226,10 +219,7 @@ fn torch_rows(args: &BenchArgs) -> Result<Vec<BenchRow>> {
         );
         return Ok(vec![]);
     }
-    let cache = args
-        .cache
-        .clone()
-        .unwrap_or_else(ptv2_models::hub::default_cache_dir);
+    let cache = args.machine.cache_dir();
     let mut rows = vec![];
     for model in args.models.iter().filter(|m| *m != "tiny") {
         let dir = resolve_model(model, &cache)?.dir;
@@ -390,7 +380,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ));
     }
     crate::io::write_atomic(&args.out.join("bench.csv"), csv.as_bytes())?;
-    let md = markdown(&rows, &args.device);
+    let md = markdown(&rows, &args.machine.device);
     crate::io::write_atomic(&args.out.join("bench.md"), md.as_bytes())?;
     println!("{md}");
     Ok(())

@@ -1,0 +1,8 @@
+//! `ptv2 settings`: the run settings as a markdown table (experiments/README.md holds it).
+
+use anyhow::Result;
+
+pub fn run() -> Result<()> {
+    print!("{}", crate::settings::schema_markdown());
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! `ptv2 sweep NAME`: run what is not done yet (in local worker processes, or one shard), then
+//! print a line per run and build the report.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::{DataArgs, MachineArgs, SweepPaths};
+use crate::records::PlannedRun;
+use crate::runner::{run_all, run_workers, SweepEnv, WorkerCommand};
+use crate::sweep::{parse_shard, shard};
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub sweep: SweepPaths,
+    /// Print the runs (id, settings, done or pending) and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run the pending runs in this many local worker processes [default: one per CPU core,
+    /// at most one per pending run; each worker gets cores / N rayon threads].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Run only shard i of n (0-based): every n-th run starting at i.
+    #[arg(long)]
+    pub shard: Option<String>,
+    #[command(flatten)]
+    pub machine: MachineArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Keep every run's best checkpoint (off: FT checkpoints are the whole model).
+    #[arg(long)]
+    pub keep_checkpoints: bool,
+    /// Skip the summary at the end (worker processes).
+    #[arg(long, hide = true)]
+    pub no_report: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: &SweepArgs) -> Result<()> {
+    let runs = args.sweep.runs()?;
+    let env = SweepEnv {
+        name: args.sweep.sweep_name(),
+        dir: args.sweep.dir(),
+        cache: args.machine.cache_dir(),
+        device: args.machine.device.clone(),
+        data_dir: args.data.dir()?,
+        keep_checkpoints: args.keep_checkpoints,
+    };
+    let mine = match &args.shard {
+        Some(text) => shard(&runs, parse_shard(text)?),
+        None => runs.clone(),
+    };
+    if args.dry_run {
+        print_plan(&runs, &mine, &env);
+        return Ok(());
+    }
+    std::fs::create_dir_all(env.dir.path())?;
+    // Independent runs scale better as one process per core than as one process on every core.
+    let workers = args.workers.unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cores.min(env.dir.pending(&mine).len()).max(1)
+    });
+    if workers > 1 && args.shard.is_none() {
+        let command = WorkerCommand {
+            exe: std::env::current_exe().context("cannot find the ptv2 executable")?,
+            sweep: args.sweep.name.clone(),
+            experiments: args.sweep.experiments.clone(),
+            reports: args.sweep.reports.clone(),
+            data_dir: env.data_dir.clone(),
+            cache: env.cache.clone(),
+            device: env.device.clone(),
+            keep_checkpoints: args.keep_checkpoints,
+        };
+        run_workers(&runs, &env, workers, &command)?;
+    } else {
+        run_all(&mine, &env, !args.quiet)?;
+    }
+    if !args.no_report {
+        super::report::print_summary(&args.sweep, &runs);
+        super::report::build(&args.sweep, &runs, &env.device)?;
+    }
+    Ok(())
+}
+
+/// `--dry-run`: the runs with their settings and state. A reader that stops early (`| head`) is
+/// not an error: printing stops quietly.
+fn print_plan(runs: &[PlannedRun], mine: &[PlannedRun], env: &SweepEnv) {
+    let mut out = std::io::stdout().lock();
+    let (all, here) = (runs.len(), mine.len());
+    let _ = writeln!(
+        out,
+        "{all} runs in sweep {} ({here} in this shard)",
+        env.name
+    );
+    for run in mine {
+        let s = &run.settings;
+        let state = env
+            .dir
+            .run(&run.id)
+            .status()
+            .map_or("pending".to_string(), |st| {
+                format!("{:?}", st.status).to_lowercase()
+            });
+        let mut extra = String::new();
+        if s.method == "pt2" {
+            extra.push_str(&format!(" layers={}", s.prefix_layers));
+        }
+        if let Some(h) = s.reparam_hidden {
+            extra.push_str(&format!(" reparam={h}"));
+        }
+        if !s.init().is_empty() && s.init() != "random" {
+            extra.push_str(&format!(" init={}", s.init()));
+        }
+        let line = writeln!(
+            out,
+            "{}  {:<8} {:<4} P={:<3} lr={:<8} epochs={:<3} bs={:<3} seed={:<3} model={}{extra} [{state}]",
+            run.id, s.task, s.method, s.prompt_len, s.lr, s.epochs, s.batch_size, s.seed, s.model
+        );
+        if line.is_err() {
+            break;
+        }
+    }
+}

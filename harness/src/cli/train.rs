@@ -1,0 +1,54 @@
+//! `ptv2 train`: one run, its settings as flags.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::{DataArgs, MachineArgs};
+use crate::records::METRICS_FILE;
+use crate::settings::RunSettings;
+use crate::train::{train, RunEnv};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub settings: RunSettings,
+    #[command(flatten)]
+    pub machine: MachineArgs,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Output dir for config.json, metrics.json, the checkpoint and predictions.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let settings = args.settings.clone().resolved()?;
+    let env = RunEnv {
+        cache: args.machine.cache_dir(),
+        device: args.machine.device.clone(),
+        data_dir: args.data.dir()?,
+        out: args.out.clone(),
+        progress: Some(indicatif::MultiProgress::new()),
+        verbose: true,
+    };
+    let metrics = train(&settings, &env)?;
+    let scores: Vec<String> = metrics
+        .best_dev
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect();
+    eprintln!(
+        "best epoch {}/{}: {}; {:.1} s, {:.2} steps/s, peak RSS {:.0} MB, checkpoint {} bytes → {}",
+        metrics.best_epoch + 1,
+        settings.epochs,
+        scores.join(", "),
+        metrics.wall_seconds,
+        metrics.train_steps_per_second,
+        metrics.peak_rss_mb,
+        metrics.checkpoint_bytes,
+        env.out.join(METRICS_FILE).display()
+    );
+    Ok(())
+}

@@ -1,0 +1,391 @@
+//! A run's settings: the one list of them. Everything else is derived from this type:
+//!
+//! - `ptv2 train`'s flags (clap derives them from the fields, their docs and defaults);
+//! - a sweep file's keys and their defaults (`from_values` parses through the same flags);
+//! - `config.json` and the run id (a hash of the settings as JSON);
+//! - the results tables' setting columns (`ResultRow` flattens it);
+//! - the summary's and `ptv2 check`'s configuration key (every setting but the seed);
+//! - the schema table in experiments/README.md (`schema_markdown`, checked by a test).
+//!
+//! A new setting is a field here (doc comment, flag, default), plus the code that uses it.
+
+use anyhow::{bail, Context, Result};
+use clap::builder::PossibleValuesParser;
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use ptv2_models::methods::p_tuning_v2::LayerSelection;
+use ptv2_models::{Method, MethodOptions, PromptInit, DEFAULT_MODEL, METHOD_NAMES};
+
+use crate::schedule::Schedule;
+
+/// Everything that defines a run's result.
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// HF model dir or embedded name (`minilm-l6`; `minilm-l6@2` = its first 2 layers)
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// task name (the README's task table), `NAME:TRAIN,DEV` or `parquet:NAME:TRAIN,DEV`
+    #[arg(long)]
+    pub task: String,
+    /// `ft` (full fine-tuning), `pt` (prompt tuning), `pt2` (P-tuning v2)
+    #[arg(long, value_parser = PossibleValuesParser::new(METHOD_NAMES))]
+    pub method: String,
+    /// prompt length P of pt and pt2 (ft has none: its combinations collapse into one run)
+    #[arg(long, default_value_t = 16)]
+    pub prompt_len: usize,
+    /// pt2: train the prefix through an MLP of this hidden size (reparameterization)
+    #[arg(long)]
+    pub reparam_hidden: Option<usize>,
+    /// pt2: which layers get a prefix: `all`, `top:K`, `bottom:K`
+    #[arg(long, default_value = "all")]
+    pub prefix_layers: LayerSelection,
+    /// pt: how the prompts start: `random`, `vocab` (word embeddings of frequent training tokens), `text:WORDS`
+    #[arg(long, default_value = "random")]
+    pub prompt_init: PromptInit,
+    /// pt2: how the prefix starts: `random`, `vocab` (the frozen encoder's keys/values of frequent training tokens), `text:WORDS`
+    #[arg(long, default_value = "random")]
+    pub prefix_init: PromptInit,
+    /// peak learning rate (AdamW)
+    #[arg(long)]
+    pub lr: f64,
+    /// training epochs (dev is scored after each; the best epoch counts)
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// examples per training step
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// seed of the init, dropout and batch order (runs that differ only in it are seeds of one configuration)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// train on a fixed random subset of this many examples (the same for every seed)
+    #[arg(long)]
+    pub max_train: Option<usize>,
+    /// score the first this-many dev examples
+    #[arg(long)]
+    pub max_eval: Option<usize>,
+    /// tokens per example, longest-first truncation (QA: the window length)
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    /// dropout on the prefix and before the head (the backbone keeps its config's rates)
+    #[arg(long, default_value_t = 0.1)]
+    pub dropout: f64,
+    /// learning-rate schedule: `linear`, `linear:WARMUP_RATIO`, `exp:GAMMA` (per epoch)
+    #[arg(long, default_value = "linear")]
+    pub schedule: Schedule,
+}
+
+/// The settings alone as a command, for parsing sweep values and listing the keys.
+#[derive(Parser)]
+#[command(name = "settings", no_binary_name = true)]
+struct SettingsCommand {
+    #[command(flatten)]
+    settings: RunSettings,
+}
+
+/// How a setting's key is written as a flag.
+fn flag(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
+}
+
+impl RunSettings {
+    /// Every setting's key, in field order.
+    pub fn keys() -> Vec<String> {
+        SettingsCommand::command()
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .filter(|id| id != "help")
+            .collect()
+    }
+
+    /// Settings from `key = value` text pairs (a sweep's resolved keys, an old config.json),
+    /// parsed and defaulted exactly as `ptv2 train`'s flags are. Errors name `at` and the key.
+    pub fn from_values(values: &[(String, String)], at: &str) -> Result<Self> {
+        let command = SettingsCommand::command();
+        for (key, _) in values {
+            if !command.get_arguments().any(|a| a.get_id() == key) {
+                bail!(
+                    "{at}: unknown key \"{key}\" (expected one of: {})",
+                    Self::keys().join(", ")
+                );
+            }
+        }
+        for arg in command.get_arguments().filter(|a| a.is_required_set()) {
+            if !values.iter().any(|(k, _)| k == arg.get_id()) {
+                bail!(
+                    "{at}: no value for \"{}\" (set it in [fixed] or [grid])",
+                    arg.get_id()
+                );
+            }
+        }
+        let argv = values.iter().map(|(k, v)| format!("{}={v}", flag(k)));
+        let matches = command
+            .try_get_matches_from(argv)
+            .map_err(|e| clap_error(&e, at))?;
+        let parsed = SettingsCommand::from_arg_matches(&matches)
+            .map_err(|e| anyhow::anyhow!("{at}: {}", e.render()))?;
+        parsed.settings.resolved().with_context(|| at.to_string())
+    }
+
+    /// Checked, with the options its method does not have at their neutral values, so that
+    /// settings that make the same run are equal (and get one id).
+    pub fn resolved(mut self) -> Result<Self> {
+        if self.batch_size == 0 || self.epochs == 0 {
+            bail!("batch_size and epochs must be at least 1");
+        }
+        let options = self.method()?.options();
+        self.prompt_len = options.prompt_len;
+        self.reparam_hidden = options.reparam_hidden;
+        self.prefix_layers = options.prefix_layers;
+        self.prompt_init = options.prompt_init;
+        self.prefix_init = options.prefix_init;
+        Ok(self)
+    }
+
+    /// The tuning method these settings describe.
+    pub fn method(&self) -> Result<Method> {
+        let options = MethodOptions {
+            prompt_len: self.prompt_len,
+            reparam_hidden: self.reparam_hidden,
+            prefix_layers: self.prefix_layers.clone(),
+            prompt_init: self.prompt_init.clone(),
+            prefix_init: self.prefix_init.clone(),
+        };
+        Method::from_options(&self.method, &options).map_err(anyhow::Error::msg)
+    }
+
+    /// The prompt (pt) or prefix (pt2) init; empty for ft.
+    pub fn init(&self) -> String {
+        match self.method.as_str() {
+            "pt" => self.prompt_init.to_string(),
+            "pt2" => self.prefix_init.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    /// The run's id: the first 12 hex digits of the sha256 of its settings as JSON.
+    pub fn id(&self) -> String {
+        let json = serde_json::to_string(self).expect("settings serialize");
+        format!("{:x}", Sha256::digest(json.as_bytes()))[..12].to_string()
+    }
+
+    /// Every setting but the seed, as table columns: a configuration's identity.
+    pub fn configuration(&self) -> serde_json::Map<String, serde_json::Value> {
+        let serde_json::Value::Object(mut fields) =
+            serde_json::to_value(self).expect("settings serialize")
+        else {
+            unreachable!("settings serialize to an object")
+        };
+        fields.shift_remove("seed");
+        fields
+    }
+
+    /// `configuration` as `key=value` pairs: runs that share it are seeds of one configuration;
+    /// the summary and `ptv2 check` group by it.
+    pub fn key(&self) -> String {
+        self.configuration()
+            .iter()
+            .filter(|(_, value)| !value.is_null())
+            .map(|(key, value)| match value {
+                serde_json::Value::String(s) => format!("{key}={s}"),
+                other => format!("{key}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// A `config.json`: this version's, or an older one (method options nested as the method
+    /// recorded them, `layers`, the schedule as an object), read through `from_values`.
+    pub fn from_config_json(text: &str, at: &str) -> Result<Self> {
+        if let Ok(settings) = serde_json::from_str::<Self>(text) {
+            return Ok(settings);
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(text).with_context(|| format!("{at}: not JSON"))?;
+        let Some(fields) = value.as_object() else {
+            bail!("{at}: not a run config (expected a JSON object)");
+        };
+        let values: Vec<(String, String)> = fields
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(key, value)| {
+                let key = if key == "layers" {
+                    "prefix_layers"
+                } else {
+                    key
+                };
+                (key.to_string(), legacy_value(key, value))
+            })
+            .collect();
+        Self::from_values(&values, at)
+    }
+}
+
+/// clap's error about a value as one line naming the key, e.g. `s.toml: "batch_size" = "eight"
+/// is not valid: invalid value 'eight' for '--batch-size <BATCH_SIZE>': invalid digit …`.
+fn clap_error(err: &clap::Error, at: &str) -> anyhow::Error {
+    use clap::error::ContextKind;
+    let rendered = err.render().to_string();
+    let reason = rendered.lines().next().unwrap_or_default();
+    let reason = reason.trim_start_matches("error: ");
+    let key = err.get(ContextKind::InvalidArg).map(|arg| {
+        let flag = arg.to_string();
+        let name = flag
+            .trim_start_matches("--")
+            .split([' ', '='])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        name.replace('-', "_")
+    });
+    match (key, err.get(ContextKind::InvalidValue)) {
+        (Some(key), Some(value)) => {
+            anyhow::anyhow!("{at}: \"{key}\" = \"{value}\" is not valid: {reason}")
+        }
+        _ => anyhow::anyhow!("{at}: {reason}"),
+    }
+}
+
+/// A value of an older config.json as its flag text.
+fn legacy_value(key: &str, value: &serde_json::Value) -> String {
+    match (key, value) {
+        ("schedule", serde_json::Value::Object(s)) => match (s.get("kind"), s.get("gamma")) {
+            (Some(k), Some(g)) if k == "exponential" => format!("exp:{g}"),
+            _ => format!("linear:{}", s.get("warmup_ratio").unwrap_or(&0.into())),
+        },
+        (_, serde_json::Value::String(s)) => s.clone(),
+        (_, other) => other.to_string(),
+    }
+}
+
+/// The schema table of experiments/README.md: every key, what it means, its default.
+pub fn schema_markdown() -> String {
+    let command = SettingsCommand::command();
+    let mut out = String::from("| key | meaning | default |\n|---|---|---|\n");
+    for arg in command.get_arguments().filter(|a| a.get_id() != "help") {
+        let default = if arg.is_required_set() {
+            "required".to_string()
+        } else {
+            match arg.get_default_values() {
+                [] => "none".to_string(),
+                values => format!("`{}`", values[0].to_string_lossy()),
+            }
+        };
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        out.push_str(&format!("| `{}` | {help} | {default} |\n", arg.get_id()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_come_from_the_flags() {
+        let s = RunSettings::from_values(
+            &values(&[("task", "sst2"), ("method", "pt2"), ("lr", "0.01")]),
+            "t",
+        )
+        .unwrap();
+        assert_eq!((s.prompt_len, s.epochs, s.max_len), (16, 3, 128));
+        assert_eq!(s.model, DEFAULT_MODEL);
+        assert_eq!(s.schedule.to_string(), "linear");
+    }
+
+    #[test]
+    fn ft_ignores_prompt_options() {
+        let a = values(&[("task", "sst2"), ("method", "ft"), ("lr", "1e-5")]);
+        let mut b = a.clone();
+        b.push(("prompt_len".into(), "4".into()));
+        let (a, b) = (
+            RunSettings::from_values(&a, "t").unwrap(),
+            RunSettings::from_values(&b, "t").unwrap(),
+        );
+        assert_eq!(a, b);
+        assert_eq!((a.id(), a.prompt_len), (b.id(), 0));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_what_was_expected() {
+        let base = [("task", "sst2"), ("method", "pt2")];
+        let err = RunSettings::from_values(&values(&base), "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no value for \"lr\""), "{err}");
+        let mut bad = values(&base);
+        bad.extend(values(&[("lr", "0.1"), ("batch_size", "eight")]));
+        let err = RunSettings::from_values(&bad, "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("s.toml: \"batch_size\" = \"eight\""),
+            "{err}"
+        );
+        let err = RunSettings::from_values(&values(&[("modle", "x")]), "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown key \"modle\""), "{err}");
+    }
+
+    #[test]
+    fn config_json_round_trips_and_old_ones_still_read() {
+        let s = RunSettings::from_values(
+            &values(&[
+                ("task", "rte"),
+                ("method", "pt2"),
+                ("lr", "0.01"),
+                ("prefix_layers", "top:2"),
+                ("schedule", "exp:0.95"),
+            ]),
+            "t",
+        )
+        .unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(RunSettings::from_config_json(&json, "c").unwrap(), s);
+        let old = r#"{"model":"minilm-l6","task":"rte","method":"pt2","prompt_len":16,"reparam_hidden":null,"layers":"top:2","lr":0.01,"epochs":3,"batch_size":16,"seed":1,"max_train":null,"max_eval":null,"max_len":128,"dropout":0.1,"schedule":{"kind":"exponential","gamma":0.95}}"#;
+        assert_eq!(RunSettings::from_config_json(old, "c").unwrap(), s);
+    }
+
+    #[test]
+    fn the_key_is_every_setting_but_the_seed() {
+        let of = |seed: &str, dropout: &str| {
+            RunSettings::from_values(
+                &values(&[
+                    ("task", "sst2"),
+                    ("method", "pt2"),
+                    ("lr", "0.01"),
+                    ("seed", seed),
+                    ("dropout", dropout),
+                ]),
+                "t",
+            )
+            .unwrap()
+            .key()
+        };
+        assert_eq!(of("1", "0.1"), of("2", "0.1"));
+        assert_ne!(of("1", "0.1"), of("1", "0.2"));
+        assert!(of("1", "0.1").contains("dropout=0.1") && !of("1", "0.1").contains("seed"));
+    }
+
+    #[test]
+    fn experiments_readme_holds_the_generated_schema() {
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/README.md"),
+        )
+        .unwrap();
+        let table = schema_markdown();
+        assert!(
+            readme.contains(&table),
+            "experiments/README.md's key table is out of date; replace it with `ptv2 settings`:\n{table}"
+        );
+    }
+}
