@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use anyhow::{anyhow, Result};
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -69,6 +70,61 @@ fn render(chart: &impl Chart, stem: &Path) -> Result<PathBuf> {
         root.present().map_err(err)?;
     }
     Ok(png)
+}
+
+/// A chart's frame: its title, margins and label areas.
+fn frame<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, ("sans-serif", 24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70);
+    builder
+}
+
+/// Draw a configured mesh with the labels' common style.
+fn draw_mesh<X, Y, DB>(mesh: &mut plotters::chart::MeshStyle<'_, '_, X, Y, DB>) -> Result<()>
+where
+    X: Ranged + ValueFormatter<X::ValueType>,
+    Y: Ranged + ValueFormatter<Y::ValueType>,
+    DB: DrawingBackend,
+{
+    mesh.label_style(("sans-serif", 15)).draw().map_err(err)
+}
+
+/// Bar charts' x labels: slot i spans [i, i + 1); its label sits at its middle.
+fn slot_labels(labels: &[String]) -> impl Fn(&f64) -> String + '_ {
+    move |x| {
+        let i = x.floor() as usize;
+        if (x - x.floor() - 0.5).abs() < 0.01 && i < labels.len() {
+            labels[i].clone()
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// A method's line with a dot at each point, in the legend as a line.
+fn draw_dotted_line<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
+    points: &[(f64, f64)],
+    color: impl Color,
+    label: &str,
+    dot: u32,
+) -> Result<()> {
+    chart
+        .draw_series(LineSeries::new(points.to_vec(), color.stroke_width(2)))
+        .map_err(err)?
+        .label(label)
+        .legend(line_legend(color.stroke_width(2)));
+    chart
+        .draw_series(points.iter().map(|&p| Circle::new(p, dot, color.filled())))
+        .map_err(err)?;
+    Ok(())
 }
 
 fn draw_legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
@@ -201,24 +257,17 @@ impl Chart for PromptLength<'_> {
                 .chain(ft)
                 .chain(majority),
         );
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 24))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
+        let mut chart = frame(root, &self.title)
             .build_cartesian_2d((x_lo * 0.8..x_hi * 1.25).log_scale(), y)
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("prompt length P (log scale)")
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc("prompt length P (log scale)")
             .y_desc(format!("dev {}", self.metric))
             .x_label_formatter(&|x| format!("{x:.0}"))
             .x_max_light_lines(1)
             .light_line_style(RGBColor(235, 235, 235))
-            .axis_desc_style(("sans-serif", 18))
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+            .axis_desc_style(("sans-serif", 18));
+        draw_mesh(&mut mesh)?;
         draw_majority(&mut chart, (x_lo * 0.8, x_hi * 1.25), majority)?;
         if let Some(ft) = ft {
             let color = method_color("ft");
@@ -235,14 +284,7 @@ impl Chart for PromptLength<'_> {
         }
         for (method, points) in &lines {
             let color = method_color(method);
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(err)?
-                .label(method_label(method))
-                .legend(line_legend(color.stroke_width(2)));
-            chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 5, color.filled())))
-                .map_err(err)?;
+            draw_dotted_line(&mut chart, points, color, method_label(method), 5)?;
         }
         draw_legend(&mut chart)?;
         Ok(())
@@ -275,31 +317,18 @@ impl Chart for MethodBars<'_> {
             .map(|b| b.1 + b.2)
             .chain(majority)
             .fold(0.0, f64::max);
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 24))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
+        let mut chart = frame(root, &self.title)
             .build_cartesian_2d(0.0..methods.len() as f64, 0.0..(top * 1.3).max(0.1))
             .map_err(err)?;
-        let names: Vec<&str> = methods.iter().map(|m| method_label(m)).collect();
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
+        let names: Vec<String> = methods.iter().map(|m| method_label(m).into()).collect();
+        let label_at = slot_labels(&names);
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
             .x_labels(methods.len() * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                if (x - x.floor() - 0.5).abs() < 0.01 && i < names.len() {
-                    names[i].to_string()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&label_at)
             .y_desc(format!("best dev {} (mean over seeds ± std)", self.metric))
-            .axis_desc_style(("sans-serif", 18))
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+            .axis_desc_style(("sans-serif", 18));
+        draw_mesh(&mut mesh)?;
         for (i, (method, mean, std)) in best.iter().enumerate() {
             let x = i as f64;
             let color = method_color(method);
@@ -373,30 +402,17 @@ impl Chart for Overview<'_> {
                 format!("{t} ({metric})")
             })
             .collect();
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 24))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
+        let mut chart = frame(root, &self.title)
             .build_cartesian_2d(0.0..tasks.len() as f64, 0.0..(top * 1.35).max(0.1))
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
+        let label_at = slot_labels(&labels);
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
             .x_labels(tasks.len() * 2 + 1)
-            .x_label_formatter(&|x| {
-                let i = x.floor() as usize;
-                if (x - x.floor() - 0.5).abs() < 0.01 && i < labels.len() {
-                    labels[i].clone()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&label_at)
             .y_desc("best dev score, mean over seeds ± std (each task's main metric)")
-            .axis_desc_style(("sans-serif", 16))
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+            .axis_desc_style(("sans-serif", 16));
+        draw_mesh(&mut mesh)?;
         let width = 0.8 / methods.len().max(1) as f64;
         for (m, method) in methods.iter().enumerate() {
             let bars: Vec<(f64, &SummaryRow)> = tasks
@@ -527,24 +543,17 @@ impl Chart for Curves<'_> {
                 .flat_map(|r| r.curve.iter().copied())
                 .chain(majority),
         );
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 24))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
+        let mut chart = frame(root, &self.title)
             .build_cartesian_2d(0.5..epochs + 0.5, y)
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc("epoch")
             .y_desc(format!("dev {} (mean over seeds)", self.metric))
             .x_labels(epochs as usize + 1)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .light_line_style(RGBColor(235, 235, 235))
-            .axis_desc_style(("sans-serif", 18))
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+            .axis_desc_style(("sans-serif", 18));
+        draw_mesh(&mut mesh)?;
         draw_majority(&mut chart, (0.5, epochs + 0.5), majority)?;
         let pale = others.iter().map(|r| (*r, true));
         for (r, is_pale) in pale.chain(best.iter().map(|r| (*r, false))) {
@@ -569,14 +578,7 @@ impl Chart for Curves<'_> {
                 .enumerate()
                 .map(|(i, v)| ((i + 1) as f64, *v))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(err)?
-                .label(label)
-                .legend(line_legend(color.stroke_width(2)));
-            chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
-                .map_err(err)?;
+            draw_dotted_line(&mut chart, &points, color, &label, 4)?;
         }
         draw_legend(&mut chart)?;
         Ok(())
@@ -615,24 +617,17 @@ impl Chart for Scatter<'_> {
         let (lo, hi) = (10f64.powf((lo / 2.0).log10().floor()), hi * 2.0);
         let majority = majority_of(&self.rows);
         let y = y_range(groups.values().flatten().map(|p| p.1).chain(majority));
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 24))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(70)
+        let mut chart = frame(root, &self.title)
             .build_cartesian_2d((lo..hi).log_scale(), y)
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_desc)
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(&self.x_desc)
             .y_desc(format!("dev {} (mean over seeds)", self.metric))
             .x_label_formatter(&self.x_label)
             .x_max_light_lines(1)
             .light_line_style(RGBColor(235, 235, 235))
-            .axis_desc_style(("sans-serif", 18))
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(err)?;
+            .axis_desc_style(("sans-serif", 18));
+        draw_mesh(&mut mesh)?;
         draw_majority(&mut chart, (lo, hi), majority)?;
         for (method, points) in &groups {
             let color = method_color(method);

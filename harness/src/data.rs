@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 pub const DEFAULT_DATA_DIR: &str = "../shared/data";
 
@@ -29,4 +29,17 @@ pub fn require_file(dir: &Path, relative: &str, task: &str) -> Result<PathBuf> {
         bail!("task {task}: missing file {}", path.display());
     }
     Ok(path)
+}
+
+/// A file's text, or an error naming it.
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// A file's name (no dirs), for example ids like `train.tsv:12`.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string()
 }

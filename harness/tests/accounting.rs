@@ -9,11 +9,7 @@ fn counts(method: Method, labels: usize) -> (usize, usize) {
     let device = Device::flex().autodiff();
     let config = EncoderConfig::tiny_bert();
     let encoder = Encoder::init(&config, true, &device);
-    let init = MethodInit {
-        dropout: 0.1,
-        init_std: 0.02,
-        init_tokens: None,
-    };
+    let init = MethodInit::default();
     let model = TunedModel::new(
         encoder,
         &method,

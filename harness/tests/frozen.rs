@@ -53,11 +53,7 @@ fn train_steps(method: Method) -> (Snapshot, Snapshot, usize) {
     device.seed(7);
     let config = EncoderConfig::tiny_bert();
     let encoder = Encoder::init(&config, true, &device);
-    let init = MethodInit {
-        dropout: 0.1,
-        init_std: 0.02,
-        init_tokens: None,
-    };
+    let init = MethodInit::default();
     let mut model = TunedModel::new(
         encoder,
         &method,

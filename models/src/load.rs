@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use burn::store::{ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::Device;
 
 use crate::bert::Encoder;
@@ -211,18 +211,7 @@ pub fn load_weights(
         store = store.with_key_remapping(from, to);
     }
     let mut encoder = Encoder::init(config, with_pooler, device);
-    let result = encoder
-        .load_from(&mut store)
-        .map_err(|e| ModelError::BadWeights {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    if let Some(error) = result.errors.first() {
-        return Err(ModelError::BadWeights {
-            path: path.to_path_buf(),
-            message: error.to_string(),
-        });
-    }
+    let result = apply_store(&mut encoder, &mut store, path)?;
     // Every parameter the header check promised must have been applied.
     let missing: Vec<_> = result
         .missing
@@ -237,6 +226,23 @@ pub fn load_weights(
         });
     }
     Ok(encoder)
+}
+
+/// Load a store's tensors into `module`; a tensor that does not fit is an error naming `path`.
+pub(crate) fn apply_store<M: ModuleSnapshot>(
+    module: &mut M,
+    store: &mut SafetensorsStore,
+    path: &Path,
+) -> Result<ApplyResult, ModelError> {
+    let bad = |message: String| ModelError::BadWeights {
+        path: path.to_path_buf(),
+        message,
+    };
+    let result = module.load_from(store).map_err(|e| bad(e.to_string()))?;
+    match result.errors.first() {
+        Some(error) => Err(bad(error.to_string())),
+        None => Ok(result),
+    }
 }
 
 #[cfg(test)]

@@ -42,11 +42,7 @@ fn checkpoints_keep_their_names_and_reload() {
     let config = EncoderConfig::tiny_bert();
     let encoder = Encoder::init(&config, true, &device);
     let head = HeadKind::SequenceClassification { num_labels: 2 };
-    let init = MethodInit {
-        dropout: 0.1,
-        init_std: 0.02,
-        init_tokens: None,
-    };
+    let init = MethodInit::default();
     let pt2 = Method::Pt2 {
         prompt_len: 3,
         reparam_hidden: Some(8),

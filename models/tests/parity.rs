@@ -109,6 +109,27 @@ fn max_diff_flat(ours: Tensor<2>, expected: &Value) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// Print a gap to PyTorch and require it below the tolerance.
+fn assert_close(what: &str, diff: f32) {
+    eprintln!("{what}: max abs diff {diff:.2e}");
+    assert!(diff < TOLERANCE, "{what}: max abs diff {diff}");
+}
+
+/// The fixture's deterministic prefix (`prefix_len`, `prefix_formula_seed`) as every layer's K/V.
+fn formula_prefix(fixture: &Value, config: &EncoderConfig, device: &Device) -> Prompts {
+    let p = fixture["prefix_len"].as_u64().unwrap() as usize;
+    let (layers, heads) = (config.num_hidden_layers, config.num_attention_heads);
+    let seed = fixture["prefix_formula_seed"].as_f64().unwrap();
+    let flat = formula(p, layers * 2 * config.hidden_size, seed, device);
+    Prompts {
+        input: None,
+        layers: KvPrefix::split_flat(flat.unsqueeze(), layers, heads)
+            .into_iter()
+            .map(Some)
+            .collect(),
+    }
+}
+
 #[test]
 fn minilm_token_ids_equal_hf_tokenizer() {
     let device = Device::flex();
@@ -165,17 +186,8 @@ fn minilm_hidden_states_equal_transformers() {
         let mask = ints(&case["attention_mask"]);
         let hidden = max_diff_real_tokens(out.last_hidden_state, &mask, &case["last_hidden_state"]);
         let pooled = max_diff_flat(out.pooled.expect("MiniLM has a pooler"), &case["pooled"]);
-        eprintln!("{}: hidden {hidden:.2e}, pooled {pooled:.2e}", case["name"]);
-        assert!(
-            hidden < TOLERANCE,
-            "{}: hidden max abs diff {hidden}",
-            case["name"]
-        );
-        assert!(
-            pooled < TOLERANCE,
-            "{}: pooled max abs diff {pooled}",
-            case["name"]
-        );
+        assert_close(&format!("{}: hidden", case["name"]), hidden);
+        assert_close(&format!("{}: pooled", case["name"]), pooled);
     }
 }
 
@@ -186,36 +198,15 @@ fn minilm_with_prefix_and_prompts_equals_pytorch() {
     let fixture = read_json(&fixtures().join("minilm_prompts.json"));
     let input = input_from(&fixture, &device);
     let mask = ints(&fixture["attention_mask"]);
-    let (layers, heads, hidden) = (
-        model.config.num_hidden_layers,
-        model.config.num_attention_heads,
-        model.config.hidden_size,
-    );
+    let hidden = model.config.hidden_size;
 
-    let p = fixture["prefix_len"].as_u64().unwrap() as usize;
-    let flat = formula(
-        p,
-        layers * 2 * hidden,
-        fixture["prefix_formula_seed"].as_f64().unwrap(),
-        &device,
-    );
-    let prompts = Prompts {
-        input: None,
-        layers: KvPrefix::split_flat(flat.unsqueeze(), layers, heads)
-            .into_iter()
-            .map(Some)
-            .collect(),
-    };
+    let prompts = formula_prefix(&fixture, &model.config, &device);
     let out = model.encoder.forward(&input, &prompts);
-    let diff = max_diff_real_tokens(
-        out.last_hidden_state,
-        &mask,
-        &fixture["prefix_last_hidden_state"],
-    );
-    eprintln!("minilm prefix: hidden {diff:.2e}");
-    assert!(diff < TOLERANCE, "prefix: hidden max abs diff {diff}");
+    let expected = &fixture["prefix_last_hidden_state"];
+    let diff = max_diff_real_tokens(out.last_hidden_state, &mask, expected);
+    assert_close("minilm prefix: hidden", diff);
     let pooled = max_diff_flat(out.pooled.unwrap(), &fixture["prefix_pooled"]);
-    assert!(pooled < TOLERANCE, "prefix: pooled max abs diff {pooled}");
+    assert_close("minilm prefix: pooled", pooled);
 
     let p = fixture["prompt_len"].as_u64().unwrap() as usize;
     let prompt = formula(
@@ -229,16 +220,9 @@ fn minilm_with_prefix_and_prompts_equals_pytorch() {
         layers: vec![],
     };
     let out = model.encoder.forward(&input, &prompts);
-    let diff = max_diff_real_tokens(
-        out.last_hidden_state,
-        &mask,
-        &fixture["prompt_last_hidden_state"],
-    );
-    eprintln!("minilm input prompts: hidden {diff:.2e}");
-    assert!(
-        diff < TOLERANCE,
-        "input prompts: hidden max abs diff {diff}"
-    );
+    let expected = &fixture["prompt_last_hidden_state"];
+    let diff = max_diff_real_tokens(out.last_hidden_state, &mask, expected);
+    assert_close("minilm input prompts: hidden", diff);
 }
 
 #[test]
@@ -253,37 +237,16 @@ fn tiny_roberta_position_rule_equals_transformers() {
 
     let out = encoder.forward(&input, &Prompts::none());
     let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["last_hidden_state"]);
-    eprintln!("tiny roberta: hidden {diff:.2e}");
-    assert!(diff < TOLERANCE, "roberta: hidden max abs diff {diff}");
-    let pooled = max_diff_flat(out.pooled.unwrap(), &fixture["pooled"]);
-    assert!(pooled < TOLERANCE, "roberta: pooled max abs diff {pooled}");
+    assert_close("tiny roberta: hidden", diff);
+    assert_close(
+        "tiny roberta: pooled",
+        max_diff_flat(out.pooled.unwrap(), &fixture["pooled"]),
+    );
 
-    let p = fixture["prefix_len"].as_u64().unwrap() as usize;
-    let (layers, heads) = (config.num_hidden_layers, config.num_attention_heads);
-    let flat = formula(
-        p,
-        layers * 2 * config.hidden_size,
-        fixture["prefix_formula_seed"].as_f64().unwrap(),
-        &device,
-    );
-    let prompts = Prompts {
-        input: None,
-        layers: KvPrefix::split_flat(flat.unsqueeze(), layers, heads)
-            .into_iter()
-            .map(Some)
-            .collect(),
-    };
-    let out = encoder.forward(&input, &prompts);
-    let diff = max_diff_real_tokens(
-        out.last_hidden_state,
-        &mask,
-        &fixture["prefix_last_hidden_state"],
-    );
-    eprintln!("tiny roberta prefix: hidden {diff:.2e}");
-    assert!(
-        diff < TOLERANCE,
-        "roberta prefix: hidden max abs diff {diff}"
-    );
+    let out = encoder.forward(&input, &formula_prefix(&fixture, &config, &device));
+    let expected = &fixture["prefix_last_hidden_state"];
+    let diff = max_diff_real_tokens(out.last_hidden_state, &mask, expected);
+    assert_close("tiny roberta prefix: hidden", diff);
 }
 
 /// The methods end to end: a fixed prompt / prefix and a fixed head give PyTorch's logits.
@@ -344,8 +307,6 @@ fn pt_and_pt2_logits_equal_pytorch() {
         let Logits::Sequence(logits) = tuned.forward(&input) else {
             panic!("sequence logits")
         };
-        let diff = max_diff_flat(logits, &fixture[key]);
-        eprintln!("{key}: max abs diff {diff:.2e}");
-        assert!(diff < TOLERANCE, "{key}: max abs diff {diff}");
+        assert_close(key, max_diff_flat(logits, &fixture[key]));
     }
 }

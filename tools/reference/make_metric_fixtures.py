@@ -24,6 +24,8 @@ from scipy.stats import pearsonr, spearmanr
 from seqeval.metrics import f1_score, precision_score, recall_score
 from sklearn.metrics import accuracy_score, f1_score as sk_f1, matthews_corrcoef
 
+from conll import read_conll
+
 
 # --- the official SQuAD v1.1 evaluation logic (evaluate-v1.1.py), verbatim in substance ---
 def normalize_answer(s):
@@ -69,25 +71,6 @@ def squad_evaluate(dataset, predictions):
                 f1 += max(squad_f1(predictions[qa["id"]], t) for t in truths)
     return {"exact_match": 100.0 * exact / total, "f1": 100.0 * f1 / total}
 # --- end of the official logic ---
-
-
-def read_conll(path, limit):
-    sentences, words, tags = [], [], []
-    for line in open(path, encoding="utf-8"):
-        line = line.rstrip("\n")
-        if not line.strip() or line.startswith("-DOCSTART-"):
-            if words:
-                sentences.append((words, tags))
-                words, tags = [], []
-            if len(sentences) == limit:
-                break
-            continue
-        fields = line.split()
-        words.append(fields[0])
-        tags.append(fields[-1])
-    if words and len(sentences) < limit:
-        sentences.append((words, tags))
-    return sentences
 
 
 def perturb_tags(tags, rng):

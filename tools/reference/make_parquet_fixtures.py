@@ -14,6 +14,8 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from conll import read_conll
+
 WNUT17_TAGS = ["O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group",
                "B-location", "I-location", "B-person", "I-person", "B-product", "I-product"]
 
@@ -21,23 +23,6 @@ WNUT17_TAGS = ["O", "B-corporation", "I-corporation", "B-creative-work", "I-crea
 def jsonl(path, n):
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line, _ in zip(f, range(n))]
-
-
-def conll(path, n):
-    sentences, words, tags = [], [], []
-    for line in open(path, encoding="utf-8"):
-        line = line.rstrip("\n")
-        if not line.strip():
-            if words:
-                sentences.append((words, tags))
-                words, tags = [], []
-            if len(sentences) == n:
-                break
-            continue
-        fields = line.split()
-        words.append(fields[0])
-        tags.append(fields[-1])
-    return sentences
 
 
 def main():
@@ -55,7 +40,7 @@ def main():
     write(pa.table({"question": [r["question"] for r in boolq], "passage": [r["passage"] for r in boolq],
                     "idx": [r["idx"] for r in boolq], "label": [int(r["label"]) for r in boolq]}), "boolq.parquet")
 
-    wnut = conll(os.path.join(args.data, "ner/wnut17/emerging.dev.conll"), 30)
+    wnut = read_conll(os.path.join(args.data, "ner/wnut17/emerging.dev.conll"), 30)
     write(pa.table({"id": [str(i) for i in range(len(wnut))], "tokens": [w for w, _ in wnut],
                     "ner_tags": [[WNUT17_TAGS.index(t) for t in tags] for _, tags in wnut]}), "wnut17.parquet")
 

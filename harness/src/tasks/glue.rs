@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use ptv2_models::HeadKind;
 
 use super::parquet::string_column;
 use super::text::{Label, Metric, TextExample, TextTask};
@@ -138,7 +137,7 @@ pub const TASKS: &[GlueTask] = &[
 ];
 
 pub fn load(task: &GlueTask, source: &Source) -> Result<TextTask> {
-    let (train, dev) = source.read(
+    let splits = source.read(
         |dir| {
             let train = require_file(dir, task.train, task.name)?;
             Ok((train, require_file(dir, task.dev, task.name)?))
@@ -146,7 +145,13 @@ pub fn load(task: &GlueTask, source: &Source) -> Result<TextTask> {
         |path| read_split(task, path),
         |row, id, at| Ok(vec![parquet_example(task, &row, id, at)?]),
     )?;
-    Ok(build(task, train, dev))
+    Ok(TextTask::new(
+        task.name,
+        task.labels,
+        false,
+        task.metric,
+        splits,
+    ))
 }
 
 /// A row of the Hugging Face export: its text columns and `label` (a class index; STS-B's a
@@ -184,28 +189,9 @@ fn parquet_example(
     ))
 }
 
-/// A GLUE task from its examples, whatever file format they came from.
-fn build(task: &GlueTask, train: Vec<TextExample>, dev: Vec<TextExample>) -> TextTask {
-    TextTask {
-        name: task.name.into(),
-        head: if task.labels.is_empty() {
-            HeadKind::Regression
-        } else {
-            HeadKind::SequenceClassification {
-                num_labels: task.labels.len(),
-            }
-        },
-        labels: task.labels.iter().map(|s| s.to_string()).collect(),
-        metric: task.metric,
-        train,
-        dev,
-    }
-}
-
 /// Read one TSV split. Every bad row is an error naming the file, line and what was expected.
 pub fn read_split(task: &GlueTask, path: &Path) -> Result<Vec<TextExample>> {
-    let raw =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let raw = crate::data::read_text(path)?;
     let text = raw.strip_prefix('\u{feff}').unwrap_or(&raw);
     let mut lines = text
         .lines()

@@ -155,6 +155,29 @@ impl TaskSpec {
     }
 }
 
+/// The `Task` methods of a family whose training units are its `train` examples (all but QA,
+/// whose units are windows): the subset, the split lengths, each example's size.
+macro_rules! example_splits {
+    ($size:path) => {
+        fn subset(&mut self, max_train: Option<usize>, max_eval: Option<usize>) {
+            $crate::tasks::take_subset(&mut self.train, &mut self.dev, max_train, max_eval);
+        }
+
+        fn train_len(&self) -> usize {
+            self.train.len()
+        }
+
+        fn dev_len(&self) -> usize {
+            self.dev.len()
+        }
+
+        fn train_sizes(&self) -> Vec<usize> {
+            self.train.iter().map($size).collect()
+        }
+    };
+}
+pub(crate) use example_splits;
+
 /// Every task name the registry knows, and the by-path forms.
 pub fn task_names() -> Vec<String> {
     let mut names: Vec<String> = registry().map(|t| t.name().to_string()).collect();
@@ -242,16 +265,34 @@ pub fn length_grouped_batches(
     batches
 }
 
+/// Predictions for every dev unit, in dev order: the units go through `predict` in chunks of
+/// `chunk_size` units of similar size (little padding), longest first.
+pub fn predict_in_chunks<T, P>(
+    units: &[T],
+    size: impl Fn(&T) -> usize,
+    chunk_size: usize,
+    mut predict: impl FnMut(&[&T]) -> Result<Vec<P>>,
+) -> Result<Vec<P>> {
+    let sizes: Vec<usize> = units.iter().map(size).collect();
+    let chunks = size_sorted_chunks(&sizes, chunk_size);
+    let mut predictions = Vec::with_capacity(units.len());
+    for chunk in &chunks {
+        let refs: Vec<&T> = chunk.iter().map(|&i| &units[i]).collect();
+        predictions.extend(predict(&refs)?);
+    }
+    Ok(in_dev_order(&chunks, predictions))
+}
+
 /// Dev indices in chunks of similar size, longest first, for evaluation; `in_dev_order` puts the
 /// predictions back.
-pub fn size_sorted_chunks(sizes: &[usize], chunk_size: usize) -> Vec<Vec<usize>> {
+fn size_sorted_chunks(sizes: &[usize], chunk_size: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..sizes.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
     order.chunks(chunk_size).map(<[usize]>::to_vec).collect()
 }
 
 /// Predictions made chunk by chunk (`size_sorted_chunks`) back in dev order.
-pub fn in_dev_order<T>(chunks: &[Vec<usize>], predictions: Vec<T>) -> Vec<T> {
+fn in_dev_order<T>(chunks: &[Vec<usize>], predictions: Vec<T>) -> Vec<T> {
     let mut placed: Vec<(usize, T)> = chunks.iter().flatten().copied().zip(predictions).collect();
     placed.sort_by_key(|(i, _)| *i);
     placed.into_iter().map(|(_, p)| p).collect()

@@ -11,7 +11,7 @@ use burn::tensor::Device;
 use ptv2_models::loss::IGNORE_INDEX;
 use ptv2_models::{HeadKind, Logits, Targets, TextEncoder, TokenBatch, TunedModel};
 
-use super::{in_dev_order, size_sorted_chunks, take_subset, Batch, DevResult, Source, Task};
+use super::{predict_in_chunks, Batch, DevResult, Source, Task};
 use crate::data::require_file;
 use crate::metrics::seqeval;
 
@@ -164,13 +164,8 @@ pub fn to_iob2(tags: &mut [String]) {
 }
 
 pub fn read_conll(path: &Path) -> Result<Vec<Sentence>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file = path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .to_string();
+    let text = crate::data::read_text(path)?;
+    let file = crate::data::file_name(path);
     let mut sentences = vec![];
     let mut current = Sentence {
         id: String::new(),
@@ -344,21 +339,7 @@ impl Task for TaggingTask {
         Some(self.score(&predicted))
     }
 
-    fn subset(&mut self, max_train: Option<usize>, max_eval: Option<usize>) {
-        take_subset(&mut self.train, &mut self.dev, max_train, max_eval);
-    }
-
-    fn train_len(&self) -> usize {
-        self.train.len()
-    }
-
-    fn dev_len(&self) -> usize {
-        self.dev.len()
-    }
-
-    fn train_sizes(&self) -> Vec<usize> {
-        self.train.iter().map(Sentence::size).collect()
-    }
+    super::example_splits!(Sentence::size);
 
     fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch> {
         let sentences: Vec<&Sentence> = indices.iter().map(|&i| &self.train[i]).collect();
@@ -380,19 +361,11 @@ impl Task for TaggingTask {
         text: &TextEncoder,
         device: &Device,
     ) -> Result<DevResult> {
-        let sizes: Vec<usize> = self.dev.iter().map(Sentence::size).collect();
-        let chunks = size_sorted_chunks(&sizes, 32);
-        let mut predicted = Vec::with_capacity(self.dev.len());
-        for chunk in &chunks {
-            let sentences: Vec<&Sentence> = chunk.iter().map(|&i| &self.dev[i]).collect();
-            let tokens = self.encode(&sentences, text)?;
-            predicted.extend(self.decode(
-                &sentences,
-                &tokens,
-                model.forward(&tokens.to_input(device)),
-            ));
-        }
-        let predicted = in_dev_order(&chunks, predicted);
+        let predicted = predict_in_chunks(&self.dev, Sentence::size, 32, |sentences| {
+            let tokens = self.encode(sentences, text)?;
+            let logits = model.forward(&tokens.to_input(device));
+            Ok(self.decode(sentences, &tokens, logits))
+        })?;
         // CoNLL columns: word, gold, prediction; a blank line after each sentence.
         let mut columns = String::new();
         for (sentence, tags) in self.dev.iter().zip(&predicted) {

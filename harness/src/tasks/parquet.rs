@@ -79,11 +79,7 @@ pub fn read_rows<T>(
     path: &Path,
     convert: impl Fn(Map<String, Value>, &str, &str) -> Result<Vec<T>>,
 ) -> Result<Vec<T>> {
-    let file = path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .to_string();
+    let file = crate::data::file_name(path);
     let mut examples = vec![];
     for (i, row) in rows(path)?.into_iter().enumerate() {
         let at = format!("{} row {i}", path.display());

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams, TruncationStrategy};
 
 use super::parquet::string_column;
-use super::{in_dev_order, size_sorted_chunks, take_subset, Batch, DevResult, Source, Task};
+use super::{predict_in_chunks, take_subset, Batch, DevResult, Source, Task};
 use crate::metrics::squad;
 
 const N_BEST: usize = 20;
@@ -172,8 +172,7 @@ impl QaTask {
 
 /// Read a SQuAD-format JSON file. Structural errors name the file and the JSON path.
 pub fn read_squad(path: &Path) -> Result<Vec<QaExample>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::data::read_text(path)?;
     let root: Value = serde_json::from_str(&text)
         .with_context(|| format!("{}: not valid JSON", path.display()))?;
     let at = |where_: &str| format!("{}: {where_}", path.display());
@@ -443,36 +442,28 @@ impl Task for QaTask {
         text: &TextEncoder,
         device: &Device,
     ) -> Result<DevResult> {
-        let sizes: Vec<usize> = self.dev_features.iter().map(|f| f.ids.len()).collect();
-        let chunks = size_sorted_chunks(&sizes, 16);
-        let mut logits = Vec::with_capacity(self.dev_features.len());
-        for chunk in &chunks {
-            let refs: Vec<&Feature> = chunk.iter().map(|&i| &self.dev_features[i]).collect();
+        let size = |f: &Feature| f.ids.len();
+        let logits = predict_in_chunks(&self.dev_features, size, 16, |features| {
             let Logits::Span { start, end } =
-                model.forward(&to_input(&refs, text.pad_id(), device))
+                model.forward(&to_input(features, text.pad_id(), device))
             else {
                 bail!("task {} needs span logits", self.name);
             };
             let [rows, seq] = start.dims();
-            let start = start
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .expect("f32");
-            let end = end
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .expect("f32");
-            for r in 0..rows {
-                let len = refs[r].ids.len();
-                logits.push((
-                    start[r * seq..r * seq + len].to_vec(),
-                    end[r * seq..r * seq + len].to_vec(),
-                ));
-            }
-        }
-        let logits = in_dev_order(&chunks, logits);
+            let as_vec = |t: Tensor<2>| {
+                t.into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .expect("f32")
+            };
+            let (start, end) = (as_vec(start), as_vec(end));
+            Ok((0..rows)
+                .map(|r| {
+                    let span = r * seq..r * seq + features[r].ids.len();
+                    (start[span.clone()].to_vec(), end[span].to_vec())
+                })
+                .collect())
+        })?;
         let answers = self.answers(&logits);
         let by_id: BTreeMap<&str, &str> = self
             .dev
@@ -489,8 +480,7 @@ impl Task for QaTask {
 
     /// SQuAD's `{id: answer}` JSON; a question without a prediction scores 0 (as the official script).
     fn score_file(&self, path: &Path) -> Result<Vec<(String, f64)>> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = crate::data::read_text(path)?;
         let map: BTreeMap<String, String> = serde_json::from_str(&text).with_context(|| {
             format!(
                 "{}: expected a JSON object of question id → answer string",

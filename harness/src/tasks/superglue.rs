@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ptv2_models::HeadKind;
 use serde_json::Value;
 
 use super::parquet::string_column;
@@ -91,7 +90,7 @@ fn train_file(name: &str, data_dir: &Path, dir: &str) -> Result<PathBuf> {
 }
 
 pub fn load(task: &SuperGlueTask, source: &Source) -> Result<TextTask> {
-    let (train, dev) = source.read(
+    let splits = source.read(
         |dir| {
             let train = train_file(task.name, dir, task.dir)?;
             let dev = require_file(dir, &format!("superglue/{}/val.jsonl", task.dir), task.name)?;
@@ -100,20 +99,14 @@ pub fn load(task: &SuperGlueTask, source: &Source) -> Result<TextTask> {
         |path| read_split(task, path),
         |row, id, at| parquet_examples(task, row, id, at),
     )?;
-    Ok(TextTask {
-        name: task.name.into(),
-        head: if task.name == "copa" {
-            HeadKind::MultipleChoice { num_choices: 2 }
-        } else {
-            HeadKind::SequenceClassification {
-                num_labels: task.labels.len(),
-            }
-        },
-        labels: task.labels.iter().map(|s| s.to_string()).collect(),
-        metric: task.metric,
-        train,
-        dev,
-    })
+    let multiple_choice = task.name == "copa";
+    Ok(TextTask::new(
+        task.name,
+        task.labels,
+        multiple_choice,
+        task.metric,
+        splits,
+    ))
 }
 
 /// A row of the Hugging Face export: the JSONL's keys, but WSC's span fields flat and MultiRC
@@ -167,13 +160,8 @@ fn label(row: &Value, labels: &[&str], at: &str) -> Result<Label> {
 }
 
 pub fn read_split(task: &SuperGlueTask, path: &Path) -> Result<Vec<TextExample>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file = path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .to_string();
+    let text = crate::data::read_text(path)?;
+    let file = crate::data::file_name(path);
     let mut examples = vec![];
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

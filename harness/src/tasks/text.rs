@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use burn::tensor::Device;
 use ptv2_models::{HeadKind, Logits, Targets, TextEncoder, TunedModel};
 
-use super::{in_dev_order, size_sorted_chunks, take_subset, Batch, DevResult, Task};
+use super::{predict_in_chunks, Batch, DevResult, Task};
 use crate::metrics;
 
 /// The gold answer of a text example.
@@ -122,6 +122,34 @@ pub struct TextTask {
 }
 
 impl TextTask {
+    /// A task over these labels (none: regression; with `multiple_choice`, one label per
+    /// choice), scored by `metric`.
+    pub fn new(
+        name: &str,
+        labels: &[&str],
+        multiple_choice: bool,
+        metric: Metric,
+        (train, dev): (Vec<TextExample>, Vec<TextExample>),
+    ) -> Self {
+        let head = match (multiple_choice, labels.len()) {
+            (true, choices) => HeadKind::MultipleChoice {
+                num_choices: choices,
+            },
+            (false, 0) => HeadKind::Regression,
+            (false, classes) => HeadKind::SequenceClassification {
+                num_labels: classes,
+            },
+        };
+        Self {
+            name: name.into(),
+            head,
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            metric,
+            train,
+            dev,
+        }
+    }
+
     fn batch_of(
         &self,
         examples: &[&TextExample],
@@ -225,21 +253,7 @@ impl Task for TextTask {
         self.metric.main_name()
     }
 
-    fn subset(&mut self, max_train: Option<usize>, max_eval: Option<usize>) {
-        take_subset(&mut self.train, &mut self.dev, max_train, max_eval);
-    }
-
-    fn train_len(&self) -> usize {
-        self.train.len()
-    }
-
-    fn dev_len(&self) -> usize {
-        self.dev.len()
-    }
-
-    fn train_sizes(&self) -> Vec<usize> {
-        self.train.iter().map(TextExample::size).collect()
-    }
+    super::example_splits!(TextExample::size);
 
     fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch> {
         let examples: Vec<&TextExample> = indices.iter().map(|&i| &self.train[i]).collect();
@@ -252,15 +266,10 @@ impl Task for TextTask {
         text: &TextEncoder,
         device: &Device,
     ) -> Result<DevResult> {
-        let sizes: Vec<usize> = self.dev.iter().map(TextExample::size).collect();
-        let chunks = size_sorted_chunks(&sizes, 32);
-        let mut predictions = Vec::with_capacity(self.dev.len());
-        for chunk in &chunks {
-            let refs: Vec<&TextExample> = chunk.iter().map(|&i| &self.dev[i]).collect();
-            let batch = self.batch_of(&refs, text, device)?;
-            predictions.extend(self.predict(model.forward(&batch.input)));
-        }
-        let predictions = in_dev_order(&chunks, predictions);
+        let predictions = predict_in_chunks(&self.dev, TextExample::size, 32, |examples| {
+            let batch = self.batch_of(examples, text, device)?;
+            Ok(self.predict(model.forward(&batch.input)))
+        })?;
         let mut tsv = String::from("id\tgold\tprediction\n");
         for (example, pred) in self.dev.iter().zip(&predictions) {
             tsv.push_str(&format!(
@@ -294,8 +303,7 @@ impl Task for TextTask {
     }
 
     fn score_file(&self, path: &Path) -> Result<Vec<(String, f64)>> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = crate::data::read_text(path)?;
         let mut lines: Vec<(usize, &str)> = text
             .lines()
             .enumerate()

@@ -279,6 +279,17 @@ pub struct MethodInit {
     pub init_tokens: Option<Vec<i64>>,
 }
 
+impl Default for MethodInit {
+    /// The reference scripts' dropout and HF's `initializer_range`, random starts.
+    fn default() -> Self {
+        Self {
+            dropout: 0.1,
+            init_std: 0.02,
+            init_tokens: None,
+        }
+    }
+}
+
 /// The frozen encoder's view of the init tokens: their word embeddings `[P, H]` (PT) and each
 /// layer's key/value projections `[P, H]` (PT2), computed without dropout.
 struct RealTokens {
@@ -363,12 +374,18 @@ pub struct TunedModel {
     pub head: Head,
 }
 
-/// Checkpoint tensor names (`prompt.embedding`, `prefix.embedding`, `head.…`, the encoder's
-/// own) ↔ this model's module paths (with enum variants skipped): (module path, file name).
+/// Where a checkpoint's tensor names (`prompt.embedding`, `prefix.embedding`; `head.…` and the
+/// encoder's are the same) differ from this model's module paths (enum variants skipped):
+/// (module path, name in the file).
 const CHECKPOINT_NAMES: &[(&str, &str)] = &[
-    (r"^adapter\.embedding$", "prompt.embedding"),
-    (r"^adapter\.params$", "prefix.embedding"),
+    ("adapter.embedding", "prompt.embedding"),
+    ("adapter.params", "prefix.embedding"),
 ];
+
+/// A key-remapping pattern that matches exactly this name.
+fn exactly(name: &str) -> String {
+    format!("^{}$", name.replace('.', r"\."))
+}
 
 /// A new PT or PT2 adapter; real-token inits read the frozen encoder in evaluation mode.
 fn new_adapter(
@@ -501,7 +518,7 @@ impl TunedModel {
             store = store.with_regex(r"^(adapter|head)\.");
         }
         for (module_path, file_name) in CHECKPOINT_NAMES {
-            store = store.with_key_remapping(*module_path, *file_name);
+            store = store.with_key_remapping(exactly(module_path), *file_name);
         }
         model
             .save_into(&mut store)
@@ -523,22 +540,9 @@ impl TunedModel {
             .allow_partial(true)
             .skip_enum_variants(true);
         for (module_path, file_name) in CHECKPOINT_NAMES {
-            let file_name = format!("^{}$", file_name.replace('.', r"\."));
-            let module_path = module_path.trim_start_matches('^').trim_end_matches('$');
-            store = store.with_key_remapping(file_name, module_path.replace(r"\.", "."));
+            store = store.with_key_remapping(exactly(file_name), *module_path);
         }
-        let result = self
-            .load_from(&mut store)
-            .map_err(|e| ModelError::BadWeights {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
-        if let Some(error) = result.errors.first() {
-            return Err(ModelError::BadWeights {
-                path: path.to_path_buf(),
-                message: error.to_string(),
-            });
-        }
+        let result = crate::load::apply_store(self, &mut store, path)?;
         if !result.applied.iter().any(|name| name.starts_with("head.")) {
             return Err(ModelError::BadWeights {
                 path: path.to_path_buf(),
