@@ -18,6 +18,7 @@ pub const STATUS_FILE: &str = "status.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochRecord {
+    /// 1-based, as the progress lines and reports count.
     pub epoch: usize,
     pub train_loss: f64,
     pub dev: Vec<(String, f64)>,
@@ -34,7 +35,7 @@ pub struct RunMetrics {
     pub params: ParamCounts,
     pub trainable_percent: f64,
     pub epochs: Vec<EpochRecord>,
-    /// 0-based, as the reference code counts.
+    /// 1-based, as the progress lines and reports count.
     pub best_epoch: usize,
     pub main_metric: String,
     pub best_dev: Vec<(String, f64)>,
@@ -142,7 +143,13 @@ impl RunDir {
     }
 
     pub fn metrics(&self) -> Result<RunMetrics> {
-        read_json(&self.file(METRICS_FILE), "metrics file")
+        let mut metrics: RunMetrics = read_json(&self.file(METRICS_FILE), "metrics file")?;
+        // Older versions counted epochs from 0.
+        if metrics.epochs.first().is_some_and(|e| e.epoch == 0) {
+            metrics.epochs.iter_mut().for_each(|e| e.epoch += 1);
+            metrics.best_epoch += 1;
+        }
+        Ok(metrics)
     }
 
     pub fn settings(&self) -> Result<RunSettings> {
@@ -190,11 +197,16 @@ impl SweepDir {
             if new.path() == old.path() || new.path().exists() {
                 continue;
             }
-            crate::io::write_json(&old.file(CONFIG_FILE), &settings)?;
+            // Several workers may adopt at once: the one whose rename lands rewrites the files.
+            if let Err(err) = std::fs::rename(old.path(), new.path()) {
+                if !old.path().exists() || new.path().exists() {
+                    continue;
+                }
+                return Err(err).with_context(|| format!("cannot rename {}", old.path().display()));
+            }
+            crate::io::write_json(&new.file(CONFIG_FILE), &settings)?;
             status.run_id = id;
-            old.write_status(&status)?;
-            std::fs::rename(old.path(), new.path())
-                .with_context(|| format!("cannot rename {}", old.path().display()))?;
+            new.write_status(&status)?;
             moved += 1;
         }
         Ok(moved)

@@ -315,7 +315,7 @@ pub fn write_report(
         md.push_str(&format!("![{}]({})\n\n", rel.display(), rel.display()));
     }
     if !failed.is_empty() {
-        md.push_str("## Failed runs\n\n");
+        md.push_str("## Failed and diverged runs\n\n");
         for r in failed {
             md.push_str(&format!(
                 "- `{}` {} {}: {} — {}\n",

@@ -71,7 +71,7 @@ pub struct ResultRow {
     pub majority: Option<f64>,
     /// Is this the metric that picks the best epoch?
     pub main: bool,
-    /// 1-based, as the progress lines count.
+    /// 1-based, as everywhere.
     pub best_epoch: Option<usize>,
     pub trainable_params: Option<usize>,
     pub total_params: Option<usize>,
@@ -122,7 +122,7 @@ pub fn rows(records: &[RunRecord]) -> Vec<ResultRow> {
                 last_value: lookup(last, metric),
                 majority: m.majority_dev.as_deref().and_then(|s| lookup(s, metric)),
                 main: i == 0,
-                best_epoch: Some(m.best_epoch + 1),
+                best_epoch: Some(m.best_epoch),
                 trainable_params: Some(m.params.trainable),
                 total_params: Some(m.params.total),
                 trainable_percent: Some(m.trainable_percent),
@@ -478,10 +478,10 @@ mod tests {
         let epochs: Vec<serde_json::Value> = curve
             .iter()
             .enumerate()
-            .map(|(i, v)| serde_json::json!({"epoch": i, "train_loss": 0.5, "dev": [["accuracy", v]], "seconds": 10.0}))
+            .map(|(i, v)| serde_json::json!({"epoch": i + 1, "train_loss": 0.5, "dev": [["accuracy", v]], "seconds": 10.0}))
             .collect();
         let best = curve.iter().copied().fold(f64::MIN, f64::max);
-        let best_epoch = curve.iter().position(|v| *v == best).unwrap();
+        let best_epoch = curve.iter().position(|v| *v == best).unwrap() + 1;
         serde_json::from_value(serde_json::json!({
             "task": "sst2", "method": method, "model": "m", "seed": 1,
             "params": {"trainable": 10, "total": 100}, "trainable_percent": 10.0,

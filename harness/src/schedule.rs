@@ -33,14 +33,16 @@ impl Schedule {
             || format!("schedule \"{text}\": expected linear, linear:WARMUP_RATIO or exp:GAMMA");
         match text.split_once(':') {
             None if text == "linear" => Ok(Self::Linear { warmup_ratio: 0.0 }),
-            Some(("linear", r)) => r
-                .parse()
-                .map(|warmup_ratio| Self::Linear { warmup_ratio })
-                .map_err(|_| bad()),
-            Some(("exp", g)) => g
-                .parse()
-                .map(|gamma| Self::Exponential { gamma })
-                .map_err(|_| bad()),
+            Some(("linear", r)) => match r.parse() {
+                Ok(warmup_ratio) if (0.0..1.0).contains(&warmup_ratio) => {
+                    Ok(Self::Linear { warmup_ratio })
+                }
+                _ => Err(format!("{}: WARMUP_RATIO must be in [0, 1)", bad())),
+            },
+            Some(("exp", g)) => match g.parse() {
+                Ok(gamma) if gamma > 0.0 && gamma <= 1.0 => Ok(Self::Exponential { gamma }),
+                _ => Err(format!("{}: GAMMA must be in (0, 1]", bad())),
+            },
             _ => Err(bad()),
         }
     }

@@ -131,9 +131,7 @@ impl RunSettings {
     /// Checked, with the options its method does not have at their neutral values, so that
     /// settings that make the same run are equal (and get one id).
     pub fn resolved(mut self) -> Result<Self> {
-        if self.batch_size == 0 || self.epochs == 0 {
-            bail!("batch_size and epochs must be at least 1");
-        }
+        self.check_ranges()?;
         let options = self.method()?.options();
         self.prompt_len = options.prompt_len;
         self.reparam_hidden = options.reparam_hidden;
@@ -141,6 +139,41 @@ impl RunSettings {
         self.prompt_init = options.prompt_init;
         self.prefix_init = options.prefix_init;
         Ok(self)
+    }
+
+    /// Numbers in their ranges; each error names the setting (flag `--x-y`, sweep key `x_y`).
+    fn check_ranges(&self) -> Result<()> {
+        let at_least_one = [
+            ("epochs", Some(self.epochs)),
+            ("batch_size", Some(self.batch_size)),
+            ("max_train", self.max_train),
+            ("max_eval", self.max_eval),
+            ("reparam_hidden", self.reparam_hidden),
+        ];
+        for (key, value) in at_least_one {
+            if value == Some(0) {
+                bail!("\"{key}\" must be at least 1, found 0");
+            }
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("\"lr\" must be a number > 0, found {}", self.lr);
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            bail!("\"dropout\" must be in [0, 1), found {}", self.dropout);
+        }
+        if self.max_len < 8 {
+            bail!(
+                "\"max_len\" must be at least 8 tokens, found {}",
+                self.max_len
+            );
+        }
+        if self.method != "ft" && self.prompt_len == 0 {
+            bail!(
+                "\"prompt_len\" must be at least 1 for {}, found 0",
+                self.method
+            );
+        }
+        Ok(())
     }
 
     /// The tuning method these settings describe.

@@ -157,10 +157,11 @@ pub fn expand(text: &str, source: &str) -> Result<Vec<PlannedRun>> {
             .iter()
             .filter_map(|(k, _)| settings.get(k).map(|v| format!("{k}={v}")))
             .collect();
-        let run = PlannedRun::new(resolve(
-            &settings,
-            &format!("{source} (run {})", described.join(", ")),
-        )?);
+        let at = match described.is_empty() {
+            true => source.to_string(),
+            false => format!("{source} (run {})", described.join(", ")),
+        };
+        let run = PlannedRun::new(resolve(&settings, &at)?);
         // FT ignores prompt axes: such combinations resolve to the same run.
         if !runs.iter().any(|r| r.id == run.id) {
             runs.push(run);

@@ -19,8 +19,8 @@ use rand::SeedableRng;
 
 use ptv2_models::loss::loss;
 use ptv2_models::{
-    backend, resolve_model, EncoderConfig, MethodInit, ParamCounts, Pretrained, TextEncoder,
-    TunedModel,
+    backend, resolve_model, Encoder, EncoderConfig, MethodInit, ParamCounts, Pretrained,
+    TextEncoder, TunedModel,
 };
 
 use crate::init_tokens::init_tokens;
@@ -59,6 +59,26 @@ pub fn load_prepared(
         anyhow::bail!("task {}: empty train or dev split", task.name());
     }
     Ok(task)
+}
+
+/// A test switch for the divergence path (`PTV2_FAULT=nan-loss`): the loss of every run's second
+/// step reads as NaN. Nothing else sets it.
+fn injected_nan(step: usize) -> bool {
+    step == 1 && std::env::var("PTV2_FAULT").is_ok_and(|f| f == "nan-loss")
+}
+
+/// Prompt and real tokens together must fit the model's position table.
+fn check_token_budget(settings: &RunSettings, encoder: &Encoder) -> Result<()> {
+    let (prompt, budget) = (settings.prompt_len, encoder.token_budget());
+    if prompt + settings.max_len > budget {
+        anyhow::bail!(
+            "\"prompt_len\" {prompt} + \"max_len\" {} = {} tokens, but {} has {budget} positions: lower them so that they add up to at most {budget}",
+            settings.max_len,
+            prompt + settings.max_len,
+            settings.model
+        );
+    }
+    Ok(())
 }
 
 fn method_init(settings: &RunSettings, encoder: &EncoderConfig) -> MethodInit {
@@ -118,6 +138,7 @@ impl<'a> Training<'a> {
             config: encoder_config,
         } = Pretrained::load(&spec, settings.max_len, &train_device)
             .with_context(|| format!("loading model {}", settings.model))?;
+        check_token_budget(settings, &encoder)?;
         let task = load_prepared(settings, &env.data_dir, &text)?;
         let init = MethodInit {
             init_tokens: init_tokens(
@@ -165,6 +186,11 @@ impl<'a> Training<'a> {
             let loss_value = loss(model.forward(&batch.input), &batch.targets);
             let grads = loss_value.backward();
             let value = loss_value.into_scalar::<f32>() as f64;
+            let value = if injected_nan(self.step) {
+                f64::NAN
+            } else {
+                value
+            };
             if !value.is_finite() {
                 let (epoch, step) = (epoch + 1, i + 1);
                 return Err(Diverged {
@@ -215,7 +241,7 @@ impl<'a> Training<'a> {
             );
         }
         self.epochs.push(EpochRecord {
-            epoch,
+            epoch: epoch + 1,
             train_loss,
             dev: result.scores,
             seconds: started.elapsed().as_secs_f64(),
@@ -233,7 +259,7 @@ impl<'a> Training<'a> {
             params,
             trainable_percent: params.percent(),
             best_dev: self.epochs[best_epoch].dev.clone(),
-            best_epoch,
+            best_epoch: best_epoch + 1,
             main_metric: self.task.main_metric().into(),
             epochs: self.epochs,
             train_examples: self.task.train_len(),
@@ -263,6 +289,10 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let started = Instant::now();
+    // The output dir first: an unwritable one fails before minutes of loading.
+    std::fs::create_dir_all(&env.out)
+        .with_context(|| format!("cannot create {}", env.out.display()))?;
+    crate::io::write_json(&env.out.join(CONFIG_FILE), settings)?;
     let (mut run, mut model) = Training::start(settings, env)?;
     // Counting visits every parameter, which materializes burn's lazily initialized weights in
     // one fixed order before any dropout mask is drawn: keep it here (same seed, same scores).
@@ -273,9 +303,6 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
             settings.task, settings.method, settings.model
         );
     }
-    std::fs::create_dir_all(&env.out)
-        .with_context(|| format!("cannot create {}", env.out.display()))?;
-    crate::io::write_json(&run.out.file(CONFIG_FILE), settings)?;
     for epoch in 0..settings.epochs {
         let epoch_start = Instant::now();
         let train_loss;
@@ -314,6 +341,7 @@ pub fn evaluate_checkpoint(dir: &Path, env: &RunEnv) -> Result<(RunSettings, Vec
         text,
         config: encoder_config,
     } = Pretrained::load(&spec, settings.max_len, &device)?;
+    check_token_budget(&settings, &encoder)?;
     let task = load_prepared(&settings, &env.data_dir, &text)?;
     let init = method_init(&settings, &encoder_config);
     let saved = settings.method()?.as_saved();

@@ -104,3 +104,33 @@ fn sweep_resumes_shards_over_workers_and_records_failures() {
     sweep(&toml, &one, &[]);
     assert_eq!(stamp(&one), before);
 }
+
+/// A run whose loss turns NaN (forced by `PTV2_FAULT=nan-loss` at the second step) is recorded
+/// as diverged with where it happened; the sweep finishes and its report lists it.
+#[test]
+fn a_diverging_run_is_marked_and_the_sweep_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("nan.toml");
+    let text = "[fixed]\nmodel = \"minilm-l6@1\"\ntask = \"rte\"\nmethod = \"pt2\"\nlr = 1e-2\nprompt_len = 4\nepochs = 1\nbatch_size = 8\nmax_train = 16\nmax_eval = 16\nmax_len = 48\n";
+    std::fs::write(&toml, text).unwrap();
+    let reports = dir.path().join("reports");
+    let status = Command::new(env!("CARGO_BIN_EXE_ptv2"))
+        .args(["sweep", &toml.display().to_string(), "--quiet", "--reports"])
+        .arg(&reports)
+        .arg("--data")
+        .arg(data_dir())
+        .env("PTV2_FAULT", "nan-loss")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the sweep goes on past a diverged run");
+    let run = &expand(text, "nan.toml").unwrap()[0];
+    let status = read_status(&reports.join("nan/runs").join(&run.id)).unwrap();
+    assert_eq!(status.status, RunStatus::Diverged);
+    let error = status.error.unwrap();
+    assert!(
+        error.contains("diverged: loss is NaN at epoch 1 step 2"),
+        "{error}"
+    );
+    let report = std::fs::read_to_string(reports.join("nan/report.md")).unwrap();
+    assert!(report.contains("diverged"), "{report}");
+}

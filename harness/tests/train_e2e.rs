@@ -65,6 +65,10 @@ fn pt2_run_writes_files_and_eval_reproduces_the_score() {
     // MiniLM-L6: P·L·2·H = 8·6·2·384, head 384·2 + 2
     assert_eq!(metrics.params.trainable, 8 * 6 * 2 * 384 + 384 * 2 + 2);
     assert_eq!(metrics.epochs.len(), 2);
+    // One count everywhere: epochs are 1-based in metrics.json as in the progress lines.
+    let numbers: Vec<usize> = metrics.epochs.iter().map(|e| e.epoch).collect();
+    assert_eq!(numbers, vec![1, 2]);
+    assert!((1..=2).contains(&metrics.best_epoch));
     assert_eq!(metrics.dev_examples, 16);
     // Only prefix + head are stored: a few tens of KB, not the 90 MB backbone.
     assert!(

@@ -264,6 +264,17 @@ impl Encoder {
         self.embeddings.position_embeddings.weight.dims()[0]
     }
 
+    /// How many prompt + real tokens fit the position table (RoBERTa's ids start after its
+    /// padding index); a run needs `prompt_len + max_len` of them.
+    pub fn token_budget(&self) -> usize {
+        let first = if self.roberta_padding_idx >= 0 {
+            self.roberta_padding_idx as usize + 1
+        } else {
+            0
+        };
+        self.max_positions().saturating_sub(first)
+    }
+
     /// Keep only the first `n` layers (the pretrained bottom of the stack).
     pub fn truncate_layers(mut self, n: usize) -> Self {
         self.encoder.layer.truncate(n);

@@ -41,7 +41,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         .collect();
     eprintln!(
         "best epoch {}/{}: {}; {:.1} s, {:.2} steps/s, peak RSS {:.0} MB, checkpoint {} bytes → {}",
-        metrics.best_epoch + 1,
+        metrics.best_epoch,
         settings.epochs,
         scores.join(", "),
         metrics.wall_seconds,
