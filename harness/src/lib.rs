@@ -2,14 +2,16 @@
 //! commands of the `ptv2` binary. Layers (a module uses only its own layer and those below;
 //! `tests/layers.rs` checks it):
 //!
-//! 1. records: `records`, `settings`, `schedule`, `io`, `data` — what a run is and leaves on disk;
-//! 2. run: `tasks`, `metrics`, `optim`, `init_tokens`, `train` — one run;
+//! 1. records: `records`, `settings`, `schedule`, `io`, `data`, `metrics`, `signals` — what a run
+//!    is and leaves on disk;
+//! 2. run: `tasks`, `optim`, `init_tokens`, `train`, `resume` — one run;
 //! 3. reporting: `results`, `table`, `stats`, `charts`, `report`, `check` — read records only;
-//!    orchestration: `sweep`, `runner`, `slurm` — many runs;
+//!    orchestration: `sweep`, `runner`, `claims`, `slurm` — many runs;
 //! 4. `cli` — the commands.
 
 pub mod charts;
 pub mod check;
+pub mod claims;
 pub mod cli;
 pub mod data;
 pub mod init_tokens;
@@ -19,9 +21,11 @@ pub mod optim;
 pub mod records;
 pub mod report;
 pub mod results;
+pub mod resume;
 pub mod runner;
 pub mod schedule;
 pub mod settings;
+pub mod signals;
 pub mod slurm;
 pub mod stats;
 pub mod sweep;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use crate::claims::Claim;
 use crate::records::{PlannedRun, RunStatus, StatusRecord, SweepDir, CHECKPOINT_FILE};
 use crate::train::{train, RunEnv};
 
@@ -122,6 +123,13 @@ pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Resu
             run.id
         ));
         let dir = env.dir.run(&run.id);
+        // Another process may hold it, or have finished it since `pending` looked.
+        let Some(_claim) = Claim::take(dir.path())? else {
+            continue;
+        };
+        if dir.status().is_some() {
+            continue;
+        }
         let run_env = RunEnv {
             cache: env.cache.clone(),
             device: env.device.clone(),
@@ -131,6 +139,12 @@ pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Resu
             verbose: false,
         };
         let result = train(&run.settings, &run_env);
+        if let Err(err) = &result {
+            if crate::signals::interrupted(err) {
+                // No status: the run stays pending and resumes from its saved epoch.
+                return Err(result.unwrap_err());
+            }
+        }
         let status = StatusRecord {
             run_id: run.id.clone(),
             status: RunStatus::of(&result),
@@ -148,8 +162,7 @@ pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Resu
         if !env.keep_checkpoints {
             let _ = std::fs::remove_file(dir.file(CHECKPOINT_FILE));
         }
-        std::fs::create_dir_all(dir.path())
-            .with_context(|| format!("cannot create {}", dir.path().display()))?;
+        crate::resume::clear(&dir);
         dir.write_status(&status)?;
         overall.inc(1);
     }
@@ -185,8 +198,17 @@ pub fn run_workers(
     let overall = overall_bar(&multi, runs.len(), done_before);
     let eta = SweepEta::new(runs.len(), done_before);
     let mut failed = vec![];
+    let mut forwarded = false;
     while !children.is_empty() {
         std::thread::sleep(Duration::from_millis(500));
+        if crate::signals::stop_requested() && !forwarded {
+            // Each worker stops at a safe point; their runs resume when the sweep runs again.
+            for child in &children {
+                // SAFETY: sends SIGTERM to a child process this function started.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            }
+            forwarded = true;
+        }
         let done = runs.len() - env.dir.pending(runs).len();
         overall.set_position(done as u64);
         overall.set_message(format!("{workers} workers, {}", eta.message(done)));

@@ -29,7 +29,9 @@ use crate::records::{
     peak_rss_mb, Diverged, EpochRecord, RunDir, RunMetrics, CHECKPOINT_FILE, CONFIG_FILE,
     METRICS_FILE,
 };
+use crate::resume::{self, ResumeState};
 use crate::settings::RunSettings;
+use crate::signals::Interrupted;
 use crate::tasks::{length_grouped_batches, load_task, DevResult, Task};
 
 /// Where a run reads and writes; not part of its identity.
@@ -122,6 +124,11 @@ struct Training<'a> {
     epochs: Vec<EpochRecord>,
     /// The best epoch so far (0-based) and its main dev score.
     best: Option<(usize, f64)>,
+    /// `dropout::draws()` when the model was built: the run's own draws are counted from it.
+    draw_base: u64,
+    /// When this process started the run, and the wall seconds of earlier processes (resumed).
+    started: Instant,
+    wall_before: f64,
 }
 
 impl<'a> Training<'a> {
@@ -166,6 +173,9 @@ impl<'a> Training<'a> {
             train_seconds: 0.0,
             epochs: vec![],
             best: None,
+            draw_base: 0,
+            started: Instant::now(),
+            wall_before: 0.0,
         };
         Ok((training, model))
     }
@@ -180,6 +190,13 @@ impl<'a> Training<'a> {
         let bar = progress_bar(&self.env.progress, self.steps_per_epoch, prefix);
         let mut loss_sum = 0.0;
         for (i, chunk) in batches.iter().enumerate() {
+            if crate::signals::stop_requested() {
+                let signal_seen_at_epoch = epoch + 1;
+                return Err(Interrupted {
+                    signal_seen_at_epoch,
+                }
+                .into());
+            }
             let batch = self
                 .task
                 .train_batch(chunk, &self.text, &self.train_device)?;
@@ -249,8 +266,50 @@ impl<'a> Training<'a> {
         Ok(())
     }
 
-    fn metrics(self, params: ParamCounts, started: Instant) -> RunMetrics {
+    /// Go on from a saved state: its weights and moments, the batch order and burn's generator
+    /// replayed to where they were.
+    fn resume(&mut self, state: ResumeState, model: TunedModel) -> Result<TunedModel> {
+        let optimizer = std::mem::replace(&mut self.optimizer, adamw());
+        let (model, optimizer) = resume::restore(&self.out, &state, model, optimizer)?;
+        self.optimizer = optimizer;
+        let sizes = self.task.train_sizes();
+        for _ in 0..state.epochs_done {
+            length_grouped_batches(&sizes, self.settings.batch_size, &mut self.rng);
+        }
+        ptv2_models::dropout::replay_draws(&self.train_device, state.dropout_draws);
+        if self.env.verbose {
+            eprintln!("resuming after epoch {}", state.epochs_done);
+        }
+        self.step = state.step;
+        self.train_seconds = state.train_seconds;
+        self.wall_before = state.wall_seconds;
+        self.epochs = state.epochs;
+        self.best = state.best;
+        Ok(model)
+    }
+
+    /// What `resume` needs after the epochs done so far.
+    fn save_state(&self, model: &TunedModel) -> Result<()> {
+        let state = ResumeState {
+            settings: self.settings.clone(),
+            epochs_done: self.epochs.len(),
+            step: self.step,
+            train_seconds: self.train_seconds,
+            wall_seconds: self.wall_seconds(),
+            epochs: self.epochs.clone(),
+            best: self.best,
+            dropout_draws: ptv2_models::dropout::draws() - self.draw_base,
+        };
+        resume::save(&self.out, &state, model, &self.optimizer)
+    }
+
+    fn wall_seconds(&self) -> f64 {
+        self.wall_before + self.started.elapsed().as_secs_f64()
+    }
+
+    fn metrics(self, params: ParamCounts) -> RunMetrics {
         let (best_epoch, _) = self.best.expect("at least one epoch");
+        let wall_seconds = self.wall_seconds();
         RunMetrics {
             task: self.settings.task.clone(),
             method: self.settings.method.clone(),
@@ -265,7 +324,7 @@ impl<'a> Training<'a> {
             train_examples: self.task.train_len(),
             dev_examples: self.task.dev_len(),
             steps: self.step,
-            wall_seconds: started.elapsed().as_secs_f64(),
+            wall_seconds,
             train_steps_per_second: self.step as f64 / self.train_seconds.max(1e-9),
             peak_rss_mb: peak_rss_mb(),
             checkpoint_bytes: std::fs::metadata(self.out.file(CHECKPOINT_FILE))
@@ -279,7 +338,8 @@ impl<'a> Training<'a> {
 
 /// Train one run, writing `config.json`, `metrics.json`, the best epoch's checkpoint and dev
 /// predictions into `env.out` (each file atomically). A loss that is not finite ends the run
-/// with a `Diverged` error.
+/// with a `Diverged` error; SIGTERM/SIGINT (after `signals::install`) with `Interrupted`. A run
+/// whose dir holds a saved state of the same settings resumes after its last finished epoch.
 pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
     // burn's random source is process-wide: two runs drawing from it at once would make each
     // other's dropout masks and inits depend on timing. One run at a time per process keeps
@@ -294,23 +354,34 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
         .with_context(|| format!("cannot create {}", env.out.display()))?;
     crate::io::write_json(&env.out.join(CONFIG_FILE), settings)?;
     let (mut run, mut model) = Training::start(settings, env)?;
+    run.started = started;
     // Counting visits every parameter, which materializes burn's lazily initialized weights in
     // one fixed order before any dropout mask is drawn: keep it here (same seed, same scores).
     let params = model.param_counts();
+    run.draw_base = ptv2_models::dropout::draws();
+    match resume::load(&run.out, settings)? {
+        Some(state) => model = run.resume(state, model)?,
+        None => resume::clear(&run.out),
+    }
     if env.verbose {
         eprintln!(
             "{} {} on {}: {params}",
             settings.task, settings.method, settings.model
         );
     }
-    for epoch in 0..settings.epochs {
+    for epoch in run.epochs.len()..settings.epochs {
         let epoch_start = Instant::now();
         let train_loss;
         (model, train_loss) = run.train_epoch(model, epoch)?;
         run.evaluate_epoch(&model, epoch, train_loss, epoch_start)?;
+        if epoch + 1 < settings.epochs {
+            run.save_state(&model)?;
+        }
     }
-    let metrics = run.metrics(params, started);
+    let out = run.out.clone();
+    let metrics = run.metrics(params);
     crate::io::write_json(&env.out.join(METRICS_FILE), &metrics)?;
+    resume::clear(&out);
     Ok(metrics)
 }
 

@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str], &[&str])] = &[
     (
         "records",
-        &["records", "settings", "schedule", "io", "data", "metrics"],
+        &[
+            "records", "settings", "schedule", "io", "data", "metrics", "signals",
+        ],
         &[],
     ),
     (
         "run",
-        &["tasks", "optim", "init_tokens", "train"],
+        &["tasks", "optim", "init_tokens", "train", "resume"],
         &["records"],
     ),
     (
@@ -23,7 +25,7 @@ const LAYERS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "orchestration",
-        &["sweep", "runner", "slurm"],
+        &["sweep", "runner", "claims", "slurm"],
         &["records", "run"],
     ),
     (

@@ -5,6 +5,8 @@
 //! 1/keep, and the input is multiplied once. Same semantics as `Dropout::forward`: on only for a
 //! layer in training mode on an autodiff device; same seed, same masks.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use burn::nn::Dropout;
 use burn::tensor::{Distribution, Tensor, TensorData};
 
@@ -20,8 +22,24 @@ pub fn apply<const D: usize>(layer: &Dropout, input: Tensor<D>) -> Tensor<D> {
     input * Tensor::from_data(TensorData::new(mask, shape), &device)
 }
 
+/// How many masks this process has drawn from burn's generator. Masks are its only draws during
+/// training, so a run that resumes puts the generator back where it was by replaying its count.
+static DRAWS: AtomicU64 = AtomicU64::new(0);
+
+pub fn draws() -> u64 {
+    DRAWS.load(Ordering::SeqCst)
+}
+
+/// Advance burn's generator on `device` as `n` mask draws would.
+pub fn replay_draws(device: &burn::tensor::Device, n: u64) {
+    for _ in 0..n {
+        stream_seed(device);
+    }
+}
+
 /// 48 random bits from burn's process-wide generator (seeded by `Device::seed`).
 fn stream_seed(device: &burn::tensor::Device) -> u64 {
+    DRAWS.fetch_add(1, Ordering::SeqCst);
     let draws: Vec<f32> = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), device)
         .into_data()
         .convert::<f32>()

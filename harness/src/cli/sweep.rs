@@ -59,6 +59,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(env.dir.path())?;
+    crate::signals::install();
     // Independent runs scale better as one process per core than as one process on every core.
     let workers = args.workers.unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

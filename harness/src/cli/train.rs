@@ -25,6 +25,7 @@ pub struct TrainArgs {
 
 pub fn run(args: &TrainArgs) -> Result<()> {
     let settings = args.settings.clone().resolved()?;
+    crate::signals::install();
     let env = RunEnv {
         cache: args.machine.cache_dir(),
         device: args.machine.device.clone(),

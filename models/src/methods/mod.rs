@@ -513,7 +513,12 @@ impl TunedModel {
             other => other,
         };
         let model = Self { adapter, ..self };
-        let mut store = SafetensorsStore::from_file(path).skip_enum_variants(true);
+        // One metadata entry: burn's default several come out in hash order, and a checkpoint
+        // of the same weights must be the same bytes.
+        let mut store = SafetensorsStore::from_file(path)
+            .skip_enum_variants(true)
+            .clear_metadata()
+            .metadata("producer", "ptv2");
         if method.freezes_backbone() {
             store = store.with_regex(r"^(adapter|head)\.");
         }
