@@ -46,6 +46,9 @@ pub struct RunMetrics {
     pub train_steps_per_second: f64,
     pub peak_rss_mb: f64,
     pub checkpoint_bytes: u64,
+    /// Of the best epoch's checkpoint: `ptv2 eval` refuses a checkpoint that does not match.
+    #[serde(default)]
+    pub checkpoint_sha256: Option<String>,
     pub device: String,
     /// Dev scores of always predicting the training split's most frequent label.
     #[serde(default)]
@@ -217,6 +220,13 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{}: not a ptv2 {what}", path.display()))
+}
+
+/// The sha256 of a file as hex, or None when it cannot be read.
+pub fn sha256_of(path: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).ok()?;
+    Some(format!("{:x}", Sha256::digest(&bytes)))
 }
 
 /// Peak resident memory of this process so far (VmHWM), in MB; 0 where /proc is not available.

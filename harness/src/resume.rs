@@ -112,21 +112,26 @@ pub fn restore(
     let mut store = trainable(store, &state.settings);
     let result = model
         .load_from(&mut store)
-        .map_err(|e| anyhow::anyhow!("{}: cannot resume from it: {e}", path.display()))?;
+        .map_err(|e| cannot_resume(&path, &e.to_string()))?;
     if let Some(error) = result.errors.first() {
-        anyhow::bail!("{}: cannot resume from it: {error}", path.display());
+        return Err(cannot_resume(&path, &error.to_string()));
     }
     if result.applied.is_empty() {
-        anyhow::bail!(
-            "{}: cannot resume from it: no weights in it",
-            path.display()
-        );
+        return Err(cannot_resume(&path, "no weights in it"));
     }
     let path = optimizer_file(run, state.epochs_done);
     let optimizer = optimizer
         .load(&path)
-        .map_err(|e| anyhow::anyhow!("{}: cannot resume from it: {e}", path.display()))?;
+        .map_err(|e| cannot_resume(&path, &e.to_string()))?;
     Ok((model, optimizer))
+}
+
+fn cannot_resume(path: &std::path::Path, why: &str) -> anyhow::Error {
+    let dir = path.parent().unwrap_or(path).display();
+    anyhow::anyhow!(
+        "{}: cannot resume from it: {why} (remove {dir} to start the run over)",
+        path.display()
+    )
 }
 
 /// Drop the saved state (the run finished, or starts over).

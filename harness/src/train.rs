@@ -26,8 +26,8 @@ use ptv2_models::{
 use crate::init_tokens::init_tokens;
 use crate::optim::{adamw, clip_global_norm};
 use crate::records::{
-    peak_rss_mb, Diverged, EpochRecord, RunDir, RunMetrics, CHECKPOINT_FILE, CONFIG_FILE,
-    METRICS_FILE,
+    peak_rss_mb, sha256_of, Diverged, EpochRecord, RunDir, RunMetrics, CHECKPOINT_FILE,
+    CONFIG_FILE, METRICS_FILE,
 };
 use crate::resume::{self, ResumeState};
 use crate::settings::RunSettings;
@@ -327,6 +327,7 @@ impl<'a> Training<'a> {
             wall_seconds,
             train_steps_per_second: self.step as f64 / self.train_seconds.max(1e-9),
             peak_rss_mb: peak_rss_mb(),
+            checkpoint_sha256: sha256_of(&self.out.file(CHECKPOINT_FILE)),
             checkpoint_bytes: std::fs::metadata(self.out.file(CHECKPOINT_FILE))
                 .map_or(0, |m| m.len()),
             device: backend::describe(&self.device),
@@ -417,6 +418,24 @@ pub fn evaluate_checkpoint(dir: &Path, env: &RunEnv) -> Result<(RunSettings, Vec
     let init = method_init(&settings, &encoder_config);
     let saved = settings.method()?.as_saved();
     let mut model = TunedModel::new(encoder, &saved, &task.head(), &init, &device);
+    check_checkpoint(&run)?;
     model.load_checkpoint(&run.file(CHECKPOINT_FILE))?;
     Ok((settings, task.evaluate(&model, &text, &device)?.scores))
+}
+
+/// The checkpoint is the one the run wrote: its sha256 is the one in metrics.json (a run still in
+/// progress has none to check against).
+fn check_checkpoint(run: &RunDir) -> Result<()> {
+    let Ok(metrics) = run.metrics() else {
+        return Ok(());
+    };
+    let path = run.file(CHECKPOINT_FILE);
+    match (&metrics.checkpoint_sha256, sha256_of(&path)) {
+        (Some(recorded), Some(found)) if *recorded != found => anyhow::bail!(
+            "{}: sha256 {found} is not the {recorded} that {} recorded: the file changed or is another run's",
+            path.display(),
+            run.file(METRICS_FILE).display()
+        ),
+        _ => Ok(()),
+    }
 }

@@ -334,3 +334,55 @@ fn every_bad_input_gets_one_clear_error() {
         wrong.join("\n")
     );
 }
+
+/// A small tmpfs, mounted for the test's life (root only).
+struct TinyDisk(PathBuf);
+
+impl TinyDisk {
+    fn mount(dir: &Path) -> Option<Self> {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Self(dir.to_path_buf()))
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_damages_nothing_already_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = TinyDisk::mount(dir.path()) else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let run = disk.0.join("run");
+    let line = format!(
+        "train --model=minilm-l6@1 --prompt-len=4 --max-len=32 --out={}",
+        run.display()
+    );
+    let (code, stderr) = ptv2(&arguments(&line, ""));
+    assert_eq!(code, 0, "{stderr}");
+    let before = std::fs::read(run.join("metrics.json")).unwrap();
+    // Fill the disk, then run again into the same dir.
+    let filler = vec![0u8; 64 * 1024];
+    let mut file = std::fs::File::create(disk.0.join("filler")).unwrap();
+    while std::io::Write::write_all(&mut file, &filler).is_ok() {}
+    let (code, stderr) = ptv2(&arguments(&format!("{line} --seed=2"), ""));
+    assert!(
+        code == 1 && stderr.contains("No space left on device"),
+        "exit {code}: {stderr}"
+    );
+    assert_eq!(std::fs::read(run.join("metrics.json")).unwrap(), before);
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&config).is_ok(),
+        "config.json whole"
+    );
+}

@@ -84,6 +84,19 @@ fn pt2_run_writes_files_and_eval_reproduces_the_score() {
         scores, metrics.best_dev,
         "eval must reproduce the best epoch's dev score exactly"
     );
+    // A checkpoint that is not the one the run wrote is refused.
+    let path = dir.path().join(CHECKPOINT_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let err = evaluate_checkpoint(dir.path(), &env(dir.path().to_path_buf()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is not the") && err.contains("sha256"),
+        "{err}"
+    );
 }
 
 #[test]
