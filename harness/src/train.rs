@@ -32,7 +32,7 @@ use crate::records::{
 use crate::resume::{self, ResumeState};
 use crate::settings::RunSettings;
 use crate::signals::Interrupted;
-use crate::tasks::{length_grouped_batches, load_task, DevResult, Task};
+use crate::tasks::{length_grouped_batches, load_task, DevResult, Predictor, Task};
 
 /// Where a run reads and writes; not part of its identity.
 #[derive(Debug, Clone)]
@@ -240,7 +240,12 @@ impl<'a> Training<'a> {
         started: Instant,
     ) -> Result<()> {
         let eval_model = model.valid();
-        let result = self.task.evaluate(&eval_model, &self.text, &self.device)?;
+        let with = Predictor {
+            model: &eval_model,
+            text: &self.text,
+            device: &self.device,
+        };
+        let result = self.task.evaluate(&with)?;
         let score = result.scores[0].1;
         let improved = self.best.is_none_or(|(_, b)| score > b);
         if improved {
@@ -402,25 +407,58 @@ fn save_best(
     )
 }
 
+/// A finished run loaded back: its settings, task, tokenizer and the model with its checkpoint.
+pub struct Trained {
+    pub settings: RunSettings,
+    pub task: Box<dyn Task>,
+    pub text: TextEncoder,
+    pub model: TunedModel,
+    pub device: Device,
+}
+
+impl Trained {
+    /// Load the run in `dir`: the pretrained model and task its config.json names, and its
+    /// checkpoint (refused unless it is the file the run wrote).
+    pub fn load(dir: &Path, env: &RunEnv) -> Result<Self> {
+        let run = RunDir(dir.to_path_buf());
+        let settings = run.settings()?;
+        let device = backend::device_by_name(&env.device)?;
+        let spec = resolve_model(&settings.model, &env.cache)?;
+        let Pretrained {
+            encoder,
+            text,
+            config: encoder_config,
+        } = Pretrained::load(&spec, settings.max_len, &device)?;
+        check_token_budget(&settings, &encoder)?;
+        let task = load_prepared(&settings, &env.data_dir, &text)?;
+        let init = method_init(&settings, &encoder_config);
+        let saved = settings.method()?.as_saved();
+        let mut model = TunedModel::new(encoder, &saved, &task.head(), &init, &device);
+        check_checkpoint(&run)?;
+        model.load_checkpoint(&run.file(CHECKPOINT_FILE))?;
+        Ok(Self {
+            settings,
+            task,
+            text,
+            model,
+            device,
+        })
+    }
+
+    pub fn predictor(&self) -> Predictor<'_> {
+        Predictor {
+            model: &self.model,
+            text: &self.text,
+            device: &self.device,
+        }
+    }
+}
+
 /// Reload a run's checkpoint and score it on its dev split again.
 pub fn evaluate_checkpoint(dir: &Path, env: &RunEnv) -> Result<(RunSettings, Vec<(String, f64)>)> {
-    let run = RunDir(dir.to_path_buf());
-    let settings = run.settings()?;
-    let device = backend::device_by_name(&env.device)?;
-    let spec = resolve_model(&settings.model, &env.cache)?;
-    let Pretrained {
-        encoder,
-        text,
-        config: encoder_config,
-    } = Pretrained::load(&spec, settings.max_len, &device)?;
-    check_token_budget(&settings, &encoder)?;
-    let task = load_prepared(&settings, &env.data_dir, &text)?;
-    let init = method_init(&settings, &encoder_config);
-    let saved = settings.method()?.as_saved();
-    let mut model = TunedModel::new(encoder, &saved, &task.head(), &init, &device);
-    check_checkpoint(&run)?;
-    model.load_checkpoint(&run.file(CHECKPOINT_FILE))?;
-    Ok((settings, task.evaluate(&model, &text, &device)?.scores))
+    let trained = Trained::load(dir, env)?;
+    let scores = trained.task.evaluate(&trained.predictor())?.scores;
+    Ok((trained.settings, scores))
 }
 
 /// The checkpoint is the one the run wrote: its sha256 is the one in metrics.json (a run still in

@@ -271,6 +271,16 @@ const CASES: &[(&str, &str, &str)] = &[
         "cannot read {files}/empty-run/config.json",
     ),
     (
+        "predict: an input that is not JSON",
+        "predict --checkpoint={files}/truncated-run --input={files}/bad.jsonl",
+        "{files}/bad.jsonl:2: not a JSON object",
+    ),
+    (
+        "predict: no such input",
+        "predict --checkpoint={files}/truncated-run --input={files}/missing.jsonl",
+        "cannot read {files}/missing.jsonl",
+    ),
+    (
         "eval: truncated checkpoint",
         "eval --checkpoint={files}/truncated-run",
         "checkpoint.safetensors: not a valid safetensors file",

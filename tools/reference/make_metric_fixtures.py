@@ -12,7 +12,6 @@ Needs scikit-learn, scipy and seqeval. Writes, from permissively licensed sets o
   golden.json                         sklearn / scipy / seqeval / official-SQuAD-script values
 """
 
-import argparse
 import collections
 import json
 import os
@@ -24,7 +23,7 @@ from scipy.stats import pearsonr, spearmanr
 from seqeval.metrics import f1_score, precision_score, recall_score
 from sklearn.metrics import accuracy_score, f1_score as sk_f1, matthews_corrcoef
 
-from conll import read_conll
+from common import data_and_out, read_conll
 
 
 # --- the official SQuAD v1.1 evaluation logic (evaluate-v1.1.py), verbatim in substance ---
@@ -89,11 +88,7 @@ def perturb_tags(tags, rng):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    os.makedirs(args.out, exist_ok=True)
+    args = data_and_out()
     rng = random.Random(2022)
     golden = {}
 

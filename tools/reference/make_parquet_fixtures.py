@@ -7,14 +7,13 @@ readers on the same rows.
     python tools/reference/make_parquet_fixtures.py --data ../shared/data --out harness/tests/fixtures/parquet
 """
 
-import argparse
 import json
 import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from conll import read_conll
+from common import data_and_out, read_conll
 
 WNUT17_TAGS = ["O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group",
                "B-location", "I-location", "B-person", "I-person", "B-product", "I-product"]
@@ -26,11 +25,7 @@ def jsonl(path, n):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    os.makedirs(args.out, exist_ok=True)
+    args = data_and_out()
     write = lambda table, name: pq.write_table(table, os.path.join(args.out, name))
 
     copa = jsonl(os.path.join(args.data, "superglue/COPA/val.jsonl"), 20)

@@ -6,6 +6,7 @@ pub mod check;
 pub mod encode;
 pub mod eval;
 pub mod fetch;
+pub mod predict;
 pub mod report;
 pub mod score;
 pub mod settings;
@@ -41,6 +42,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Score a predictions file against a task's dev split.
     Score(score::ScoreArgs),
+    /// Label new inputs (JSONL in the task's shape) with a trained run.
+    Predict(predict::PredictArgs),
     /// Run a sweep (experiments/NAME.toml): what is not done yet, resumable, sharded.
     Sweep(sweep::SweepArgs),
     /// Rebuild a sweep's tables, charts and report.md from its runs, without training.
@@ -64,6 +67,7 @@ impl Cli {
             Command::Train(args) => train::run(&args),
             Command::Eval(args) => eval::run(&args),
             Command::Score(args) => score::run(&args),
+            Command::Predict(args) => predict::run(&args),
             Command::Sweep(args) => sweep::run(&args),
             Command::Report(args) => report::run(&args),
             Command::Check(args) => check::run(&args),

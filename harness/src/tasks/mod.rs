@@ -39,6 +39,21 @@ pub struct DevResult {
     pub predictions: String,
 }
 
+/// A string field of a `ptv2 predict` input, or an error naming the input and the field.
+pub fn input_field<'a>(input: &'a serde_json::Value, key: &str, at: &str) -> Result<&'a str> {
+    input
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| anyhow::anyhow!("{at}: expected a string field \"{key}\""))
+}
+
+/// What predicts: a model in evaluation mode, its tokenizer and its device.
+pub struct Predictor<'a> {
+    pub model: &'a TunedModel,
+    pub text: &'a TextEncoder,
+    pub device: &'a Device,
+}
+
 /// What the training loop needs of a task, whatever its family.
 pub trait Task: Send {
     fn name(&self) -> &str;
@@ -58,13 +73,17 @@ pub trait Task: Send {
     fn train_sizes(&self) -> Vec<usize>;
     fn dev_len(&self) -> usize;
     fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch>;
-    /// Predict the dev split with `model` (dropout off) and score it.
-    fn evaluate(
+    /// Predict the dev split with the model (dropout off) and score it.
+    fn evaluate(&self, with: &Predictor) -> Result<DevResult>;
+    /// Predict new inputs, each a JSON object in the family's input shape (`ptv2 predict`):
+    /// `{"text", "pair"?}`, `{"tokens": [...]}`, `{"question", "context"}`. `at(i)` names input
+    /// i in errors. One output object per input, in input order.
+    fn predict(
         &self,
-        model: &TunedModel,
-        text: &TextEncoder,
-        device: &Device,
-    ) -> Result<DevResult>;
+        with: &Predictor,
+        inputs: &[serde_json::Value],
+        at: &dyn Fn(usize) -> String,
+    ) -> Result<Vec<serde_json::Value>>;
     /// Label names in class order; empty where predictions are not classes (NER, QA, regression).
     fn labels(&self) -> Vec<String> {
         vec![]

@@ -9,9 +9,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
 use ptv2_models::loss::IGNORE_INDEX;
-use ptv2_models::{HeadKind, Logits, Targets, TextEncoder, TokenBatch, TunedModel};
+use ptv2_models::{HeadKind, Logits, Targets, TextEncoder, TokenBatch};
 
-use super::{predict_in_chunks, Batch, DevResult, Source, Task};
+use super::{predict_in_chunks, Batch, DevResult, Predictor, Source, Task};
 use crate::data::require_file;
 use crate::metrics::seqeval;
 
@@ -149,6 +149,41 @@ fn parquet_sentence(
 
 fn valid_tag(tag: &str) -> bool {
     tag == "O" || ((tag.starts_with("B-") || tag.starts_with("I-")) && tag.len() > 2)
+}
+
+/// The entities of IOB2 tags over `words`, with their character span in the words joined by
+/// single spaces: `{"type", "text", "start", "end"}` (end exclusive).
+pub fn entities(words: &[String], tags: &[String]) -> Vec<serde_json::Value> {
+    let mut found: Vec<(String, usize, usize)> = vec![];
+    for (i, tag) in tags.iter().enumerate() {
+        let continues = |kind: &str| {
+            found
+                .last()
+                .is_some_and(|(k, _, end)| k == kind && *end == i)
+        };
+        match tag.split_once('-') {
+            Some(("I", kind)) if continues(kind) => found.last_mut().expect("open").2 = i + 1,
+            Some((_, kind)) => found.push((kind.to_string(), i, i + 1)),
+            None => {}
+        }
+    }
+    let starts: Vec<usize> = words
+        .iter()
+        .scan(0, |at, w| {
+            let start = *at;
+            *at += w.chars().count() + 1;
+            Some(start)
+        })
+        .collect();
+    found
+        .into_iter()
+        .map(|(kind, first, end)| {
+            let text = words[first..end].join(" ");
+            let start = starts[first];
+            let end = start + text.chars().count();
+            serde_json::json!({ "type": kind, "text": text, "start": start, "end": end })
+        })
+        .collect()
 }
 
 /// IOB1 → IOB2: an `I-X` that does not continue an `X` entity starts one (`B-X`).
@@ -355,12 +390,53 @@ impl Task for TaggingTask {
         })
     }
 
-    fn evaluate(
+    fn predict(
         &self,
-        model: &TunedModel,
-        text: &TextEncoder,
-        device: &Device,
-    ) -> Result<DevResult> {
+        with: &Predictor,
+        inputs: &[serde_json::Value],
+        at: &dyn Fn(usize) -> String,
+    ) -> Result<Vec<serde_json::Value>> {
+        let sentences = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let words: Option<Vec<String>> = input.get("tokens").and_then(|t| {
+                    t.as_array()?
+                        .iter()
+                        .map(|w| w.as_str().map(str::to_string))
+                        .collect()
+                });
+                let Some(words) = words.filter(|w| !w.is_empty()) else {
+                    bail!(
+                        "{}: expected \"tokens\": a non-empty list of strings",
+                        at(i)
+                    );
+                };
+                let tags = vec!["O".to_string(); words.len()];
+                Ok(Sentence {
+                    id: at(i),
+                    words,
+                    tags,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let tags = predict_in_chunks(&sentences, Sentence::size, 32, |chunk| {
+            let tokens = self.encode(chunk, with.text)?;
+            let logits = with.model.forward(&tokens.to_input(with.device));
+            Ok(self.decode(chunk, &tokens, logits))
+        })?;
+        Ok(sentences
+            .iter()
+            .zip(tags)
+            .map(|(s, tags)| {
+                let entities = entities(&s.words, &tags);
+                serde_json::json!({ "labels": tags, "entities": entities })
+            })
+            .collect())
+    }
+
+    fn evaluate(&self, with: &Predictor) -> Result<DevResult> {
+        let (model, text, device) = (with.model, with.text, with.device);
         let predicted = predict_in_chunks(&self.dev, Sentence::size, 32, |sentences| {
             let tokens = self.encode(sentences, text)?;
             let logits = model.forward(&tokens.to_input(device));

@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use ptv2_models::{EncoderInput, HeadKind, Logits, Targets, TextEncoder, TunedModel};
+use ptv2_models::{EncoderInput, HeadKind, Logits, Targets, TextEncoder};
 use serde_json::Value;
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams, TruncationStrategy};
 
 use super::parquet::string_column;
-use super::{predict_in_chunks, take_subset, Batch, DevResult, Source, Task};
+use super::{
+    input_field, predict_in_chunks, take_subset, Batch, DevResult, Predictor, Source, Task,
+};
 use crate::metrics::squad;
 
 const N_BEST: usize = 20;
@@ -346,41 +348,97 @@ fn char_slice(text: &str, start: usize, end: usize) -> String {
         .collect()
 }
 
-impl QaTask {
-    /// Best answer per example from each window's start/end logits.
-    fn answers(&self, logits: &[(Vec<f32>, Vec<f32>)]) -> Vec<String> {
-        // (score, text) of the best span, and the lowest null score, per example.
-        let mut best: Vec<Option<(f32, String)>> = vec![None; self.dev.len()];
-        let mut null: Vec<f32> = vec![f32::INFINITY; self.dev.len()];
-        for (feature, (start, end)) in self.dev_features.iter().zip(logits) {
-            let e = feature.example;
-            null[e] = null[e].min(start[0] + end[0]);
-            for &s in &top_k(start, N_BEST) {
-                for &t in &top_k(end, N_BEST) {
-                    let (Some(Some(so)), Some(Some(eo))) =
-                        (feature.offsets.get(s), feature.offsets.get(t))
-                    else {
-                        continue;
-                    };
-                    if t < s || t - s + 1 > MAX_ANSWER_TOKENS {
-                        continue;
-                    }
-                    let score = start[s] + end[t];
-                    if best[e].as_ref().is_none_or(|(b, _)| score > *b) {
-                        best[e] = Some((score, char_slice(&self.dev[e].context, so.0, eo.1)));
-                    }
+/// An example's answer: its text and char span in the context (empty for "no answer") and the
+/// span's score (start + end logit).
+#[derive(Debug, Clone, PartialEq)]
+struct Answer {
+    text: String,
+    start: usize,
+    end: usize,
+    score: f32,
+}
+
+/// Best answer per example from each window's start/end logits: n-best starts × ends, spans of
+/// at most `MAX_ANSWER_TOKENS` inside the context; for v2.0 no answer unless a span beats the
+/// null score.
+fn best_answers(
+    examples: &[QaExample],
+    features: &[Feature],
+    logits: &[(Vec<f32>, Vec<f32>)],
+    version_2: bool,
+) -> Vec<Answer> {
+    let mut best: Vec<Option<Answer>> = vec![None; examples.len()];
+    let mut null: Vec<f32> = vec![f32::INFINITY; examples.len()];
+    for (feature, (start, end)) in features.iter().zip(logits) {
+        let e = feature.example;
+        null[e] = null[e].min(start[0] + end[0]);
+        for &s in &top_k(start, N_BEST) {
+            for &t in &top_k(end, N_BEST) {
+                let (Some(Some(so)), Some(Some(eo))) =
+                    (feature.offsets.get(s), feature.offsets.get(t))
+                else {
+                    continue;
+                };
+                if t < s || t - s + 1 > MAX_ANSWER_TOKENS {
+                    continue;
+                }
+                let score = start[s] + end[t];
+                if best[e].as_ref().is_none_or(|b| score > b.score) {
+                    let text = char_slice(&examples[e].context, so.0, eo.1);
+                    best[e] = Some(Answer {
+                        text,
+                        start: so.0,
+                        end: eo.1,
+                        score,
+                    });
                 }
             }
         }
-        best.into_iter()
-            .zip(null)
-            .map(|(span, null)| match span {
-                Some((score, text)) if !self.version_2 || score > null => text,
-                _ => String::new(),
-            })
-            .collect()
     }
+    best.into_iter()
+        .zip(null)
+        .map(|(span, null)| match span {
+            Some(answer) if !version_2 || answer.score > null => answer,
+            _ => Answer {
+                text: String::new(),
+                start: 0,
+                end: 0,
+                score: null,
+            },
+        })
+        .collect()
+}
 
+/// Start and end logits of each window, in window order.
+fn window_logits(
+    features: &[Feature],
+    with: &Predictor,
+    task: &str,
+) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+    let size = |f: &Feature| f.ids.len();
+    predict_in_chunks(features, size, 16, |features| {
+        let input = to_input(features, with.text.pad_id(), with.device);
+        let Logits::Span { start, end } = with.model.forward(&input) else {
+            bail!("task {task} needs span logits");
+        };
+        let [rows, seq] = start.dims();
+        let as_vec = |t: Tensor<2>| {
+            t.into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32")
+        };
+        let (start, end) = (as_vec(start), as_vec(end));
+        Ok((0..rows)
+            .map(|r| {
+                let span = r * seq..r * seq + features[r].ids.len();
+                (start[span.clone()].to_vec(), end[span].to_vec())
+            })
+            .collect())
+    })
+}
+
+impl QaTask {
     pub fn score(&self, answers: &[String]) -> Vec<(String, f64)> {
         let gold: Vec<Vec<String>> = self
             .dev
@@ -436,35 +494,42 @@ impl Task for QaTask {
         })
     }
 
-    fn evaluate(
+    fn predict(
         &self,
-        model: &TunedModel,
-        text: &TextEncoder,
-        device: &Device,
-    ) -> Result<DevResult> {
-        let size = |f: &Feature| f.ids.len();
-        let logits = predict_in_chunks(&self.dev_features, size, 16, |features| {
-            let Logits::Span { start, end } =
-                model.forward(&to_input(features, text.pad_id(), device))
-            else {
-                bail!("task {} needs span logits", self.name);
-            };
-            let [rows, seq] = start.dims();
-            let as_vec = |t: Tensor<2>| {
-                t.into_data()
-                    .convert::<f32>()
-                    .try_to_vec::<f32>()
-                    .expect("f32")
-            };
-            let (start, end) = (as_vec(start), as_vec(end));
-            Ok((0..rows)
-                .map(|r| {
-                    let span = r * seq..r * seq + features[r].ids.len();
-                    (start[span.clone()].to_vec(), end[span].to_vec())
+        with: &Predictor,
+        inputs: &[serde_json::Value],
+        at: &dyn Fn(usize) -> String,
+    ) -> Result<Vec<serde_json::Value>> {
+        let examples = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                Ok(QaExample {
+                    id: at(i),
+                    question: input_field(input, "question", &at(i))?.to_string(),
+                    context: input_field(input, "context", &at(i))?.to_string(),
+                    answers: vec![],
                 })
-                .collect())
-        })?;
-        let answers = self.answers(&logits);
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let tokenizer = window_tokenizer(with.text, with.text.max_len())?;
+        let features = features(&examples, &tokenizer)?;
+        let logits = window_logits(&features, with, &self.name)?;
+        Ok(best_answers(&examples, &features, &logits, self.version_2)
+            .into_iter()
+            .map(|a| {
+                serde_json::json!({"answer": a.text, "start": a.start, "end": a.end, "score": a.score})
+            })
+            .collect())
+    }
+
+    fn evaluate(&self, with: &Predictor) -> Result<DevResult> {
+        let logits = window_logits(&self.dev_features, with, &self.name)?;
+        let answers: Vec<String> =
+            best_answers(&self.dev, &self.dev_features, &logits, self.version_2)
+                .into_iter()
+                .map(|a| a.text)
+                .collect();
         let by_id: BTreeMap<&str, &str> = self
             .dev
             .iter()

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 use burn::tensor::Device;
-use ptv2_models::{HeadKind, Logits, Targets, TextEncoder, TunedModel};
+use ptv2_models::{HeadKind, Logits, Targets, TextEncoder};
 
-use super::{predict_in_chunks, Batch, DevResult, Task};
+use super::{input_field, predict_in_chunks, Batch, DevResult, Predictor, Task};
 use crate::metrics;
 
 /// The gold answer of a text example.
@@ -240,6 +240,42 @@ impl TextTask {
     }
 }
 
+impl TextTask {
+    /// One `ptv2 predict` output per example: the label, and for classes the probabilities and
+    /// logits in label order.
+    fn outputs(&self, logits: Logits) -> Vec<serde_json::Value> {
+        let Logits::Sequence(logits) = logits else {
+            panic!("task {} got logits of another head", self.name)
+        };
+        let [rows, classes] = logits.dims();
+        let values = logits
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 logits");
+        (0..rows)
+            .map(|r| {
+                let row = &values[r * classes..(r + 1) * classes];
+                if self.head == HeadKind::Regression {
+                    return serde_json::json!({ "value": row[0] });
+                }
+                let top = row.iter().copied().fold(f32::MIN, f32::max);
+                let exp: Vec<f32> = row.iter().map(|v| (v - top).exp()).collect();
+                let sum: f32 = exp.iter().sum();
+                let best = (0..classes)
+                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                    .unwrap_or(0);
+                let probabilities: Vec<f32> = exp.iter().map(|e| e / sum).collect();
+                serde_json::json!({
+                    "label": self.labels[best],
+                    "probabilities": probabilities,
+                    "logits": row,
+                })
+            })
+            .collect()
+    }
+}
+
 impl Task for TextTask {
     fn name(&self) -> &str {
         &self.name
@@ -260,12 +296,38 @@ impl Task for TextTask {
         self.batch_of(&examples, text, device)
     }
 
-    fn evaluate(
+    fn predict(
         &self,
-        model: &TunedModel,
-        text: &TextEncoder,
-        device: &Device,
-    ) -> Result<DevResult> {
+        with: &Predictor,
+        inputs: &[serde_json::Value],
+        at: &dyn Fn(usize) -> String,
+    ) -> Result<Vec<serde_json::Value>> {
+        if matches!(self.head, HeadKind::MultipleChoice { .. }) {
+            bail!(
+                "ptv2 predict does not take multiple-choice tasks ({}) yet",
+                self.name
+            );
+        }
+        let examples = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let text = input_field(input, "text", &at(i))?.to_string();
+                let pair = match input.get("pair") {
+                    None => None,
+                    Some(_) => Some(input_field(input, "pair", &at(i))?.to_string()),
+                };
+                Ok(TextExample::single(at(i), text, pair, Label::Class(0)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        predict_in_chunks(&examples, TextExample::size, 32, |chunk| {
+            let batch = self.batch_of(chunk, with.text, with.device)?;
+            Ok(self.outputs(with.model.forward(&batch.input)))
+        })
+    }
+
+    fn evaluate(&self, with: &Predictor) -> Result<DevResult> {
+        let (model, text, device) = (with.model, with.text, with.device);
         let predictions = predict_in_chunks(&self.dev, TextExample::size, 32, |examples| {
             let batch = self.batch_of(examples, text, device)?;
             Ok(self.predict(model.forward(&batch.input)))

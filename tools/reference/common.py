@@ -1,4 +1,7 @@
-"""CoNLL-column files as (words, tags) sentences, shared by the fixture scripts."""
+"""What the fixture scripts share: their `--data DIR --out DIR` arguments, CoNLL reading."""
+
+import argparse
+import os
 
 
 def read_conll(path, limit):
@@ -18,3 +21,13 @@ def read_conll(path, limit):
     if words and len(sentences) < limit:
         sentences.append((words, tags))
     return sentences
+
+
+def data_and_out():
+    """Parse `--data DIR --out DIR` and create the output dir."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    return args

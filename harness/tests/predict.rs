@@ -1,0 +1,169 @@
+//! `ptv2 predict` on every family gives, for the dev examples, what the run's own evaluation
+//! predicted (its dev predictions file), with well-formed scores beside each prediction.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use ptv2_harness::settings::RunSettings;
+use ptv2_harness::tasks::{glue, ner, qa};
+use ptv2_harness::train::{train, RunEnv};
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("PTV2_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+}
+
+/// Train a small run of `task` into `out` (two layers of MiniLM, 16 dev examples).
+fn small_run(task: &str, max_len: &str, out: &Path) {
+    let values: Vec<(String, String)> = [
+        ("model", "minilm-l6@2"),
+        ("task", task),
+        ("method", "pt2"),
+        ("prompt_len", "4"),
+        ("lr", "3e-2"),
+        ("epochs", "1"),
+        ("batch_size", "8"),
+        ("max_train", "32"),
+        ("max_eval", "16"),
+        ("max_len", max_len),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let settings = RunSettings::from_values(&values, "test").unwrap();
+    let env = RunEnv {
+        cache: ptv2_models::hub::default_cache_dir(),
+        device: "cpu".into(),
+        data_dir: data_dir(),
+        out: out.to_path_buf(),
+        progress: None,
+        verbose: false,
+    };
+    train(&settings, &env).unwrap();
+}
+
+/// `ptv2 predict` of these inputs with the run in `dir`.
+fn predict(dir: &Path, inputs: &[Value]) -> Vec<Value> {
+    let file = dir.join("inputs.jsonl");
+    let lines: Vec<String> = inputs.iter().map(|v| v.to_string()).collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ptv2"))
+        .arg("predict")
+        .arg("--checkpoint")
+        .arg(dir)
+        .arg("--input")
+        .arg(&file)
+        .arg("--data")
+        .arg(data_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "ptv2 predict: {stderr}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn sentence_pairs_predict_what_evaluation_predicted() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("rte");
+    small_run("rte", "64", &run);
+    let spec = glue::TASKS.iter().find(|t| t.name == "rte").unwrap();
+    let dev = glue::read_split(spec, &data_dir().join(spec.dev)).unwrap();
+    let inputs: Vec<Value> = dev[..16]
+        .iter()
+        .map(|e| json!({"text": e.inputs[0].0, "pair": e.inputs[0].1}))
+        .collect();
+    let outputs = predict(&run, &inputs);
+    let tsv = std::fs::read_to_string(run.join("dev_predictions.tsv")).unwrap();
+    let expected: Vec<&str> = tsv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit('\t').next().unwrap())
+        .collect();
+    let got: Vec<&str> = outputs
+        .iter()
+        .map(|o| o["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, expected);
+    for o in &outputs {
+        let p: f64 = o["probabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        assert!((p - 1.0).abs() < 1e-4 && o["logits"].as_array().unwrap().len() == 2);
+    }
+}
+
+#[test]
+fn ner_predicts_what_evaluation_predicted() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("wnut17");
+    small_run("wnut17", "64", &run);
+    let sentences = ner::read_conll(&data_dir().join("ner/wnut17/emerging.dev.conll")).unwrap();
+    let inputs: Vec<Value> = sentences[..16]
+        .iter()
+        .map(|s| json!({"tokens": s.words}))
+        .collect();
+    let outputs = predict(&run, &inputs);
+    let conll = std::fs::read_to_string(run.join("dev_predictions.conll")).unwrap();
+    let expected: Vec<Vec<String>> = conll
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|b| {
+            b.lines()
+                .map(|l| l.rsplit(' ').next().unwrap().to_string())
+                .collect()
+        })
+        .collect();
+    let got: Vec<Vec<String>> = outputs
+        .iter()
+        .map(|o| serde_json::from_value(o["labels"].clone()).unwrap())
+        .collect();
+    assert_eq!(got, expected);
+    for (o, s) in outputs.iter().zip(&sentences) {
+        let joined = s.words.join(" ");
+        for e in o["entities"].as_array().unwrap() {
+            let (start, end) = (
+                e["start"].as_u64().unwrap() as usize,
+                e["end"].as_u64().unwrap() as usize,
+            );
+            let span: String = joined.chars().skip(start).take(end - start).collect();
+            assert_eq!(span, e["text"].as_str().unwrap());
+        }
+    }
+}
+
+/// Extractive QA (SQuAD v1.1), 128-token windows.
+#[test]
+fn qa_predicts_what_evaluation_predicted() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("squad");
+    small_run("squad", "128", &run);
+    let dev = qa::read_squad(&data_dir().join("squad/v1.1/dev-v1.1.json")).unwrap();
+    let inputs: Vec<Value> = dev[..16]
+        .iter()
+        .map(|e| json!({"question": e.question, "context": e.context}))
+        .collect();
+    let outputs = predict(&run, &inputs);
+    let by_id: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("dev_predictions.json")).unwrap())
+            .unwrap();
+    for (o, e) in outputs.iter().zip(&dev) {
+        assert_eq!(o["answer"], by_id[&e.id], "question {}", e.id);
+        let (start, end) = (
+            o["start"].as_u64().unwrap() as usize,
+            o["end"].as_u64().unwrap() as usize,
+        );
+        let span: String = e.context.chars().skip(start).take(end - start).collect();
+        assert_eq!(span, o["answer"].as_str().unwrap());
+    }
+}
