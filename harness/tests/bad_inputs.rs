@@ -326,6 +326,7 @@ fn every_bad_input_gets_one_clear_error() {
     for (name, line, expected) in CASES {
         let (code, stderr) = ptv2(&arguments(line, &dir));
         let expected = expected.replace("{files}", &dir);
+        // `SHOW_ERRORS=1 cargo test --test bad_inputs -- --nocapture` prints every message.
         if std::env::var_os("SHOW_ERRORS").is_some() {
             eprintln!("--- {name} (exit {code})\n{stderr}");
         }
