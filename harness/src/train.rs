@@ -63,6 +63,20 @@ pub fn load_prepared(
     Ok(task)
 }
 
+/// The run's pretrained model on `device` and its task, subset and prepared.
+fn pretrained_and_task(
+    settings: &RunSettings,
+    env: &RunEnv,
+    device: &Device,
+) -> Result<(Pretrained, Box<dyn Task>)> {
+    let spec = resolve_model(&settings.model, &env.cache)?;
+    let pretrained = Pretrained::load(&spec, settings.max_len, device)
+        .with_context(|| format!("loading model {}", settings.model))?;
+    check_token_budget(settings, &pretrained.encoder)?;
+    let task = load_prepared(settings, &env.data_dir, &pretrained.text)?;
+    Ok((pretrained, task))
+}
+
 /// A test switch for the divergence path (`PTV2_FAULT=nan-loss`): the loss of every run's second
 /// step reads as NaN. Nothing else sets it.
 fn injected_nan(step: usize) -> bool {
@@ -118,6 +132,8 @@ struct Training<'a> {
     train_device: Device,
     optimizer: burn::optim::ModuleOptimizer,
     rng: StdRng,
+    /// Each training unit's size, for length-grouped batches.
+    sizes: Vec<usize>,
     steps_per_epoch: usize,
     step: usize,
     train_seconds: f64,
@@ -138,15 +154,12 @@ impl<'a> Training<'a> {
         let train_device = device.clone().autodiff();
         train_device.seed(settings.seed);
         let method = settings.method()?;
-        let spec = resolve_model(&settings.model, &env.cache)?;
+        let (pretrained, task) = pretrained_and_task(settings, env, &train_device)?;
         let Pretrained {
             encoder,
             text,
             config: encoder_config,
-        } = Pretrained::load(&spec, settings.max_len, &train_device)
-            .with_context(|| format!("loading model {}", settings.model))?;
-        check_token_budget(settings, &encoder)?;
-        let task = load_prepared(settings, &env.data_dir, &text)?;
+        } = pretrained;
         let init = MethodInit {
             init_tokens: init_tokens(
                 method.init(),
@@ -163,6 +176,7 @@ impl<'a> Training<'a> {
             env,
             out: RunDir(env.out.clone()),
             steps_per_epoch: task.train_len().div_ceil(settings.batch_size),
+            sizes: task.train_sizes(),
             task,
             text,
             device,
@@ -185,7 +199,7 @@ impl<'a> Training<'a> {
         let started = Instant::now();
         let s = self.settings;
         let total_steps = self.steps_per_epoch * s.epochs;
-        let batches = length_grouped_batches(&self.task.train_sizes(), s.batch_size, &mut self.rng);
+        let batches = length_grouped_batches(&self.sizes, s.batch_size, &mut self.rng);
         let prefix = format!("epoch {}/{}", epoch + 1, s.epochs);
         let bar = progress_bar(&self.env.progress, self.steps_per_epoch, prefix);
         let mut loss_sum = 0.0;
@@ -277,9 +291,8 @@ impl<'a> Training<'a> {
         let optimizer = std::mem::replace(&mut self.optimizer, adamw());
         let (model, optimizer) = resume::restore(&self.out, &state, model, optimizer)?;
         self.optimizer = optimizer;
-        let sizes = self.task.train_sizes();
         for _ in 0..state.epochs_done {
-            length_grouped_batches(&sizes, self.settings.batch_size, &mut self.rng);
+            length_grouped_batches(&self.sizes, self.settings.batch_size, &mut self.rng);
         }
         ptv2_models::dropout::replay_draws(&self.train_device, state.dropout_draws);
         if self.env.verbose {
@@ -423,14 +436,12 @@ impl Trained {
         let run = RunDir(dir.to_path_buf());
         let settings = run.settings()?;
         let device = backend::device_by_name(&env.device)?;
-        let spec = resolve_model(&settings.model, &env.cache)?;
+        let (pretrained, task) = pretrained_and_task(&settings, env, &device)?;
         let Pretrained {
             encoder,
             text,
             config: encoder_config,
-        } = Pretrained::load(&spec, settings.max_len, &device)?;
-        check_token_budget(&settings, &encoder)?;
-        let task = load_prepared(&settings, &env.data_dir, &text)?;
+        } = pretrained;
         let init = method_init(&settings, &encoder_config);
         let saved = settings.method()?.as_saved();
         let mut model = TunedModel::new(encoder, &saved, &task.head(), &init, &device);

@@ -4,11 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("PTV2_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
+mod common;
+use common::data_dir;
 
 /// The files the cases point at, in a temporary dir.
 struct Files(tempfile::TempDir);

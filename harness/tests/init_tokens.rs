@@ -2,17 +2,12 @@
 //! `text:` is the text's word pieces repeated to P between [CLS] and [SEP]; `vocab` draws
 //! frequent training tokens, never special ones, the same for the same seed.
 
-use std::path::PathBuf;
-
 use ptv2_harness::init_tokens::init_tokens;
 use ptv2_harness::tasks::load_task;
 use ptv2_models::{resolve_model, ModelDir, PromptInit, TextEncoder};
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("PTV2_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
+mod common;
+use common::data_dir;
 
 fn tokenizer() -> TextEncoder {
     let spec = resolve_model("minilm-l6", &ptv2_models::hub::default_cache_dir()).unwrap();

@@ -6,11 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("PTV2_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
+mod common;
+use common::data_dir;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

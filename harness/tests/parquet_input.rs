@@ -5,16 +5,13 @@ use std::path::{Path, PathBuf};
 
 use ptv2_harness::tasks::{load_task, ner, qa, superglue, Source};
 
+mod common;
+use common::data_dir;
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/parquet")
         .join(name)
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("PTV2_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
 }
 
 /// Parquet exports whose train and dev are the same file.

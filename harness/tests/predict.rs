@@ -1,7 +1,7 @@
 //! `ptv2 predict` on every family gives, for the dev examples, what the run's own evaluation
 //! predicted (its dev predictions file), with well-formed scores beside each prediction.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
@@ -10,11 +10,8 @@ use ptv2_harness::settings::RunSettings;
 use ptv2_harness::tasks::{glue, ner, qa};
 use ptv2_harness::train::{train, RunEnv};
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("PTV2_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
+mod common;
+use common::data_dir;
 
 /// Train a small run of `task` into `out` (two layers of MiniLM, 16 dev examples).
 fn small_run(task: &str, max_len: &str, out: &Path) {

@@ -10,11 +10,8 @@ use std::time::{Duration, Instant};
 use ptv2_harness::records::{RunDir, RunMetrics, RunStatus};
 use ptv2_harness::sweep::expand;
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("PTV2_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
+mod common;
+use common::data_dir;
 
 /// `ptv2 ARGS` started in its own process group (so that killing it kills its workers too).
 fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Child {

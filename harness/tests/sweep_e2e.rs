@@ -2,11 +2,14 @@
 //! no-op, two local workers give the same results as one process, and a failing run is recorded
 //! while the sweep goes on.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use ptv2_harness::records::{RunDir, RunStatus};
 use ptv2_harness::sweep::expand;
+
+mod common;
+use common::data_dir;
 
 const SWEEP: &str = r#"
 description = "test sweep"
@@ -27,12 +30,6 @@ seed = [1, 2]
 when = { method = "ft" }
 set = { lr = 5e-5 }
 "#;
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("PTV2_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
 
 fn sweep(toml: &Path, reports: &Path, extra: &[&str]) {
     let status = Command::new(env!("CARGO_BIN_EXE_ptv2"))

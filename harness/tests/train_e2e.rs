@@ -7,11 +7,8 @@ use ptv2_harness::records::{RunMetrics, CHECKPOINT_FILE};
 use ptv2_harness::settings::RunSettings;
 use ptv2_harness::train::{evaluate_checkpoint, train, RunEnv};
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("PTV2_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
+mod common;
+use common::data_dir;
 
 fn config(task: &str, method: &str) -> RunSettings {
     let lr = if method == "ft" { "5e-5" } else { "1e-2" };

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{DataArgs, MachineArgs};
-use crate::train::{evaluate_checkpoint, RunEnv};
+use crate::train::evaluate_checkpoint;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -20,14 +20,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let env = RunEnv {
-        cache: args.machine.cache_dir(),
-        device: args.machine.device.clone(),
-        data_dir: args.data.dir()?,
-        out: args.checkpoint.clone(),
-        progress: None,
-        verbose: false,
-    };
+    let env = args.machine.run_env(&args.data, &args.checkpoint, false)?;
     let (settings, scores) = evaluate_checkpoint(&args.checkpoint, &env)?;
     let text: Vec<String> = scores.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
     println!(

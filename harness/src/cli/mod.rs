@@ -20,6 +20,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::records::{PlannedRun, SweepDir};
+use crate::train::RunEnv;
 
 #[derive(Parser)]
 #[command(
@@ -95,6 +96,18 @@ impl MachineArgs {
         self.cache
             .clone()
             .unwrap_or_else(ptv2_models::hub::default_cache_dir)
+    }
+
+    /// Where one run in `dir` reads and writes; `verbose` draws its progress and epoch lines.
+    pub fn run_env(&self, data: &DataArgs, dir: &Path, verbose: bool) -> Result<RunEnv> {
+        Ok(RunEnv {
+            cache: self.cache_dir(),
+            device: self.device.clone(),
+            data_dir: data.dir()?,
+            out: dir.to_path_buf(),
+            progress: verbose.then(indicatif::MultiProgress::new),
+            verbose,
+        })
     }
 }
 

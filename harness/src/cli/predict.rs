@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::{DataArgs, MachineArgs};
-use crate::train::{RunEnv, Trained};
+use crate::train::Trained;
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -56,14 +56,7 @@ fn read_inputs(source: &str) -> Result<Vec<(String, serde_json::Value)>> {
 
 pub fn run(args: &PredictArgs) -> Result<()> {
     let inputs = read_inputs(&args.input)?;
-    let env = RunEnv {
-        cache: args.machine.cache_dir(),
-        device: args.machine.device.clone(),
-        data_dir: args.data.dir()?,
-        out: args.checkpoint.clone(),
-        progress: None,
-        verbose: false,
-    };
+    let env = args.machine.run_env(&args.data, &args.checkpoint, false)?;
     let trained = Trained::load(&args.checkpoint, &env)?;
     let values: Vec<serde_json::Value> = inputs.iter().map(|(_, v)| v.clone()).collect();
     let at = |i: usize| inputs[i].0.clone();

@@ -8,7 +8,7 @@ use clap::Args;
 use super::{DataArgs, MachineArgs};
 use crate::records::METRICS_FILE;
 use crate::settings::RunSettings;
-use crate::train::{train, RunEnv};
+use crate::train::train;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -26,14 +26,7 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> Result<()> {
     let settings = args.settings.clone().resolved()?;
     crate::signals::install();
-    let env = RunEnv {
-        cache: args.machine.cache_dir(),
-        device: args.machine.device.clone(),
-        data_dir: args.data.dir()?,
-        out: args.out.clone(),
-        progress: Some(indicatif::MultiProgress::new()),
-        verbose: true,
-    };
+    let env = args.machine.run_env(&args.data, &args.out, true)?;
     let metrics = train(&settings, &env)?;
     let scores: Vec<String> = metrics
         .best_dev
