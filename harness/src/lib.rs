@@ -7,6 +7,7 @@
 //! 2. run: `tasks`, `optim`, `init_tokens`, `train`, `resume` — one run;
 //! 3. reporting: `results`, `table`, `stats`, `charts`, `report`, `check` — read records only;
 //!    orchestration: `sweep`, `runner`, `claims`, `slurm` — many runs;
+//!    serving: `serve`, `peft` — trained runs put to use;
 //! 4. `cli` — the commands.
 
 pub mod charts;
@@ -24,6 +25,7 @@ pub mod results;
 pub mod resume;
 pub mod runner;
 pub mod schedule;
+pub mod serve;
 pub mod settings;
 pub mod signals;
 pub mod slurm;

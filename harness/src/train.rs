@@ -19,8 +19,8 @@ use rand::SeedableRng;
 
 use ptv2_models::loss::loss;
 use ptv2_models::{
-    backend, resolve_model, Encoder, EncoderConfig, MethodInit, ParamCounts, Pretrained,
-    TextEncoder, TunedModel,
+    backend, resolve_model, Encoder, EncoderCache, EncoderConfig, MethodInit, ParamCounts,
+    Pretrained, TextEncoder, TunedModel,
 };
 
 use crate::init_tokens::init_tokens;
@@ -68,9 +68,10 @@ fn pretrained_and_task(
     settings: &RunSettings,
     env: &RunEnv,
     device: &Device,
+    encoders: &mut EncoderCache,
 ) -> Result<(Pretrained, Box<dyn Task>)> {
     let spec = resolve_model(&settings.model, &env.cache)?;
-    let pretrained = Pretrained::load(&spec, settings.max_len, device)
+    let pretrained = Pretrained::load_cached(&spec, settings.max_len, device, encoders)
         .with_context(|| format!("loading model {}", settings.model))?;
     check_token_budget(settings, &pretrained.encoder)?;
     let task = load_prepared(settings, &env.data_dir, &pretrained.text)?;
@@ -154,7 +155,8 @@ impl<'a> Training<'a> {
         let train_device = device.clone().autodiff();
         train_device.seed(settings.seed);
         let method = settings.method()?;
-        let (pretrained, task) = pretrained_and_task(settings, env, &train_device)?;
+        let (pretrained, task) =
+            pretrained_and_task(settings, env, &train_device, &mut EncoderCache::default())?;
         let Pretrained {
             encoder,
             text,
@@ -433,10 +435,15 @@ impl Trained {
     /// Load the run in `dir`: the pretrained model and task its config.json names, and its
     /// checkpoint (refused unless it is the file the run wrote).
     pub fn load(dir: &Path, env: &RunEnv) -> Result<Self> {
+        Self::load_sharing(dir, env, &mut EncoderCache::default())
+    }
+
+    /// `load`, with the pretrained encoder shared through `encoders` (runs served side by side).
+    pub fn load_sharing(dir: &Path, env: &RunEnv, encoders: &mut EncoderCache) -> Result<Self> {
         let run = RunDir(dir.to_path_buf());
         let settings = run.settings()?;
         let device = backend::device_by_name(&env.device)?;
-        let (pretrained, task) = pretrained_and_task(&settings, env, &device)?;
+        let (pretrained, task) = pretrained_and_task(&settings, env, &device, encoders)?;
         let Pretrained {
             encoder,
             text,

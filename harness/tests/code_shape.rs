@@ -28,10 +28,11 @@ const LAYERS: &[(&str, &[&str], &[&str])] = &[
         &["sweep", "runner", "claims", "slurm"],
         &["records", "run"],
     ),
+    ("serving", &["serve", "peft"], &["records", "run"]),
     (
         "cli",
         &["cli"],
-        &["records", "run", "reporting", "orchestration"],
+        &["records", "run", "reporting", "orchestration", "serving"],
     ),
 ];
 

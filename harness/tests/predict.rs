@@ -1,76 +1,18 @@
 //! `ptv2 predict` on every family gives, for the dev examples, what the run's own evaluation
 //! predicted (its dev predictions file), with well-formed scores beside each prediction.
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::{json, Value};
 
-use ptv2_harness::settings::RunSettings;
 use ptv2_harness::tasks::{glue, ner, qa};
-use ptv2_harness::train::{train, RunEnv};
 
 mod common;
-use common::data_dir;
-
-/// Train a small run of `task` into `out` (two layers of MiniLM, 16 dev examples).
-fn small_run(task: &str, max_len: &str, out: &Path) {
-    let values: Vec<(String, String)> = [
-        ("model", "minilm-l6@2"),
-        ("task", task),
-        ("method", "pt2"),
-        ("prompt_len", "4"),
-        ("lr", "3e-2"),
-        ("epochs", "1"),
-        ("batch_size", "8"),
-        ("max_train", "32"),
-        ("max_eval", "16"),
-        ("max_len", max_len),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let settings = RunSettings::from_values(&values, "test").unwrap();
-    let env = RunEnv {
-        cache: ptv2_models::hub::default_cache_dir(),
-        device: "cpu".into(),
-        data_dir: data_dir(),
-        out: out.to_path_buf(),
-        progress: None,
-        verbose: false,
-    };
-    train(&settings, &env).unwrap();
-}
-
-/// `ptv2 predict` of these inputs with the run in `dir`.
-fn predict(dir: &Path, inputs: &[Value]) -> Vec<Value> {
-    let file = dir.join("inputs.jsonl");
-    let lines: Vec<String> = inputs.iter().map(|v| v.to_string()).collect();
-    std::fs::write(&file, lines.join("\n")).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ptv2"))
-        .arg("predict")
-        .arg("--checkpoint")
-        .arg(dir)
-        .arg("--input")
-        .arg(&file)
-        .arg("--data")
-        .arg(data_dir())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "ptv2 predict: {stderr}");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use common::{data_dir, predict, small_run};
 
 #[test]
 fn sentence_pairs_predict_what_evaluation_predicted() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("rte");
-    small_run("rte", "64", &run);
+    small_run("rte", "pt2", 4, "64", &run);
     let spec = glue::TASKS.iter().find(|t| t.name == "rte").unwrap();
     let dev = glue::read_split(spec, &data_dir().join(spec.dev)).unwrap();
     let inputs: Vec<Value> = dev[..16]
@@ -104,7 +46,7 @@ fn sentence_pairs_predict_what_evaluation_predicted() {
 fn ner_predicts_what_evaluation_predicted() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("wnut17");
-    small_run("wnut17", "64", &run);
+    small_run("wnut17", "pt2", 4, "64", &run);
     let sentences = ner::read_conll(&data_dir().join("ner/wnut17/emerging.dev.conll")).unwrap();
     let inputs: Vec<Value> = sentences[..16]
         .iter()
@@ -144,7 +86,7 @@ fn ner_predicts_what_evaluation_predicted() {
 fn qa_predicts_what_evaluation_predicted() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("squad");
-    small_run("squad", "128", &run);
+    small_run("squad", "pt2", 4, "128", &run);
     let dev = qa::read_squad(&data_dir().join("squad/v1.1/dev-v1.1.json")).unwrap();
     let inputs: Vec<Value> = dev[..16]
         .iter()

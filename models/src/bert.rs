@@ -37,6 +37,9 @@ pub struct EncoderInput {
 pub struct KvPrefix {
     pub key: Tensor<4>,
     pub value: Tensor<4>,
+    /// `[batch, P]`, 1 for a real prefix column, 0 for padding (rows of a mixed-task batch whose
+    /// prefix is shorter, or absent at this layer). `None`: every column is real.
+    pub mask: Option<Tensor<2, Int>>,
 }
 
 impl KvPrefix {
@@ -64,6 +67,7 @@ impl KvPrefix {
             .map(|l| KvPrefix {
                 key: slot(2 * l),
                 value: slot(2 * l + 1),
+                mask: None,
             })
             .collect()
     }
@@ -86,6 +90,12 @@ pub struct Prompts {
     /// One entry per layer (or empty for none): the key/value prefix of that layer. A layer with
     /// `None` gets no extra columns at all — a zero prefix would not be a no-op.
     pub layers: Vec<Option<KvPrefix>>,
+    /// `[batch, P]`, 1 for a real input prompt, 0 for padding; `None`: all real. Padding comes
+    /// first, so each row's prompts sit right before its tokens (`mixed.rs`).
+    pub input_mask: Option<Tensor<2, Int>>,
+    /// `[batch, 1]`: each row's own prefix length, where rows differ (`mixed.rs`); `None`: every
+    /// row is offset by the batch's prefix length.
+    pub row_offsets: Option<Tensor<2, Int>>,
 }
 
 impl Prompts {
@@ -94,7 +104,7 @@ impl Prompts {
     }
 
     /// HF offsets the real tokens' position ids by the prefix length (`past_key_values_length`).
-    fn prefix_len(&self) -> usize {
+    pub(crate) fn prefix_len(&self) -> usize {
         self.layers
             .iter()
             .flatten()
@@ -310,7 +320,12 @@ impl Encoder {
         let mut hidden = hidden;
         for (i, layer) in self.encoder.layer.iter().enumerate() {
             let prefix = prompts.layers.get(i).and_then(Option::as_ref);
-            let mask = with_prefix(prefix.map_or(0, KvPrefix::len));
+            let mask = match prefix.and_then(|p| p.mask.clone()) {
+                Some(prefix_mask) => {
+                    Tensor::cat(vec![additive_mask(prefix_mask), additive.clone()], 3)
+                }
+                None => with_prefix(prefix.map_or(0, KvPrefix::len)),
+            };
             hidden = layer.forward(hidden, &mask, prefix);
         }
 
@@ -373,21 +388,28 @@ impl Encoder {
             } else {
                 prompt.clone().expand([batch, p, h])
             };
-            let ones = Tensor::<2, Int>::ones([batch, p], &device);
+            let real = prompts
+                .input_mask
+                .clone()
+                .unwrap_or_else(|| Tensor::<2, Int>::ones([batch, p], &device));
             words = Tensor::cat(vec![prompt, words], 1);
-            mask = Tensor::cat(vec![ones.clone(), mask], 1);
-            not_pad = Tensor::cat(vec![ones, not_pad], 1);
+            mask = Tensor::cat(vec![real.clone(), mask], 1);
+            not_pad = Tensor::cat(vec![real, not_pad], 1);
             types = Tensor::cat(vec![Tensor::zeros([batch, p], &device), types], 1);
         }
         let total = words.dims()[1];
         let offset = prompts.prefix_len() as i64;
-        let positions = if self.roberta_padding_idx >= 0 {
+        let positions = match (&prompts.row_offsets, &prompts.input_mask) {
+            (None, None) if self.roberta_padding_idx < 0 => {
+                Tensor::<1, Int>::arange(offset..offset + total as i64, &device)
+                    .unsqueeze::<2>()
+                    .expand([batch, total])
+            }
             // create_position_ids_from_input_ids: (cumsum(m) + past) * m + padding_idx
-            (not_pad.clone().cumsum(1) + offset) * not_pad + self.roberta_padding_idx
-        } else {
-            Tensor::<1, Int>::arange(offset..offset + total as i64, &device)
-                .unsqueeze::<2>()
-                .expand([batch, total])
+            (None, _) if self.roberta_padding_idx >= 0 => {
+                (not_pad.clone().cumsum(1) + offset) * not_pad + self.roberta_padding_idx
+            }
+            (row_offsets, _) => self.mixed_positions(prompts, row_offsets.clone(), not_pad, total),
         };
         // The largest position id used must exist in the position table.
         let first_position = if self.roberta_padding_idx >= 0 {
@@ -408,6 +430,37 @@ impl Encoder {
             dropout::apply(&emb.dropout, emb.layer_norm.forward(x)),
             mask,
         )
+    }
+}
+
+impl Encoder {
+    /// Position ids of a mixed-task batch: each row offset by its own prefix length, its padded
+    /// prompt slots skipped, so a row gets the ids its own model alone would give it.
+    fn mixed_positions(
+        &self,
+        prompts: &Prompts,
+        row_offsets: Option<Tensor<2, Int>>,
+        not_pad: Tensor<2, Int>,
+        total: usize,
+    ) -> Tensor<2, Int> {
+        let [batch, _] = not_pad.dims();
+        let device = not_pad.device();
+        let offsets = row_offsets.unwrap_or_else(|| {
+            Tensor::<2, Int>::ones([batch, 1], &device) * prompts.prefix_len() as i64
+        });
+        if self.roberta_padding_idx >= 0 {
+            return (not_pad.clone().cumsum(1) + offsets) * not_pad + self.roberta_padding_idx;
+        }
+        // BERT counts every slot (padding tokens too) except the padded prompt slots before them.
+        let tokens = total - prompts.input.as_ref().map_or(0, |p| p.dims()[1]);
+        let counted = match &prompts.input_mask {
+            Some(real) => Tensor::cat(
+                vec![real.clone(), Tensor::ones([batch, tokens], &device)],
+                1,
+            ),
+            None => Tensor::ones([batch, total], &device),
+        };
+        (counted.cumsum(1) - 1).clamp_min(0) + offsets
     }
 }
 

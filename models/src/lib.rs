@@ -38,6 +38,7 @@ pub mod hub;
 pub mod load;
 pub mod loss;
 pub mod methods;
+pub mod mixed;
 pub mod tokenize;
 
 pub use bert::{Encoder, EncoderInput, EncoderOutput, KvPrefix, Prompts};
@@ -59,6 +60,13 @@ pub struct Pretrained {
     pub text: TextEncoder,
 }
 
+/// Encoders loaded once and handed out as clones, which share the weights' memory: many runs of
+/// one frozen backbone served side by side (`ptv2 serve`).
+#[derive(Default)]
+pub struct EncoderCache(
+    std::collections::HashMap<(std::path::PathBuf, Option<usize>), (EncoderConfig, Encoder)>,
+);
+
 impl Pretrained {
     /// Load a resolved model spec; `max_len` caps tokenized inputs.
     pub fn load(
@@ -66,8 +74,40 @@ impl Pretrained {
         max_len: usize,
         device: &burn::tensor::Device,
     ) -> Result<Self, ModelError> {
+        Self::load_cached(spec, max_len, device, &mut EncoderCache::default())
+    }
+
+    /// `load`, with the encoder from `cache` when it holds this spec's (else loaded and kept).
+    pub fn load_cached(
+        spec: &ModelSpec,
+        max_len: usize,
+        device: &burn::tensor::Device,
+        cache: &mut EncoderCache,
+    ) -> Result<Self, ModelError> {
         let dir = ModelDir::new(&spec.dir);
-        let (mut config, mut encoder) = load_encoder(&dir, device)?;
+        let key = (spec.dir.clone(), spec.layers);
+        if let Some((config, encoder)) = cache.0.get(&key) {
+            let text = TextEncoder::from_file(&dir.tokenizer_path()?, max_len)?;
+            return Ok(Self {
+                config: config.clone(),
+                encoder: encoder.clone(),
+                text,
+            });
+        }
+        let pretrained = Self::load_uncached(spec, &dir, max_len, device)?;
+        cache
+            .0
+            .insert(key, (pretrained.config.clone(), pretrained.encoder.clone()));
+        Ok(pretrained)
+    }
+
+    fn load_uncached(
+        spec: &ModelSpec,
+        dir: &ModelDir,
+        max_len: usize,
+        device: &burn::tensor::Device,
+    ) -> Result<Self, ModelError> {
+        let (mut config, mut encoder) = load_encoder(dir, device)?;
         if let Some(layers) = spec.layers {
             if layers > config.num_hidden_layers {
                 return Err(ModelError::Invalid(format!(

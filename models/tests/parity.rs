@@ -122,11 +122,11 @@ fn formula_prefix(fixture: &Value, config: &EncoderConfig, device: &Device) -> P
     let seed = fixture["prefix_formula_seed"].as_f64().unwrap();
     let flat = formula(p, layers * 2 * config.hidden_size, seed, device);
     Prompts {
-        input: None,
         layers: KvPrefix::split_flat(flat.unsqueeze(), layers, heads)
             .into_iter()
             .map(Some)
             .collect(),
+        ..Prompts::none()
     }
 }
 
@@ -217,7 +217,7 @@ fn minilm_with_prefix_and_prompts_equals_pytorch() {
     );
     let prompts = Prompts {
         input: Some(prompt.unsqueeze()),
-        layers: vec![],
+        ..Prompts::none()
     };
     let out = model.encoder.forward(&input, &prompts);
     let expected = &fixture["prompt_last_hidden_state"];

@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod predict;
 pub mod report;
 pub mod score;
+pub mod serve;
 pub mod settings;
 pub mod slurm;
 pub mod sweep;
@@ -45,6 +46,8 @@ enum Command {
     Score(score::ScoreArgs),
     /// Label new inputs (JSONL in the task's shape) with a trained run.
     Predict(predict::PredictArgs),
+    /// Serve trained runs over HTTP; one frozen backbone, many tasks in one batch.
+    Serve(serve::ServeArgs),
     /// Run a sweep (experiments/NAME.toml): what is not done yet, resumable, sharded.
     Sweep(sweep::SweepArgs),
     /// Rebuild a sweep's tables, charts and report.md from its runs, without training.
@@ -69,6 +72,7 @@ impl Cli {
             Command::Eval(args) => eval::run(&args),
             Command::Score(args) => score::run(&args),
             Command::Predict(args) => predict::run(&args),
+            Command::Serve(args) => serve::run(&args),
             Command::Sweep(args) => sweep::run(&args),
             Command::Report(args) => report::run(&args),
             Command::Check(args) => check::run(&args),

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use burn::tensor::Device;
-use ptv2_models::{EncoderInput, HeadKind, Targets, TextEncoder, TunedModel};
+use ptv2_models::{EncoderInput, HeadKind, Logits, Targets, TextEncoder, TunedModel};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -47,15 +47,27 @@ pub fn input_field<'a>(input: &'a serde_json::Value, key: &str, at: &str) -> Res
         .ok_or_else(|| anyhow::anyhow!("{at}: expected a string field \"{key}\""))
 }
 
-/// What predicts: a model in evaluation mode, its tokenizer and its device.
+/// What turns a batch of model input into logits: a model in evaluation mode, or a server's
+/// queue that batches many tasks' inputs into one forward pass (`serve.rs`).
+pub trait Forward {
+    fn forward(&self, input: &EncoderInput) -> Result<Logits>;
+}
+
+impl Forward for TunedModel {
+    fn forward(&self, input: &EncoderInput) -> Result<Logits> {
+        Ok(TunedModel::forward(self, input))
+    }
+}
+
+/// What predicts: a model (or a server's queue), its tokenizer and its device.
 pub struct Predictor<'a> {
-    pub model: &'a TunedModel,
+    pub model: &'a dyn Forward,
     pub text: &'a TextEncoder,
     pub device: &'a Device,
 }
 
 /// What the training loop needs of a task, whatever its family.
-pub trait Task: Send {
+pub trait Task: Send + Sync {
     fn name(&self) -> &str;
     fn head(&self) -> HeadKind;
     /// The metric that picks the best epoch (the first of `DevResult::scores`).

@@ -422,7 +422,7 @@ impl Task for TaggingTask {
             .collect::<Result<Vec<_>>>()?;
         let tags = predict_in_chunks(&sentences, Sentence::size, 32, |chunk| {
             let tokens = self.encode(chunk, with.text)?;
-            let logits = with.model.forward(&tokens.to_input(with.device));
+            let logits = with.model.forward(&tokens.to_input(with.device))?;
             Ok(self.decode(chunk, &tokens, logits))
         })?;
         Ok(sentences
@@ -439,7 +439,7 @@ impl Task for TaggingTask {
         let (model, text, device) = (with.model, with.text, with.device);
         let predicted = predict_in_chunks(&self.dev, Sentence::size, 32, |sentences| {
             let tokens = self.encode(sentences, text)?;
-            let logits = model.forward(&tokens.to_input(device));
+            let logits = model.forward(&tokens.to_input(device))?;
             Ok(self.decode(sentences, &tokens, logits))
         })?;
         // CoNLL columns: word, gold, prediction; a blank line after each sentence.

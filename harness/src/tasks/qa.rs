@@ -418,7 +418,7 @@ fn window_logits(
     let size = |f: &Feature| f.ids.len();
     predict_in_chunks(features, size, 16, |features| {
         let input = to_input(features, with.text.pad_id(), with.device);
-        let Logits::Span { start, end } = with.model.forward(&input) else {
+        let Logits::Span { start, end } = with.model.forward(&input)? else {
             bail!("task {task} needs span logits");
         };
         let [rows, seq] = start.dims();

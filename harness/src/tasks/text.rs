@@ -322,7 +322,7 @@ impl Task for TextTask {
             .collect::<Result<Vec<_>>>()?;
         predict_in_chunks(&examples, TextExample::size, 32, |chunk| {
             let batch = self.batch_of(chunk, with.text, with.device)?;
-            Ok(self.outputs(with.model.forward(&batch.input)))
+            Ok(self.outputs(with.model.forward(&batch.input)?))
         })
     }
 
@@ -330,7 +330,7 @@ impl Task for TextTask {
         let (model, text, device) = (with.model, with.text, with.device);
         let predictions = predict_in_chunks(&self.dev, TextExample::size, 32, |examples| {
             let batch = self.batch_of(examples, text, device)?;
-            Ok(self.predict(model.forward(&batch.input)))
+            Ok(self.predict(model.forward(&batch.input)?))
         })?;
         let mut tsv = String::from("id\tgold\tprediction\n");
         for (example, pred) in self.dev.iter().zip(&predictions) {

@@ -1,10 +1,72 @@
 //! What the integration tests share.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use ptv2_harness::settings::RunSettings;
+use ptv2_harness::train::{train, RunEnv};
 
 /// The benchmark data: `$PTV2_DATA`, else `shared/data` beside the checkout (as CI has it).
 pub fn data_dir() -> PathBuf {
     std::env::var_os("PTV2_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+}
+
+/// Train a small run of `task` into `out` (two layers of MiniLM, 16 dev examples).
+#[allow(dead_code)]
+pub fn small_run(task: &str, method: &str, prompt_len: usize, max_len: &str, out: &Path) {
+    let prompt_len = prompt_len.to_string();
+    let values: Vec<(String, String)> = [
+        ("model", "minilm-l6@2"),
+        ("task", task),
+        ("method", method),
+        ("prompt_len", &prompt_len),
+        ("lr", "3e-2"),
+        ("epochs", "1"),
+        ("batch_size", "8"),
+        ("max_train", "32"),
+        ("max_eval", "16"),
+        ("max_len", max_len),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let settings = RunSettings::from_values(&values, "test").unwrap();
+    let env = RunEnv {
+        cache: ptv2_models::hub::default_cache_dir(),
+        device: "cpu".into(),
+        data_dir: data_dir(),
+        out: out.to_path_buf(),
+        progress: None,
+        verbose: false,
+    };
+    train(&settings, &env).unwrap();
+}
+
+/// `ptv2 predict` of these inputs with the run in `dir`.
+#[allow(dead_code)]
+pub fn predict(dir: &Path, inputs: &[Value]) -> Vec<Value> {
+    let file = dir.join("inputs.jsonl");
+    let lines: Vec<String> = inputs.iter().map(|v| v.to_string()).collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ptv2"))
+        .arg("predict")
+        .arg("--checkpoint")
+        .arg(dir)
+        .arg("--input")
+        .arg(&file)
+        .arg("--data")
+        .arg(data_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "ptv2 predict: {stderr}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }

@@ -218,8 +218,8 @@ impl PrefixEncoder {
             layers[*index] = Some(kv);
         }
         Prompts {
-            input: None,
             layers,
+            ..Prompts::none()
         }
     }
 }

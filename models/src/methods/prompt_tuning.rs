@@ -55,7 +55,7 @@ impl PromptTuning {
     pub fn prompts(&self) -> Prompts {
         Prompts {
             input: Some(self.embedding.val().unsqueeze()),
-            layers: vec![],
+            ..Prompts::none()
         }
     }
 }
