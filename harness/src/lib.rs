@@ -19,6 +19,7 @@ pub mod init_tokens;
 pub mod io;
 pub mod metrics;
 pub mod optim;
+pub mod peft;
 pub mod records;
 pub mod report;
 pub mod results;

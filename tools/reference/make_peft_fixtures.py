@@ -51,6 +51,13 @@ def make(kind, config, minilm, tokenizer, out):
     logits = logits_of(model, batch)
     path = os.path.join(out, kind)
     model.save_pretrained(path)
+    os.remove(os.path.join(path, "README.md"))  # PEFT's model card template, nothing of the adapter
+    config_path = os.path.join(path, "adapter_config.json")
+    with open(config_path) as f:
+        saved = json.load(f)
+    saved["base_model_name_or_path"] = "sentence-transformers/all-MiniLM-L6-v2"  # not this machine's path
+    with open(config_path, "w") as f:
+        json.dump(saved, f, indent=2, sort_keys=True)
 
     fresh = BertForSequenceClassification.from_pretrained(minilm, num_labels=2)
     reloaded = PeftModel.from_pretrained(fresh, path)

@@ -6,6 +6,7 @@ pub mod check;
 pub mod encode;
 pub mod eval;
 pub mod fetch;
+pub mod peft;
 pub mod predict;
 pub mod report;
 pub mod score;
@@ -46,6 +47,10 @@ enum Command {
     Score(score::ScoreArgs),
     /// Label new inputs (JSONL in the task's shape) with a trained run.
     Predict(predict::PredictArgs),
+    /// Write a PT2 or PT run as a PEFT adapter dir (PREFIX_TUNING / PROMPT_TUNING).
+    ExportPeft(peft::ExportArgs),
+    /// Make a ptv2 run dir of a PEFT adapter dir, for `ptv2 predict`, `eval` and `serve`.
+    ImportPeft(peft::ImportArgs),
     /// Serve trained runs over HTTP; one frozen backbone, many tasks in one batch.
     Serve(serve::ServeArgs),
     /// Run a sweep (experiments/NAME.toml): what is not done yet, resumable, sharded.
@@ -73,6 +78,8 @@ impl Cli {
             Command::Score(args) => score::run(&args),
             Command::Predict(args) => predict::run(&args),
             Command::Serve(args) => serve::run(&args),
+            Command::ExportPeft(args) => peft::export(&args),
+            Command::ImportPeft(args) => peft::import(&args),
             Command::Sweep(args) => sweep::run(&args),
             Command::Report(args) => report::run(&args),
             Command::Check(args) => check::run(&args),
