@@ -62,6 +62,24 @@ train *ARGS:
 bench *ARGS:
     {{ptv2}} bench {{ARGS}}
 
+# Load-test `ptv2 serve` on loopback: three PT2 runs (SST-2, RTE, WNUT-17 on MiniLM-L6) served
+# (a) with mixed-task batches, (b) one task a batch, and (c) three FT runs side by side. Trains the
+# six small runs first (1 epoch on 200 examples; scores do not matter here) unless present.
+bench-serve *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    runs=reports/bench-serve/runs
+    for task in sst2 rte wnut17; do
+      for method in pt2 ft; do
+        [ -f "$runs/$task-$method/checkpoint.safetensors" ] && continue
+        lr=$([ "$method" = ft ] && echo 5e-5 || echo 1e-2)
+        {{ptv2}} train --task "$task" --method "$method" --prompt-len 16 --lr "$lr" --epochs 1 \
+          --max-train 200 --max-eval 64 --max-len 128 --out "$runs/$task-$method"
+      done
+    done
+    {{ptv2}} bench-serve --pt2 "$runs/sst2-pt2,$runs/rte-pt2,$runs/wnut17-pt2" \
+      --ft "$runs/sst2-ft,$runs/rte-ft,$runs/wnut17-ft" {{ARGS}}
+
 # Check that the CUDA backend compiles (no GPU or CUDA toolkit needed). cubecl-cuda's build script
 # downloads an LLVM bundle from GitHub; DOCS_RS=1 skips that download, which is enough to check.
 check-cuda:

@@ -275,12 +275,38 @@ fn batcher(models: Models, queue: Receiver<Job>, policy: BatchPolicy, stats: &St
         };
         while !jobs.is_empty() {
             let key = pass_key(&jobs[0]);
-            let (pass, rest): (Vec<Job>, Vec<Job>) =
+            let (same, rest): (Vec<Job>, Vec<Job>) =
                 jobs.into_iter().partition(|j| pass_key(j) == key);
             jobs = rest;
-            run_pass(&models, pass, stats);
+            for pass in by_length(same) {
+                run_pass(&models, pass, stats);
+            }
         }
     }
+}
+
+/// Padding a pass may add, as a share of its real tokens: jobs of very different lengths (short
+/// sentences, long sentence pairs) go to separate passes rather than all padded to the longest.
+const MAX_PADDING: f64 = 0.25;
+
+/// Jobs sorted by length and cut into passes whose padding stays under `MAX_PADDING`.
+fn by_length(mut jobs: Vec<Job>) -> Vec<Vec<Job>> {
+    let dims = |job: &Job| job.input.input_ids.dims();
+    jobs.sort_by_key(|job| dims(job)[1]);
+    let mut passes: Vec<Vec<Job>> = vec![];
+    let (mut rows, mut real) = (0, 0);
+    for job in jobs {
+        let [n, len] = dims(&job);
+        let padded = (rows + n) * len;
+        if passes.is_empty() || padded as f64 > (1.0 + MAX_PADDING) * (real + n * len) as f64 {
+            passes.push(vec![]);
+            (rows, real) = (0, 0);
+        }
+        rows += n;
+        real += n * len;
+        passes.last_mut().unwrap().push(job);
+    }
+    passes
 }
 
 /// One forward pass over jobs of one backbone; every job gets its logits or the failure.

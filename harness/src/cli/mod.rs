@@ -2,6 +2,7 @@
 //! the arguments they share (where models, data and sweeps are).
 
 pub mod bench;
+pub mod bench_serve;
 pub mod check;
 pub mod encode;
 pub mod eval;
@@ -63,6 +64,8 @@ enum Command {
     Slurm(slurm::SlurmArgs),
     /// Benchmark train steps, eval throughput, memory and checkpoint size of FT, PT and PT2.
     Bench(bench::BenchArgs),
+    /// Load-test `ptv2 serve`: mixed-task batches vs one task a batch vs FT models side by side.
+    BenchServe(bench_serve::BenchServeArgs),
     /// Fetch a model (if it is an embedded one) and print its model dir.
     Fetch(fetch::FetchArgs),
     /// Print the table of run settings (sweep keys, `ptv2 train` flags) with their defaults.
@@ -85,6 +88,7 @@ impl Cli {
             Command::Check(args) => check::run(&args),
             Command::Slurm(args) => slurm::run(&args),
             Command::Bench(args) => bench::run(&args),
+            Command::BenchServe(args) => bench_serve::run(&args),
             Command::Fetch(args) => fetch::run(&args),
             Command::Settings => settings::run(),
         }
