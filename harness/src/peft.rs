@@ -139,6 +139,12 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
     if encoder.roberta_padding_idx >= 0 && task_type == "SEQ_CLS" {
         bail!("RoBERTa: PEFT's sequence head is RobertaClassificationHead (dense, tanh, out_proj), ptv2's reads the pooler; they are not the same head");
     }
+    if settings.method == "pt" && task_type == "SEQ_CLS" && settings.prompt_pool.is_cls() {
+        eprintln!(
+            "warning: {} reads the real [CLS] (prompt_pool cls); PEFT's sequence head reads the first prompt, so PEFT's logits will differ from ptv2's",
+            run_dir.display()
+        );
+    }
     let ours = read_tensors(&RunDir(run_dir.to_path_buf()).file(CHECKPOINT_FILE))?;
     let get = |name: &str| {
         ours.get(name)
@@ -197,10 +203,8 @@ fn base_value(base: &[(String, String)], key: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Make a ptv2 run dir `out` of the PEFT adapter dir `adapter`; `base` holds the run settings
-/// that name the model and the task (and any other, e.g. max_len). Checked by loading it as `ptv2 predict` would:
-/// what does not fit (another model's sizes, another task's head) is removed again.
-pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Path) -> Result<()> {
+/// An adapter dir's ptv2 method (from `peft_type`), its `task_type`, and its config's path.
+fn read_adapter_config(adapter: &Path) -> Result<(&'static str, String, std::path::PathBuf)> {
     let config_path = adapter.join(ADAPTER_CONFIG);
     let text = std::fs::read_to_string(&config_path)
         .with_context(|| format!("cannot read {}", config_path.display()))?;
@@ -221,6 +225,15 @@ pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Pat
         ),
     };
     let task_type = field("task_type")?;
+    Ok((method, task_type.to_string(), config_path))
+}
+
+/// Make a ptv2 run dir `out` of the PEFT adapter dir `adapter`; `base` holds the run settings
+/// that name the model and the task (and any other, e.g. max_len). Checked by loading it as `ptv2 predict` would:
+/// what does not fit (another model's sizes, another task's head) is removed again.
+pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Path) -> Result<()> {
+    let (method, task_type, config_path) = read_adapter_config(adapter)?;
+    let task_type = task_type.as_str();
     let task = crate::tasks::load_task(&base_value(base, "task"), &env.data_dir)?;
     let (needed, _) = peft_head(&task.head())?;
     if needed != task_type {
@@ -247,6 +260,10 @@ pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Pat
     let mut values = base.to_vec();
     values.push(("method".to_string(), method.to_string()));
     values.push(("prompt_len".to_string(), prompt.shape[0].to_string()));
+    if method == "pt" && task_type == "SEQ_CLS" {
+        // PEFT's sequence head reads the first prompt (position 0 of prompts + tokens).
+        values.push(("prompt_pool".to_string(), "first".to_string()));
+    }
     let settings = RunSettings::from_values(&values, "import-peft")?.resolved()?;
     let (tensor, _) = adapter_name(method)?;
     let ours = BTreeMap::from([

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
-use ptv2_models::{Method, MethodOptions, PromptInit, DEFAULT_MODEL, METHOD_NAMES};
+use ptv2_models::{Method, MethodOptions, PromptInit, PromptPool, DEFAULT_MODEL, METHOD_NAMES};
 
 use crate::schedule::Schedule;
 
@@ -47,6 +47,10 @@ pub struct RunSettings {
     /// pt2: how the prefix starts: `random`, `vocab` (the frozen encoder's keys/values of frequent training tokens), `text:WORDS`
     #[arg(long, default_value = "random")]
     pub prefix_init: PromptInit,
+    /// pt: where a sequence head reads: `cls` (the real [CLS], as the paper's code) or `first` (the first prompt, as PEFT's BertForSequenceClassification; `import-peft` sets it)
+    #[arg(long, default_value = "cls")]
+    #[serde(default, skip_serializing_if = "PromptPool::is_cls")]
+    pub prompt_pool: PromptPool,
     /// peak learning rate (AdamW)
     #[arg(long)]
     pub lr: f64,
@@ -138,6 +142,7 @@ impl RunSettings {
         self.prefix_layers = options.prefix_layers;
         self.prompt_init = options.prompt_init;
         self.prefix_init = options.prefix_init;
+        self.prompt_pool = options.prompt_pool;
         Ok(self)
     }
 
@@ -184,6 +189,7 @@ impl RunSettings {
             prefix_layers: self.prefix_layers.clone(),
             prompt_init: self.prompt_init.clone(),
             prefix_init: self.prefix_init.clone(),
+            prompt_pool: self.prompt_pool,
         };
         Method::from_options(&self.method, &options).map_err(anyhow::Error::msg)
     }

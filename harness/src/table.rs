@@ -21,13 +21,23 @@ pub fn frame<T: Serialize>(rows: &[T]) -> Result<DataFrame> {
             other => anyhow::bail!("a table row must serialize to an object, got {other:?}"),
         })
         .collect::<Result<_>>()?;
-    let Some(first) = objects.first() else {
+    if objects.is_empty() {
         return Ok(DataFrame::empty());
-    };
-    let columns = first
-        .keys()
+    }
+    // Every field any row has, in first-seen order (a setting at its default may be left out).
+    let mut names: Vec<&String> = vec![];
+    for name in objects.iter().flat_map(|o| o.keys()) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let columns = names
+        .into_iter()
         .map(|name| {
-            let cells: Vec<&Value> = objects.iter().map(|o| &o[name]).collect();
+            let cells: Vec<&Value> = objects
+                .iter()
+                .map(|o| o.get(name).unwrap_or(&Value::Null))
+                .collect();
             column(name, &cells)
         })
         .collect();

@@ -61,6 +61,7 @@ fn pt_and_ft_counts() {
         Method::Pt {
             prompt_len: p,
             init: Default::default(),
+            pool: Default::default(),
         },
         c,
     );

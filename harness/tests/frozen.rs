@@ -133,6 +133,7 @@ fn pt_trains_only_prompts_and_head() {
         Method::Pt {
             prompt_len: 4,
             init: Default::default(),
+            pool: Default::default(),
         },
         3,
     );

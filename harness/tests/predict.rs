@@ -8,16 +8,19 @@ use ptv2_harness::tasks::{glue, ner, qa};
 mod common;
 use common::{data_dir, predict, small_run};
 
-#[test]
-fn sentence_pairs_predict_what_evaluation_predicted() {
+/// A GLUE task's first 16 dev examples through `ptv2 predict` give the run's own dev predictions.
+fn classification_predicts_what_evaluation_predicted(task: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("rte");
-    small_run("rte", "pt2", 4, "64", &run);
-    let spec = glue::TASKS.iter().find(|t| t.name == "rte").unwrap();
+    let run = dir.path().join(task);
+    small_run(task, "pt2", 4, "64", &run);
+    let spec = glue::TASKS.iter().find(|t| t.name == task).unwrap();
     let dev = glue::read_split(spec, &data_dir().join(spec.dev)).unwrap();
     let inputs: Vec<Value> = dev[..16]
         .iter()
-        .map(|e| json!({"text": e.inputs[0].0, "pair": e.inputs[0].1}))
+        .map(|e| match &e.inputs[0] {
+            (text, Some(pair)) => json!({"text": text, "pair": pair}),
+            (text, None) => json!({"text": text}),
+        })
         .collect();
     let outputs = predict(&run, &inputs);
     let tsv = std::fs::read_to_string(run.join("dev_predictions.tsv")).unwrap();
@@ -40,6 +43,16 @@ fn sentence_pairs_predict_what_evaluation_predicted() {
             .sum();
         assert!((p - 1.0).abs() < 1e-4 && o["logits"].as_array().unwrap().len() == 2);
     }
+}
+
+#[test]
+fn sentence_pairs_predict_what_evaluation_predicted() {
+    classification_predicts_what_evaluation_predicted("rte");
+}
+
+#[test]
+fn single_sentences_predict_what_evaluation_predicted() {
+    classification_predicts_what_evaluation_predicted("sst2");
 }
 
 #[test]

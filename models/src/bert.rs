@@ -96,6 +96,8 @@ pub struct Prompts {
     /// `[batch, 1]`: each row's own prefix length, where rows differ (`mixed.rs`); `None`: every
     /// row is offset by the batch's prefix length.
     pub row_offsets: Option<Tensor<2, Int>>,
+    /// The pooled output reads the first input prompt instead of the real `[CLS]` (PEFT's PT).
+    pub pool_first_prompt: bool,
 }
 
 impl Prompts {
@@ -329,18 +331,32 @@ impl Encoder {
             hidden = layer.forward(hidden, &mask, prefix);
         }
 
+        let first_prompt = (prompts.pool_first_prompt && n_input_prompts > 0).then(|| {
+            hidden
+                .clone()
+                .narrow(1, 0, 1)
+                .reshape([batch, self.hidden_size()])
+        });
         let last_hidden_state = if n_input_prompts > 0 {
             hidden.narrow(1, n_input_prompts, seq)
         } else {
             hidden
         };
-        let pooled = self.pooler.as_ref().map(|pooler| {
-            let cls = last_hidden_state
-                .clone()
-                .narrow(1, 0, 1)
-                .reshape([batch, self.hidden_size()]);
-            tanh(pooler.dense.forward(cls))
-        });
+        let pool = |x: Tensor<2>| match &self.pooler {
+            Some(pooler) => tanh(pooler.dense.forward(x)),
+            None => x,
+        };
+        let pooled = match first_prompt {
+            Some(first) => Some(pool(first)),
+            None => self.pooler.as_ref().map(|_| {
+                pool(
+                    last_hidden_state
+                        .clone()
+                        .narrow(1, 0, 1)
+                        .reshape([batch, self.hidden_size()]),
+                )
+            }),
+        };
         EncoderOutput {
             last_hidden_state,
             pooled,

@@ -49,7 +49,8 @@ pub use hub::{resolve_model, ModelSpec, DEFAULT_MODEL};
 pub use load::{load_encoder, ModelDir};
 pub use loss::Targets;
 pub use methods::{
-    Adapter, Method, MethodInit, MethodOptions, ParamCounts, PromptInit, TunedModel, METHOD_NAMES,
+    Adapter, Method, MethodInit, MethodOptions, ParamCounts, PromptInit, PromptPool, TunedModel,
+    METHOD_NAMES,
 };
 pub use tokenize::{TextEncoder, TokenBatch};
 

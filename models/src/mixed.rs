@@ -27,6 +27,14 @@ impl RowGroup<'_> {
 /// them (equal up to float summation order). The groups' models must have `encoder`'s weights
 /// (PT and PT2 models of one frozen backbone, or one FT model and its own encoder).
 pub fn forward_mixed(encoder: &Encoder, groups: &[RowGroup], pad_id: i64) -> Vec<Logits> {
+    // A head that reads the first prompt needs it at position 0: such groups run alone.
+    let pools_first = |g: &RowGroup| g.model.prompt().is_some_and(|p| !p.pool.is_cls());
+    if groups.len() > 1 && groups.iter().any(pools_first) {
+        return groups
+            .iter()
+            .flat_map(|g| forward_mixed(encoder, std::slice::from_ref(g), pad_id))
+            .collect();
+    }
     let device = groups[0].input.input_ids.device();
     let input = concat_inputs(groups, pad_id);
     let prompts = mixed_prompts(groups, encoder.num_layers(), &device);
@@ -120,7 +128,11 @@ fn stack<const D: usize>(
 /// The prompts of a batch of row groups, each group's adapter in its rows.
 fn mixed_prompts(groups: &[RowGroup], num_layers: usize, device: &Device) -> Prompts {
     let own: Vec<Prompts> = groups.iter().map(|g| g.model.prompts(1)).collect();
-    let mut prompts = Prompts::none();
+    let mut prompts = Prompts {
+        // Only ever one group here (`forward_mixed` runs such groups alone).
+        pool_first_prompt: own.iter().any(|p| p.pool_first_prompt),
+        ..Prompts::none()
+    };
 
     let input_len = |p: &Prompts| p.input.as_ref().map_or(0, |t| t.dims()[1]);
     let widest = own.iter().map(input_len).max().unwrap_or(0);

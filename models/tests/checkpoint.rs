@@ -52,6 +52,7 @@ fn checkpoints_keep_their_names_and_reload() {
     let pt = Method::Pt {
         prompt_len: 3,
         init: Default::default(),
+        pool: Default::default(),
     };
     let head_names = ["head.classifier.bias", "head.classifier.weight"];
     let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
 use ptv2_models::mixed::{forward_mixed, RowGroup};
 use ptv2_models::{
-    Encoder, EncoderConfig, EncoderInput, HeadKind, Logits, Method, MethodInit, TunedModel,
+    Encoder, EncoderConfig, EncoderInput, HeadKind, Logits, Method, MethodInit, PromptPool,
+    TunedModel,
 };
 
 /// `rows` inputs of `seq` tokens, the last row padded after `seq - 2` real tokens.
@@ -85,6 +86,7 @@ fn check(config: EncoderConfig) {
             &Method::Pt {
                 prompt_len: 3,
                 init: Default::default(),
+                pool: Default::default(),
             },
             &classes,
             &init,
@@ -92,6 +94,26 @@ fn check(config: EncoderConfig) {
         ),
         TunedModel::new(encoder.clone(), &pt2(4, "all"), &tokens, &init, &device),
     ];
+    check_groups(&config, &encoder, &models, pad_id, &device);
+    // A head that reads the first prompt (PEFT's PT) among them: those rows run apart, same logits.
+    let pools_first = Method::Pt {
+        prompt_len: 2,
+        init: Default::default(),
+        pool: PromptPool::First,
+    };
+    let mut models = models;
+    models[1] = TunedModel::new(encoder.clone(), &pools_first, &classes, &init, &device);
+    check_groups(&config, &encoder, &models, pad_id, &device);
+}
+
+fn check_groups(
+    config: &EncoderConfig,
+    encoder: &Encoder,
+    models: &[TunedModel],
+    pad_id: i64,
+    device: &Device,
+) {
+    let device = device.clone();
     let inputs: Vec<EncoderInput> = (0..models.len())
         .map(|i| input(1 + i % 3, 6 + 2 * i, pad_id, i as i64, &device))
         .collect();
@@ -100,7 +122,7 @@ fn check(config: EncoderConfig) {
         .zip(&inputs)
         .map(|(model, input)| RowGroup { input, model })
         .collect();
-    let mixed = forward_mixed(&encoder, &groups, pad_id);
+    let mixed = forward_mixed(encoder, &groups, pad_id);
     for (i, (model, logits)) in models.iter().zip(mixed).enumerate() {
         let alone = values(model.forward(&inputs[i]));
         let together = values(logits);
@@ -132,7 +154,7 @@ fn check(config: EncoderConfig) {
         }
     }
     // One group alone: the plain path (no masks) gives the same as the model.
-    let single = forward_mixed(&encoder, &groups[..1], pad_id);
+    let single = forward_mixed(encoder, &groups[..1], pad_id);
     let diff = values(models[0].forward(&inputs[0]))
         .iter()
         .zip(values(single.into_iter().next().unwrap()))

@@ -283,6 +283,7 @@ fn pt_and_pt2_logits_equal_pytorch() {
             Method::Pt {
                 prompt_len: 3,
                 init: Default::default(),
+                pool: Default::default(),
             },
             "pt_logits",
         ),

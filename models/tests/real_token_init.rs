@@ -114,6 +114,7 @@ fn a_top_layers_prefix_takes_those_layers_activations_and_prompts_take_word_embe
     let pt = Method::Pt {
         prompt_len: P,
         init: PromptInit::Vocab,
+        pool: Default::default(),
     };
     let prompted = TunedModel::new(encoder.clone(), &pt, &head, &init(), &device);
     let words = encoder.embeddings.word_embeddings.weight.val();

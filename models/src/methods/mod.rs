@@ -21,6 +21,7 @@ use crate::bert::{Encoder, EncoderInput, Prompts};
 use crate::error::ModelError;
 use crate::heads::{Head, HeadConfig, HeadKind, Logits};
 use p_tuning_v2::{LayerSelection, PrefixEncoder, PrefixEncoderConfig};
+pub use prompt_tuning::PromptPool;
 use prompt_tuning::{PromptTuning, PromptTuningConfig};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,12 @@ pub enum Method {
             skip_serializing_if = "PromptInit::is_random"
         )]
         init: PromptInit,
+        #[serde(
+            default,
+            rename = "prompt_pool",
+            skip_serializing_if = "PromptPool::is_cls"
+        )]
+        pool: PromptPool,
     },
     Pt2 {
         prompt_len: usize,
@@ -111,6 +118,7 @@ pub struct MethodOptions {
     pub prefix_layers: LayerSelection,
     pub prompt_init: PromptInit,
     pub prefix_init: PromptInit,
+    pub prompt_pool: PromptPool,
 }
 
 impl MethodOptions {
@@ -122,6 +130,7 @@ impl MethodOptions {
             prefix_layers: LayerSelection::All,
             prompt_init: PromptInit::Random,
             prefix_init: PromptInit::Random,
+            prompt_pool: PromptPool::Cls,
         }
     }
 }
@@ -134,6 +143,7 @@ impl Method {
             "pt" => Self::Pt {
                 prompt_len: o.prompt_len,
                 init: o.prompt_init.clone(),
+                pool: o.prompt_pool,
             },
             "pt2" => {
                 if o.reparam_hidden.is_some() && !o.prefix_init.is_random() {
@@ -160,9 +170,14 @@ impl Method {
         let neutral = MethodOptions::neutral();
         match self {
             Self::Ft => neutral,
-            Self::Pt { prompt_len, init } => MethodOptions {
+            Self::Pt {
+                prompt_len,
+                init,
+                pool,
+            } => MethodOptions {
                 prompt_len: *prompt_len,
                 prompt_init: init.clone(),
+                prompt_pool: *pool,
                 ..neutral
             },
             Self::Pt2 {
@@ -208,9 +223,12 @@ impl Method {
     /// the init no longer matters once trained weights are loaded.
     pub fn as_saved(&self) -> Self {
         match self {
-            Self::Pt { prompt_len, .. } => Self::Pt {
+            Self::Pt {
+                prompt_len, pool, ..
+            } => Self::Pt {
                 prompt_len: *prompt_len,
                 init: PromptInit::Random,
+                pool: *pool,
             },
             Self::Pt2 {
                 prompt_len, layers, ..
@@ -403,13 +421,19 @@ fn new_adapter(
         .map(|(ids, frozen)| (RealTokens::new(ids, frozen), frozen));
     match method {
         Method::Ft => None,
-        Method::Pt { prompt_len, .. } => {
+        Method::Pt {
+            prompt_len, pool, ..
+        } => {
             let config = PromptTuningConfig::new(*prompt_len, hidden).with_init_std(init.init_std);
-            Some(Adapter::Prompt(match &real_tokens {
+            let prompt = match &real_tokens {
                 Some((tokens, frozen)) => {
                     config.init_with(onto(tokens.word_embeddings(frozen), device))
                 }
                 None => config.init(device),
+            };
+            Some(Adapter::Prompt(PromptTuning {
+                pool: *pool,
+                ..prompt
             }))
         }
         Method::Pt2 {

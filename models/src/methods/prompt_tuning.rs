@@ -6,8 +6,45 @@
 use burn::config::Config;
 use burn::module::{Initializer, Module, Param};
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 use crate::bert::Prompts;
+
+/// Where a PT model's sequence head reads: the real `[CLS]` (`cls`: ptv2 and the paper's code) or
+/// the first prompt (`first`: PEFT's `BertForSequenceClassification`, whose pooler reads position
+/// 0 of prompts + tokens), so that PEFT's PT adapters predict here what they predict there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum PromptPool {
+    #[default]
+    Cls,
+    First,
+}
+
+impl PromptPool {
+    pub fn is_cls(&self) -> bool {
+        *self == Self::Cls
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "cls" => Ok(Self::Cls),
+            "first" => Ok(Self::First),
+            _ => Err(format!("prompt pool \"{text}\": expected cls or first")),
+        }
+    }
+}
+
+impl std::fmt::Display for PromptPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Cls => "cls",
+            Self::First => "first",
+        })
+    }
+}
+
+crate::text_form!(PromptPool);
 
 /// New prompts: `prompt_len` vectors of size `hidden`.
 #[derive(Config, Debug)]
@@ -28,6 +65,7 @@ impl PromptTuningConfig {
         };
         PromptTuning {
             embedding: normal.init([self.prompt_len, self.hidden], device),
+            pool: PromptPool::Cls,
         }
     }
 
@@ -36,6 +74,7 @@ impl PromptTuningConfig {
         assert_eq!(initial.dims(), [self.prompt_len, self.hidden]);
         PromptTuning {
             embedding: Param::from_tensor(initial),
+            pool: PromptPool::Cls,
         }
     }
 }
@@ -44,6 +83,8 @@ impl PromptTuningConfig {
 pub struct PromptTuning {
     /// `[P, hidden]`
     pub embedding: Param<Tensor<2>>,
+    #[module(skip)]
+    pub pool: PromptPool,
 }
 
 impl PromptTuning {
@@ -55,6 +96,7 @@ impl PromptTuning {
     pub fn prompts(&self) -> Prompts {
         Prompts {
             input: Some(self.embedding.val().unsqueeze()),
+            pool_first_prompt: self.pool == PromptPool::First,
             ..Prompts::none()
         }
     }
