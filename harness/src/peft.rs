@@ -196,13 +196,6 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
     crate::io::write_atomic(&out.join(ADAPTER_CONFIG), text.as_bytes())
 }
 
-fn base_value(base: &[(String, String)], key: &str) -> String {
-    base.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
-}
-
 /// An adapter dir's ptv2 method (from `peft_type`), its `task_type`, and its config's path.
 fn read_adapter_config(adapter: &Path) -> Result<(&'static str, String, std::path::PathBuf)> {
     let config_path = adapter.join(ADAPTER_CONFIG);
@@ -233,16 +226,6 @@ fn read_adapter_config(adapter: &Path) -> Result<(&'static str, String, std::pat
 /// what does not fit (another model's sizes, another task's head) is removed again.
 pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Path) -> Result<()> {
     let (method, task_type, config_path) = read_adapter_config(adapter)?;
-    let task_type = task_type.as_str();
-    let task = crate::tasks::load_task(&base_value(base, "task"), &env.data_dir)?;
-    let (needed, _) = peft_head(&task.head())?;
-    if needed != task_type {
-        bail!(
-            "{}: \"task_type\" is {task_type}, but task {} needs {needed}",
-            config_path.display(),
-            task.name()
-        );
-    }
     let weights_path = adapter.join(ADAPTER_WEIGHTS);
     let weights = read_tensors(&weights_path)?;
     let get = |name: &str| {
@@ -252,11 +235,6 @@ pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Pat
             .with_context(|| format!("{}: no tensor {name}", weights_path.display()))
     };
     let prompt = get(PROMPT_EMBEDDINGS)?;
-    let module = if task_type == "QUESTION_ANS" {
-        "qa_outputs"
-    } else {
-        "classifier"
-    };
     let mut values = base.to_vec();
     values.push(("method".to_string(), method.to_string()));
     values.push(("prompt_len".to_string(), prompt.shape[0].to_string()));
@@ -265,6 +243,16 @@ pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Pat
         values.push(("prompt_pool".to_string(), "first".to_string()));
     }
     let settings = RunSettings::from_values(&values, "import-peft")?.resolved()?;
+    // Checked before anything is written: the shape check of loading would name the tensors only.
+    let task = crate::tasks::load_task(&settings.task, &env.data_dir)?;
+    let (needed, module) = peft_head(&task.head())?;
+    if needed != task_type {
+        bail!(
+            "{}: \"task_type\" is {task_type}, but task {} needs {needed}",
+            config_path.display(),
+            task.name()
+        );
+    }
     let (tensor, _) = adapter_name(method)?;
     let ours = BTreeMap::from([
         (tensor.to_string(), prompt),

@@ -125,6 +125,10 @@ struct Models {
 impl Server {
     /// Load `[NAME=]DIR` runs; the frozen backbones once each.
     pub fn load(checkpoints: &[String], env: &RunEnv, policy: BatchPolicy) -> Result<Arc<Self>> {
+        if checkpoints.is_empty() {
+            bail!("no checkpoints to serve: give --checkpoints DIR[,DIR…]");
+        }
+        let device = ptv2_models::backend::device_by_name(&env.device)?;
         let mut encoders = EncoderCache::default();
         let mut tasks: Vec<ServedTask> = vec![];
         let mut models = Models {
@@ -132,7 +136,6 @@ impl Server {
             backbone: vec![],
             pad_ids: vec![],
         };
-        let mut device = None;
         for text in checkpoints {
             let (name, dir) = parse_checkpoint(text);
             let trained = Trained::load_sharing(&dir, env, &mut encoders)
@@ -154,7 +157,6 @@ impl Server {
             models.backbone.push(backbone);
             models.pad_ids.push(trained.text.pad_id() as i64);
             models.models.push(trained.model);
-            device = Some(trained.device);
             tasks.push(ServedTask {
                 name,
                 method,
@@ -164,9 +166,6 @@ impl Server {
                 dir: dir.to_path_buf(),
             });
         }
-        let Some(device) = device else {
-            bail!("no checkpoints to serve: give --checkpoints DIR[,DIR…]");
-        };
         let (sender, receiver) = mpsc::channel();
         let server = Arc::new(Self {
             tasks,
@@ -434,4 +433,53 @@ pub fn http_request(address: &str, method: &str, path: &str, body: &str) -> Resu
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("{address}{path}: bad status line in {head:?}"))?;
     Ok((status, body.to_string()))
+}
+
+/// A `ptv2 serve` child process on a free loopback port (the serve benchmark and tests); stopped
+/// with SIGTERM when dropped.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub address: String,
+}
+
+impl ServeProcess {
+    /// Start `exe serve --port 0 ARGS`; its standard error is `stderr`.
+    pub fn start(
+        exe: &std::path::Path,
+        args: &[String],
+        stderr: std::process::Stdio,
+    ) -> Result<Self> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(exe)
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
+            .spawn()?;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+        let Some(address) = line.trim().strip_prefix("listening on http://") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("ptv2 serve did not start ({})", args.join(" "));
+        };
+        Ok(Self {
+            address: address.to_string(),
+            child,
+        })
+    }
+
+    /// SIGTERM, and how the server exited.
+    pub fn stop(&mut self) -> Result<std::process::ExitStatus> {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        Ok(self.child.wait()?)
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.stop();
+        }
+    }
 }

@@ -3,63 +3,41 @@
 //! what `ptv2 predict` gives per task; bad requests get a 4xx naming the field and the server
 //! stays up; SIGTERM stops it cleanly.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
 use serde_json::{json, Value};
 
-use ptv2_harness::serve::http_request;
+use ptv2_harness::serve::{http_request, ServeProcess};
 
 mod common;
 use common::{data_dir, predict, small_run};
 
-struct Served {
-    child: Child,
-    address: String,
-}
+struct Served(ServeProcess);
 
 impl Served {
     fn start(checkpoints: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ptv2"))
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--max-wait-ms",
-                "200",
-                "--max-inputs",
-                "8",
-            ])
-            .args(["--max-body-bytes", "20000", "--checkpoints", checkpoints])
-            .arg("--data")
-            .arg(data_dir())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .to_string();
-        Self { child, address }
+        let args: Vec<String> = [
+            "--max-wait-ms",
+            "200",
+            "--max-inputs",
+            "8",
+            "--max-body-bytes",
+            "20000",
+            "--checkpoints",
+            checkpoints,
+            "--data",
+            data_dir().to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec();
+        let exe = std::path::Path::new(env!("CARGO_BIN_EXE_ptv2"));
+        Self(ServeProcess::start(exe, &args, Stdio::inherit()).unwrap())
     }
 
     fn call(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
-        let (status, text) = http_request(&self.address, method, path, body).unwrap();
+        let (status, text) = http_request(&self.0.address, method, path, body).unwrap();
         let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: {text}"));
         (status, value)
-    }
-}
-
-impl Drop for Served {
-    /// A failed test leaves no server behind.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -194,7 +172,7 @@ fn mixed_task_batches_answer_what_predict_gives_and_bad_requests_get_4xx() {
     let many = json!({"task": "sst2", "inputs": vec![json!({"text": "ok"}); 9]}).to_string();
     assert_eq!(server.call("POST", "/v1/predict", &many).0, 413);
     let huge = json!({"task": "sst2", "inputs": [{"text": "word ".repeat(5000)}]}).to_string();
-    let (status, _) = http_request(&server.address, "POST", "/v1/predict", &huge).unwrap();
+    let (status, _) = http_request(&server.0.address, "POST", "/v1/predict", &huge).unwrap();
     assert_eq!(status, 413);
 
     // Still serving, and the errors were counted.
@@ -206,7 +184,6 @@ fn mixed_task_batches_answer_what_predict_gives_and_bad_requests_get_4xx() {
     let (_, metrics) = server.call("GET", "/metrics", "");
     assert_eq!(metrics["errors"], json!(8), "{metrics}");
 
-    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
-    let status = server.child.wait().unwrap();
+    let status = server.0.stop().unwrap();
     assert!(status.success(), "after SIGTERM: {status}");
 }

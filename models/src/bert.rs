@@ -342,20 +342,19 @@ impl Encoder {
         } else {
             hidden
         };
-        let pool = |x: Tensor<2>| match &self.pooler {
-            Some(pooler) => tanh(pooler.dense.forward(x)),
-            None => x,
-        };
-        let pooled = match first_prompt {
-            Some(first) => Some(pool(first)),
-            None => self.pooler.as_ref().map(|_| {
-                pool(
+        // The pooler reads the real [CLS], or the first prompt where the method asks for it;
+        // without a pooler the head reads the [CLS] state itself, or the first prompt's.
+        let pooled = match (&self.pooler, first_prompt) {
+            (Some(pooler), first) => {
+                let read = first.unwrap_or_else(|| {
                     last_hidden_state
                         .clone()
                         .narrow(1, 0, 1)
-                        .reshape([batch, self.hidden_size()]),
-                )
-            }),
+                        .reshape([batch, self.hidden_size()])
+                });
+                Some(tanh(pooler.dense.forward(read)))
+            }
+            (None, first) => first,
         };
         EncoderOutput {
             last_hidden_state,
@@ -415,17 +414,15 @@ impl Encoder {
         }
         let total = words.dims()[1];
         let offset = prompts.prefix_len() as i64;
-        let positions = match (&prompts.row_offsets, &prompts.input_mask) {
-            (None, None) if self.roberta_padding_idx < 0 => {
-                Tensor::<1, Int>::arange(offset..offset + total as i64, &device)
-                    .unsqueeze::<2>()
-                    .expand([batch, total])
-            }
-            // create_position_ids_from_input_ids: (cumsum(m) + past) * m + padding_idx
-            (None, _) if self.roberta_padding_idx >= 0 => {
-                (not_pad.clone().cumsum(1) + offset) * not_pad + self.roberta_padding_idx
-            }
-            (row_offsets, _) => self.mixed_positions(prompts, row_offsets.clone(), not_pad, total),
+        let plain_bert = self.roberta_padding_idx < 0
+            && prompts.row_offsets.is_none()
+            && prompts.input_mask.is_none();
+        let positions = if plain_bert {
+            Tensor::<1, Int>::arange(offset..offset + total as i64, &device)
+                .unsqueeze::<2>()
+                .expand([batch, total])
+        } else {
+            self.row_positions(prompts, not_pad, total)
         };
         // The largest position id used must exist in the position table.
         let first_position = if self.roberta_padding_idx >= 0 {
@@ -450,21 +447,22 @@ impl Encoder {
 }
 
 impl Encoder {
-    /// Position ids of a mixed-task batch: each row offset by its own prefix length, its padded
-    /// prompt slots skipped, so a row gets the ids its own model alone would give it.
-    fn mixed_positions(
+    /// Position ids counted per row: RoBERTa's rule, and any mixed-task batch (each row offset
+    /// by its own prefix length, its padded prompt slots skipped, so a row gets the ids its own
+    /// model alone would give it).
+    fn row_positions(
         &self,
         prompts: &Prompts,
-        row_offsets: Option<Tensor<2, Int>>,
         not_pad: Tensor<2, Int>,
         total: usize,
     ) -> Tensor<2, Int> {
         let [batch, _] = not_pad.dims();
         let device = not_pad.device();
-        let offsets = row_offsets.unwrap_or_else(|| {
+        let offsets = prompts.row_offsets.clone().unwrap_or_else(|| {
             Tensor::<2, Int>::ones([batch, 1], &device) * prompts.prefix_len() as i64
         });
         if self.roberta_padding_idx >= 0 {
+            // create_position_ids_from_input_ids: (cumsum(m) + past) * m + padding_idx
             return (not_pad.clone().cumsum(1) + offsets) * not_pad + self.roberta_padding_idx;
         }
         // BERT counts every slot (padding tokens too) except the padded prompt slots before them.

@@ -87,27 +87,28 @@ impl Pretrained {
     ) -> Result<Self, ModelError> {
         let dir = ModelDir::new(&spec.dir);
         let key = (spec.dir.clone(), spec.layers);
-        if let Some((config, encoder)) = cache.0.get(&key) {
-            let text = TextEncoder::from_file(&dir.tokenizer_path()?, max_len)?;
-            return Ok(Self {
-                config: config.clone(),
-                encoder: encoder.clone(),
-                text,
-            });
-        }
-        let pretrained = Self::load_uncached(spec, &dir, max_len, device)?;
-        cache
-            .0
-            .insert(key, (pretrained.config.clone(), pretrained.encoder.clone()));
-        Ok(pretrained)
+        let (config, encoder) = match cache.0.get(&key) {
+            Some(loaded) => loaded.clone(),
+            None => {
+                let loaded = Self::encoder_of(spec, &dir, device)?;
+                cache.0.insert(key, loaded.clone());
+                loaded
+            }
+        };
+        let text = TextEncoder::from_file(&dir.tokenizer_path()?, max_len)?;
+        Ok(Self {
+            config,
+            encoder,
+            text,
+        })
     }
 
-    fn load_uncached(
+    /// The spec's encoder, cut to its layers.
+    fn encoder_of(
         spec: &ModelSpec,
         dir: &ModelDir,
-        max_len: usize,
         device: &burn::tensor::Device,
-    ) -> Result<Self, ModelError> {
+    ) -> Result<(EncoderConfig, Encoder), ModelError> {
         let (mut config, mut encoder) = load_encoder(dir, device)?;
         if let Some(layers) = spec.layers {
             if layers > config.num_hidden_layers {
@@ -120,11 +121,6 @@ impl Pretrained {
             encoder = encoder.truncate_layers(layers);
             config.num_hidden_layers = layers;
         }
-        let text = TextEncoder::from_file(&dir.tokenizer_path()?, max_len)?;
-        Ok(Self {
-            config,
-            encoder,
-            text,
-        })
+        Ok((config, encoder))
     }
 }

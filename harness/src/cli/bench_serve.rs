@@ -4,9 +4,8 @@
 //! runs, three models side by side. Throughput, latency quantiles (client side) and the server's
 //! peak RSS go to a table (bench_serve.md) and bench_serve.json.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -14,7 +13,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::DataArgs;
-use crate::serve::http_request;
+use crate::serve::{http_request, ServeProcess};
 
 #[derive(Args, Debug)]
 pub struct BenchServeArgs {
@@ -62,45 +61,23 @@ fn inputs_for(task: &Value) -> Vec<Value> {
         .collect()
 }
 
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
-fn start(checkpoints: &[String], batching: &str, data: &DataArgs) -> Result<Server> {
-    let mut command = Command::new(std::env::current_exe()?);
-    command
-        .args(["serve", "--port", "0", "--batching", batching])
-        .args(["--checkpoints", &checkpoints.join(",")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+fn start(checkpoints: &[String], batching: &str, data: &DataArgs) -> Result<ServeProcess> {
+    let mut args: Vec<String> = [
+        "--batching",
+        batching,
+        "--checkpoints",
+        &checkpoints.join(","),
+    ]
+    .map(String::from)
+    .to_vec();
     if let Some(dir) = &data.data {
-        command.arg("--data").arg(dir);
+        args.extend(["--data".to_string(), dir.display().to_string()]);
     }
-    let mut child = command.spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
-    let Some(address) = line.trim().strip_prefix("listening on http://") else {
-        bail!(
-            "ptv2 serve did not start (checkpoints {})",
-            checkpoints.join(",")
-        );
-    };
-    Ok(Server {
-        address: address.to_string(),
-        child,
-    })
+    ServeProcess::start(&std::env::current_exe()?, &args, Stdio::null())
 }
 
 /// One configuration under the load: its row of the table.
-fn measure(name: &str, server: &Server, args: &BenchServeArgs) -> Result<Value> {
+fn measure(name: &str, server: &ServeProcess, args: &BenchServeArgs) -> Result<Value> {
     let (_, text) = http_request(&server.address, "GET", "/v1/tasks", "")?;
     let tasks: Value = serde_json::from_str(&text)?;
     let bodies: Vec<(String, usize)> = tasks["tasks"]
