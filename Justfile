@@ -15,9 +15,18 @@ demo:
         --text "The backbone stays frozen." --pair "Only the prefix and the head are trained." \
         --out reports/demo/encode.json
 
-# Every test: unit tests, parity with transformers, error handling, end-to-end runs.
+# Every test: unit tests, parity with transformers, error handling, end-to-end runs. The PyTorch
+# replay test runs where $PTV2_PYTHON (else python3) has torch, transformers and peft.
 test:
+    @py="${PTV2_PYTHON:-python3}"; if "$py" -c "import torch, transformers, peft, safetensors" 2>/dev/null; \
+      then echo "test: the PyTorch replay test runs with $py"; \
+      else echo "test: $py cannot import torch, transformers, peft: the PyTorch replay test is skipped (set PTV2_PYTHON)"; fi
     cargo test --release --workspace
+
+# Replay a finished run in PyTorch + transformers + PEFT and print both side by side
+# (PTV2_PYTHON: a Python with torch, transformers==4.46.3, peft==0.11.1).
+replay RUN *ARGS:
+    {{ptv2}} replay {{RUN}} {{ARGS}}
 
 # Build the ptv2 binary (target/release/ptv2).
 build:

@@ -14,6 +14,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::results::SummaryRow;
+use crate::settings::Framework;
 
 const WIDTH: u32 = 900;
 const HEIGHT: u32 = 560;
@@ -440,7 +441,18 @@ fn draw_bars<DB: DrawingBackend>(
     width: f64,
     top: f64,
 ) -> Result<()> {
-    let color = method_color(method);
+    let series = (method_color(method), method_label(method));
+    draw_series_bars(chart, series, bars, width, top)
+}
+
+/// Bars of one series (colour, legend label) at (x, its row): mean, ± std whisker, the mean above.
+fn draw_series_bars<DB: DrawingBackend>(
+    chart: &mut Plane<'_, DB>,
+    (color, label): (RGBColor, &str),
+    bars: &[(f64, &SummaryRow)],
+    width: f64,
+    top: f64,
+) -> Result<()> {
     chart
         .draw_series(bars.iter().map(|(x, r)| {
             Rectangle::new(
@@ -449,7 +461,7 @@ fn draw_bars<DB: DrawingBackend>(
             )
         }))
         .map_err(err)?
-        .label(method_label(method))
+        .label(label)
         .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
     chart
         .draw_series(bars.iter().map(|(x, r)| {
@@ -657,9 +669,14 @@ fn model_suffix(model: &str, models: usize) -> String {
 }
 
 /// Draw every chart a summary supports into `dir`; returns the PNG paths.
-pub fn draw_all(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn draw_all(all: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let mut written = vec![];
+    let mut written = framework_charts(all, dir)?;
+    // The method charts are ptv2's own runs; PyTorch replays have their chart above.
+    let summary: Vec<&SummaryRow> = all
+        .iter()
+        .filter(|r| r.settings.framework == Framework::Ptv2)
+        .collect();
     let tasks: std::collections::BTreeSet<&str> =
         summary.iter().map(|r| r.settings.task.as_str()).collect();
     let models: std::collections::BTreeSet<&str> =
@@ -667,6 +684,7 @@ pub fn draw_all(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
     for model in &models {
         let rows: Vec<&SummaryRow> = summary
             .iter()
+            .copied()
             .filter(|r| r.settings.model == *model)
             .collect();
         let chart = Overview {
@@ -679,6 +697,7 @@ pub fn draw_all(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
     for task in &tasks {
         let task_rows: Vec<&SummaryRow> = summary
             .iter()
+            .copied()
             .filter(|r| r.settings.task == *task)
             .collect();
         // Prompt length, curves and bars per model, so models are not mixed in one line.
@@ -787,6 +806,141 @@ fn scatter_charts(
             true,
         );
         written.push(render(&by_size, &dir.join(format!("{task}_model_size")))?);
+    }
+    Ok(written)
+}
+
+/// One task's configurations trained by ptv2 and replayed in PyTorch + PEFT, side by side:
+/// each configuration (named by the settings that differ between the task's rows) a pair of bars,
+/// mean ± std over seeds, with the majority-class level.
+struct FrameworkBars<'a> {
+    title: String,
+    metric: String,
+    /// Configuration label, ptv2's row, PyTorch's row.
+    pairs: Vec<(String, Option<&'a SummaryRow>, Option<&'a SummaryRow>)>,
+}
+
+impl<'a> Chart for FrameworkBars<'a> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let rows = || self.pairs.iter().flat_map(|(_, a, b)| [a, b]).flatten();
+        let majority = rows().find_map(|r| r.majority);
+        let top = rows()
+            .map(|r| r.mean + r.std)
+            .chain(majority)
+            .fold(0.0, f64::max);
+        let slots = self.pairs.len() as f64;
+        let mut chart = frame(root, &self.title)
+            .build_cartesian_2d(0.0..slots, 0.0..(top * 1.3).max(0.1))
+            .map_err(err)?;
+        let names: Vec<String> = self.pairs.iter().map(|(label, ..)| label.clone()).collect();
+        let label_at = slot_labels(&names);
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
+            .x_labels(self.pairs.len() * 2 + 1)
+            .x_label_formatter(&label_at)
+            .y_desc(format!("best dev {} (mean over seeds ± std)", self.metric))
+            .axis_desc_style(("sans-serif", 18));
+        draw_mesh(&mut mesh)?;
+        let side = |pytorch: bool| {
+            let at = |(i, pair): (
+                usize,
+                &(String, Option<&'a SummaryRow>, Option<&'a SummaryRow>),
+            )| {
+                let row = if pytorch { pair.2 } else { pair.1 };
+                Some((i as f64 + if pytorch { 0.5 } else { 0.1 }, row?))
+            };
+            self.pairs
+                .iter()
+                .enumerate()
+                .filter_map(at)
+                .collect::<Vec<_>>()
+        };
+        let (ours, theirs) = (side(false), side(true));
+        draw_series_bars(&mut chart, (method_color("pt2"), "ptv2"), &ours, 0.4, top)?;
+        let torch = (RGBColor(120, 120, 120), "PyTorch + PEFT replay");
+        draw_series_bars(&mut chart, torch, &theirs, 0.4, top)?;
+        draw_majority(&mut chart, (0.0, slots), majority)?;
+        draw_legend(&mut chart)
+    }
+}
+
+/// The settings that differ between `rows` (but the framework), as `key value` of this row;
+/// "defaults" when it has each at its default.
+pub fn varying_settings(row: &SummaryRow, rows: &[&SummaryRow]) -> String {
+    let keys: std::collections::BTreeSet<&String> = rows
+        .iter()
+        .flat_map(|r| r.configuration.keys())
+        .filter(|k| *k != "framework")
+        .collect();
+    let differ = |k: &String| {
+        let values: std::collections::BTreeSet<String> = rows
+            .iter()
+            .map(|r| {
+                r.configuration
+                    .get(k)
+                    .map_or(String::new(), |v| v.to_string())
+            })
+            .collect();
+        values.len() > 1
+    };
+    let shown: Vec<String> = keys
+        .into_iter()
+        .filter(|k| differ(k))
+        .filter_map(|k| {
+            let value = row.configuration.get(k)?;
+            Some(format!(
+                "{k} {}",
+                value.as_str().map_or(value.to_string(), str::to_string)
+            ))
+        })
+        .collect();
+    if shown.is_empty() {
+        "defaults".into()
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// A framework pair per configuration: its label (`label_of(row, rows)`), ptv2's row, PyTorch's,
+/// in the order the configurations first appear.
+pub fn framework_pairs<'a>(
+    rows: &[&'a SummaryRow],
+    label_of: fn(&SummaryRow, &[&SummaryRow]) -> String,
+) -> Vec<(String, Option<&'a SummaryRow>, Option<&'a SummaryRow>)> {
+    let mut pairs: Vec<(String, Option<&SummaryRow>, Option<&SummaryRow>)> = vec![];
+    for r in rows {
+        let label = label_of(r, rows);
+        let i = match pairs.iter().position(|p| p.0 == label) {
+            Some(i) => i,
+            None => {
+                pairs.push((label, None, None));
+                pairs.len() - 1
+            }
+        };
+        match r.settings.framework {
+            Framework::Ptv2 => pairs[i].1 = Some(r),
+            Framework::Pytorch => pairs[i].2 = Some(r),
+        }
+    }
+    pairs
+}
+
+/// `{task}_frameworks` for every task with PyTorch replays in the summary.
+fn framework_charts(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut written = vec![];
+    let tasks: std::collections::BTreeSet<&str> = summary
+        .iter()
+        .filter(|r| r.settings.framework == Framework::Pytorch)
+        .map(|r| r.settings.task.as_str())
+        .collect();
+    for task in tasks {
+        let rows: Vec<&SummaryRow> = summary.iter().filter(|r| r.settings.task == task).collect();
+        let chart = FrameworkBars {
+            title: format!("{task}: ptv2 vs the same runs in PyTorch + PEFT"),
+            metric: rows[0].metric.clone(),
+            pairs: framework_pairs(&rows, varying_settings),
+        };
+        written.push(render(&chart, &dir.join(format!("{task}_frameworks")))?);
     }
     Ok(written)
 }

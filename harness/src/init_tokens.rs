@@ -29,7 +29,7 @@ pub fn init_tokens(
     text: &TextEncoder,
 ) -> Result<Option<Vec<i64>>> {
     let tokens = match init {
-        PromptInit::Random => return Ok(None),
+        PromptInit::Random | PromptInit::Normal(_) => return Ok(None),
         PromptInit::Text(words) => content_tokens(words, text)?,
         PromptInit::Vocab => {
             let mut frequent = frequent_tokens(task, text)?;

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod optim;
 pub mod peft;
 pub mod records;
+pub mod replay;
 pub mod report;
 pub mod results;
 pub mod resume;

@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use ptv2_models::HeadKind;
 use serde_json::{json, Value};
 
+use crate::io::{read_tensors, Floats, RawTensor};
 use crate::records::{RunDir, CHECKPOINT_FILE, CONFIG_FILE};
 use crate::settings::RunSettings;
 use crate::train::{RunEnv, Trained};
@@ -22,81 +23,17 @@ pub const ADAPTER_CONFIG: &str = "adapter_config.json";
 pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";
 const PROMPT_EMBEDDINGS: &str = "prompt_embeddings";
 
-/// One f32 tensor: its shape and values.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Floats {
-    pub shape: Vec<usize>,
-    pub values: Vec<f32>,
-}
-
-impl Floats {
-    /// `[a, b]` → `[b, a]` (burn's Linear weight is `[in, out]`, torch's `[out, in]`).
-    fn transposed(&self) -> Self {
-        let (rows, cols) = (self.shape[0], self.shape[1]);
-        let values = (0..cols)
-            .flat_map(|c| (0..rows).map(move |r| (r, c)))
-            .map(|(r, c)| self.values[r * cols + c])
-            .collect();
-        Self {
-            shape: vec![cols, rows],
-            values,
-        }
-    }
-}
-
-/// Every tensor of a safetensors file (f32 only).
-pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, Floats>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file = safetensors::SafeTensors::deserialize(&bytes)
-        .with_context(|| format!("{}: not a safetensors file", path.display()))?;
-    let mut tensors = BTreeMap::new();
-    for (name, view) in file.tensors() {
-        if view.dtype() != safetensors::Dtype::F32 {
-            bail!(
-                "{}: tensor {name} is {:?}, expected F32",
-                path.display(),
-                view.dtype()
-            );
-        }
-        let values = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        tensors.insert(
-            name,
-            Floats {
-                shape: view.shape().to_vec(),
-                values,
-            },
-        );
-    }
-    Ok(tensors)
-}
-
 fn write_tensors(
     path: &Path,
     tensors: &BTreeMap<String, Floats>,
     metadata: (&str, &str),
 ) -> Result<()> {
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+    let raw = tensors
         .iter()
-        .map(|(name, t)| {
-            let data = t.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            (name.clone(), data, t.shape.clone())
-        })
+        .map(|(name, t)| (name.clone(), RawTensor::f32(t.shape.clone(), &t.values)))
         .collect();
-    let views = bytes
-        .iter()
-        .map(|(name, data, shape)| {
-            let view =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)?;
-            Ok((name.as_str(), view))
-        })
-        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
     let info = HashMap::from([(metadata.0.to_string(), metadata.1.to_string())]);
-    let file = safetensors::serialize(views, Some(info))?;
-    crate::io::write_atomic(path, &file)
+    crate::io::write_safetensors(path, &raw, Some(info))
 }
 
 /// PEFT's task type and the name of its head module for a ptv2 head.

@@ -15,6 +15,7 @@ pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 pub const METRICS_FILE: &str = "metrics.json";
 pub const STATUS_FILE: &str = "status.json";
+pub const TRAIN_ORDER_FILE: &str = "train_order.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochRecord {

@@ -9,6 +9,9 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::charts::{framework_pairs, varying_settings};
+use crate::settings::Framework;
+
 use crate::results::{
     best, config_cells, runs_of, summary_markdown, ResultRow, RunRecord, SummaryRow,
 };
@@ -270,6 +273,43 @@ pub struct ReportContext<'a> {
     pub charts: &'a [std::path::PathBuf],
 }
 
+/// ptv2's runs against their PyTorch + PEFT replays, configuration by configuration; empty
+/// when the sweep has no replays.
+fn framework_markdown(summary: &[SummaryRow]) -> String {
+    let tasks: BTreeSet<&str> = summary
+        .iter()
+        .filter(|r| r.settings.framework == Framework::Pytorch)
+        .map(|r| r.settings.task.as_str())
+        .collect();
+    if tasks.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from("## ptv2 against the same runs in PyTorch + transformers + PEFT\n\n");
+    md.push_str("Each configuration trained by ptv2 and replayed by `tools/reference/replay.py` (`framework = pytorch`: the same training examples, batches, initial weights and learning rates). Best dev epoch, mean ± std over seeds.\n\n");
+    md.push_str("| task | configuration | metric | ptv2 | PyTorch + PEFT | ptv2 − PyTorch (points) |\n|---|---|---|---|---|---|\n");
+    let cell = |r: Option<&SummaryRow>| {
+        r.map_or("–".to_string(), |r| {
+            format!("{:.4} ± {:.4} (n={})", r.mean, r.std, r.n)
+        })
+    };
+    for task in tasks {
+        let rows: Vec<&SummaryRow> = summary.iter().filter(|r| r.settings.task == task).collect();
+        for (label, ours, theirs) in framework_pairs(&rows, varying_settings) {
+            let gap = ours
+                .zip(theirs)
+                .map_or("–".to_string(), |(a, b)| points(a.mean - b.mean));
+            md.push_str(&format!(
+                "| {task} | {label} | {} | {} | {} | {gap} |\n",
+                rows[0].metric,
+                cell(ours),
+                cell(theirs)
+            ));
+        }
+    }
+    md.push('\n');
+    md
+}
+
 pub fn write_report(
     records: &[RunRecord],
     rows: &[ResultRow],
@@ -298,11 +338,18 @@ pub fn write_report(
         failed.len(),
         train_seconds / 60.0
     ));
-    let comparisons = comparisons(records, summary);
+    // The method verdicts are about ptv2's own runs; replays are compared with them below.
+    let own: Vec<SummaryRow> = summary
+        .iter()
+        .filter(|r| r.settings.framework == Framework::Ptv2)
+        .cloned()
+        .collect();
+    let comparisons = comparisons(records, &own);
+    md.push_str(&framework_markdown(summary));
     md.push_str("## PT2 and PT against FT\n\n");
     md.push_str("Each method's best configuration (mean over seeds of the best dev epoch, the paper's protocol). ");
     md.push_str("A difference counts only when the paired bootstrap's 95% interval leaves out zero; a method less than 2 points above the majority-class level learned next to nothing.\n\n");
-    md.push_str(&verdicts(summary, &comparisons));
+    md.push_str(&verdicts(&own, &comparisons));
     md.push_str(&format!("## Paired bootstrap ({RESAMPLES} resamples of the dev set, best-epoch predictions, mean over seeds)\n\n"));
     md.push_str(&bootstrap_markdown(&comparisons));
     md.push_str("\n## What a point costs\n\nEpochs and wall seconds until a run's dev score first comes within one point of FT's best mean (from the per-epoch curves in metrics.json), mean over the seeds that got there.\n\n");
@@ -408,6 +455,48 @@ mod tests {
         assert!(
             text.contains("no comparison is drawn") && !text.contains("above FT"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn replays_are_compared_with_their_runs_and_left_out_of_the_verdicts() {
+        let replayed = |seed: u64, value: f64, init: Option<&str>| {
+            let mut r = crate::results::tests_support::row("sst2", "pt2", 16, seed, value);
+            r.settings.framework = Framework::Pytorch;
+            if let Some(init) = init {
+                r.settings.prefix_init = ptv2_models::PromptInit::parse(init).unwrap();
+            }
+            (r.run_id, r.setting) = (r.settings.id(), r.settings.key());
+            r
+        };
+        let ours = |seed: u64, value: f64| {
+            crate::results::tests_support::row("sst2", "pt2", 16, seed, value)
+        };
+        let rows = vec![
+            ours(1, 0.80),
+            ours(2, 0.82),
+            replayed(1, 0.79, None),
+            replayed(2, 0.81, None),
+            replayed(1, 0.70, Some("normal:1")),
+        ];
+        let summary = summarize(&rows);
+        let text = framework_markdown(&summary);
+        assert!(
+            text.contains("| sst2 | prefix_init random | accuracy | 0.8100 ± 0.0141 (n=2) | 0.8000 ± 0.0141 (n=2) | 1.00 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "| sst2 | prefix_init normal:1 | accuracy | – | 0.7000 ± 0.0000 (n=1) | – |"
+            ),
+            "{text}"
+        );
+        assert_eq!(framework_markdown(&summary_of(&[("pt2", 0.8)])), "");
+        let dir = tempfile::tempdir().unwrap();
+        let charts = crate::charts::draw_all(&summary, dir.path()).unwrap();
+        assert!(
+            charts.iter().any(|c| c.ends_with("sst2_frameworks.png")),
+            "{charts:?}"
         );
     }
 }

@@ -41,10 +41,10 @@ pub struct RunSettings {
     /// pt2: which layers get a prefix: `all`, `top:K`, `bottom:K`
     #[arg(long, default_value = "all")]
     pub prefix_layers: LayerSelection,
-    /// pt: how the prompts start: `random`, `vocab` (word embeddings of frequent training tokens), `text:WORDS`
+    /// pt: how the prompts start: `random` (N(0, the model's initializer_range)), `normal:STD`, `vocab` (word embeddings of frequent training tokens), `text:WORDS`
     #[arg(long, default_value = "random")]
     pub prompt_init: PromptInit,
-    /// pt2: how the prefix starts: `random`, `vocab` (the frozen encoder's keys/values of frequent training tokens), `text:WORDS`
+    /// pt2: how the prefix starts: `random` (N(0, the model's initializer_range), as THUDM's code), `normal:STD` (`normal:1` is PEFT's), `vocab` (the frozen encoder's keys/values of frequent training tokens), `text:WORDS`
     #[arg(long, default_value = "random")]
     pub prefix_init: PromptInit,
     /// pt: where a sequence head reads: `cls` (the real [CLS], as the paper's code) or `first` (the first prompt, as PEFT's BertForSequenceClassification; `import-peft` sets it)
@@ -63,9 +63,13 @@ pub struct RunSettings {
     /// seed of the init, dropout and batch order (runs that differ only in it are seeds of one configuration)
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// train on a fixed random subset of this many examples (the same for every seed)
+    /// train on a fixed subset of this many examples (the same for every seed; see `subset`)
     #[arg(long)]
     pub max_train: Option<usize>,
+    /// which `max_train` examples: `random` (a fixed random draw) or `first` (the file's first)
+    #[arg(long, value_enum, default_value_t = Subset::Random)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub subset: Subset,
     /// score the first this-many dev examples
     #[arg(long)]
     pub max_eval: Option<usize>,
@@ -78,6 +82,47 @@ pub struct RunSettings {
     /// learning-rate schedule: `linear`, `linear:WARMUP_RATIO`, `exp:GAMMA` (per epoch)
     #[arg(long, default_value = "linear")]
     pub schedule: Schedule,
+    /// how an epoch is cut into batches: `grouped` (shuffled, examples of similar length together, as HF's group_by_length) or `random` (shuffled, as the reference scripts' sampler)
+    #[arg(long, value_enum, default_value_t = Batching::Grouped)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub batching: Batching,
+    /// who trains the run: `ptv2`, or `pytorch` (the same data, batches, init and schedule replayed in PyTorch + transformers + PEFT by tools/reference/replay.py; needs `PTV2_PYTHON`)
+    #[arg(long, value_enum, default_value_t = Framework::Ptv2)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub framework: Framework,
+}
+
+/// Which `max_train` training examples a run keeps.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subset {
+    #[default]
+    Random,
+    First,
+}
+
+/// How an epoch's training examples are cut into batches.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Batching {
+    #[default]
+    Grouped,
+    Random,
+}
+
+/// The stack that trains a run.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Framework {
+    #[default]
+    Ptv2,
+    Pytorch,
+}
+
+/// Settings added after runs existed are left out of config.json at their default, so that the
+/// ids (hashes of it) of earlier runs stay.
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// The settings alone as a command, for parsing sweep values and listing the keys.
@@ -413,6 +458,44 @@ mod tests {
         assert_eq!(of("1", "0.1"), of("2", "0.1"));
         assert_ne!(of("1", "0.1"), of("1", "0.2"));
         assert!(of("1", "0.1").contains("dropout=0.1") && !of("1", "0.1").contains("seed"));
+    }
+
+    #[test]
+    fn later_settings_at_their_defaults_leave_the_id_alone() {
+        let base = values(&[("task", "sst2"), ("method", "pt2"), ("lr", "0.01")]);
+        let plain = RunSettings::from_values(&base, "t").unwrap();
+        let json = serde_json::to_string(&plain).unwrap();
+        for key in ["subset", "batching", "framework", "prompt_pool"] {
+            assert!(!json.contains(key), "{json}");
+        }
+        let mut explicit = base.clone();
+        explicit.extend(values(&[
+            ("subset", "random"),
+            ("batching", "grouped"),
+            ("framework", "ptv2"),
+        ]));
+        assert_eq!(
+            RunSettings::from_values(&explicit, "t").unwrap().id(),
+            plain.id()
+        );
+        let mut other = base.clone();
+        other.extend(values(&[
+            ("framework", "pytorch"),
+            ("prefix_init", "normal:1"),
+        ]));
+        let other = RunSettings::from_values(&other, "t").unwrap();
+        assert_ne!(other.id(), plain.id());
+        assert!(
+            other.key().contains("framework=pytorch")
+                && other.key().contains("prefix_init=normal:1")
+        );
+        let err = RunSettings::from_values(
+            &[base, values(&[("prefix_init", "normal:-1")])].concat(),
+            "s.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("normal:STD (STD > 0)"), "{err}");
     }
 
     #[test]

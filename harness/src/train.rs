@@ -5,9 +5,10 @@
 //! evaluation on dev every epoch, the best-dev epoch kept. Every random source is seeded. Batches
 //! group examples of similar length (`length_grouped_batches`) to pad little.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use burn::module::Module;
@@ -27,12 +28,13 @@ use crate::init_tokens::init_tokens;
 use crate::optim::{adamw, clip_global_norm};
 use crate::records::{
     peak_rss_mb, sha256_of, Diverged, EpochRecord, RunDir, RunMetrics, CHECKPOINT_FILE,
-    CONFIG_FILE, METRICS_FILE,
+    CONFIG_FILE, METRICS_FILE, TRAIN_ORDER_FILE,
 };
+use crate::replay;
 use crate::resume::{self, ResumeState};
-use crate::settings::RunSettings;
+use crate::settings::{Framework, RunSettings};
 use crate::signals::Interrupted;
-use crate::tasks::{length_grouped_batches, load_task, DevResult, Predictor, Task};
+use crate::tasks::{epoch_batches, load_task, Predictor, Task};
 
 /// Where a run reads and writes; not part of its identity.
 #[derive(Debug, Clone)]
@@ -55,7 +57,7 @@ pub fn load_prepared(
     text: &TextEncoder,
 ) -> Result<Box<dyn Task>> {
     let mut task = load_task(&settings.task, data_dir)?;
-    task.subset(settings.max_train, settings.max_eval);
+    task.subset(settings.max_train, settings.max_eval, settings.subset);
     task.prepare(text)?;
     if task.train_len() == 0 || task.dev_len() == 0 {
         anyhow::bail!("task {}: empty train or dev split", task.name());
@@ -122,22 +124,25 @@ fn progress_bar(progress: &Option<MultiProgress>, len: usize, prefix: String) ->
 }
 
 /// A run being trained: its task and tokenizer, the optimizer and what happened so far. The
-/// model itself moves through `train_epoch` (burn's optimizer takes it by value).
-struct Training<'a> {
-    settings: &'a RunSettings,
-    env: &'a RunEnv,
-    out: RunDir,
-    task: Box<dyn Task>,
-    text: TextEncoder,
-    device: Device,
+/// model itself moves through `train_epoch` (burn's optimizer takes it by value). `replay.rs`
+/// drives the same start, batches and scoring for a run trained in PyTorch.
+pub(crate) struct Training<'a> {
+    pub(crate) settings: &'a RunSettings,
+    pub(crate) env: &'a RunEnv,
+    pub(crate) out: RunDir,
+    pub(crate) task: Box<dyn Task>,
+    pub(crate) text: TextEncoder,
+    pub(crate) device: Device,
     train_device: Device,
     optimizer: burn::optim::ModuleOptimizer,
     rng: StdRng,
     /// Each training unit's size, for length-grouped batches.
     sizes: Vec<usize>,
+    /// Every epoch's batches so far (training-unit indices), written as `train_order.json`.
+    order: Vec<Vec<Vec<usize>>>,
     steps_per_epoch: usize,
-    step: usize,
-    train_seconds: f64,
+    pub(crate) step: usize,
+    pub(crate) train_seconds: f64,
     epochs: Vec<EpochRecord>,
     /// The best epoch so far (0-based) and its main dev score.
     best: Option<(usize, f64)>,
@@ -150,7 +155,7 @@ struct Training<'a> {
 
 impl<'a> Training<'a> {
     /// Load the model and the task and build the tuned model, seeded.
-    fn start(settings: &'a RunSettings, env: &'a RunEnv) -> Result<(Self, TunedModel)> {
+    pub(crate) fn start(settings: &'a RunSettings, env: &'a RunEnv) -> Result<(Self, TunedModel)> {
         let device = backend::device_by_name(&env.device)?;
         let train_device = device.clone().autodiff();
         train_device.seed(settings.seed);
@@ -179,6 +184,7 @@ impl<'a> Training<'a> {
             out: RunDir(env.out.clone()),
             steps_per_epoch: task.train_len().div_ceil(settings.batch_size),
             sizes: task.train_sizes(),
+            order: vec![],
             task,
             text,
             device,
@@ -201,7 +207,7 @@ impl<'a> Training<'a> {
         let started = Instant::now();
         let s = self.settings;
         let total_steps = self.steps_per_epoch * s.epochs;
-        let batches = length_grouped_batches(&self.sizes, s.batch_size, &mut self.rng);
+        let batches = self.next_epoch_batches();
         let prefix = format!("epoch {}/{}", epoch + 1, s.epochs);
         let bar = progress_bar(&self.env.progress, self.steps_per_epoch, prefix);
         let mut loss_sum = 0.0;
@@ -247,6 +253,35 @@ impl<'a> Training<'a> {
         Ok((model, loss_sum / self.steps_per_epoch as f64))
     }
 
+    /// The run's tokenizer and eval device with `model`.
+    fn predictor<'m>(&'m self, model: &'m dyn crate::tasks::Forward) -> Predictor<'m> {
+        Predictor {
+            model,
+            text: &self.text,
+            device: &self.device,
+        }
+    }
+
+    /// The next epoch's batches (as `batching` cuts them), recorded for `train_order.json`.
+    pub(crate) fn next_epoch_batches(&mut self) -> Vec<Vec<usize>> {
+        let s = self.settings;
+        let batches = epoch_batches(&self.sizes, s.batch_size, s.batching, &mut self.rng);
+        self.order.push(batches.clone());
+        batches
+    }
+
+    /// The learning rate of every step of the run, in order.
+    pub(crate) fn learning_rates(&self) -> Vec<f64> {
+        let s = self.settings;
+        let total = self.steps_per_epoch * s.epochs;
+        (0..total)
+            .map(|step| {
+                s.schedule
+                    .lr(s.lr, step, total, step / self.steps_per_epoch)
+            })
+            .collect()
+    }
+
     /// Score dev; keep the checkpoint and predictions of a new best epoch.
     fn evaluate_epoch(
         &mut self,
@@ -256,17 +291,35 @@ impl<'a> Training<'a> {
         started: Instant,
     ) -> Result<()> {
         let eval_model = model.valid();
-        let with = Predictor {
-            model: &eval_model,
-            text: &self.text,
-            device: &self.device,
-        };
-        let result = self.task.evaluate(&with)?;
+        if self.score_epoch(&eval_model, epoch, train_loss, started)? {
+            let tmp = self
+                .out
+                .file(&format!(".{CHECKPOINT_FILE}.tmp-{}", std::process::id()));
+            eval_model.save_checkpoint(&self.settings.method()?, &tmp)?;
+            std::fs::rename(&tmp, self.out.file(CHECKPOINT_FILE))
+                .context("cannot move checkpoint into place")?;
+        }
+        Ok(())
+    }
+
+    /// Score dev with `model`, record the epoch, and write the predictions of a new best epoch;
+    /// true when it is one.
+    pub(crate) fn score_epoch(
+        &mut self,
+        model: &dyn crate::tasks::Forward,
+        epoch: usize,
+        train_loss: f64,
+        started: Instant,
+    ) -> Result<bool> {
+        let result = self.task.evaluate(&self.predictor(model))?;
         let score = result.scores[0].1;
         let improved = self.best.is_none_or(|(_, b)| score > b);
         if improved {
             self.best = Some((epoch, score));
-            save_best(&eval_model, self.settings, &result, &self.out)?;
+            crate::io::write_atomic(
+                &self.out.file(result.predictions_file),
+                result.predictions.as_bytes(),
+            )?;
         }
         if self.env.verbose {
             eprintln!(
@@ -284,7 +337,7 @@ impl<'a> Training<'a> {
             dev: result.scores,
             seconds: started.elapsed().as_secs_f64(),
         });
-        Ok(())
+        Ok(improved)
     }
 
     /// Go on from a saved state: its weights and moments, the batch order and burn's generator
@@ -294,7 +347,7 @@ impl<'a> Training<'a> {
         let (model, optimizer) = resume::restore(&self.out, &state, model, optimizer)?;
         self.optimizer = optimizer;
         for _ in 0..state.epochs_done {
-            length_grouped_batches(&self.sizes, self.settings.batch_size, &mut self.rng);
+            self.next_epoch_batches();
         }
         ptv2_models::dropout::replay_draws(&self.train_device, state.dropout_draws);
         if self.env.verbose {
@@ -327,10 +380,17 @@ impl<'a> Training<'a> {
         self.wall_before + self.started.elapsed().as_secs_f64()
     }
 
-    fn metrics(self, params: ParamCounts) -> RunMetrics {
+    pub(crate) fn metrics(self, params: ParamCounts) -> Result<RunMetrics> {
+        crate::io::write_json(
+            &self.out.file(TRAIN_ORDER_FILE),
+            &TrainOrder {
+                train_units: self.task.train_len(),
+                epochs: &self.order,
+            },
+        )?;
         let (best_epoch, _) = self.best.expect("at least one epoch");
         let wall_seconds = self.wall_seconds();
-        RunMetrics {
+        Ok(RunMetrics {
             task: self.settings.task.clone(),
             method: self.settings.method.clone(),
             model: self.settings.model.clone(),
@@ -353,8 +413,16 @@ impl<'a> Training<'a> {
             device: backend::describe(&self.device),
             majority_dev: self.task.majority_scores(),
             labels: self.task.labels(),
-        }
+        })
     }
+}
+
+/// `train_order.json`: which training units (indices into the training split after
+/// `max_train`/`subset`; QA: windows) each step of each epoch took, in order.
+#[derive(serde::Serialize)]
+struct TrainOrder<'a> {
+    train_units: usize,
+    epochs: &'a Vec<Vec<Vec<usize>>>,
 }
 
 /// Train one run, writing `config.json`, `metrics.json`, the best epoch's checkpoint and dev
@@ -374,6 +442,9 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
     std::fs::create_dir_all(&env.out)
         .with_context(|| format!("cannot create {}", env.out.display()))?;
     crate::io::write_json(&env.out.join(CONFIG_FILE), settings)?;
+    if settings.framework == Framework::Pytorch {
+        return train_in_pytorch(settings, env, started);
+    }
     let (mut run, mut model) = Training::start(settings, env)?;
     run.started = started;
     // Counting visits every parameter, which materializes burn's lazily initialized weights in
@@ -400,26 +471,72 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
         }
     }
     let out = run.out.clone();
-    let metrics = run.metrics(params);
+    let metrics = run.metrics(params)?;
     crate::io::write_json(&env.out.join(METRICS_FILE), &metrics)?;
     resume::clear(&out);
     Ok(metrics)
 }
 
-fn save_best(
-    model: &TunedModel,
-    settings: &RunSettings,
-    result: &DevResult,
-    out: &RunDir,
-) -> Result<()> {
-    let tmp = out.file(&format!(".{CHECKPOINT_FILE}.tmp-{}", std::process::id()));
-    model.clone().save_checkpoint(&settings.method()?, &tmp)?;
-    std::fs::rename(&tmp, out.file(CHECKPOINT_FILE))
-        .context("cannot move checkpoint into place")?;
-    crate::io::write_atomic(
-        &out.file(result.predictions_file),
-        result.predictions.as_bytes(),
-    )
+/// The run trained by the reference stack (`replay.rs`): the same start (the model ptv2 builds
+/// for this seed, saved), the same batches and learning rates, the dev batches recorded as ptv2's
+/// evaluation forms them; Python's logits are scored by the task like ptv2's own. No checkpoint:
+/// the trained weights stay on the PyTorch side.
+fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> Result<RunMetrics> {
+    let (mut run, model) = Training::start(settings, env)?;
+    run.started = started;
+    let params = model.param_counts();
+    let head = run.task.head();
+    replay::check_supported(settings, &head)?;
+    let dir = run.out.file(replay::REPLAY_DIR);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let model = model.save_checkpoint(&settings.method()?, &dir.join(replay::INIT_FILE))?;
+    let mut train = BTreeMap::new();
+    for epoch in 0..settings.epochs {
+        for (step, chunk) in run.next_epoch_batches().iter().enumerate() {
+            let batch = run.task.train_batch(chunk, &run.text, &run.device)?;
+            replay::batch_tensors(&format!("e{epoch}.s{step}"), &batch, &mut train);
+        }
+    }
+    let eval_model = model.valid();
+    let recorder = replay::Recorder {
+        model: &eval_model,
+        inputs: Default::default(),
+    };
+    run.task.evaluate(&run.predictor(&recorder))?;
+    let eval_inputs = recorder.inputs.into_inner().unwrap();
+    let (head, num_labels) = replay::head_spec(&head);
+    let spec = replay::ReplaySpec {
+        model_dir: resolve_model(&settings.model, &env.cache)?.dir,
+        num_layers: model.encoder.num_layers(),
+        method: settings.method.clone(),
+        prompt_len: settings.prompt_len,
+        pool_first_prompt: !settings.prompt_pool.is_cls(),
+        head,
+        num_labels,
+        dropout: settings.dropout,
+        seed: settings.seed,
+        epochs: settings.epochs,
+        steps_per_epoch: run.steps_per_epoch,
+        learning_rates: run.learning_rates(),
+        eval_batches: eval_inputs.len(),
+        threads: replay::threads(),
+    };
+    replay::write_bundle(&dir, &spec, &train, &eval_inputs)?;
+    drop(train);
+    let report = replay::run_python(&dir)?;
+    for (epoch, done) in report.epochs.iter().enumerate() {
+        let logits = replay::ReplayedLogits::read(&dir, epoch + 1, &run.device)?;
+        run.step += run.steps_per_epoch;
+        run.train_seconds += done.seconds;
+        let began = Instant::now() - Duration::from_secs_f64(done.seconds);
+        run.score_epoch(&logits, epoch, done.train_loss, began)?;
+    }
+    let mut metrics = run.metrics(params)?;
+    metrics.device = report.device;
+    metrics.peak_rss_mb = metrics.peak_rss_mb.max(report.peak_rss_mb);
+    crate::io::write_json(&env.out.join(METRICS_FILE), &metrics)?;
+    replay::remove_tensors(&dir, settings.epochs);
+    Ok(metrics)
 }
 
 /// A finished run loaded back: its settings, task, tokenizer and the model with its checkpoint.

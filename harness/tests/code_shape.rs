@@ -15,7 +15,7 @@ const LAYERS: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "run",
-        &["tasks", "optim", "init_tokens", "train", "resume"],
+        &["tasks", "optim", "init_tokens", "train", "resume", "replay"],
         &["records"],
     ),
     (

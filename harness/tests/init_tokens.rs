@@ -18,7 +18,7 @@ fn tokenizer() -> TextEncoder {
 fn text_and_vocab_inits_pick_real_tokens() {
     let text = tokenizer();
     let mut task = load_task("sst2", &data_dir()).unwrap();
-    task.subset(Some(300), Some(8));
+    task.subset(Some(300), Some(8), Default::default());
     let id = |t: &str| i64::from(text.token_to_id(t).unwrap());
 
     let init = PromptInit::Text("a great movie".into());

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod fetch;
 pub mod peft;
 pub mod predict;
+pub mod replay;
 pub mod report;
 pub mod score;
 pub mod serve;
@@ -42,6 +43,8 @@ enum Command {
     Encode(encode::EncodeArgs),
     /// Train one model × task × method run and write metrics.json, the checkpoint and predictions.
     Train(train::TrainArgs),
+    /// Train a finished run again in PyTorch + transformers + PEFT and print both side by side.
+    Replay(replay::ReplayArgs),
     /// Reload a run's checkpoint and score it on dev again.
     Eval(eval::EvalArgs),
     /// Score a predictions file against a task's dev split.
@@ -77,6 +80,7 @@ impl Cli {
         match self.command {
             Command::Encode(args) => encode::run(&args),
             Command::Train(args) => train::run(&args),
+            Command::Replay(args) => replay::run(&args),
             Command::Eval(args) => eval::run(&args),
             Command::Score(args) => score::run(&args),
             Command::Predict(args) => predict::run(&args),

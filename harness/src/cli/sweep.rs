@@ -116,6 +116,13 @@ fn print_plan(runs: &[PlannedRun], mine: &[PlannedRun], env: &SweepEnv) {
         if !s.init().is_empty() && s.init() != "random" {
             extra.push_str(&format!(" init={}", s.init()));
         }
+        // Settings written to config.json only away from their defaults.
+        let fields = s.configuration();
+        for key in ["prompt_pool", "subset", "batching", "framework"] {
+            if let Some(value) = fields.get(key).and_then(|v| v.as_str()) {
+                extra.push_str(&format!(" {key}={value}"));
+            }
+        }
         let line = writeln!(
             out,
             "{}  {:<8} {:<4} P={:<3} lr={:<8} epochs={:<3} bs={:<3} seed={:<3} model={}{extra} [{state}]",

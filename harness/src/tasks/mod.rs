@@ -26,6 +26,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use crate::settings::{Batching, Subset};
+
 /// One batch: model input and targets.
 pub struct Batch {
     pub input: EncoderInput,
@@ -72,9 +74,9 @@ pub trait Task: Send + Sync {
     fn head(&self) -> HeadKind;
     /// The metric that picks the best epoch (the first of `DevResult::scores`).
     fn main_metric(&self) -> &'static str;
-    /// Keep a fixed random subset of `max_train` training examples (seed 0, the same for every run
-    /// seed) and the first `max_eval` dev examples.
-    fn subset(&mut self, max_train: Option<usize>, max_eval: Option<usize>);
+    /// Keep `max_train` training examples — a fixed random draw (seed 0, the same for every run
+    /// seed) or the first ones — and the first `max_eval` dev examples.
+    fn subset(&mut self, max_train: Option<usize>, max_eval: Option<usize>, draw: Subset);
     /// Tokenizer-dependent preparation (QA windows), after subsetting.
     fn prepare(&mut self, _text: &TextEncoder) -> Result<()> {
         Ok(())
@@ -190,8 +192,13 @@ impl TaskSpec {
 /// whose units are windows): the subset, the split lengths, each example's size.
 macro_rules! example_splits {
     ($size:path) => {
-        fn subset(&mut self, max_train: Option<usize>, max_eval: Option<usize>) {
-            $crate::tasks::take_subset(&mut self.train, &mut self.dev, max_train, max_eval);
+        fn subset(
+            &mut self,
+            max_train: Option<usize>,
+            max_eval: Option<usize>,
+            draw: $crate::settings::Subset,
+        ) {
+            $crate::tasks::take_subset(&mut self.train, &mut self.dev, max_train, max_eval, draw);
         }
 
         fn train_len(&self) -> usize {
@@ -266,9 +273,12 @@ pub fn take_subset<T>(
     dev: &mut Vec<T>,
     max_train: Option<usize>,
     max_eval: Option<usize>,
+    draw: Subset,
 ) {
     if let Some(n) = max_train.filter(|&n| n < train.len()) {
-        train.shuffle(&mut StdRng::seed_from_u64(0));
+        if draw == Subset::Random {
+            train.shuffle(&mut StdRng::seed_from_u64(0));
+        }
         train.truncate(n);
     }
     if let Some(n) = max_eval {
@@ -294,6 +304,24 @@ pub fn length_grouped_batches(
     }
     batches.shuffle(rng);
     batches
+}
+
+/// One epoch's training batches as `batching` asks: length-grouped, or a plain shuffle cut into
+/// batches (a PyTorch `RandomSampler`'s order, drawn from `rng`).
+pub fn epoch_batches(
+    sizes: &[usize],
+    batch_size: usize,
+    batching: Batching,
+    rng: &mut StdRng,
+) -> Vec<Vec<usize>> {
+    match batching {
+        Batching::Grouped => length_grouped_batches(sizes, batch_size, rng),
+        Batching::Random => {
+            let mut order: Vec<usize> = (0..sizes.len()).collect();
+            order.shuffle(rng);
+            order.chunks(batch_size).map(<[usize]>::to_vec).collect()
+        }
+    }
 }
 
 /// Predictions for every dev unit, in dev order: the units go through `predict` in chunks of
@@ -352,6 +380,29 @@ mod tests {
         assert!(spread < 60, "spread {spread}");
         let again = length_grouped_batches(&sizes, 16, &mut StdRng::seed_from_u64(3));
         assert_eq!(batches, again);
+    }
+
+    #[test]
+    fn random_batches_are_a_shuffle_cut_in_order() {
+        let sizes = vec![1; 50];
+        let batches = epoch_batches(&sizes, 16, Batching::Random, &mut StdRng::seed_from_u64(3));
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            [16, 16, 16, 2]
+        );
+        let mut order: Vec<usize> = (0..50).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(3));
+        assert_eq!(batches.concat(), order);
+    }
+
+    #[test]
+    fn the_first_subset_keeps_the_file_order() {
+        let (mut train, mut dev): (Vec<usize>, Vec<usize>) = ((0..10).collect(), (0..10).collect());
+        take_subset(&mut train, &mut dev, Some(4), Some(3), Subset::First);
+        assert_eq!((train, dev), (vec![0, 1, 2, 3], vec![0, 1, 2]));
+        let mut train: Vec<usize> = (0..10).collect();
+        take_subset(&mut train, &mut vec![], Some(4), None, Subset::Random);
+        assert_ne!(train, vec![0, 1, 2, 3]);
     }
 
     #[test]

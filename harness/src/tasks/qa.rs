@@ -18,6 +18,7 @@ use super::{
     input_field, predict_in_chunks, take_subset, Batch, DevResult, Predictor, Source, Task,
 };
 use crate::metrics::squad;
+use crate::settings::Subset;
 
 const N_BEST: usize = 20;
 const MAX_ANSWER_TOKENS: usize = 30;
@@ -463,8 +464,8 @@ impl Task for QaTask {
         "f1"
     }
 
-    fn subset(&mut self, max_train: Option<usize>, max_eval: Option<usize>) {
-        take_subset(&mut self.train, &mut self.dev, max_train, max_eval);
+    fn subset(&mut self, max_train: Option<usize>, max_eval: Option<usize>, draw: Subset) {
+        take_subset(&mut self.train, &mut self.dev, max_train, max_eval, draw);
     }
 
     fn prepare(&mut self, text: &TextEncoder) -> Result<()> {

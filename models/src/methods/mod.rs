@@ -63,11 +63,14 @@ pub enum Method {
 /// from their word embeddings (PEFT's TEXT init), PT2 from the frozen encoder's own key/value
 /// projections of them in every layer (Li & Liang's init with real-word activations). The harness
 /// picks the tokens (`MethodInit::init_tokens`); random inits are N(0, initializer_range).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum PromptInit {
+    /// N(0, the model's initializer_range), as HF `_init_weights` does (0.02 for BERT).
     #[default]
     Random,
+    /// N(0, std²): `normal:1` is PEFT's prefix init (a torch `nn.Embedding`).
+    Normal(f64),
     /// P tokens sampled from the most frequent tokens of the training texts.
     Vocab,
     /// The tokens of this text, repeated or cut to P.
@@ -79,16 +82,29 @@ impl PromptInit {
         *self == Self::Random
     }
 
-    /// Parse `random`, `vocab` or `text:WORDS`.
+    /// The std of a random start: `normal:STD`'s, or `default` (the model's initializer_range).
+    pub fn random_std(&self, default: f64) -> f64 {
+        match self {
+            Self::Normal(std) => *std,
+            _ => default,
+        }
+    }
+
+    /// Parse `random`, `normal:STD`, `vocab` or `text:WORDS`.
     pub fn parse(text: &str) -> Result<Self, String> {
+        let expected = || {
+            format!("init \"{text}\": expected random, normal:STD (STD > 0), vocab or text:WORDS (non-empty)")
+        };
         match text {
             "random" => Ok(Self::Random),
             "vocab" => Ok(Self::Vocab),
-            _ => match text.strip_prefix("text:") {
-                Some(words) if !words.trim().is_empty() => Ok(Self::Text(words.to_string())),
-                _ => Err(format!(
-                    "init \"{text}\": expected random, vocab or text:WORDS (non-empty)"
-                )),
+            _ => match (text.strip_prefix("text:"), text.strip_prefix("normal:")) {
+                (Some(words), _) if !words.trim().is_empty() => Ok(Self::Text(words.to_string())),
+                (_, Some(std)) => match std.parse::<f64>() {
+                    Ok(std) if std > 0.0 && std.is_finite() => Ok(Self::Normal(std)),
+                    _ => Err(expected()),
+                },
+                _ => Err(expected()),
             },
         }
     }
@@ -98,6 +114,7 @@ impl std::fmt::Display for PromptInit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Random => write!(f, "random"),
+            Self::Normal(std) => write!(f, "normal:{std}"),
             Self::Vocab => write!(f, "vocab"),
             Self::Text(words) => write!(f, "text:{words}"),
         }
@@ -146,7 +163,7 @@ impl Method {
                 pool: o.prompt_pool,
             },
             "pt2" => {
-                if o.reparam_hidden.is_some() && !o.prefix_init.is_random() {
+                if o.reparam_hidden.is_some() && !matches!(o.prefix_init, PromptInit::Random) {
                     return Err(format!("prefix_init {} needs a plain prefix: a reparameterized one (reparam_hidden) starts random", o.prefix_init));
                 }
                 Self::Pt2 {
@@ -424,7 +441,8 @@ fn new_adapter(
         Method::Pt {
             prompt_len, pool, ..
         } => {
-            let config = PromptTuningConfig::new(*prompt_len, hidden).with_init_std(init.init_std);
+            let std = method.init().random_std(init.init_std);
+            let config = PromptTuningConfig::new(*prompt_len, hidden).with_init_std(std);
             let prompt = match &real_tokens {
                 Some((tokens, frozen)) => {
                     config.init_with(onto(tokens.word_embeddings(frozen), device))
@@ -451,7 +469,7 @@ fn new_adapter(
             .with_layers(layers.clone())
             .with_reparam_hidden(*reparam_hidden)
             .with_dropout(init.dropout)
-            .with_init_std(init.init_std);
+            .with_init_std(method.init().random_std(init.init_std));
             Some(Adapter::Prefix(match &real_tokens {
                 Some((tokens, frozen)) => {
                     let selected = layers.layers(config.num_layers);

@@ -1,0 +1,179 @@
+"""Replay a ptv2 run in PyTorch + transformers 4.46.3 + PEFT 0.11.1 (`framework = "pytorch"`).
+
+ptv2 writes a bundle (harness/src/replay.rs): the run's initial prompts/prefix and head, every
+training step's batch, the dev batches and the learning rate of every step. This script trains
+the same model from the same start on the same batches at the same rates — PEFT's PrefixTuning
+(PT2) or PromptTuning (PT) on a frozen transformers model, or the whole model (FT) — and writes
+each epoch's dev logits; ptv2 scores them with its own task code. What ptv2 does and PEFT does
+not is added here so the two train the same thing: dropout on the prefix (THUDM's code) and the
+head's dropout at the run's rate; PT's sequence head reads the real [CLS] unless the run pools
+the first prompt (PEFT's own choice).
+
+Usage: python replay.py BUNDLE_DIR   (ptv2 runs it; see `ptv2 replay`)
+"""
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import transformers
+from safetensors.torch import load_file, save_file
+
+import peft
+
+HEADS = {
+    "sequence": ("AutoModelForSequenceClassification", "SEQ_CLS", "classifier"),
+    "regression": ("AutoModelForSequenceClassification", "SEQ_CLS", "classifier"),
+    "token": ("AutoModelForTokenClassification", "TOKEN_CLS", "classifier"),
+    "span": ("AutoModelForQuestionAnswering", "QUESTION_ANS", "qa_outputs"),
+}
+
+
+def base_model(spec, init):
+    """The pretrained model with its first num_layers layers and ptv2's initial head."""
+    auto_class, _, head_name = HEADS[spec["head"]]
+    config = transformers.AutoConfig.from_pretrained(
+        spec["model_dir"],
+        num_labels=spec["num_labels"],
+        num_hidden_layers=spec["num_layers"],
+        classifier_dropout=spec["dropout"],
+    )
+    model = getattr(transformers, auto_class).from_pretrained(spec["model_dir"], config=config)
+    head = getattr(model, head_name)
+    with torch.no_grad():
+        # burn's Linear weight is [in, out], torch's [out, in].
+        head.weight.copy_(init["head.classifier.weight"].T)
+        head.bias.copy_(init["head.classifier.bias"])
+    return model
+
+
+def with_prefix_dropout(model, p):
+    """ptv2 (like THUDM's code) drops prefix elements per example in training; PEFT does not."""
+    encoder = model.prompt_encoder[model.active_adapter]
+    forward = encoder.forward
+    encoder.forward = lambda tokens: F.dropout(forward(tokens), p, encoder.training)
+
+
+def pooling_real_cls(model, prompt_len):
+    """PT with prompt_pool = cls: the pooler reads the real [CLS] after the P prompts."""
+    inner = model.base_model
+    pooler = getattr(inner, inner.base_model_prefix).pooler
+    forward = pooler.forward
+    pooler.forward = lambda hidden: forward(hidden[:, prompt_len:])
+
+
+def qa_prefix_with_token_types(model, prompt_len):
+    """PEFT 0.11.1's PeftModelForQuestionAnswering.forward drops token_type_ids on its prefix
+    path (BERT then sees segment 0 for the context too); pass them on, as its sequence and token
+    classification paths do and as ptv2 and THUDM's code do."""
+
+    def forward(input_ids, attention_mask, token_type_ids):
+        prefix_mask = torch.ones(input_ids.shape[0], prompt_len, dtype=attention_mask.dtype)
+        return model._prefix_tuning_forward(
+            input_ids=input_ids,
+            attention_mask=torch.cat((prefix_mask, attention_mask), dim=1),
+            token_type_ids=token_type_ids,
+            return_dict=True,
+        )
+
+    model.forward = forward
+
+
+def tuned_model(spec, init):
+    model = base_model(spec, init)
+    if spec["method"] == "ft":
+        return model
+    _, task_type, _ = HEADS[spec["head"]]
+    if spec["method"] == "pt2":
+        config = peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
+        start = init["prefix.embedding"]
+    else:
+        config = peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
+        start = init["prompt.embedding"]
+    model = peft.get_peft_model(model, config)
+    with torch.no_grad():
+        model.prompt_encoder[model.active_adapter].embedding.weight.copy_(start)
+    if spec["method"] == "pt2":
+        with_prefix_dropout(model, spec["dropout"])
+        if spec["head"] == "span":
+            qa_prefix_with_token_types(model, spec["prompt_len"])
+    elif not spec["pool_first_prompt"]:
+        pooling_real_cls(model, spec["prompt_len"])
+    return model
+
+
+def outputs(model, tensors, prefix):
+    inputs = {k: tensors[f"{prefix}.{k}"] for k in ("input_ids", "attention_mask", "token_type_ids")}
+    return model(**inputs)
+
+
+def loss_of(spec, out, labels):
+    """ptv2's losses (models/src/loss.rs): mean cross-entropy ignoring -100, MSE, span mean."""
+    if spec["head"] == "span":
+        return (F.cross_entropy(out.start_logits, labels[:, 0]) + F.cross_entropy(out.end_logits, labels[:, 1])) / 2
+    if spec["head"] == "regression":
+        return F.mse_loss(out.logits.squeeze(-1), labels)
+    logits = out.logits
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+
+def evaluate(spec, model, batches):
+    model.eval()
+    logits = {}
+    with torch.no_grad():
+        for i in range(spec["eval_batches"]):
+            out = outputs(model, batches, f"b{i}")
+            if spec["head"] == "span":
+                logits[f"b{i}.start"] = out.start_logits.contiguous()
+                logits[f"b{i}.end"] = out.end_logits.contiguous()
+            else:
+                logits[f"b{i}.logits"] = out.logits.contiguous()
+    return logits
+
+
+def main(bundle):
+    bundle = Path(bundle)
+    spec = json.loads((bundle / "replay.json").read_text())
+    torch.manual_seed(spec["seed"])
+    torch.set_num_threads(spec["threads"])
+    init = load_file(bundle / "init.safetensors")
+    train = load_file(bundle / "train.safetensors")
+    dev = load_file(bundle / "eval.safetensors")
+    model = tuned_model(spec, init)
+    params = [p for p in model.parameters() if p.requires_grad]
+    print(f"trainable {sum(p.numel() for p in params)} of {sum(p.numel() for p in model.parameters())}", flush=True)
+    optimizer = torch.optim.AdamW(params, lr=spec["learning_rates"][0], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    epochs, step = [], 0
+    for epoch in range(spec["epochs"]):
+        started = time.time()
+        model.train()
+        total = 0.0
+        for s in range(spec["steps_per_epoch"]):
+            loss = loss_of(spec, outputs(model, train, f"e{epoch}.s{s}"), train[f"e{epoch}.s{s}.labels"])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            for group in optimizer.param_groups:
+                group["lr"] = spec["learning_rates"][step]
+            optimizer.step()
+            optimizer.zero_grad()
+            total += loss.item()
+            step += 1
+        seconds = time.time() - started
+        save_file(evaluate(spec, model, dev), bundle / f"epoch{epoch + 1}.safetensors")
+        epochs.append({"train_loss": total / spec["steps_per_epoch"], "seconds": seconds})
+        print(f"epoch {epoch + 1}: train loss {epochs[-1]['train_loss']:.4f} ({seconds:.0f} s)", flush=True)
+    report = {
+        "epochs": epochs,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "device": f"pytorch {torch.__version__} cpu ({spec['threads']} threads), "
+        f"transformers {transformers.__version__}, peft {peft.__version__}",
+    }
+    (bundle / "report.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
