@@ -110,7 +110,7 @@ impl RawTensor {
 /// A safetensors file of `tensors` (sorted by name, as safetensors stores them), written atomically.
 pub fn write_safetensors(
     path: &Path,
-    tensors: &std::collections::BTreeMap<String, RawTensor>,
+    tensors: &BTreeMap<String, RawTensor>,
     metadata: Option<std::collections::HashMap<String, String>>,
 ) -> Result<()> {
     let views = tensors

@@ -274,15 +274,14 @@ impl Forward for ReplayedLogits {
             *next += 1;
             *next - 1
         };
-        let logits = if self.tensors.contains_key(&format!("b{i}.start")) {
-            Logits::Span {
+        let name = format!("b{i}.logits");
+        let logits = match self.tensors.get(&name).map(|t| t.shape.len()) {
+            None => Logits::Span {
                 start: self.tensor(&format!("b{i}.start"))?,
                 end: self.tensor(&format!("b{i}.end"))?,
-            }
-        } else if self.tensors[&format!("b{i}.logits")].shape.len() == 3 {
-            Logits::Token(self.tensor(&format!("b{i}.logits"))?)
-        } else {
-            Logits::Sequence(self.tensor(&format!("b{i}.logits"))?)
+            },
+            Some(3) => Logits::Token(self.tensor(&name)?),
+            Some(_) => Logits::Sequence(self.tensor(&name)?),
         };
         let rows = match &logits {
             Logits::Sequence(t) => t.dims()[0],

@@ -389,6 +389,20 @@ pub fn summary_markdown(summary: &[SummaryRow]) -> String {
 }
 
 /// Write results.parquet/.csv, summary.parquet/.csv and summary.md into the sweep dir.
+/// Rows as JSON objects with the settings config.json leaves out at their defaults written in,
+/// so that a `framework` column says `ptv2` rather than nothing.
+fn with_omitted_settings<T: Serialize>(rows: &[T]) -> Result<Vec<serde_json::Value>> {
+    rows.iter()
+        .map(|row| {
+            let mut value = serde_json::to_value(row)?;
+            if let Some(fields) = value.as_object_mut() {
+                RunSettings::fill_omitted(fields);
+            }
+            Ok(value)
+        })
+        .collect()
+}
+
 pub fn write_tables(
     records: &[RunRecord],
     dir: &Path,
@@ -397,8 +411,10 @@ pub fn write_tables(
     let mut summary = summarize(&rows);
     cost_of_a_point(&mut summary, records);
     learning_curves(&mut summary, records);
-    crate::table::write_frame(&mut crate::table::frame(&rows)?, &dir.join("results"))?;
-    crate::table::write_frame(&mut crate::table::frame(&summary)?, &dir.join("summary"))?;
+    let results = crate::table::frame(&with_omitted_settings(&rows)?)?;
+    crate::table::write_frame(&mut { results }, &dir.join("results"))?;
+    let summary_table = crate::table::frame(&with_omitted_settings(&summary)?)?;
+    crate::table::write_frame(&mut { summary_table }, &dir.join("summary"))?;
     crate::io::write_atomic(
         &dir.join("summary.md"),
         summary_markdown(&summary).as_bytes(),

@@ -119,8 +119,10 @@ pub enum Framework {
     Pytorch,
 }
 
-/// Settings added after runs existed are left out of config.json at their default, so that the
+/// The settings added after runs existed: left out of config.json at their default, so that the
 /// ids (hashes of it) of earlier runs stay.
+const OMITTED_AT_DEFAULT: [&str; 4] = ["prompt_pool", "subset", "batching", "framework"];
+
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
 }
@@ -245,6 +247,20 @@ impl RunSettings {
             "pt" => self.prompt_init.to_string(),
             "pt2" => self.prefix_init.to_string(),
             _ => String::new(),
+        }
+    }
+
+    /// Put the settings that config.json leaves out at their defaults (`is_default`) into the
+    /// serialized `fields` of a run's settings, for tables.
+    pub fn fill_omitted(fields: &mut serde_json::Map<String, serde_json::Value>) {
+        let command = SettingsCommand::command();
+        for arg in command.get_arguments() {
+            let key = arg.get_id().as_str();
+            if let (true, [default]) = (OMITTED_AT_DEFAULT.contains(&key), arg.get_default_values())
+            {
+                let default = default.to_string_lossy().to_string();
+                fields.entry(key).or_insert(default.into());
+            }
         }
     }
 
@@ -465,9 +481,18 @@ mod tests {
         let base = values(&[("task", "sst2"), ("method", "pt2"), ("lr", "0.01")]);
         let plain = RunSettings::from_values(&base, "t").unwrap();
         let json = serde_json::to_string(&plain).unwrap();
-        for key in ["subset", "batching", "framework", "prompt_pool"] {
+        for key in OMITTED_AT_DEFAULT {
             assert!(!json.contains(key), "{json}");
         }
+        let serde_json::Value::Object(mut fields) = serde_json::to_value(&plain).unwrap() else {
+            unreachable!()
+        };
+        RunSettings::fill_omitted(&mut fields);
+        let filled: Vec<&str> = OMITTED_AT_DEFAULT
+            .iter()
+            .map(|k| fields[*k].as_str().unwrap())
+            .collect();
+        assert_eq!(filled, ["cls", "random", "grouped", "ptv2"]);
         let mut explicit = base.clone();
         explicit.extend(values(&[
             ("subset", "random"),

@@ -3,7 +3,7 @@
 //! AdamW on the trainable parameters only, global grad-norm clip 1.0, linear decay (optional
 //! warmup) or per-epoch exponential decay, dropout on in training and off in evaluation,
 //! evaluation on dev every epoch, the best-dev epoch kept. Every random source is seeded. Batches
-//! group examples of similar length (`length_grouped_batches`) to pad little.
+//! group examples of similar length to pad little (`batching = grouped`) or are drawn at random.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -124,15 +124,15 @@ fn progress_bar(progress: &Option<MultiProgress>, len: usize, prefix: String) ->
 }
 
 /// A run being trained: its task and tokenizer, the optimizer and what happened so far. The
-/// model itself moves through `train_epoch` (burn's optimizer takes it by value). `replay.rs`
-/// drives the same start, batches and scoring for a run trained in PyTorch.
-pub(crate) struct Training<'a> {
-    pub(crate) settings: &'a RunSettings,
-    pub(crate) env: &'a RunEnv,
-    pub(crate) out: RunDir,
-    pub(crate) task: Box<dyn Task>,
-    pub(crate) text: TextEncoder,
-    pub(crate) device: Device,
+/// model itself moves through `train_epoch` (burn's optimizer takes it by value);
+/// `train_in_pytorch` takes the same start, batches and scoring to the reference stack.
+struct Training<'a> {
+    settings: &'a RunSettings,
+    env: &'a RunEnv,
+    out: RunDir,
+    task: Box<dyn Task>,
+    text: TextEncoder,
+    device: Device,
     train_device: Device,
     optimizer: burn::optim::ModuleOptimizer,
     rng: StdRng,
@@ -141,8 +141,8 @@ pub(crate) struct Training<'a> {
     /// Every epoch's batches so far (training-unit indices), written as `train_order.json`.
     order: Vec<Vec<Vec<usize>>>,
     steps_per_epoch: usize,
-    pub(crate) step: usize,
-    pub(crate) train_seconds: f64,
+    step: usize,
+    train_seconds: f64,
     epochs: Vec<EpochRecord>,
     /// The best epoch so far (0-based) and its main dev score.
     best: Option<(usize, f64)>,
@@ -155,7 +155,7 @@ pub(crate) struct Training<'a> {
 
 impl<'a> Training<'a> {
     /// Load the model and the task and build the tuned model, seeded.
-    pub(crate) fn start(settings: &'a RunSettings, env: &'a RunEnv) -> Result<(Self, TunedModel)> {
+    fn start(settings: &'a RunSettings, env: &'a RunEnv) -> Result<(Self, TunedModel)> {
         let device = backend::device_by_name(&env.device)?;
         let train_device = device.clone().autodiff();
         train_device.seed(settings.seed);
@@ -263,7 +263,7 @@ impl<'a> Training<'a> {
     }
 
     /// The next epoch's batches (as `batching` cuts them), recorded for `train_order.json`.
-    pub(crate) fn next_epoch_batches(&mut self) -> Vec<Vec<usize>> {
+    fn next_epoch_batches(&mut self) -> Vec<Vec<usize>> {
         let s = self.settings;
         let batches = epoch_batches(&self.sizes, s.batch_size, s.batching, &mut self.rng);
         self.order.push(batches.clone());
@@ -271,7 +271,7 @@ impl<'a> Training<'a> {
     }
 
     /// The learning rate of every step of the run, in order.
-    pub(crate) fn learning_rates(&self) -> Vec<f64> {
+    fn learning_rates(&self) -> Vec<f64> {
         let s = self.settings;
         let total = self.steps_per_epoch * s.epochs;
         (0..total)
@@ -304,7 +304,7 @@ impl<'a> Training<'a> {
 
     /// Score dev with `model`, record the epoch, and write the predictions of a new best epoch;
     /// true when it is one.
-    pub(crate) fn score_epoch(
+    fn score_epoch(
         &mut self,
         model: &dyn crate::tasks::Forward,
         epoch: usize,
@@ -380,7 +380,7 @@ impl<'a> Training<'a> {
         self.wall_before + self.started.elapsed().as_secs_f64()
     }
 
-    pub(crate) fn metrics(self, params: ParamCounts) -> Result<RunMetrics> {
+    fn metrics(self, params: ParamCounts) -> Result<RunMetrics> {
         crate::io::write_json(
             &self.out.file(TRAIN_ORDER_FILE),
             &TrainOrder {
@@ -488,6 +488,8 @@ fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> R
     let head = run.task.head();
     replay::check_supported(settings, &head)?;
     let dir = run.out.file(replay::REPLAY_DIR);
+    // A replay does not resume: an interrupted one starts over from a new bundle.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let model = model.save_checkpoint(&settings.method()?, &dir.join(replay::INIT_FILE))?;
     let mut train = BTreeMap::new();
