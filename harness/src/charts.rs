@@ -14,7 +14,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::results::SummaryRow;
-use crate::settings::Framework;
+use crate::settings::{Framework, RunSettings};
 
 const WIDTH: u32 = 900;
 const HEIGHT: u32 = 560;
@@ -864,34 +864,25 @@ impl<'a> Chart for FrameworkBars<'a> {
     }
 }
 
-/// The settings that differ between `rows` (but the framework), as `key value` of this row;
-/// "defaults" when it has each at its default.
+/// The settings that differ between `rows` (but the framework) and are not at their default in
+/// this row, as `key value`; "defaults" when there are none.
 pub fn varying_settings(row: &SummaryRow, rows: &[&SummaryRow]) -> String {
+    let value = |r: &SummaryRow, key: &str| match r.configuration.get(key) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Null) | None => RunSettings::default_of(key),
+        Some(other) => Some(other.to_string()),
+    };
     let keys: std::collections::BTreeSet<&String> = rows
         .iter()
         .flat_map(|r| r.configuration.keys())
         .filter(|k| *k != "framework")
         .collect();
-    let differ = |k: &String| {
-        let values: std::collections::BTreeSet<String> = rows
-            .iter()
-            .map(|r| {
-                r.configuration
-                    .get(k)
-                    .map_or(String::new(), |v| v.to_string())
-            })
-            .collect();
-        values.len() > 1
-    };
     let shown: Vec<String> = keys
         .into_iter()
-        .filter(|k| differ(k))
+        .filter(|k| rows.iter().any(|r| value(r, k) != value(row, k)))
         .filter_map(|k| {
-            let value = row.configuration.get(k)?;
-            Some(format!(
-                "{k} {}",
-                value.as_str().map_or(value.to_string(), str::to_string)
-            ))
+            let mine = value(row, k)?;
+            (Some(&mine) != RunSettings::default_of(k).as_ref()).then(|| format!("{k} {mine}"))
         })
         .collect();
     if shown.is_empty() {

@@ -482,7 +482,7 @@ mod tests {
         let summary = summarize(&rows);
         let text = framework_markdown(&summary);
         assert!(
-            text.contains("| sst2 | prefix_init random | accuracy | 0.8100 ± 0.0141 (n=2) | 0.8000 ± 0.0141 (n=2) | 1.00 |"),
+            text.contains("| sst2 | defaults | accuracy | 0.8100 ± 0.0141 (n=2) | 0.8000 ± 0.0141 (n=2) | 1.00 |"),
             "{text}"
         );
         assert!(

@@ -253,15 +253,19 @@ impl RunSettings {
     /// Put the settings that config.json leaves out at their defaults (`is_default`) into the
     /// serialized `fields` of a run's settings, for tables.
     pub fn fill_omitted(fields: &mut serde_json::Map<String, serde_json::Value>) {
-        let command = SettingsCommand::command();
-        for arg in command.get_arguments() {
-            let key = arg.get_id().as_str();
-            if let (true, [default]) = (OMITTED_AT_DEFAULT.contains(&key), arg.get_default_values())
-            {
-                let default = default.to_string_lossy().to_string();
+        for key in OMITTED_AT_DEFAULT {
+            if let Some(default) = Self::default_of(key) {
                 fields.entry(key).or_insert(default.into());
             }
         }
+    }
+
+    /// A setting's default as its flag text (`random` for `subset`); None for required ones.
+    pub fn default_of(key: &str) -> Option<String> {
+        let command = SettingsCommand::command();
+        let arg = command.get_arguments().find(|a| a.get_id() == key)?;
+        let default = arg.get_default_values().first()?;
+        Some(default.to_string_lossy().to_string())
     }
 
     /// The run's id: the first 12 hex digits of the sha256 of its settings as JSON.

@@ -155,7 +155,7 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "unknown init",
         "train --prefix-init=bogus",
-        "init \"bogus\": expected random, vocab",
+        "init \"bogus\": expected random, normal:STD (STD > 0), vocab",
     ),
     (
         "real-token init of an MLP",
