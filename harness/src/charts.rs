@@ -864,6 +864,61 @@ impl<'a> Chart for FrameworkBars<'a> {
     }
 }
 
+/// The same pairs as `FrameworkBars`, epoch by epoch: each configuration one colour, ptv2's
+/// learning curve solid with dots, PyTorch's dashed (mean over seeds).
+struct FrameworkCurves<'a> {
+    title: String,
+    metric: String,
+    pairs: Vec<(String, Option<&'a SummaryRow>, Option<&'a SummaryRow>)>,
+}
+
+const CONFIGURATION_COLORS: [RGBColor; 4] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+];
+
+impl Chart for FrameworkCurves<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let rows = || self.pairs.iter().flat_map(|(_, a, b)| [a, b]).flatten();
+        let epochs = rows().map(|r| r.curve.len()).max().unwrap_or(1) as f64;
+        let y = y_range(rows().flat_map(|r| r.curve.iter().copied()));
+        let mut chart = frame(root, &self.title)
+            .build_cartesian_2d(0.5..epochs + 0.5, y)
+            .map_err(err)?;
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc("epoch")
+            .y_desc(format!("dev {} (mean over seeds)", self.metric))
+            .x_labels(epochs as usize + 1)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .axis_desc_style(("sans-serif", 18));
+        draw_mesh(&mut mesh)?;
+        let points = |r: &SummaryRow| -> Vec<(f64, f64)> {
+            (1..).map(f64::from).zip(r.curve.iter().copied()).collect()
+        };
+        for (i, (label, ours, theirs)) in self.pairs.iter().enumerate() {
+            let color = CONFIGURATION_COLORS[i % CONFIGURATION_COLORS.len()];
+            if let Some(r) = ours {
+                draw_dotted_line(&mut chart, &points(r), color, &format!("ptv2, {label}"), 3)?;
+            }
+            if let Some(r) = theirs {
+                let style = color.stroke_width(2);
+                chart
+                    .draw_series(DashedLineSeries::new(points(r), 6, 4, style))
+                    .map_err(err)?
+                    .label(format!("PyTorch + PEFT, {label}"))
+                    .legend(move |(x, y)| {
+                        EmptyElement::at((x, y))
+                            + PathElement::new(vec![(0, 0), (7, 0)], style)
+                            + PathElement::new(vec![(12, 0), (20, 0)], style)
+                    });
+            }
+        }
+        draw_legend(&mut chart)
+    }
+}
+
 /// The settings that differ between `rows` (but the framework) and are not at their default in
 /// this row, as `key value`; "defaults" when there are none.
 pub fn varying_settings(row: &SummaryRow, rows: &[&SummaryRow]) -> String {
@@ -926,12 +981,25 @@ fn framework_charts(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> 
         .collect();
     for task in tasks {
         let rows: Vec<&SummaryRow> = summary.iter().filter(|r| r.settings.task == task).collect();
-        let chart = FrameworkBars {
-            title: format!("{task}: ptv2 vs the same runs in PyTorch + PEFT"),
-            metric: rows[0].metric.clone(),
-            pairs: framework_pairs(&rows, varying_settings),
+        let (metric, pairs) = (
+            rows[0].metric.clone(),
+            framework_pairs(&rows, varying_settings),
+        );
+        let curves = FrameworkCurves {
+            title: format!("{task}: learning curves, ptv2 (solid) vs PyTorch + PEFT (dashed)"),
+            metric: metric.clone(),
+            pairs: pairs.clone(),
         };
-        written.push(render(&chart, &dir.join(format!("{task}_frameworks")))?);
+        written.push(render(
+            &curves,
+            &dir.join(format!("{task}_framework_curves")),
+        )?);
+        let bars = FrameworkBars {
+            title: format!("{task}: ptv2 vs the same runs in PyTorch + PEFT"),
+            metric,
+            pairs,
+        };
+        written.push(render(&bars, &dir.join(format!("{task}_frameworks")))?);
     }
     Ok(written)
 }

@@ -494,9 +494,8 @@ mod tests {
         assert_eq!(framework_markdown(&summary_of(&[("pt2", 0.8)])), "");
         let dir = tempfile::tempdir().unwrap();
         let charts = crate::charts::draw_all(&summary, dir.path()).unwrap();
-        assert!(
-            charts.iter().any(|c| c.ends_with("sst2_frameworks.png")),
-            "{charts:?}"
-        );
+        for chart in ["sst2_frameworks.png", "sst2_framework_curves.png"] {
+            assert!(charts.iter().any(|c| c.ends_with(chart)), "{charts:?}");
+        }
     }
 }
