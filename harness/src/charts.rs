@@ -985,15 +985,18 @@ fn framework_charts(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> 
             rows[0].metric.clone(),
             framework_pairs(&rows, varying_settings),
         );
-        let curves = FrameworkCurves {
-            title: format!("{task}: learning curves, ptv2 (solid) vs PyTorch + PEFT (dashed)"),
-            metric: metric.clone(),
-            pairs: pairs.clone(),
-        };
-        written.push(render(
-            &curves,
-            &dir.join(format!("{task}_framework_curves")),
-        )?);
+        // Only where runs recorded per-epoch curves (an empty range would not draw).
+        if rows.iter().any(|r| !r.curve.is_empty()) {
+            let curves = FrameworkCurves {
+                title: format!("{task}: learning curves, ptv2 (solid) vs PyTorch + PEFT (dashed)"),
+                metric: metric.clone(),
+                pairs: pairs.clone(),
+            };
+            written.push(render(
+                &curves,
+                &dir.join(format!("{task}_framework_curves")),
+            )?);
+        }
         let bars = FrameworkBars {
             title: format!("{task}: ptv2 vs the same runs in PyTorch + PEFT"),
             metric,
