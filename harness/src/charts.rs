@@ -87,6 +87,28 @@ fn frame<'a, 'b, DB: DrawingBackend>(
     builder
 }
 
+/// Learning curves' plane: epochs 1..=`epochs` across, the dev metric up, its mesh drawn.
+fn epoch_plane<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    metric: &str,
+    epochs: f64,
+    y: std::ops::Range<f64>,
+) -> Result<Plane<'a, DB>> {
+    let mut chart = frame(root, title)
+        .build_cartesian_2d(0.5..epochs + 0.5, y)
+        .map_err(err)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc("epoch")
+        .y_desc(format!("dev {metric} (mean over seeds)"))
+        .x_labels(epochs as usize + 1)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .light_line_style(RGBColor(235, 235, 235))
+        .axis_desc_style(("sans-serif", 18));
+    draw_mesh(&mut mesh)?;
+    Ok(chart)
+}
+
 /// Draw a configured mesh with the labels' common style.
 fn draw_mesh<X, Y, DB>(mesh: &mut plotters::chart::MeshStyle<'_, '_, X, Y, DB>) -> Result<()>
 where
@@ -555,17 +577,7 @@ impl Chart for Curves<'_> {
                 .flat_map(|r| r.curve.iter().copied())
                 .chain(majority),
         );
-        let mut chart = frame(root, &self.title)
-            .build_cartesian_2d(0.5..epochs + 0.5, y)
-            .map_err(err)?;
-        let mut mesh = chart.configure_mesh();
-        mesh.x_desc("epoch")
-            .y_desc(format!("dev {} (mean over seeds)", self.metric))
-            .x_labels(epochs as usize + 1)
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .light_line_style(RGBColor(235, 235, 235))
-            .axis_desc_style(("sans-serif", 18));
-        draw_mesh(&mut mesh)?;
+        let mut chart = epoch_plane(root, &self.title, &self.metric, epochs, y)?;
         draw_majority(&mut chart, (0.5, epochs + 0.5), majority)?;
         let pale = others.iter().map(|r| (*r, true));
         for (r, is_pale) in pale.chain(best.iter().map(|r| (*r, false))) {
@@ -884,16 +896,7 @@ impl Chart for FrameworkCurves<'_> {
         let rows = || self.pairs.iter().flat_map(|(_, a, b)| [a, b]).flatten();
         let epochs = rows().map(|r| r.curve.len()).max().unwrap_or(1) as f64;
         let y = y_range(rows().flat_map(|r| r.curve.iter().copied()));
-        let mut chart = frame(root, &self.title)
-            .build_cartesian_2d(0.5..epochs + 0.5, y)
-            .map_err(err)?;
-        let mut mesh = chart.configure_mesh();
-        mesh.x_desc("epoch")
-            .y_desc(format!("dev {} (mean over seeds)", self.metric))
-            .x_labels(epochs as usize + 1)
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .axis_desc_style(("sans-serif", 18));
-        draw_mesh(&mut mesh)?;
+        let mut chart = epoch_plane(root, &self.title, &self.metric, epochs, y)?;
         let points = |r: &SummaryRow| -> Vec<(f64, f64)> {
             (1..).map(f64::from).zip(r.curve.iter().copied()).collect()
         };
