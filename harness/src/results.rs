@@ -357,9 +357,18 @@ pub fn config_cells(row: &SummaryRow) -> String {
     };
     let init = s.init();
     let init = if init.is_empty() { "–" } else { &init };
+    // Settings config.json writes only away from their defaults (a PyTorch replay, random
+    // batches, …) go beside the method, so that such rows are told apart.
+    let mut method = s.method.clone();
+    let fields = s.configuration();
+    for key in crate::settings::OMITTED_AT_DEFAULT {
+        if let Some(value) = fields.get(key).and_then(|v| v.as_str()) {
+            method.push_str(&format!(", {key} {value}"));
+        }
+    }
     format!(
-        "| {} | {} | {} | {p} | {init} | {} | {} |",
-        s.model, s.task, s.method, s.lr, s.epochs
+        "| {} | {} | {method} | {p} | {init} | {} | {} |",
+        s.model, s.task, s.lr, s.epochs
     )
 }
 

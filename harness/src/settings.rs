@@ -121,7 +121,7 @@ pub enum Framework {
 
 /// The settings added after runs existed: left out of config.json at their default, so that the
 /// ids (hashes of it) of earlier runs stay.
-const OMITTED_AT_DEFAULT: [&str; 4] = ["prompt_pool", "subset", "batching", "framework"];
+pub const OMITTED_AT_DEFAULT: [&str; 4] = ["prompt_pool", "subset", "batching", "framework"];
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()

@@ -118,7 +118,7 @@ fn print_plan(runs: &[PlannedRun], mine: &[PlannedRun], env: &SweepEnv) {
         }
         // Settings written to config.json only away from their defaults.
         let fields = s.configuration();
-        for key in ["prompt_pool", "subset", "batching", "framework"] {
+        for key in crate::settings::OMITTED_AT_DEFAULT {
             if let Some(value) = fields.get(key).and_then(|v| v.as_str()) {
                 extra.push_str(&format!(" {key}={value}"));
             }
