@@ -228,7 +228,7 @@ pub fn run_python(dir: &Path) -> Result<ReplayReport> {
         let tail: Vec<&str> = text.lines().rev().take(8).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         bail!(
-            "the PyTorch replay ({python} {}) failed ({status}); the end of {}:\n{}",
+            "the PyTorch replay ({python} {}) failed ({status}); the end of {}:\n{}\n(PTV2_PYTHON must name a Python with torch, transformers==4.46.3, peft==0.11.1, safetensors)",
             dir.join(SCRIPT_FILE).display(),
             dir.join(LOG_FILE).display(),
             tail.join("\n")
