@@ -971,6 +971,8 @@ pub fn framework_pairs<'a>(
             Framework::Pytorch => pairs[i].2 = Some(r),
         }
     }
+    // The defaults first, the configurations that change something after them.
+    pairs.sort_by_key(|p| p.0 != "defaults");
     pairs
 }
 
