@@ -360,11 +360,8 @@ pub fn config_cells(row: &SummaryRow) -> String {
     // Settings config.json writes only away from their defaults (a PyTorch replay, random
     // batches, …) go beside the method, so that such rows are told apart.
     let mut method = s.method.clone();
-    let fields = s.configuration();
-    for key in crate::settings::OMITTED_AT_DEFAULT {
-        if let Some(value) = fields.get(key).and_then(|v| v.as_str()) {
-            method.push_str(&format!(", {key} {value}"));
-        }
+    for (key, value) in s.away_from_default() {
+        method.push_str(&format!(", {key} {value}"));
     }
     format!(
         "| {} | {} | {method} | {p} | {init} | {} | {} |",
@@ -420,10 +417,10 @@ pub fn write_tables(
     let mut summary = summarize(&rows);
     cost_of_a_point(&mut summary, records);
     learning_curves(&mut summary, records);
-    let results = crate::table::frame(&with_omitted_settings(&rows)?)?;
-    crate::table::write_frame(&mut { results }, &dir.join("results"))?;
-    let summary_table = crate::table::frame(&with_omitted_settings(&summary)?)?;
-    crate::table::write_frame(&mut { summary_table }, &dir.join("summary"))?;
+    let mut results = crate::table::frame(&with_omitted_settings(&rows)?)?;
+    crate::table::write_frame(&mut results, &dir.join("results"))?;
+    let mut summary_table = crate::table::frame(&with_omitted_settings(&summary)?)?;
+    crate::table::write_frame(&mut summary_table, &dir.join("summary"))?;
     crate::io::write_atomic(
         &dir.join("summary.md"),
         summary_markdown(&summary).as_bytes(),

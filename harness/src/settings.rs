@@ -121,7 +121,7 @@ pub enum Framework {
 
 /// The settings added after runs existed: left out of config.json at their default, so that the
 /// ids (hashes of it) of earlier runs stay.
-pub const OMITTED_AT_DEFAULT: [&str; 4] = ["prompt_pool", "subset", "batching", "framework"];
+const OMITTED_AT_DEFAULT: [&str; 4] = ["prompt_pool", "subset", "batching", "framework"];
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
@@ -258,6 +258,16 @@ impl RunSettings {
                 fields.entry(key).or_insert(default.into());
             }
         }
+    }
+
+    /// The settings of `OMITTED_AT_DEFAULT` this run sets away from their default, as
+    /// (key, value): what tells a PyTorch replay or random batches apart in a listing.
+    pub fn away_from_default(&self) -> Vec<(&'static str, String)> {
+        let fields = self.configuration();
+        OMITTED_AT_DEFAULT
+            .into_iter()
+            .filter_map(|key| Some((key, fields.get(key)?.as_str()?.to_string())))
+            .collect()
     }
 
     /// A setting's default as its flag text (`random` for `subset`); None for required ones.

@@ -116,12 +116,8 @@ fn print_plan(runs: &[PlannedRun], mine: &[PlannedRun], env: &SweepEnv) {
         if !s.init().is_empty() && s.init() != "random" {
             extra.push_str(&format!(" init={}", s.init()));
         }
-        // Settings written to config.json only away from their defaults.
-        let fields = s.configuration();
-        for key in crate::settings::OMITTED_AT_DEFAULT {
-            if let Some(value) = fields.get(key).and_then(|v| v.as_str()) {
-                extra.push_str(&format!(" {key}={value}"));
-            }
+        for (key, value) in s.away_from_default() {
+            extra.push_str(&format!(" {key}={value}"));
         }
         let line = writeln!(
             out,
