@@ -925,22 +925,24 @@ impl Chart for FrameworkCurves<'_> {
 /// The settings that differ between `rows` (but the framework) and are not at their default in
 /// this row, as `key value`; "defaults" when there are none.
 pub fn varying_settings(row: &SummaryRow, rows: &[&SummaryRow]) -> String {
-    let value = |r: &SummaryRow, key: &str| match r.configuration.get(key) {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(serde_json::Value::Null) | None => RunSettings::default_of(key),
-        Some(other) => Some(other.to_string()),
-    };
-    let keys: std::collections::BTreeSet<&String> = rows
+    // Each key's default, looked up once (it builds the settings' clap command).
+    let defaults: BTreeMap<&String, Option<String>> = rows
         .iter()
         .flat_map(|r| r.configuration.keys())
         .filter(|k| *k != "framework")
+        .map(|k| (k, RunSettings::default_of(k)))
         .collect();
-    let shown: Vec<String> = keys
-        .into_iter()
-        .filter(|k| rows.iter().any(|r| value(r, k) != value(row, k)))
-        .filter_map(|k| {
+    let value = |r: &SummaryRow, key: &String| match r.configuration.get(key) {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(serde_json::Value::Null) | None => defaults[key].clone(),
+        Some(other) => Some(other.to_string()),
+    };
+    let shown: Vec<String> = defaults
+        .iter()
+        .filter(|(k, _)| rows.iter().any(|r| value(r, k) != value(row, k)))
+        .filter_map(|(k, default)| {
             let mine = value(row, k)?;
-            (Some(&mine) != RunSettings::default_of(k).as_ref()).then(|| format!("{k} {mine}"))
+            (Some(&mine) != default.as_ref()).then(|| format!("{k} {mine}"))
         })
         .collect();
     if shown.is_empty() {

@@ -65,19 +65,20 @@ pub fn load_prepared(
     Ok(task)
 }
 
-/// The run's pretrained model on `device` and its task, subset and prepared.
+/// The run's pretrained model on `device` and its task, subset and prepared, and the model's
+/// dir (resolved once: an embedded model's weights are checksummed on each resolve).
 fn pretrained_and_task(
     settings: &RunSettings,
     env: &RunEnv,
     device: &Device,
     encoders: &mut EncoderCache,
-) -> Result<(Pretrained, Box<dyn Task>)> {
+) -> Result<(Pretrained, Box<dyn Task>, PathBuf)> {
     let spec = resolve_model(&settings.model, &env.cache)?;
     let pretrained = Pretrained::load_cached(&spec, settings.max_len, device, encoders)
         .with_context(|| format!("loading model {}", settings.model))?;
     check_token_budget(settings, &pretrained.encoder)?;
     let task = load_prepared(settings, &env.data_dir, &pretrained.text)?;
-    Ok((pretrained, task))
+    Ok((pretrained, task, spec.dir))
 }
 
 /// A test switch for the divergence path (`PTV2_FAULT=nan-loss`): the loss of every run's second
@@ -132,6 +133,8 @@ struct Training<'a> {
     out: RunDir,
     task: Box<dyn Task>,
     text: TextEncoder,
+    /// The pretrained model's dir (a replay loads it in transformers).
+    model_dir: PathBuf,
     device: Device,
     train_device: Device,
     optimizer: burn::optim::ModuleOptimizer,
@@ -160,7 +163,7 @@ impl<'a> Training<'a> {
         let train_device = device.clone().autodiff();
         train_device.seed(settings.seed);
         let method = settings.method()?;
-        let (pretrained, task) =
+        let (pretrained, task, model_dir) =
             pretrained_and_task(settings, env, &train_device, &mut EncoderCache::default())?;
         let Pretrained {
             encoder,
@@ -185,6 +188,7 @@ impl<'a> Training<'a> {
             steps_per_epoch: task.train_len().div_ceil(settings.batch_size),
             sizes: task.train_sizes(),
             order: vec![],
+            model_dir,
             task,
             text,
             device,
@@ -206,7 +210,6 @@ impl<'a> Training<'a> {
     fn train_epoch(&mut self, mut model: TunedModel, epoch: usize) -> Result<(TunedModel, f64)> {
         let started = Instant::now();
         let s = self.settings;
-        let total_steps = self.steps_per_epoch * s.epochs;
         let batches = self.next_epoch_batches();
         let prefix = format!("epoch {}/{}", epoch + 1, s.epochs);
         let bar = progress_bar(&self.env.progress, self.steps_per_epoch, prefix);
@@ -241,7 +244,7 @@ impl<'a> Training<'a> {
             }
             let mut grads = GradientsParams::from_grads(grads, &model);
             clip_global_norm(&model, &mut grads, 1.0);
-            let lr = s.schedule.lr(s.lr, self.step, total_steps, epoch);
+            let lr = self.lr_at(self.step);
             model = self.optimizer.step(lr, model, grads);
             self.step += 1;
             loss_sum += value;
@@ -270,15 +273,18 @@ impl<'a> Training<'a> {
         batches
     }
 
-    /// The learning rate of every step of the run, in order.
-    fn learning_rates(&self) -> Vec<f64> {
+    /// The learning rate of step `step` (0-based, counted over the whole run).
+    fn lr_at(&self, step: usize) -> f64 {
         let s = self.settings;
         let total = self.steps_per_epoch * s.epochs;
-        (0..total)
-            .map(|step| {
-                s.schedule
-                    .lr(s.lr, step, total, step / self.steps_per_epoch)
-            })
+        s.schedule
+            .lr(s.lr, step, total, step / self.steps_per_epoch)
+    }
+
+    /// The learning rate of every step of the run, in order (what a replay trains with).
+    fn learning_rates(&self) -> Vec<f64> {
+        (0..self.steps_per_epoch * self.settings.epochs)
+            .map(|step| self.lr_at(step))
             .collect()
     }
 
@@ -508,7 +514,7 @@ fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> R
     let eval_inputs = recorder.inputs.into_inner().unwrap();
     let (head, num_labels) = replay::head_spec(&head);
     let spec = replay::ReplaySpec {
-        model_dir: resolve_model(&settings.model, &env.cache)?.dir,
+        model_dir: run.model_dir.clone(),
         num_layers: model.encoder.num_layers(),
         method: settings.method.clone(),
         prompt_len: settings.prompt_len,
@@ -562,7 +568,7 @@ impl Trained {
         let run = RunDir(dir.to_path_buf());
         let settings = run.settings()?;
         let device = backend::device_by_name(&env.device)?;
-        let (pretrained, task) = pretrained_and_task(&settings, env, &device, encoders)?;
+        let (pretrained, task, _) = pretrained_and_task(&settings, env, &device, encoders)?;
         let Pretrained {
             encoder,
             text,

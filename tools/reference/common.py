@@ -23,10 +23,10 @@ def read_conll(path, limit):
     return sentences
 
 
-def data_and_out():
-    """Parse `--data DIR --out DIR` and create the output dir."""
+def source_and_out(source="--data"):
+    """Parse `SOURCE DIR --out DIR` (`--data` by default) and create the output dir."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True)
+    parser.add_argument(source, required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)

@@ -23,7 +23,7 @@ from scipy.stats import pearsonr, spearmanr
 from seqeval.metrics import f1_score, precision_score, recall_score
 from sklearn.metrics import accuracy_score, f1_score as sk_f1, matthews_corrcoef
 
-from common import data_and_out, read_conll
+from common import source_and_out, read_conll
 
 
 # --- the official SQuAD v1.1 evaluation logic (evaluate-v1.1.py), verbatim in substance ---
@@ -88,7 +88,7 @@ def perturb_tags(tags, rng):
 
 
 def main():
-    args = data_and_out()
+    args = source_and_out()
     rng = random.Random(2022)
     golden = {}
 

@@ -13,7 +13,7 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from common import data_and_out, read_conll
+from common import source_and_out, read_conll
 
 WNUT17_TAGS = ["O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group",
                "B-location", "I-location", "B-person", "I-person", "B-product", "I-product"]
@@ -25,7 +25,7 @@ def jsonl(path, n):
 
 
 def main():
-    args = data_and_out()
+    args = source_and_out()
     write = lambda table, name: pq.write_table(table, os.path.join(args.out, name))
 
     copa = jsonl(os.path.join(args.data, "superglue/COPA/val.jsonl"), 20)

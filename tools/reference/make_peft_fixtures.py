@@ -13,13 +13,14 @@ enough to move the logits, writes:
   expected.json                      the sentence pairs, their token ids, and PEFT's logits for each
 """
 
-import argparse
 import json
 import os
 
 import torch
 from peft import PeftModel, PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
 from transformers import AutoTokenizer, BertForSequenceClassification
+
+from common import source_and_out
 
 torch.set_grad_enabled(False)
 
@@ -67,11 +68,7 @@ def make(kind, config, minilm, tokenizer, out):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--minilm", required=True)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args()
-    os.makedirs(args.out, exist_ok=True)
+    args = source_and_out("--minilm")
     tokenizer = AutoTokenizer.from_pretrained(args.minilm)
     expected = {"pairs": [{"text": a, "pair": b} for a, b in PAIRS]}
     configs = {
