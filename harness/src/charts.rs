@@ -1013,3 +1013,84 @@ fn framework_charts(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> 
     }
     Ok(written)
 }
+
+/// One configuration of `ptv2 bench`: ours against PyTorch as time ratios (below 1: we are faster).
+pub struct RatioBar {
+    pub label: String,
+    /// Our train step time / PyTorch's.
+    pub train: f64,
+    /// Our eval time per batch / PyTorch's (PyTorch's throughput / ours).
+    pub eval: f64,
+}
+
+struct BenchRatios<'a> {
+    bars: &'a [RatioBar],
+}
+
+impl Chart for BenchRatios<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let top = self
+            .bars
+            .iter()
+            .flat_map(|b| [b.train, b.eval])
+            .fold(1.0, f64::max);
+        let slots = self.bars.len() as f64;
+        let mut chart = frame(root, "ptv2 time / PyTorch time (below 1: ptv2 is faster)")
+            .build_cartesian_2d(0.0..slots, 0.0..top * 1.25)
+            .map_err(err)?;
+        let names: Vec<String> = self.bars.iter().map(|b| b.label.clone()).collect();
+        let label_at = slot_labels(&names);
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
+            .x_labels(self.bars.len() * 2 + 1)
+            .x_label_formatter(&label_at)
+            .x_desc("method, sequence length (batch 16, MiniLM-L6)")
+            .y_desc("time ratio, ours / PyTorch")
+            .axis_desc_style(("sans-serif", 18));
+        draw_mesh(&mut mesh)?;
+        let train: fn(&RatioBar) -> f64 = |b| b.train;
+        let eval: fn(&RatioBar) -> f64 = |b| b.eval;
+        let series = [
+            ("train step", method_color("pt2"), 0.1, train),
+            ("eval batch", method_color("pt"), 0.5, eval),
+        ];
+        for (label, color, offset, value) in series {
+            let at = |(i, b): (usize, &RatioBar)| (i as f64 + offset, value(b));
+            let points: Vec<(f64, f64)> = self.bars.iter().enumerate().map(at).collect();
+            chart
+                .draw_series(points.iter().map(|&(x, y)| {
+                    Rectangle::new([(x + 0.01, 0.0), (x + 0.39, y)], color.mix(0.85).filled())
+                }))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
+                });
+            chart
+                .draw_series(points.iter().map(|&(x, y)| {
+                    Text::new(
+                        format!("{y:.2}"),
+                        (x + 0.06, y + top * 0.05),
+                        ("sans-serif", 14),
+                    )
+                }))
+                .map_err(err)?;
+        }
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(0.0, 1.0), (slots, 1.0)],
+                6,
+                4,
+                BLACK.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("PyTorch (= 1)")
+            .legend(line_legend(BLACK.stroke_width(2)));
+        draw_legend(&mut chart)
+    }
+}
+
+/// `ptv2 bench`'s chart: `stem.png` and `stem.svg`; returns the PNG path.
+pub fn draw_bench(bars: &[RatioBar], stem: &Path) -> Result<PathBuf> {
+    render(&BenchRatios { bars }, stem)
+}

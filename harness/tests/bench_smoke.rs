@@ -38,8 +38,18 @@ fn bench_on_the_tiny_model_writes_its_tables() {
             fields[8].parse::<u64>().unwrap() > 0,
             "checkpoint bytes in {row}"
         );
+        assert!(
+            fields[11].parse::<f64>().unwrap() > 0.0,
+            "train GFLOP in {row}"
+        );
     }
-    assert!(std::fs::read_to_string(dir.path().join("bench.md"))
-        .unwrap()
-        .contains("| tiny | pt2 | 16 |"));
+    let md = std::fs::read_to_string(dir.path().join("bench.md")).unwrap();
+    assert!(md.contains("| tiny | pt2 | 16 |"), "{md}");
+    let gemm = md
+        .split("1024×1024×1024 ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|gflops| gflops.parse::<f64>().ok());
+    assert!(gemm.is_some_and(|g| g > 0.0), "GEMM peak in {md}");
+    assert!(md.contains("CPU threads"), "machine line in {md}");
 }

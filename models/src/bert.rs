@@ -14,11 +14,11 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
     LinearConfig,
 };
-use burn::tensor::activation::{gelu, softmax, tanh};
+use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::config::{EncoderConfig, ModelFamily};
-use crate::dropout;
+use crate::{dropout, kernels};
 
 /// HF 4.11 (the paper's version) masks with -10000, not -inf; after softmax both give exact zeros.
 const MASK_VALUE: f32 = -10000.0;
@@ -131,6 +131,8 @@ pub struct Embeddings {
     pub position_embeddings: Embedding,
     pub token_type_embeddings: Embedding,
     pub layer_norm: LayerNorm,
+    /// burn's LayerNorm keeps its epsilon private; `kernels::layer_norm` needs it.
+    pub layer_norm_eps: f64,
     pub dropout: Dropout,
 }
 
@@ -148,6 +150,8 @@ pub struct SelfAttention {
 pub struct AddNorm {
     pub dense: Linear,
     pub layer_norm: LayerNorm,
+    /// burn's LayerNorm keeps its epsilon private; `kernels::layer_norm` needs it.
+    pub layer_norm_eps: f64,
     pub dropout: Dropout,
 }
 
@@ -228,6 +232,7 @@ impl Encoder {
                     output: AddNorm {
                         dense: linear(h, h, std, device),
                         layer_norm: norm(),
+                        layer_norm_eps: config.layer_norm_eps,
                         dropout: hidden_dropout(),
                     },
                 },
@@ -237,6 +242,7 @@ impl Encoder {
                 output: AddNorm {
                     dense: linear(config.intermediate_size, h, std, device),
                     layer_norm: norm(),
+                    layer_norm_eps: config.layer_norm_eps,
                     dropout: hidden_dropout(),
                 },
             })
@@ -247,6 +253,7 @@ impl Encoder {
                 position_embeddings: embedding(config.max_position_embeddings),
                 token_type_embeddings: embedding(config.type_vocab_size),
                 layer_norm: norm(),
+                layer_norm_eps: config.layer_norm_eps,
                 dropout: hidden_dropout(),
             },
             encoder: LayerStack { layer: layers },
@@ -440,7 +447,10 @@ impl Encoder {
             + emb.position_embeddings.forward(positions)
             + emb.token_type_embeddings.forward(types);
         (
-            dropout::apply(&emb.dropout, emb.layer_norm.forward(x)),
+            dropout::apply(
+                &emb.dropout,
+                kernels::layer_norm(x, &emb.layer_norm, emb.layer_norm_eps),
+            ),
             mask,
         )
     }
@@ -491,15 +501,15 @@ impl Layer {
             .self_attn
             .forward(hidden.clone(), mask, prefix);
         let hidden = self.attention.output.forward(attended, hidden);
-        let inner = gelu(self.intermediate.dense.forward(hidden.clone()));
+        let inner = kernels::gelu(self.intermediate.dense.forward(hidden.clone()));
         self.output.forward(inner, hidden)
     }
 }
 
 impl AddNorm {
     fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        self.layer_norm
-            .forward(dropout::apply(&self.dropout, self.dense.forward(x)) + residual)
+        let sum = dropout::apply(&self.dropout, self.dense.forward(x)) + residual;
+        kernels::layer_norm(sum, &self.layer_norm, self.layer_norm_eps)
     }
 }
 
@@ -532,7 +542,7 @@ impl SelfAttention {
             value = Tensor::cat(vec![expand(&prefix.value), value], 2);
         }
         let scores = query.matmul(key.swap_dims(2, 3)) + mask.clone();
-        let probs = dropout::apply(&self.dropout, softmax(scores, 3));
+        let probs = dropout::apply(&self.dropout, kernels::softmax_last(scores));
         probs
             .matmul(value)
             .swap_dims(1, 2)

@@ -17,6 +17,9 @@ pub fn apply<const D: usize>(layer: &Dropout, input: Tensor<D>) -> Tensor<D> {
     let device = input.device();
     let keep = 1.0 - layer.prob;
     let seed = stream_seed(&device);
+    if crate::kernels::on_flex(&input) {
+        return crate::kernels::seeded_dropout(input, seed, keep);
+    }
     let shape = input.shape();
     let mask = keep_mask(seed, shape.num_elements(), keep);
     input * Tensor::from_data(TensorData::new(mask, shape), &device)
@@ -49,19 +52,26 @@ fn stream_seed(device: &burn::tensor::Device) -> u64 {
     (bits(draws[0]) << 24) | bits(draws[1])
 }
 
-/// `n` values, each 1/keep with probability `keep`, else 0.
+/// A kept element's 32 random bits fall below `threshold`; it is scaled by `scale` = 1/keep.
+pub fn threshold_and_scale(keep: f64) -> (u64, f32) {
+    ((keep * 4_294_967_296.0) as u64, (1.0 / keep) as f32)
+}
+
+/// SplitMix64's `k`-th output (from 0) for `seed`: its state is `seed + (k + 1)·γ`.
+#[inline(always)]
+pub fn splitmix(seed: u64, k: u64) -> u64 {
+    let mut z = seed.wrapping_add((k + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `n` values, each 1/keep with probability `keep`, else 0: two per SplitMix64 output.
 pub fn keep_mask(seed: u64, n: usize, keep: f64) -> Vec<f32> {
-    let threshold = (keep * 4_294_967_296.0) as u64;
-    let scale = (1.0 / keep) as f32;
-    let mut state = seed;
+    let (threshold, scale) = threshold_and_scale(keep);
     let mut mask = Vec::with_capacity(n);
-    while mask.len() < n {
-        // SplitMix64: two 32-bit uniforms per step.
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
+    for k in 0..n.div_ceil(2) as u64 {
+        let z = splitmix(seed, k);
         for half in [z & 0xffff_ffff, z >> 32] {
             if mask.len() < n {
                 mask.push(if half < threshold { scale } else { 0.0 });

@@ -35,6 +35,7 @@ pub mod dropout;
 pub mod error;
 pub mod heads;
 pub mod hub;
+pub mod kernels;
 pub mod load;
 pub mod loss;
 pub mod methods;

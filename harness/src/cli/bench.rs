@@ -3,7 +3,9 @@
 //! is importable (`tools/reference/bench_torch.py`, same model, batch, length and thread count).
 //!
 //! Each measurement runs in its own process (`ptv2 bench --one …`) so that peak RSS belongs to one
-//! method alone. Times are medians over the measured steps after warm-up steps.
+//! method alone, ours and PyTorch's of one configuration back to back so that both see the same
+//! machine. Times are medians over the measured steps after warm-up steps. A GEMM micro-benchmark
+//! in the same run gives the machine's achievable GFLOP/s, against which each step's is shown.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,6 +73,73 @@ pub struct BenchRow {
     pub checkpoint_bytes: u64,
     pub trainable: usize,
     pub threads: usize,
+    /// Floating-point work of a train step and of an eval batch (`step_gflop`); PyTorch's rows
+    /// take ours, they do the same work.
+    #[serde(default)]
+    pub train_gflop: f64,
+    #[serde(default)]
+    pub eval_gflop: f64,
+}
+
+/// The matmul work of one batch, in GFLOP: forward F = 2·tokens·layers·(4H² + 2HI + 2·keys·H)
+/// (Q, K, V, output, the two FFN matmuls, scores and weighted values); a train step is 3F for FT
+/// (input and weight gradients) and 2F for PT and PT2 (a frozen weight needs no gradient).
+/// PT's prompts are extra tokens; PT2's prefix extra keys only.
+pub fn step_gflop(
+    config: &EncoderConfig,
+    method: &str,
+    batch: usize,
+    seq: usize,
+    prompts: usize,
+) -> (f64, f64) {
+    let (tokens, keys) = match method {
+        "pt" => (seq + prompts, seq + prompts),
+        "pt2" => (seq, seq + prompts),
+        _ => (seq, seq),
+    };
+    let (h, i) = (config.hidden_size as f64, config.intermediate_size as f64);
+    let per_token = 4.0 * h * h + 2.0 * h * i + 2.0 * keys as f64 * h;
+    let forward = 2.0 * (batch * tokens) as f64 * config.num_hidden_layers as f64 * per_token / 1e9;
+    let train = if method == "ft" {
+        3.0 * forward
+    } else {
+        2.0 * forward
+    };
+    (train, forward)
+}
+
+/// GFLOP/s of burn flex's f32 matmul `[m, k] × [k, n]` on this machine (median of 7 after 2).
+pub fn gemm_gflops(m: usize, k: usize, n: usize) -> f64 {
+    let device = Device::flex();
+    let a = Tensor::<2>::random([m, k], burn::tensor::Distribution::Default, &device);
+    let b = Tensor::<2>::random([k, n], burn::tensor::Distribution::Default, &device);
+    let times: Vec<f64> = (0..9)
+        .map(|_| {
+            let start = Instant::now();
+            let _ = a.clone().matmul(b.clone()).into_data();
+            start.elapsed().as_secs_f64()
+        })
+        .skip(2)
+        .collect();
+    2.0 * (m * k * n) as f64 / median(times) / 1e9
+}
+
+/// The machine as bench.md names it: CPU model, the vector ISA ptv2's kernels chose, threads.
+fn machine_line() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!(
+        "{cpu}, {} (ptv2's kernels and gemm's, chosen at run time), {} CPU threads",
+        ptv2_models::kernels::Isa::detect().name(),
+        ptv2_models::backend::cpu_threads()
+    )
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
@@ -124,6 +193,13 @@ pub fn measure(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Resul
     let head = HeadKind::SequenceClassification { num_labels: 2 };
     let mut tuned = TunedModel::new(encoder, &method, &head, &init, &train_device);
     let trainable = tuned.param_counts().trainable;
+    let (train_gflop, eval_gflop) = step_gflop(
+        &config,
+        method.name(),
+        args.batch_size,
+        seq,
+        args.prompt_len,
+    );
     let input = random_input(args.batch_size, seq, config.vocab_size, &train_device);
     let targets = Targets::Classes((0..args.batch_size as i64).map(|i| i % 2).collect());
     let mut optimizer = adamw();
@@ -166,6 +242,8 @@ pub fn measure(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Resul
         checkpoint_bytes: std::fs::metadata(&checkpoint)?.len(),
         trainable,
         threads: ptv2_models::backend::cpu_threads(),
+        train_gflop,
+        eval_gflop,
     })
 }
 
@@ -206,72 +284,61 @@ fn run_child(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Result<
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
-/// The PyTorch rows, when the Python side can import torch and transformers.
-fn torch_rows(args: &BenchArgs) -> Result<Vec<BenchRow>> {
-    let script = Path::new("tools/reference/bench_torch.py");
+/// Whether the Python side can run (torch and transformers importable, the script present).
+fn torch_available(args: &BenchArgs) -> bool {
     let probe = Command::new(&args.python)
         .args(["-c", "import torch, transformers"])
         .output();
-    if !matches!(probe, Ok(ref o) if o.status.success()) || !script.is_file() {
+    let ok = matches!(probe, Ok(ref o) if o.status.success()) && Path::new(TORCH_SCRIPT).is_file();
+    if !ok {
         eprintln!(
             "bench: {} cannot import torch and transformers; PyTorch side skipped",
             args.python
         );
-        return Ok(vec![]);
     }
-    let cache = args.machine.cache_dir();
-    let mut rows = vec![];
-    for model in args.models.iter().filter(|m| *m != "tiny") {
-        let dir = resolve_model(model, &cache)?.dir;
-        for method in &args.methods {
-            for seq in &args.seq_lens {
-                eprintln!("bench: torch {model} {method} seq {seq}");
-                let output = Command::new(&args.python)
-                    .arg(script)
-                    .args([
-                        "--model-dir",
-                        &dir.display().to_string(),
-                        "--name",
-                        model,
-                        "--method",
-                        method,
-                    ])
-                    .args([
-                        "--seq-len",
-                        &seq.to_string(),
-                        "--batch-size",
-                        &args.batch_size.to_string(),
-                    ])
-                    .args([
-                        "--prompt-len",
-                        &args.prompt_len.to_string(),
-                        "--warmup",
-                        &args.warmup.to_string(),
-                    ])
-                    .args([
-                        "--steps",
-                        &args.steps.to_string(),
-                        "--threads",
-                        &ptv2_models::backend::cpu_threads().to_string(),
-                    ])
-                    .output()?;
-                if !output.status.success() {
-                    bail!(
-                        "bench_torch.py {model} {method} {seq}: {}",
-                        String::from_utf8_lossy(&output.stderr)
-                    );
-                }
-                rows.push(
-                    serde_json::from_slice(&output.stdout)
-                        .context("bench_torch.py printed no JSON row")?,
-                );
-            }
-        }
-    }
-    Ok(rows)
+    ok
 }
 
-fn markdown(rows: &[BenchRow], device: &str) -> String {
+const TORCH_SCRIPT: &str = "tools/reference/bench_torch.py";
+
+/// PyTorch's row for one model × method × length.
+fn torch_row(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Result<BenchRow> {
+    let dir = resolve_model(model, &args.machine.cache_dir())?.dir;
+    let output = Command::new(&args.python)
+        .arg(TORCH_SCRIPT)
+        .args(["--model-dir", &dir.display().to_string(), "--name", model])
+        .args(["--method", method, "--seq-len", &seq.to_string()])
+        .args(["--batch-size", &args.batch_size.to_string()])
+        .args(["--prompt-len", &args.prompt_len.to_string()])
+        .args(["--warmup", &args.warmup.to_string()])
+        .args(["--steps", &args.steps.to_string()])
+        .args([
+            "--threads",
+            &ptv2_models::backend::cpu_threads().to_string(),
+        ])
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "bench_torch.py {model} {method} {seq}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    serde_json::from_slice(&output.stdout).context("bench_torch.py printed no JSON row")
+}
+
+/// The machine's GEMM speed, measured in the same run as the steps.
+struct GemmPeak {
+    /// 1024 × 1024 × 1024: what the GEMM kernels reach on a large, square problem.
+    square: f64,
+    /// MiniLM's FFN at batch 16 × 128 tokens: 2048 × 384 × 1536.
+    ffn: f64,
+}
+
+fn ratio(a: f64, b: Option<f64>) -> String {
+    b.map_or("–".into(), |b| format!("{:.2}", a / b))
+}
+
+fn markdown(rows: &[BenchRow], device: &str, peak: &GemmPeak) -> String {
     let ours: Vec<&BenchRow> = rows
         .iter()
         .filter(|r| r.framework.starts_with("ptv2"))
@@ -290,19 +357,23 @@ fn markdown(rows: &[BenchRow], device: &str) -> String {
             .copied()
     };
     let mut md = format!(
-        "# ptv2 benchmark\n\nmachine: {} CPU threads; backend: {device}; git {}; batch {}; medians of the measured steps.\n\n",
-        ptv2_models::backend::cpu_threads(),
+        "# ptv2 benchmark\n\nmachine: {}; backend: {device}; git {}; batch {}; medians of the measured steps; \
+         ours and PyTorch's of each configuration measured back to back.\n\n\
+         GEMM micro-benchmark (burn flex f32 matmul, same run): 1024×1024×1024 {:.1} GFLOP/s (the peak below); \
+         2048×384×1536 (MiniLM's FFN at 16 × 128 tokens) {:.1} GFLOP/s.\n\n",
+        machine_line(),
         crate::io::git_revision(),
-        rows.first().map_or(0, |r| r.batch_size)
+        rows.first().map_or(0, |r| r.batch_size),
+        peak.square,
+        peak.ffn,
     );
-    md.push_str("| model | method | seq | train step (s) | vs our FT | PyTorch step (s) | ours / PyTorch | eval seq/s | peak RSS MB | vs our FT RSS | checkpoint bytes | vs FT checkpoint | trainable |\n");
-    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| model | method | seq | train step (s) | vs our FT | PyTorch step (s) | ours / PyTorch | step GFLOP/s (ours, PyTorch) | of GEMM peak (ours) | eval seq/s (ours, PyTorch) | eval ours / PyTorch | peak RSS MB (ours, PyTorch) | vs our FT RSS | checkpoint bytes | vs FT checkpoint | trainable |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in &ours {
-        let f = ft(r);
-        let t = theirs(r);
-        let ratio = |a: f64, b: Option<f64>| b.map_or("–".into(), |b| format!("{:.2}", a / b));
+        let (f, t) = (ft(r), theirs(r));
+        let rate = |step: f64| r.train_gflop / step;
         md.push_str(&format!(
-            "| {} | {} | {} | {:.3} | {} | {} | {} | {:.1} | {:.0} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {:.3} | {} | {} | {} | {:.1}, {} | {:.0}% | {:.1}, {} | {} | {:.0}, {} | {} | {} | {} | {} |\n",
             r.model,
             r.method,
             r.seq_len,
@@ -310,40 +381,46 @@ fn markdown(rows: &[BenchRow], device: &str) -> String {
             ratio(r.train_step_s, f.map(|f| f.train_step_s)),
             t.map_or("–".into(), |t| format!("{:.3}", t.train_step_s)),
             ratio(r.train_step_s, t.map(|t| t.train_step_s)),
+            rate(r.train_step_s),
+            t.map_or("–".into(), |t| format!("{:.1}", rate(t.train_step_s))),
+            100.0 * rate(r.train_step_s) / peak.square,
             r.eval_seq_per_s,
+            t.map_or("–".into(), |t| format!("{:.1}", t.eval_seq_per_s)),
+            ratio(r.eval_seq_per_s, t.map(|t| t.eval_seq_per_s)),
             r.peak_rss_mb,
+            t.map_or("–".into(), |t| format!("{:.0}", t.peak_rss_mb)),
             ratio(r.peak_rss_mb, f.map(|f| f.peak_rss_mb)),
             r.checkpoint_bytes,
-            ratio(
-                r.checkpoint_bytes as f64,
-                f.map(|f| f.checkpoint_bytes as f64)
-            ),
+            ratio(r.checkpoint_bytes as f64, f.map(|f| f.checkpoint_bytes as f64)),
             r.trainable
         ));
     }
-    let torch: Vec<&BenchRow> = rows.iter().filter(|r| r.framework == "pytorch").collect();
-    if !torch.is_empty() {
-        md.push_str("\nPyTorch rows: ");
-        md.push_str(
-            &torch
-                .iter()
-                .map(|t| {
-                    format!(
-                        "{} {} {}: step {:.3} s, eval {:.1} seq/s, peak RSS {:.0} MB",
-                        t.model,
-                        t.method,
-                        t.seq_len,
-                        t.train_step_s,
-                        t.eval_seq_per_s,
-                        t.peak_rss_mb
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
-        );
-        md.push('\n');
-    }
+    md.push_str(
+        "\nGFLOP per step counts the matmuls (`step_gflop` in harness/src/cli/bench.rs): FT 3× the \
+         forward pass, PT and PT2 2× (no weight gradients for the frozen backbone).\n",
+    );
     md
+}
+
+/// Ours against PyTorch as time ratios (train step; eval batch), for the chart.
+fn chart_bars(rows: &[BenchRow]) -> Vec<crate::charts::RatioBar> {
+    let ours = rows
+        .iter()
+        .filter(|r| r.framework.starts_with("ptv2") && r.model != "tiny");
+    ours.filter_map(|r| {
+        let t = rows.iter().find(|t| {
+            t.framework == "pytorch"
+                && t.model == r.model
+                && t.method == r.method
+                && t.seq_len == r.seq_len
+        })?;
+        Some(crate::charts::RatioBar {
+            label: format!("{} {}", r.method.to_uppercase(), r.seq_len),
+            train: r.train_step_s / t.train_step_s,
+            eval: t.eval_seq_per_s / r.eval_seq_per_s,
+        })
+    })
+    .collect()
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -352,20 +429,36 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&row)?);
         return Ok(());
     }
+    let torch = torch_available(args);
     let mut rows = vec![];
     for model in &args.models {
         for method in &args.methods {
             for &seq in &args.seq_lens {
                 eprintln!("bench: ptv2 {model} {method} seq {seq}");
-                rows.push(run_child(args, model, method, seq)?);
+                let ours = run_child(args, model, method, seq)?;
+                if torch && model != "tiny" {
+                    eprintln!("bench: torch {model} {method} seq {seq}");
+                    let mut row = torch_row(args, model, method, seq)?;
+                    (row.train_gflop, row.eval_gflop) = (ours.train_gflop, ours.eval_gflop);
+                    rows.push(row);
+                }
+                rows.push(ours);
             }
         }
     }
-    rows.extend(torch_rows(args)?);
-    let mut csv = String::from("framework,model,method,seq_len,batch_size,train_step_s,eval_seq_per_s,peak_rss_mb,checkpoint_bytes,trainable,threads\n");
-    for r in &rows {
+    eprintln!("bench: GEMM micro-benchmark");
+    let peak = GemmPeak {
+        square: gemm_gflops(1024, 1024, 1024),
+        ffn: gemm_gflops(2048, 384, 1536),
+    };
+    write_results(args, &rows, &peak)
+}
+
+fn write_results(args: &BenchArgs, rows: &[BenchRow], peak: &GemmPeak) -> Result<()> {
+    let mut csv = String::from("framework,model,method,seq_len,batch_size,train_step_s,eval_seq_per_s,peak_rss_mb,checkpoint_bytes,trainable,threads,train_gflop,eval_gflop\n");
+    for r in rows {
         csv.push_str(&format!(
-            "{},{},{},{},{},{:.5},{:.3},{:.1},{},{},{}\n",
+            "{},{},{},{},{},{:.5},{:.3},{:.1},{},{},{},{:.2},{:.2}\n",
             r.framework,
             r.model,
             r.method,
@@ -376,12 +469,42 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             r.peak_rss_mb,
             r.checkpoint_bytes,
             r.trainable,
-            r.threads
+            r.threads,
+            r.train_gflop,
+            r.eval_gflop
         ));
     }
     crate::io::write_atomic(&args.out.join("bench.csv"), csv.as_bytes())?;
-    let md = markdown(&rows, &args.machine.device);
+    let md = markdown(rows, &args.machine.device, peak);
     crate::io::write_atomic(&args.out.join("bench.md"), md.as_bytes())?;
+    let bars = chart_bars(rows);
+    if !bars.is_empty() {
+        let chart = crate::charts::draw_bench(&bars, &args.out.join("bench"))?;
+        eprintln!("bench: chart {}", chart.display());
+    }
     println!("{md}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minilm_ft_step_is_about_140_gflop() {
+        let mut minilm = EncoderConfig::tiny_bert();
+        (
+            minilm.hidden_size,
+            minilm.intermediate_size,
+            minilm.num_hidden_layers,
+        ) = (384, 1536, 6);
+        let (ft_train, forward) = step_gflop(&minilm, "ft", 16, 128, 16);
+        // 2 · 2048 tokens · 6 layers · (4·384² + 2·384·1536 + 2·128·384) = 45.9 GFLOP forward.
+        assert!((forward - 45.90).abs() < 0.01, "{forward}");
+        assert!((ft_train - 3.0 * forward).abs() < 1e-9);
+        let (pt2_train, pt2_forward) = step_gflop(&minilm, "pt2", 16, 128, 16);
+        assert!(pt2_forward > forward && pt2_train < ft_train);
+        let (_, pt_forward) = step_gflop(&minilm, "pt", 16, 128, 16);
+        assert!(pt_forward > pt2_forward, "PT's prompts are tokens too");
+    }
 }
