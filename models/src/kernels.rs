@@ -341,58 +341,59 @@ impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
     }
 
     fn fast_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct GeluBackward;
-        impl<B: Backend + Kernels> Backward<B, 1> for GeluBackward {
-            type State = FloatTensor<B>;
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                _: &mut Checkpointer,
-            ) {
-                let x = ops.state;
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    B::fast_gelu_backward(x, grad)
-                });
-            }
-        }
-        let (x, node) = x.into_parts();
-        match GeluBackward.prepare::<C>([node]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(x.clone(), B::fast_gelu(x)),
-            OpsKind::UnTracked(prep) => prep.finish(B::fast_gelu(x)),
-        }
+        record_unary::<B, C>(x, B::fast_gelu, B::fast_gelu_backward, Kept::Input)
     }
 
     fn fast_softmax(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct SoftmaxBackward;
-        impl<B: Backend + Kernels> Backward<B, 1> for SoftmaxBackward {
-            type State = FloatTensor<B>;
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                _: &mut Checkpointer,
-            ) {
-                let y = ops.state;
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    B::fast_softmax_backward(y, grad)
-                });
-            }
+        record_unary::<B, C>(x, B::fast_softmax, B::fast_softmax_backward, Kept::Output)
+    }
+}
+
+/// What a one-input op keeps for its backward pass.
+#[derive(Clone, Copy, Debug)]
+enum Kept {
+    Input,
+    Output,
+}
+
+type Kernel<B> = fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>;
+
+/// A one-input op's backward pass: `backward(kept, grad)`, `kept` its input or its output.
+#[derive(Debug)]
+struct UnaryBackward;
+
+impl<B: Backend> Backward<B, 1> for UnaryBackward {
+    type State = (FloatTensor<B>, Kernel<B>);
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (kept, backward) = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| backward(kept, grad));
+    }
+}
+
+/// Runs `forward` on `x` and records one autodiff node whose backward pass is `backward`.
+fn record_unary<B: Backend, C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<B, C>>,
+    forward: fn(FloatTensor<B>) -> FloatTensor<B>,
+    backward: Kernel<B>,
+    kept: Kept,
+) -> FloatTensor<Autodiff<B, C>> {
+    let (x, node) = x.into_parts();
+    match UnaryBackward
+        .prepare::<C>([node])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (state, y) = match kept {
+                Kept::Input => (x.clone(), forward(x)),
+                Kept::Output => {
+                    let y = forward(x);
+                    (y.clone(), y)
+                }
+            };
+            prep.finish((state, backward), y)
         }
-        let (x, node) = x.into_parts();
-        match SoftmaxBackward
-            .prepare::<C>([node])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let y = B::fast_softmax(x);
-                prep.finish(y.clone(), y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::fast_softmax(x)),
-        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(x)),
     }
 }
 
