@@ -66,8 +66,9 @@ test-slurm:
 train *ARGS:
     {{ptv2}} train {{ARGS}}
 
-# Benchmark FT/PT/PT2 (train step, eval throughput, peak RSS, checkpoint size) on MiniLM-L6 and a
-# tiny model; PyTorch side by side when PTV2_PYTHON (default python3) has torch + transformers.
+# Benchmark FT/PT/PT2 (train step, eval throughput, peak RSS, checkpoint size, GFLOP/s against a
+# GEMM micro-benchmark) on MiniLM-L6 and a tiny model; PyTorch side by side when PTV2_PYTHON
+# (default python3) has torch + transformers; reports/bench/bench.md, .csv and bench.png/.svg.
 bench *ARGS:
     {{ptv2}} bench {{ARGS}}
 

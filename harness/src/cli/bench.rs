@@ -334,6 +334,16 @@ struct GemmPeak {
     ffn: f64,
 }
 
+/// PyTorch's row of the same model, method and length as our `r`.
+fn pytorch_row<'a>(rows: &'a [BenchRow], r: &BenchRow) -> Option<&'a BenchRow> {
+    rows.iter().find(|t| {
+        t.framework == "pytorch"
+            && t.model == r.model
+            && t.method == r.method
+            && t.seq_len == r.seq_len
+    })
+}
+
 fn ratio(a: f64, b: Option<f64>) -> String {
     b.map_or("–".into(), |b| format!("{:.2}", a / b))
 }
@@ -343,14 +353,7 @@ fn markdown(rows: &[BenchRow], device: &str, peak: &GemmPeak) -> String {
         .iter()
         .filter(|r| r.framework.starts_with("ptv2"))
         .collect();
-    let theirs = |r: &BenchRow| {
-        rows.iter().find(|t| {
-            t.framework == "pytorch"
-                && t.model == r.model
-                && t.method == r.method
-                && t.seq_len == r.seq_len
-        })
-    };
+    let theirs = |r: &BenchRow| pytorch_row(rows, r);
     let ft = |r: &BenchRow| {
         ours.iter()
             .find(|f| f.model == r.model && f.seq_len == r.seq_len && f.method == "ft")
@@ -408,12 +411,7 @@ fn chart_bars(rows: &[BenchRow]) -> Vec<crate::charts::RatioBar> {
         .iter()
         .filter(|r| r.framework.starts_with("ptv2") && r.model != "tiny");
     ours.filter_map(|r| {
-        let t = rows.iter().find(|t| {
-            t.framework == "pytorch"
-                && t.model == r.model
-                && t.method == r.method
-                && t.seq_len == r.seq_len
-        })?;
+        let t = pytorch_row(rows, r)?;
         Some(crate::charts::RatioBar {
             label: format!("{} {}", r.method.to_uppercase(), r.seq_len),
             train: r.train_step_s / t.train_step_s,
