@@ -1,16 +1,17 @@
-//! CPU kernels ptv2 carries for burn's flex backend: the exact (erf) GELU and the attention
-//! softmax, forward and backward, vectorised and spread over rayon's threads.
+//! CPU kernels ptv2 carries for burn's flex backend: the exact (erf) GELU, the attention softmax,
+//! LayerNorm and dropout, forward and backward, vectorised and spread over rayon's threads.
 //!
-//! Why: burn-flex 0.22 computes GELU with scalar libm `erff`/`expf` on one thread, and under
-//! autodiff softmax falls back to five recorded ops (max, sub, scalar exp, sum, div) that keep
-//! four `[batch, heads, seq, keys]` tensors for the backward pass. A profile of a PT2 train step
-//! put ~20% of it there. These kernels are a burn backend extension (`Kernels`): implemented for
-//! `Flex`, with their own backward passes for `Autodiff<Flex>`; every other backend (CUDA) keeps
-//! burn's ops (`gelu` and `softmax_last` below choose by device).
+//! Why: burn-flex 0.22 computes GELU with scalar libm `erff`/`expf` on one thread (~20% of a PT2
+//! train step in `perf`), and under autodiff splits softmax and LayerNorm into 5 and 9 recorded
+//! ops that keep several activation-sized tensors each; a float dropout mask was kept per dropout.
+//! These kernels are a burn backend extension (`Kernels`): implemented for `Flex`, with their own
+//! backward passes for `Autodiff<Flex>`; every other backend (CUDA) keeps burn's ops (the
+//! wrappers below choose by device).
 //!
-//! The math: erf is Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7, the same formula PyTorch's
-//! vectorised CPU erf uses), exp is Cephes' `expf` polynomial (within 2 ulp). Each loop is compiled
-//! three times — AVX-512, AVX2 + FMA, baseline — and the widest the CPU has is picked at run time.
+//! The math: erf is Abramowitz & Stegun 7.1.26 for |z| ≥ 1 (the formula PyTorch's vectorised CPU
+//! erf uses) and its Taylor series below; exp is Cephes' `expf` polynomial (measured bounds in the
+//! tests). Each loop is compiled three times — AVX-512, AVX2 + FMA, baseline — and the widest the
+//! CPU has is picked at run time.
 
 use std::sync::OnceLock;
 
@@ -70,8 +71,9 @@ pub(crate) fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
     x.device().inner() == Device::flex()
 }
 
-/// The backend extension. The default bodies are burn's own ops; flex overrides all four, and
-/// autodiff records one node per call whose backward pass calls the `_backward` kernel.
+/// The backend extension. The default bodies are burn's own ops; flex overrides them with
+/// ptv2's kernels, and autodiff records one node per call whose backward pass calls the
+/// `_backward` kernel (dropout: itself, with the same seed).
 #[backend_extension(Autodiff, Flex)]
 pub trait Kernels: Backend {
     fn fast_gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -89,9 +91,7 @@ pub trait Kernels: Backend {
     }
     /// `y ⊙ (grad − Σ grad ⊙ y)` along the last dimension, from the softmax output `y`.
     fn fast_softmax_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        let last = y.shape().num_dims() - 1;
-        let dot = Self::float_sum_dim(Self::float_mul(grad.clone(), y.clone()), last);
-        Self::float_mul(y, Self::float_sub(grad, dot))
+        softmax_backward_composed::<Self>(y, grad)
     }
     fn fast_layer_norm(
         x: FloatTensor<Self>,
@@ -118,29 +118,55 @@ pub trait Kernels: Backend {
         grad: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self> {
-        let shape = x.shape();
-        let last = shape.num_dims() - 1;
-        let mut gamma_shape = vec![1; last];
-        gamma_shape.push(shape[last]);
-        let centered = Self::float_sub(x.clone(), Self::float_mean_dim(x, last));
-        let var = Self::float_mean_dim(Self::float_mul(centered.clone(), centered.clone()), last);
-        let rstd = Self::float_recip(Self::float_sqrt(Self::float_add_scalar(var, eps.into())));
-        let xhat = Self::float_mul(centered, rstd.clone());
-        let dxhat = Self::float_mul(grad, Self::float_reshape(gamma, gamma_shape.into()));
-        let mean_dxhat = Self::float_mean_dim(dxhat.clone(), last);
-        let mean_dot = Self::float_mean_dim(Self::float_mul(dxhat.clone(), xhat.clone()), last);
-        let inner = Self::float_sub(
-            Self::float_sub(dxhat, mean_dxhat),
-            Self::float_mul(xhat, mean_dot),
-        );
-        Self::float_mul(rstd, inner)
+        layer_norm_backward_composed::<Self>(x, gamma, grad, eps)
     }
+}
+
+/// Softmax's backward pass in burn's ops (for other dtypes than f32).
+fn softmax_backward_composed<B: Backend>(
+    y: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let last = y.shape().num_dims() - 1;
+    let dot = B::float_sum_dim(B::float_mul(grad.clone(), y.clone()), last);
+    B::float_mul(y, B::float_sub(grad, dot))
+}
+
+/// LayerNorm's input gradient in burn's ops (for other dtypes than f32).
+fn layer_norm_backward_composed<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    eps: f64,
+) -> FloatTensor<B> {
+    let shape = x.shape();
+    let last = shape.num_dims() - 1;
+    let mut gamma_shape = vec![1; last];
+    gamma_shape.push(shape[last]);
+    let centered = B::float_sub(x.clone(), B::float_mean_dim(x, last));
+    let var = B::float_mean_dim(B::float_mul(centered.clone(), centered.clone()), last);
+    let rstd = B::float_recip(B::float_sqrt(B::float_add_scalar(var, eps.into())));
+    let xhat = B::float_mul(centered, rstd.clone());
+    let dxhat = B::float_mul(grad, B::float_reshape(gamma, gamma_shape.into()));
+    let mean_dxhat = B::float_mean_dim(dxhat.clone(), last);
+    let mean_dot = B::float_mean_dim(B::float_mul(dxhat.clone(), xhat.clone()), last);
+    let inner = B::float_sub(
+        B::float_sub(dxhat, mean_dxhat),
+        B::float_mul(xhat, mean_dot),
+    );
+    B::float_mul(rstd, inner)
 }
 
 impl Kernels for Flex {
     fn fast_dropout(x: FlexTensor, seed: u64, keep: f64) -> FlexTensor {
         let x = x.to_contiguous();
-        let n = contiguous_f32(&x).expect("dropout on f32");
+        let Some(n) = contiguous_f32(&x) else {
+            // Other dtypes: the same mask as a tensor.
+            let shape = x.shape();
+            let mask = crate::dropout::keep_mask(seed, shape.num_elements(), keep);
+            let mask = FlexTensor::from_data(burn::tensor::TensorData::new(mask, shape));
+            return Flex::float_mul(x.clone(), Flex::float_cast(mask, x.dtype().into()));
+        };
         let (threshold, scale) = crate::dropout::threshold_and_scale(keep);
         let src = &x.storage::<f32>()[..n];
         let mut out = vec![0f32; n];
@@ -156,6 +182,7 @@ impl Kernels for Flex {
     }
 
     fn fast_gelu(x: FlexTensor) -> FlexTensor {
+        let x = x.to_contiguous();
         match contiguous_f32(&x) {
             Some(n) => map_into(&x, n, ELEMENTS_PER_TASK, |src, dst| {
                 dispatch!(gelu_forward(src, dst))
@@ -165,6 +192,7 @@ impl Kernels for Flex {
     }
 
     fn fast_gelu_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
         match (contiguous_f32(&x), contiguous_f32(&grad)) {
             (Some(n), Some(_)) => {
                 let g = &grad.storage::<f32>()[..n];
@@ -226,7 +254,9 @@ impl Kernels for Flex {
             gamma.to_contiguous(),
             grad.to_contiguous(),
         );
-        let n = contiguous_f32(&x).expect("LayerNorm backward on f32");
+        let Some(n) = contiguous_f32(&x) else {
+            return layer_norm_backward_composed::<Flex>(x, gamma, grad, eps);
+        };
         let row = row_len(&x);
         let (xs, gs) = (&x.storage::<f32>()[..n], &grad.storage::<f32>()[..n]);
         let (gamma, eps) = (gamma.storage::<f32>(), eps as f32);
@@ -249,11 +279,7 @@ impl Kernels for Flex {
                 });
                 from_vec(out, &y)
             }
-            _ => {
-                let last = last_dim(&y);
-                let dot = Flex::float_sum_dim(Flex::float_mul(grad.clone(), y.clone()), last);
-                Flex::float_mul(y, Flex::float_sub(grad, dot))
-            }
+            _ => softmax_backward_composed::<Flex>(y, grad),
         }
     }
 }
