@@ -2,8 +2,10 @@
 //! ChaCha generator, then multiplies twice; on the CPU that was ~10% of a MiniLM train step (the
 //! attention-probability dropout alone is batch × heads × seq² numbers per layer). Here one number
 //! from burn's seeded generator seeds a SplitMix64 stream that fills a mask already scaled by
-//! 1/keep, and the input is multiplied once. Same semantics as `Dropout::forward`: on only for a
-//! layer in training mode on an autodiff device; same seed, same masks.
+//! 1/keep, and the input is multiplied once. On flex, `kernels::seeded_dropout` applies the same
+//! mask without making it a tensor, and makes it again in the backward pass. Same semantics as
+//! `Dropout::forward`: on only for a layer in training mode on an autodiff device; same seed,
+//! same masks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
