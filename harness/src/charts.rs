@@ -153,9 +153,17 @@ fn draw_dotted_line<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
 fn draw_legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
 ) -> Result<()> {
+    draw_legend_at(chart, SeriesLabelPosition::UpperRight)
+}
+
+/// Learning curves rise to the right: their legend goes below them.
+fn draw_legend_at<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .label_font(("sans-serif", 16))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
@@ -604,7 +612,7 @@ impl Chart for Curves<'_> {
                 .collect();
             draw_dotted_line(&mut chart, &points, color, &label, 4)?;
         }
-        draw_legend(&mut chart)?;
+        draw_legend_at(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     }
 }
@@ -918,7 +926,7 @@ impl Chart for FrameworkCurves<'_> {
                     });
             }
         }
-        draw_legend(&mut chart)
+        draw_legend_at(&mut chart, SeriesLabelPosition::LowerRight)
     }
 }
 
