@@ -156,7 +156,7 @@ fn draw_legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
     draw_legend_at(chart, SeriesLabelPosition::UpperRight)
 }
 
-/// Learning curves rise to the right: their legend goes below them.
+/// The legend at `position`; learning curves rise to the right, so theirs goes bottom right.
 fn draw_legend_at<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
     position: SeriesLabelPosition,

@@ -194,15 +194,9 @@ impl Kernels for Flex {
     fn fast_gelu_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
         match (contiguous_f32(&x), contiguous_f32(&grad)) {
-            (Some(n), Some(_)) => {
-                let g = &grad.storage::<f32>()[..n];
-                let src = &x.storage::<f32>()[..n];
-                let mut out = vec![0f32; n];
-                par_chunks(src, g, &mut out, ELEMENTS_PER_TASK, |s, g, o| {
-                    dispatch!(gelu_backward(s, g, o))
-                });
-                from_vec(out, &x)
-            }
+            (Some(n), Some(_)) => map2_into(&x, &grad, n, ELEMENTS_PER_TASK, |s, g, o| {
+                dispatch!(gelu_backward(s, g, o))
+            }),
             _ => Flex::gelu_backward(x, grad),
         }
     }
@@ -258,13 +252,10 @@ impl Kernels for Flex {
             return layer_norm_backward_composed::<Flex>(x, gamma, grad, eps);
         };
         let row = row_len(&x);
-        let (xs, gs) = (&x.storage::<f32>()[..n], &grad.storage::<f32>()[..n]);
         let (gamma, eps) = (gamma.storage::<f32>(), eps as f32);
-        let mut out = vec![0f32; n];
-        par_chunks(xs, gs, &mut out, rows_per_task(row) * row, |x, g, o| {
+        map2_into(&x, &grad, n, rows_per_task(row) * row, |x, g, o| {
             dispatch!(layer_norm_backward_rows(x, gamma, g, o, eps))
-        });
-        from_vec(out, &x)
+        })
     }
 
     fn fast_softmax_backward(y: FlexTensor, grad: FlexTensor) -> FlexTensor {
@@ -272,12 +263,9 @@ impl Kernels for Flex {
         match (contiguous_f32(&y), contiguous_f32(&grad)) {
             (Some(n), Some(_)) if n > 0 => {
                 let row = row_len(&y);
-                let (ys, gs) = (&y.storage::<f32>()[..n], &grad.storage::<f32>()[..n]);
-                let mut out = vec![0f32; n];
-                par_chunks(ys, gs, &mut out, rows_per_task(row) * row, |y, g, o| {
+                map2_into(&y, &grad, n, rows_per_task(row) * row, |y, g, o| {
                     dispatch!(softmax_backward_rows(y, g, o, row))
-                });
-                from_vec(out, &y)
+                })
             }
             _ => softmax_backward_composed::<Flex>(y, grad),
         }
@@ -473,16 +461,21 @@ fn map_into(
     from_vec(out, x)
 }
 
-fn par_chunks(
-    a: &[f32],
-    b: &[f32],
-    out: &mut [f32],
+/// `kernel(a, b, dst)` over matching chunks of two f32 tensors of `n` elements each, in parallel,
+/// into a new tensor shaped like `a` (the same chunk rule as `map_into`).
+fn map2_into(
+    a: &FlexTensor,
+    b: &FlexTensor,
+    n: usize,
     chunk: usize,
     kernel: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
-) {
+) -> FlexTensor {
+    let (xs, ys) = (&a.storage::<f32>()[..n], &b.storage::<f32>()[..n]);
+    let mut out = vec![0f32; n];
     out.par_chunks_mut(chunk)
-        .zip(a.par_chunks(chunk).zip(b.par_chunks(chunk)))
-        .for_each(|(o, (a, b))| kernel(a, b, o));
+        .zip(xs.par_chunks(chunk).zip(ys.par_chunks(chunk)))
+        .for_each(|(o, (x, y))| kernel(x, y, o));
+    from_vec(out, a)
 }
 
 // ── run-time ISA dispatch ────────────────────────────────────────────────────────────────────
