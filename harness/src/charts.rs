@@ -13,6 +13,8 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use ptv2_models::METHOD_NAMES;
+
 use crate::results::SummaryRow;
 use crate::settings::{Framework, RunSettings};
 
@@ -23,6 +25,7 @@ fn method_color(method: &str) -> RGBColor {
     match method {
         "ft" => RGBColor(60, 60, 60),
         "pt" => RGBColor(31, 119, 180),
+        "lora" => RGBColor(44, 160, 44),
         _ => RGBColor(214, 39, 40),
     }
 }
@@ -31,6 +34,7 @@ fn method_label(method: &str) -> &'static str {
     match method {
         "ft" => "FT (fine-tuning)",
         "pt" => "PT (prompt tuning)",
+        "lora" => "LoRA",
         _ => "PT2 (P-tuning v2)",
     }
 }
@@ -330,8 +334,9 @@ struct MethodBars<'a> {
 
 impl Chart for MethodBars<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let methods: Vec<&str> = ["ft", "pt", "pt2"]
-            .into_iter()
+        let methods: Vec<&str> = METHOD_NAMES
+            .iter()
+            .copied()
             .filter(|m| self.rows.iter().any(|r| r.settings.method == *m))
             .collect();
         // The best configuration of each method, with its std over seeds.
@@ -407,8 +412,9 @@ impl Chart for Overview<'_> {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let methods: Vec<&str> = ["ft", "pt", "pt2"]
-            .into_iter()
+        let methods: Vec<&str> = METHOD_NAMES
+            .iter()
+            .copied()
             .filter(|m| self.rows.iter().any(|r| r.settings.method == *m))
             .collect();
         let best = |task: &str, method: &str| {
@@ -564,8 +570,9 @@ struct Curves<'a> {
 
 impl Chart for Curves<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let best: Vec<&SummaryRow> = ["ft", "pt", "pt2"]
-            .into_iter()
+        let best: Vec<&SummaryRow> = METHOD_NAMES
+            .iter()
+            .copied()
             .filter_map(|m| {
                 best_of(&self.rows, |r| {
                     r.settings.method == m && !r.curve.is_empty()

@@ -1,16 +1,22 @@
-//! PEFT interop: a PT2 or PT run as a PEFT adapter dir, and a PEFT adapter as a ptv2 run dir.
+//! PEFT interop: a PT2, PT or LoRA run as a PEFT adapter dir, and a PEFT adapter as a ptv2 run dir.
 //!
 //! PEFT's layout (peft 0.11 `PeftModel.save_pretrained`, fixtures in harness/tests/fixtures/peft):
-//! `adapter_config.json` (`peft_type` PREFIX_TUNING or PROMPT_TUNING, `task_type`,
-//! `num_virtual_tokens`, …) and `adapter_model.safetensors` holding `prompt_embeddings` — a
-//! prefix `[P, L·2·H]` in the same `[layer][k|v][head][head_dim]` layout as ptv2's flat prefix, or
-//! prompts `[P, H]` — and the head PEFT keeps in `modules_to_save`, as
-//! `base_model.classifier.{weight,bias}` (`qa_outputs` for QA) in torch's `[out, in]` layout.
+//! `adapter_config.json` (`peft_type` PREFIX_TUNING, PROMPT_TUNING or LORA, `task_type`,
+//! `num_virtual_tokens` or `r`/`lora_alpha`/`target_modules`, …) and `adapter_model.safetensors`
+//! holding
+//! - `prompt_embeddings`: a prefix `[P, L·2·H]` in the same `[layer][k|v][head][head_dim]` layout as
+//!   ptv2's flat prefix, or prompts `[P, H]`;
+//! - or LoRA's `base_model.model.{bert|roberta}.encoder.layer.{i}.attention.self.query.lora_A.weight`
+//!   `[r, in]` and `…lora_B.weight` `[out, r]` (ptv2's `lora.{i}.q.a` / `.b` are their transposes);
+//!
+//! and the head PEFT keeps in `modules_to_save`, as `base_model.classifier.{weight,bias}`
+//! (`base_model.model.classifier` under LoRA; `qa_outputs` for QA) in torch's `[out, in]` layout.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use ptv2_models::methods::lora::{LoraTargets, Target};
 use ptv2_models::HeadKind;
 use serde_json::{json, Value};
 
@@ -48,23 +54,48 @@ fn peft_head(kind: &HeadKind) -> Result<(&'static str, &'static str)> {
     })
 }
 
-/// The ptv2 checkpoint name of the adapter tensor, and PEFT's type, for a method.
+/// The ptv2 checkpoint name of a prompt method's tensor, and PEFT's type.
 fn adapter_name(method: &str) -> Result<(&'static str, &'static str)> {
     match method {
         "pt2" => Ok(("prefix.embedding", "PREFIX_TUNING")),
         "pt" => Ok(("prompt.embedding", "PROMPT_TUNING")),
         other => bail!(
-            "method \"{other}\" has no PEFT adapter: PREFIX_TUNING is ptv2's pt2, PROMPT_TUNING its pt"
+            "method \"{other}\" has no PEFT adapter: PREFIX_TUNING is ptv2's pt2, PROMPT_TUNING its pt, LORA its lora"
         ),
     }
 }
 
-/// Write the PT2 or PT run in `run_dir` as a PEFT adapter dir `out`.
+/// Where PEFT keeps the head: a prompt method wraps the transformers model directly, LoRA through
+/// its `LoraModel`.
+fn head_key(method: &str, module: &str, tensor: &str) -> String {
+    match method {
+        "lora" => format!("base_model.model.{module}.{tensor}"),
+        _ => format!("base_model.{module}.{tensor}"),
+    }
+}
+
+/// Every (ptv2 name, PEFT name below `encoder.layer.`) of a LoRA run's factors.
+fn lora_factor_names(targets: &LoraTargets, layers: usize) -> Vec<(String, String)> {
+    let mut names = Vec::new();
+    for layer in 0..layers {
+        for &target in targets.targets() {
+            for (factor, peft) in [("a", "lora_A"), ("b", "lora_B")] {
+                names.push((
+                    format!("lora.{layer}.{}.{factor}", target.letter()),
+                    format!("{layer}.{}.{peft}.weight", target.paths().1),
+                ));
+            }
+        }
+    }
+    names
+}
+
+/// Write the PT2, PT or LoRA run in `run_dir` as a PEFT adapter dir `out`.
 pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
     let trained = Trained::load(run_dir, env)?;
     let settings = &trained.settings;
-    let (tensor, peft_type) = adapter_name(&settings.method)?;
-    if settings.method == "pt2" && settings.prefix_layers.to_string() != "all" {
+    let method = settings.method.as_str();
+    if method == "pt2" && settings.prefix_layers.to_string() != "all" {
         bail!(
             "prefix_layers {}: PEFT's prefix covers every layer",
             settings.prefix_layers
@@ -73,10 +104,11 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
     let encoder = &trained.model.encoder;
     let head = trained.task.head();
     let (task_type, module) = peft_head(&head)?;
-    if encoder.roberta_padding_idx >= 0 && task_type == "SEQ_CLS" {
+    let roberta = encoder.roberta_padding_idx >= 0;
+    if roberta && task_type == "SEQ_CLS" {
         bail!("RoBERTa: PEFT's sequence head is RobertaClassificationHead (dense, tanh, out_proj), ptv2's reads the pooler; they are not the same head");
     }
-    if settings.method == "pt" && task_type == "SEQ_CLS" && settings.prompt_pool.is_cls() {
+    if method == "pt" && task_type == "SEQ_CLS" && settings.prompt_pool.is_cls() {
         eprintln!(
             "warning: {} reads the real [CLS] (prompt_pool cls); PEFT's sequence head reads the first prompt, so PEFT's logits will differ from ptv2's",
             run_dir.display()
@@ -88,38 +120,33 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
             .cloned()
             .with_context(|| format!("{}: no tensor {name}", run_dir.display()))
     };
-    let prompt = get(tensor)?;
-    let tensors = BTreeMap::from([
-        (PROMPT_EMBEDDINGS.to_string(), prompt.clone()),
+    let mut tensors = BTreeMap::from([
         (
-            format!("base_model.{module}.weight"),
+            head_key(method, module, "weight"),
             get("head.classifier.weight")?.transposed(),
         ),
-        (
-            format!("base_model.{module}.bias"),
-            get("head.classifier.bias")?,
-        ),
+        (head_key(method, module, "bias"), get("head.classifier.bias")?),
     ]);
-    let hidden = encoder.hidden_size();
     let mut config = json!({
         "auto_mapping": null,
         "base_model_name_or_path": settings.model,
         "inference_mode": true,
-        "num_attention_heads": encoder.num_heads(),
-        "num_layers": encoder.num_layers(),
-        "num_transformer_submodules": 1,
-        "num_virtual_tokens": prompt.shape[0],
-        "peft_type": peft_type,
         "revision": null,
         "task_type": task_type,
-        "token_dim": hidden,
     });
-    let extra = if peft_type == "PREFIX_TUNING" {
-        // Saved collapsed: a reparameterized prefix is stored as its MLP's output, as PEFT does.
-        json!({"encoder_hidden_size": hidden, "prefix_projection": false})
+    let extra = if method == "lora" {
+        let family = if roberta { "roberta" } else { "bert" };
+        for (name, peft) in lora_factor_names(&settings.lora_targets, encoder.num_layers()) {
+            let key = format!("base_model.model.{family}.encoder.layer.{peft}");
+            tensors.insert(key, get(&name)?.transposed());
+        }
+        lora_config(settings, module)
     } else {
-        json!({"prompt_tuning_init": "RANDOM", "prompt_tuning_init_text": null,
-               "tokenizer_kwargs": null, "tokenizer_name_or_path": null})
+        let (tensor, _) = adapter_name(method)?;
+        let prompt = get(tensor)?;
+        let extra = prompt_config(method, prompt.shape[0], encoder);
+        tensors.insert(PROMPT_EMBEDDINGS.to_string(), prompt);
+        extra
     };
     config
         .as_object_mut()
@@ -133,36 +160,183 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
     crate::io::write_atomic(&out.join(ADAPTER_CONFIG), text.as_bytes())
 }
 
-/// An adapter dir's ptv2 method (from `peft_type`), its `task_type`, and its config's path.
-fn read_adapter_config(adapter: &Path) -> Result<(&'static str, String, std::path::PathBuf)> {
-    let config_path = adapter.join(ADAPTER_CONFIG);
-    let text = std::fs::read_to_string(&config_path)
-        .with_context(|| format!("cannot read {}", config_path.display()))?;
-    let config: Value = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not JSON", config_path.display()))?;
-    let field = |key: &str| {
-        config
+/// The config fields of a PREFIX_TUNING or PROMPT_TUNING adapter of `prompt_len` tokens.
+fn prompt_config(method: &str, prompt_len: usize, encoder: &ptv2_models::Encoder) -> Value {
+    let hidden = encoder.hidden_size();
+    let (_, peft_type) = adapter_name(method).expect("a prompt method");
+    let mut config = json!({
+        "num_attention_heads": encoder.num_heads(),
+        "num_layers": encoder.num_layers(),
+        "num_transformer_submodules": 1,
+        "num_virtual_tokens": prompt_len,
+        "peft_type": peft_type,
+        "token_dim": hidden,
+    });
+    let extra = if peft_type == "PREFIX_TUNING" {
+        // Saved collapsed: a reparameterized prefix is stored as its MLP's output, as PEFT does.
+        json!({"encoder_hidden_size": hidden, "prefix_projection": false})
+    } else {
+        json!({"prompt_tuning_init": "RANDOM", "prompt_tuning_init_text": null,
+               "tokenizer_kwargs": null, "tokenizer_name_or_path": null})
+    };
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    config
+}
+
+/// The config fields of a LORA adapter, as PEFT 0.11 writes them.
+fn lora_config(settings: &RunSettings, head_module: &str) -> Value {
+    let modules: Vec<&str> = settings
+        .lora_targets
+        .targets()
+        .iter()
+        .map(|&t| t.peft_name())
+        .collect();
+    // PEFT writes an integral alpha as an integer, and names both heads it knows for SEQ_CLS.
+    let alpha = if settings.lora_alpha.fract() == 0.0 {
+        json!(settings.lora_alpha as i64)
+    } else {
+        json!(settings.lora_alpha)
+    };
+    let modules_to_save = match head_module {
+        "classifier" => json!(["classifier", "score"]),
+        other => json!([other]),
+    };
+    json!({
+        "alpha_pattern": {}, "bias": "none", "fan_in_fan_out": false, "init_lora_weights": true,
+        "layer_replication": null, "layers_pattern": null, "layers_to_transform": null,
+        "loftq_config": {}, "lora_alpha": alpha, "lora_dropout": 0.0,
+        "megatron_config": null, "megatron_core": "megatron.core",
+        "modules_to_save": modules_to_save, "peft_type": "LORA", "r": settings.lora_rank,
+        "rank_pattern": {}, "target_modules": modules, "use_dora": false, "use_rslora": false,
+    })
+}
+
+/// An adapter dir's config: its ptv2 method (from `peft_type`), its `task_type`, the whole config
+/// and its path.
+struct AdapterConfig {
+    method: &'static str,
+    task_type: String,
+    fields: Value,
+    path: std::path::PathBuf,
+}
+
+impl AdapterConfig {
+    fn read(adapter: &Path) -> Result<Self> {
+        let path = adapter.join(ADAPTER_CONFIG);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let fields: Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+        let mut config = Self {
+            method: "",
+            task_type: String::new(),
+            fields,
+            path,
+        };
+        config.method = match config.string("peft_type")? {
+            "PREFIX_TUNING" => "pt2",
+            "PROMPT_TUNING" => "pt",
+            "LORA" => "lora",
+            other => bail!(
+                "{}: \"peft_type\" {other}: expected PREFIX_TUNING, PROMPT_TUNING or LORA",
+                config.path.display()
+            ),
+        };
+        config.task_type = config.string("task_type")?.to_string();
+        Ok(config)
+    }
+
+    fn string(&self, key: &str) -> Result<&str> {
+        self.fields
             .get(key)
             .and_then(Value::as_str)
-            .with_context(|| format!("{}: expected a string \"{key}\"", config_path.display()))
-    };
-    let method = match field("peft_type")? {
-        "PREFIX_TUNING" => "pt2",
-        "PROMPT_TUNING" => "pt",
-        other => bail!(
-            "{}: \"peft_type\" {other}: expected PREFIX_TUNING or PROMPT_TUNING",
-            config_path.display()
-        ),
-    };
-    let task_type = field("task_type")?;
-    Ok((method, task_type.to_string(), config_path))
+            .with_context(|| format!("{}: expected a string \"{key}\"", self.path.display()))
+    }
+
+    fn number(&self, key: &str) -> Result<f64> {
+        self.fields
+            .get(key)
+            .and_then(Value::as_f64)
+            .with_context(|| format!("{}: expected a number \"{key}\"", self.path.display()))
+    }
+
+    /// LoRA's settings (`lora_rank`, `lora_alpha`, `lora_targets`); what ptv2's LoRA does not do
+    /// (rsLoRA's or DoRA's scaling, trained biases, per-layer ranks, some layers only) is refused.
+    fn lora_values(&self) -> Result<Vec<(String, String)>> {
+        let at = self.path.display();
+        let plain = [
+            ("bias", json!("none")),
+            ("use_rslora", json!(false)),
+            ("use_dora", json!(false)),
+            ("fan_in_fan_out", json!(false)),
+            ("layers_to_transform", Value::Null),
+            ("rank_pattern", json!({})),
+            ("alpha_pattern", json!({})),
+        ];
+        for (key, expected) in plain {
+            let found = self.fields.get(key).unwrap_or(&Value::Null);
+            let absent_is_fine = found.is_null() && expected != Value::Null;
+            if found != &expected && !absent_is_fine {
+                bail!("{at}: \"{key}\" is {found}; ptv2's LoRA needs {expected}");
+            }
+        }
+        let modules: Vec<String> = match self.fields.get("target_modules") {
+            Some(Value::Array(list)) => list.iter().filter_map(|m| m.as_str().map(String::from)).collect(),
+            Some(Value::String(one)) => vec![one.clone()],
+            _ => bail!("{at}: expected \"target_modules\", a list of module names"),
+        };
+        let mut letters = Vec::new();
+        for module in &modules {
+            let all = [Target::Query, Target::Key, Target::Value, Target::Output];
+            let Some(target) = all.into_iter().find(|&t| t.peft_name() == module) else {
+                bail!("{at}: target module \"{module}\": ptv2's LoRA adapts query, key, value and attention.output.dense");
+            };
+            letters.push(target.letter());
+        }
+        Ok(vec![
+            ("lora_rank".into(), self.number("r")?.to_string()),
+            ("lora_alpha".into(), self.number("lora_alpha")?.to_string()),
+            ("lora_targets".into(), letters.join(",")),
+        ])
+    }
+}
+
+/// ptv2's checkpoint tensors of a LoRA adapter's factors, PEFT's `[out, in]` transposed.
+fn lora_tensors(
+    weights: &BTreeMap<String, Floats>,
+    targets: &LoraTargets,
+    weights_path: &Path,
+) -> Result<BTreeMap<String, Floats>> {
+    // PEFT's names below the model's own prefix (`base_model.model.bert.`, `…roberta.`).
+    let by_layer_path: BTreeMap<&str, &Floats> = weights
+        .iter()
+        .filter_map(|(name, tensor)| Some((name.split_once(".encoder.layer.")?.1, tensor)))
+        .collect();
+    let layers = by_layer_path
+        .keys()
+        .filter_map(|name| name.split('.').next()?.parse::<usize>().ok())
+        .max()
+        .map_or(0, |last| last + 1);
+    lora_factor_names(targets, layers)
+        .into_iter()
+        .map(|(ours, peft)| {
+            let tensor = by_layer_path.get(peft.as_str()).with_context(|| {
+                format!("{}: no tensor …encoder.layer.{peft}", weights_path.display())
+            })?;
+            Ok((ours, tensor.transposed()))
+        })
+        .collect()
 }
 
 /// Make a ptv2 run dir `out` of the PEFT adapter dir `adapter`; `base` holds the run settings
 /// that name the model and the task (and any other, e.g. max_len). Checked by loading it as `ptv2 predict` would:
 /// what does not fit (another model's sizes, another task's head) is removed again.
 pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Path) -> Result<()> {
-    let (method, task_type, config_path) = read_adapter_config(adapter)?;
+    let config = AdapterConfig::read(adapter)?;
+    let method = config.method;
     let weights_path = adapter.join(ADAPTER_WEIGHTS);
     let weights = read_tensors(&weights_path)?;
     let get = |name: &str| {
@@ -171,11 +345,19 @@ pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Pat
             .cloned()
             .with_context(|| format!("{}: no tensor {name}", weights_path.display()))
     };
-    let prompt = get(PROMPT_EMBEDDINGS)?;
     let mut values = base.to_vec();
     values.push(("method".to_string(), method.to_string()));
-    values.push(("prompt_len".to_string(), prompt.shape[0].to_string()));
-    if method == "pt" && task_type == "SEQ_CLS" {
+    let prompt = match method {
+        "lora" => {
+            values.extend(config.lora_values()?);
+            None
+        }
+        _ => Some(get(PROMPT_EMBEDDINGS)?),
+    };
+    if let Some(prompt) = &prompt {
+        values.push(("prompt_len".to_string(), prompt.shape[0].to_string()));
+    }
+    if method == "pt" && config.task_type == "SEQ_CLS" {
         // PEFT's sequence head reads the first prompt (position 0 of prompts + tokens).
         values.push(("prompt_pool".to_string(), "first".to_string()));
     }
@@ -183,25 +365,26 @@ pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Pat
     // Checked before anything is written: the shape check of loading would name the tensors only.
     let task = crate::tasks::load_task(&settings.task, &env.data_dir)?;
     let (needed, module) = peft_head(&task.head())?;
-    if needed != task_type {
+    if needed != config.task_type {
         bail!(
-            "{}: \"task_type\" is {task_type}, but task {} needs {needed}",
-            config_path.display(),
+            "{}: \"task_type\" is {}, but task {} needs {needed}",
+            config.path.display(),
+            config.task_type,
             task.name()
         );
     }
-    let (tensor, _) = adapter_name(method)?;
-    let ours = BTreeMap::from([
-        (tensor.to_string(), prompt),
-        (
-            "head.classifier.weight".to_string(),
-            get(&format!("base_model.{module}.weight"))?.transposed(),
-        ),
-        (
-            "head.classifier.bias".to_string(),
-            get(&format!("base_model.{module}.bias"))?,
-        ),
-    ]);
+    let mut ours = match prompt {
+        Some(prompt) => BTreeMap::from([(adapter_name(method)?.0.to_string(), prompt)]),
+        None => lora_tensors(&weights, &settings.lora_targets, &weights_path)?,
+    };
+    ours.insert(
+        "head.classifier.weight".to_string(),
+        get(&head_key(method, module, "weight"))?.transposed(),
+    );
+    ours.insert(
+        "head.classifier.bias".to_string(),
+        get(&head_key(method, module, "bias"))?,
+    );
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     write_tensors(&out.join(CHECKPOINT_FILE), &ours, ("producer", "ptv2"))?;
     crate::io::write_json(&out.join(CONFIG_FILE), &settings)?;

@@ -5,7 +5,7 @@
 //! reads the logits back; this file holds the bundle's format and the Python process.
 //!
 //! The bundle (`RUN_DIR/replay/`): `replay.json` (`ReplaySpec`), `init.safetensors` (the run's
-//! initial checkpoint: prompts or prefix and head, in ptv2's names), `train.safetensors` (every
+//! initial checkpoint: prompts, prefix or LoRA factors and head, in ptv2's names), `train.safetensors` (every
 //! step's batch, `e{epoch}.s{step}.{input_ids,attention_mask,token_type_ids,labels}`),
 //! `eval.safetensors` (the dev batches in the order evaluation asks for them, `b{i}.…`), and
 //! what Python writes: `epoch{n}.safetensors` (`b{i}.logits` or `b{i}.start` / `b{i}.end`),
@@ -53,6 +53,12 @@ pub struct ReplaySpec {
     pub num_labels: usize,
     /// On the prefix and before the head, as ptv2 applies it.
     pub dropout: f64,
+    /// The backbone's hidden dropout, where the run sets it (else the model config's).
+    pub backbone_dropout: Option<f64>,
+    /// LoRA: r, alpha and PEFT's `target_modules` (unused by the other methods).
+    pub lora_rank: usize,
+    pub lora_alpha: f64,
+    pub lora_modules: Vec<&'static str>,
     pub seed: u64,
     pub epochs: usize,
     pub steps_per_epoch: usize,

@@ -1,6 +1,6 @@
 //! `reports/NAME/report.md`: what was run (the sweep file, git revision, backend, machine, total
 //! time), a verdict per task that never calls a difference a win when it is inside the noise or at
-//! the majority-class level, the paired bootstrap of PT2 − FT and PT − FT, what a point costs, the
+//! the majority-class level, the paired bootstrap of PT2 − FT, PT − FT and LoRA − FT, what a point costs, the
 //! summary tables, the charts. A pure function of the finished runs' records, so `ptv2 report
 //! NAME` rebuilds it without training.
 
@@ -82,7 +82,10 @@ fn model_tasks(summary: &[SummaryRow]) -> BTreeSet<(&str, &str)> {
         .collect()
 }
 
-/// The paired bootstrap of PT2 − FT and PT − FT (best configuration of each) for every task
+/// The methods each task's verdict sets against FT, in order.
+const COMPARED: [(&str, &str); 3] = [("PT2", "pt2"), ("PT", "pt"), ("LoRA", "lora")];
+
+/// The paired bootstrap of PT2 − FT, PT − FT and LoRA − FT (best configuration of each) for every task
 /// whose runs saved class or tag predictions; None where they did not (QA).
 pub fn comparisons(records: &[RunRecord], summary: &[SummaryRow]) -> Vec<Comparison> {
     let pairs = model_tasks(summary);
@@ -93,7 +96,7 @@ pub fn comparisons(records: &[RunRecord], summary: &[SummaryRow]) -> Vec<Compari
         };
         // Read once per task: FT is the other side of both comparisons.
         let ft_predictions = predictions_of(records, ft);
-        for method in ["pt2", "pt"] {
+        for method in ["pt2", "pt", "lora"] {
             let Some(other) = best(summary, model, task, method) else {
                 continue;
             };
@@ -196,7 +199,7 @@ pub fn verdicts(summary: &[SummaryRow], comparisons: &[Comparison]) -> String {
             )),
             Some(ft) => {
                 out.push_str(&format!("FT's best is {}. ", describe(ft)));
-                for (label, method) in [("PT2", "pt2"), ("PT", "pt")] {
+                for (label, method) in COMPARED {
                     if let Some(r) = of(method) {
                         out.push_str(&format!("{label}'s best is {}: ", describe(r)));
                         out.push_str(&against_ft(label, r, ft, interval(method)));
@@ -204,7 +207,7 @@ pub fn verdicts(summary: &[SummaryRow], comparisons: &[Comparison]) -> String {
                 }
             }
             None => {
-                for (label, method) in [("PT2", "pt2"), ("PT", "pt")] {
+                for (label, method) in COMPARED {
                     if let Some(r) = of(method) {
                         out.push_str(&format!("{label}'s best is {}. ", describe(r)));
                     }

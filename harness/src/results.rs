@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::Serialize;
+use ptv2_models::METHOD_NAMES;
 
 use crate::records::{PlannedRun, RunMetrics, RunStatus, SweepDir};
 use crate::settings::RunSettings;
@@ -67,6 +68,8 @@ pub struct ResultRow {
     pub value: Option<f64>,
     /// At the last epoch.
     pub last_value: Option<f64>,
+    /// On the task's labelled test split, at the best dev epoch (the reference's protocol).
+    pub test_value: Option<f64>,
     /// Always predicting the training split's most frequent label.
     pub majority: Option<f64>,
     /// Is this the metric that picks the best epoch?
@@ -99,6 +102,7 @@ pub fn rows(records: &[RunRecord]) -> Vec<ResultRow> {
             metric: String::new(),
             value: None,
             last_value: None,
+            test_value: None,
             majority: None,
             main: false,
             best_epoch: None,
@@ -120,6 +124,7 @@ pub fn rows(records: &[RunRecord]) -> Vec<ResultRow> {
                 metric: metric.clone(),
                 value: Some(*value),
                 last_value: lookup(last, metric),
+                test_value: m.best_test.as_deref().and_then(|s| lookup(s, metric)),
                 majority: m.majority_dev.as_deref().and_then(|s| lookup(s, metric)),
                 main: i == 0,
                 best_epoch: Some(m.best_epoch),
@@ -154,6 +159,10 @@ pub struct SummaryRow {
     /// Last-epoch score, mean and std over the same seeds.
     pub last_mean: f64,
     pub last_std: f64,
+    /// Test score at the best dev epoch, mean and std over the seeds that have one (tasks with a
+    /// labelled test split).
+    pub test_mean: Option<f64>,
+    pub test_std: Option<f64>,
     pub majority: Option<f64>,
     pub trainable_params: usize,
     pub trainable_percent: f64,
@@ -207,6 +216,14 @@ pub fn summarize(rows: &[ResultRow]) -> Vec<SummaryRow> {
             };
             let (mean, std) = mean_std(&of(|r| r.value));
             let (last_mean, last_std) = mean_std(&of(|r| r.last_value));
+            let tests = of(|r| r.test_value);
+            let (test_mean, test_std) = match tests.is_empty() {
+                true => (None, None),
+                false => {
+                    let (mean, std) = mean_std(&tests);
+                    (Some(mean), Some(std))
+                }
+            };
             let first = group[0];
             SummaryRow {
                 settings: first.settings.clone(),
@@ -217,6 +234,8 @@ pub fn summarize(rows: &[ResultRow]) -> Vec<SummaryRow> {
                 n: group.len(),
                 last_mean,
                 last_std,
+                test_mean,
+                test_std,
                 majority: first.majority,
                 trainable_params: first.trainable_params.unwrap_or(0),
                 trainable_percent: first.trainable_percent.unwrap_or(0.0),
@@ -243,12 +262,12 @@ pub fn summarize(rows: &[ResultRow]) -> Vec<SummaryRow> {
     summary
 }
 
-/// FT, PT, PT2 in the paper's order; other methods after them.
+/// FT, PT, PT2 in the paper's order, then LoRA; other methods after them.
 pub fn method_rank(method: &str) -> usize {
-    ["ft", "pt", "pt2"]
+    METHOD_NAMES
         .iter()
         .position(|m| *m == method)
-        .unwrap_or(3)
+        .unwrap_or(METHOD_NAMES.len())
 }
 
 /// The best configuration (highest mean) of a method on a task of a model.
@@ -374,10 +393,14 @@ fn cell(value: Option<f64>, digits: usize) -> String {
 }
 
 pub fn summary_markdown(summary: &[SummaryRow]) -> String {
-    let mut out = String::from("| model | task | method | P | init | lr | epochs | metric | best epoch: mean ± std | last epoch: mean ± std | n | majority | trainable | % | s/run |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut out = String::from("| model | task | method | P | init | lr | epochs | metric | best epoch: mean ± std | last epoch: mean ± std | test at best dev | n | majority | trainable | % | s/run |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for s in summary {
+        let test = match (s.test_mean, s.test_std) {
+            (Some(mean), Some(std)) => format!("{mean:.4} ± {std:.4}"),
+            _ => "–".into(),
+        };
         out.push_str(&format!(
-            "{} {} | {:.4} ± {:.4} | {:.4} ± {:.4} | {} | {} | {} | {:.3} | {:.0} |\n",
+            "{} {} | {:.4} ± {:.4} | {:.4} ± {:.4} | {test} | {} | {} | {} | {:.3} | {:.0} |\n",
             config_cells(s),
             s.metric,
             s.mean,

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
+use ptv2_models::methods::lora::LoraTargets;
+use ptv2_models::methods::{LORA_ALPHA, LORA_RANK};
 use ptv2_models::{Method, MethodOptions, PromptInit, PromptPool, DEFAULT_MODEL, METHOD_NAMES};
 
 use crate::schedule::Schedule;
@@ -29,10 +31,10 @@ pub struct RunSettings {
     /// task name (the README's task table), `NAME:TRAIN,DEV` or `parquet:NAME:TRAIN,DEV`
     #[arg(long)]
     pub task: String,
-    /// `ft` (full fine-tuning), `pt` (prompt tuning), `pt2` (P-tuning v2)
+    /// `ft` (full fine-tuning), `pt` (prompt tuning), `pt2` (P-tuning v2), `lora` (LoRA, as PEFT)
     #[arg(long, value_parser = PossibleValuesParser::new(METHOD_NAMES))]
     pub method: String,
-    /// prompt length P of pt and pt2 (ft has none: its combinations collapse into one run)
+    /// prompt length P of pt and pt2 (ft and lora have none: their combinations collapse into one run)
     #[arg(long, default_value_t = 16)]
     pub prompt_len: usize,
     /// pt2: train the prefix through an MLP of this hidden size (reparameterization)
@@ -51,6 +53,18 @@ pub struct RunSettings {
     #[arg(long, default_value = "cls")]
     #[serde(default, skip_serializing_if = "PromptPool::is_cls")]
     pub prompt_pool: PromptPool,
+    /// lora: rank r of each update A·B
+    #[arg(long, default_value_t = LORA_RANK)]
+    #[serde(default = "lora_rank", skip_serializing_if = "is_lora_rank")]
+    pub lora_rank: usize,
+    /// lora: the update is scaled by lora_alpha / lora_rank (PEFT's default 8)
+    #[arg(long, default_value_t = LORA_ALPHA)]
+    #[serde(default = "lora_alpha", skip_serializing_if = "is_lora_alpha")]
+    pub lora_alpha: f64,
+    /// lora: which projections of each layer get an update, a subset of `q,k,v,o` (attention query, key, value, output)
+    #[arg(long, default_value = "q,v")]
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub lora_targets: LoraTargets,
     /// peak learning rate (AdamW)
     #[arg(long)]
     pub lr: f64,
@@ -76,9 +90,13 @@ pub struct RunSettings {
     /// tokens per example, longest-first truncation (QA: the window length)
     #[arg(long, default_value_t = 128)]
     pub max_len: usize,
-    /// dropout on the prefix and before the head (the backbone keeps its config's rates)
+    /// dropout on the prefix and before the head (the backbone keeps its config's rates unless `backbone_dropout` is set)
     #[arg(long, default_value_t = 0.1)]
     pub dropout: f64,
+    /// the frozen or trained backbone's hidden dropout (embeddings, attention and FFN outputs; attention probabilities keep the config's); default: the model config's (0.1 for BERT/RoBERTa). The reference scripts set it with the run's dropout (0.2 for SQuAD)
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backbone_dropout: Option<f64>,
     /// learning-rate schedule: `linear`, `linear:WARMUP_RATIO`, `exp:GAMMA` (per epoch)
     #[arg(long, default_value = "linear")]
     pub schedule: Schedule,
@@ -121,10 +139,35 @@ pub enum Framework {
 
 /// The settings added after runs existed: left out of config.json at their default, so that the
 /// ids (hashes of it) of earlier runs stay.
-const OMITTED_AT_DEFAULT: [&str; 4] = ["prompt_pool", "subset", "batching", "framework"];
+const OMITTED_AT_DEFAULT: [&str; 8] = [
+    "prompt_pool",
+    "subset",
+    "batching",
+    "framework",
+    "lora_rank",
+    "lora_alpha",
+    "lora_targets",
+    "backbone_dropout",
+];
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
+}
+
+fn lora_rank() -> usize {
+    LORA_RANK
+}
+
+fn is_lora_rank(rank: &usize) -> bool {
+    *rank == LORA_RANK
+}
+
+fn lora_alpha() -> f64 {
+    LORA_ALPHA
+}
+
+fn is_lora_alpha(alpha: &f64) -> bool {
+    *alpha == LORA_ALPHA
 }
 
 /// The settings alone as a command, for parsing sweep values and listing the keys.
@@ -190,6 +233,9 @@ impl RunSettings {
         self.prompt_init = options.prompt_init;
         self.prefix_init = options.prefix_init;
         self.prompt_pool = options.prompt_pool;
+        self.lora_rank = options.lora_rank;
+        self.lora_alpha = options.lora_alpha;
+        self.lora_targets = options.lora_targets;
         Ok(self)
     }
 
@@ -201,6 +247,7 @@ impl RunSettings {
             ("max_train", self.max_train),
             ("max_eval", self.max_eval),
             ("reparam_hidden", self.reparam_hidden),
+            ("lora_rank", Some(self.lora_rank)),
         ];
         for (key, value) in at_least_one {
             if value == Some(0) {
@@ -210,8 +257,10 @@ impl RunSettings {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             bail!("\"lr\" must be a number > 0, found {}", self.lr);
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            bail!("\"dropout\" must be in [0, 1), found {}", self.dropout);
+        for (key, rate) in [("dropout", Some(self.dropout)), ("backbone_dropout", self.backbone_dropout)] {
+            if let Some(rate) = rate.filter(|r| !(0.0..1.0).contains(r)) {
+                bail!("\"{key}\" must be in [0, 1), found {rate}");
+            }
         }
         if self.max_len < 8 {
             bail!(
@@ -219,7 +268,10 @@ impl RunSettings {
                 self.max_len
             );
         }
-        if self.method != "ft" && self.prompt_len == 0 {
+        if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
+            bail!("\"lora_alpha\" must be a number > 0, found {}", self.lora_alpha);
+        }
+        if ["pt", "pt2"].contains(&self.method.as_str()) && self.prompt_len == 0 {
             bail!(
                 "\"prompt_len\" must be at least 1 for {}, found 0",
                 self.method
@@ -237,6 +289,9 @@ impl RunSettings {
             prompt_init: self.prompt_init.clone(),
             prefix_init: self.prefix_init.clone(),
             prompt_pool: self.prompt_pool,
+            lora_rank: self.lora_rank,
+            lora_alpha: self.lora_alpha,
+            lora_targets: self.lora_targets.clone(),
         };
         Method::from_options(&self.method, &options).map_err(anyhow::Error::msg)
     }
@@ -254,8 +309,15 @@ impl RunSettings {
     /// serialized `fields` of a run's settings, for tables.
     pub fn fill_omitted(fields: &mut serde_json::Map<String, serde_json::Value>) {
         for key in OMITTED_AT_DEFAULT {
-            if let Some(default) = Self::default_of(key) {
-                fields.entry(key).or_insert(default.into());
+            // Numbers stay numbers, so that a table's column has one type.
+            let default = match key {
+                "lora_rank" => Some(LORA_RANK.into()),
+                "lora_alpha" => Some(LORA_ALPHA.into()),
+                "backbone_dropout" => Some(serde_json::Value::Null),
+                _ => Self::default_of(key).map(serde_json::Value::from),
+            };
+            if let Some(default) = default {
+                fields.entry(key).or_insert(default);
             }
         }
     }
@@ -266,7 +328,13 @@ impl RunSettings {
         let fields = self.configuration();
         OMITTED_AT_DEFAULT
             .into_iter()
-            .filter_map(|key| Some((key, fields.get(key)?.as_str()?.to_string())))
+            .filter_map(|key| {
+                let value = match fields.get(key)? {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                Some((key, value))
+            })
             .collect()
     }
 
@@ -502,11 +570,14 @@ mod tests {
             unreachable!()
         };
         RunSettings::fill_omitted(&mut fields);
-        let filled: Vec<&str> = OMITTED_AT_DEFAULT
+        let filled: Vec<String> = OMITTED_AT_DEFAULT
             .iter()
-            .map(|k| fields[*k].as_str().unwrap())
+            .map(|k| fields[*k].to_string())
             .collect();
-        assert_eq!(filled, ["cls", "random", "grouped", "ptv2"]);
+        assert_eq!(
+            filled,
+            [r#""cls""#, r#""random""#, r#""grouped""#, r#""ptv2""#, "8", "8.0", r#""q,v""#, "null"]
+        );
         let mut explicit = base.clone();
         explicit.extend(values(&[
             ("subset", "random"),

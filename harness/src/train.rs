@@ -180,6 +180,10 @@ impl<'a> Training<'a> {
             )?,
             ..method_init(settings, &encoder_config)
         };
+        let encoder = match settings.backbone_dropout {
+            Some(rate) => encoder.with_hidden_dropout(rate),
+            None => encoder,
+        };
         let model = TunedModel::new(encoder, &method, &task.head(), &init, &train_device);
         let training = Self {
             settings,
@@ -297,7 +301,9 @@ impl<'a> Training<'a> {
         started: Instant,
     ) -> Result<()> {
         let eval_model = model.valid();
-        if self.score_epoch(&eval_model, epoch, train_loss, started)? {
+        // Scored as `ptv2 eval` will score the checkpoint: LoRA's factors merged.
+        let merged = eval_model.clone().merged();
+        if self.score_epoch(&merged, epoch, train_loss, started)? {
             let tmp = self
                 .out
                 .file(&format!(".{CHECKPOINT_FILE}.tmp-{}", std::process::id()));
@@ -419,6 +425,7 @@ impl<'a> Training<'a> {
             device: backend::describe(&self.device),
             majority_dev: self.task.majority_scores(),
             labels: self.task.labels(),
+            best_test: None,
         })
     }
 }
@@ -477,10 +484,42 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
         }
     }
     let out = run.out.clone();
-    let metrics = run.metrics(params)?;
+    let mut metrics = run.metrics(params)?;
     crate::io::write_json(&env.out.join(METRICS_FILE), &metrics)?;
+    if let Some(test) = score_test(&env.out, env)? {
+        metrics.best_test = Some(test);
+        crate::io::write_json(&env.out.join(METRICS_FILE), &metrics)?;
+    }
     resume::clear(&out);
     Ok(metrics)
+}
+
+/// The reference's protocol where a task has a labelled test split: the best dev epoch's
+/// checkpoint (chosen on dev alone) scored on test, its predictions written beside dev's
+/// (`test_predictions.*`). None for tasks without one.
+pub fn score_test(dir: &Path, env: &RunEnv) -> Result<Option<Vec<(String, f64)>>> {
+    let trained = Trained::load(dir, env)?;
+    let Some(test_name) = crate::tasks::test_view(&trained.settings.task, &env.data_dir) else {
+        return Ok(None);
+    };
+    let test_settings = RunSettings {
+        task: test_name,
+        ..trained.settings.clone()
+    };
+    let test = load_prepared(&test_settings, &env.data_dir, &trained.text)?;
+    // Labels are read from the splits: the head's classes must be the same ones in the same order.
+    if test.labels() != trained.task.labels() {
+        anyhow::bail!(
+            "{}: the test split's labels {:?} are not the dev run's {:?}",
+            trained.settings.task,
+            test.labels(),
+            trained.task.labels()
+        );
+    }
+    let result = test.evaluate(&trained.predictor())?;
+    let file = result.predictions_file.replacen("dev_", "test_", 1);
+    crate::io::write_atomic(&RunDir(dir.to_path_buf()).file(&file), result.predictions.as_bytes())?;
+    Ok(Some(result.scores))
 }
 
 /// The run trained by the reference stack (`replay.rs`): the same start (the model ptv2 builds
@@ -522,6 +561,15 @@ fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> R
         head,
         num_labels,
         dropout: settings.dropout,
+        backbone_dropout: settings.backbone_dropout,
+        lora_rank: settings.lora_rank,
+        lora_alpha: settings.lora_alpha,
+        lora_modules: settings
+            .lora_targets
+            .targets()
+            .iter()
+            .map(|&t| t.peft_name())
+            .collect(),
         seed: settings.seed,
         epochs: settings.epochs,
         steps_per_epoch: run.steps_per_epoch,
@@ -583,7 +631,8 @@ impl Trained {
             settings,
             task,
             text,
-            model,
+            // LoRA's factors merged: inference pays for no adapter.
+            model: model.merged(),
             device,
         })
     }

@@ -1,5 +1,5 @@
 //! PEFT interop against adapters PEFT itself saved (tools/reference/make_peft_fixtures.py):
-//! imported PREFIX_TUNING and PROMPT_TUNING adapters predict PEFT's logits within 1e-4; exporting an imported
+//! imported PREFIX_TUNING, PROMPT_TUNING and LORA adapters predict PEFT's logits within 1e-4; exporting an imported
 //! adapter writes the tensors PEFT saved, bit for bit, and the config fields PEFT reads; a ptv2
 //! run survives export + import with the same predictions; what does not fit is refused.
 
@@ -70,7 +70,7 @@ fn imported_prefix_predicts_peft_logits_and_exports_what_peft_saved() {
     let dir = tempfile::tempdir().unwrap();
     let expected = expected();
     let inputs: Vec<Value> = expected["pairs"].as_array().unwrap().clone();
-    for kind in ["prefix_seq_cls", "prompt_seq_cls"] {
+    for kind in ["prefix_seq_cls", "prompt_seq_cls", "lora_seq_cls"] {
         let adapter = fixtures().join(kind);
         let run = dir.path().join(format!("{kind}-run"));
         let (ok, stderr) = import(&adapter, "rte", &run);
@@ -104,7 +104,15 @@ fn imported_prefix_predicts_peft_logits_and_exports_what_peft_saved() {
         );
         let (ours, peft) = (config(&exported), config(&adapter));
         for (key, value) in peft.as_object().unwrap() {
-            if key != "base_model_name_or_path" {
+            if key == "target_modules" {
+                // PEFT keeps them as a set: any order.
+                let sorted = |v: &Value| {
+                    let mut names: Vec<String> = v.as_array().unwrap().iter().map(|m| m.to_string()).collect();
+                    names.sort();
+                    names
+                };
+                assert_eq!(sorted(&ours[key]), sorted(value), "{kind}: target_modules");
+            } else if key != "base_model_name_or_path" {
                 assert_eq!(&ours[key], value, "{kind}: adapter_config.json \"{key}\"");
             }
         }
@@ -152,4 +160,38 @@ fn a_ptv2_run_survives_export_and_import_and_misfits_are_refused() {
     small_run("rte", "ft", 4, "64", &ft);
     let (ok, stderr) = export(&ft, &dir.path().join("y"));
     assert!(!ok && stderr.contains("no PEFT adapter"), "{stderr}");
+}
+
+#[test]
+fn lora_adapters_that_do_not_fit_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    // Six layers of factors, a two-layer model.
+    let (ok, stderr) = ptv2(&[
+        "import-peft",
+        "--adapter",
+        fixtures().join("lora_seq_cls").to_str().unwrap(),
+        "--model",
+        "minilm-l6@2",
+        "--task",
+        "rte",
+        "--out",
+        dir.path().join("two").to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && stderr.contains("layer.2.attention.self_attn.query.weight.lora.a has no place"),
+        "{stderr}"
+    );
+    // rsLoRA scales by alpha/√r, not alpha/r: refused, naming the key.
+    let rslora = dir.path().join("rslora");
+    std::fs::create_dir_all(&rslora).unwrap();
+    let mut fields = config(&fixtures().join("lora_seq_cls"));
+    fields["use_rslora"] = Value::Bool(true);
+    std::fs::write(rslora.join(ADAPTER_CONFIG), fields.to_string()).unwrap();
+    std::fs::copy(
+        fixtures().join("lora_seq_cls").join(ADAPTER_WEIGHTS),
+        rslora.join(ADAPTER_WEIGHTS),
+    )
+    .unwrap();
+    let (ok, stderr) = import(&rslora, "rte", &dir.path().join("r"));
+    assert!(!ok && stderr.contains("\"use_rslora\" is true"), "{stderr}");
 }

@@ -81,6 +81,8 @@ fn a_replay_without_dropout_matches_the_ptv2_run() {
         ("sst2", "pt2", "1e-2", "64"),
         ("sst2", "pt", "3e-2", "64"),
         ("rte", "ft", "1e-4", "128"),
+        ("sst2", "lora", "1e-3", "64"),
+        ("wnut17", "lora", "1e-3", "64"),
         ("wnut17", "pt2", "1e-2", "64"),
         ("squad", "pt2", "1e-2", "128"),
     ];

@@ -1,5 +1,6 @@
 //! End to end on the real model and real data: `ptv2 train` on an RTE / SST-2 subset writes its
-//! files, `ptv2 eval` reproduces the dev score exactly, and the same seed gives the same scores.
+//! files, `ptv2 eval` reproduces the dev score exactly, and the same seed gives the same scores; a
+//! LoRA run on WNUT-17 is scored on the labelled test split at its best dev epoch.
 
 use std::path::PathBuf;
 
@@ -123,6 +124,39 @@ fn ft_checkpoint_holds_the_full_model_and_reloads() {
     );
     let (_, scores) = evaluate_checkpoint(dir.path(), &env(dir.path().to_path_buf())).unwrap();
     assert_eq!(scores, metrics.best_dev);
+}
+
+#[test]
+fn lora_on_wnut17_scores_the_test_split_at_the_best_dev_epoch() {
+    let mut config = config("wnut17", "lora");
+    config.lr = 3e-3;
+    let (dir, metrics) = run(&config);
+    // LoRA r = 8 on query and value of 6 layers (384 → 8 → 384), and the 13-tag head.
+    assert_eq!(metrics.params.trainable, 6 * 2 * (384 * 8 + 8 * 384) + 384 * 13 + 13);
+    let (_, scores) = evaluate_checkpoint(dir.path(), &env(dir.path().to_path_buf())).unwrap();
+    assert_eq!(scores, metrics.best_dev, "eval of the merged LoRA reproduces dev");
+
+    let test = metrics.best_test.clone().expect("WNUT-17 has a labelled test split");
+    assert_eq!(test[0].0, "f1");
+    // The written predictions are the test split's first max_eval sentences, and score to the
+    // recorded value by the task's own scorer.
+    let view = ptv2_harness::tasks::test_view("wnut17", &data_dir()).unwrap();
+    let mut task = ptv2_harness::tasks::load_task(&view, &data_dir()).unwrap();
+    task.subset(None, config.max_eval, Default::default());
+    let predictions = dir.path().join("test_predictions.conll");
+    let rescored = task.score_file(&predictions).unwrap();
+    assert_eq!(rescored[0], test[0]);
+    let sentences = std::fs::read_to_string(&predictions)
+        .unwrap()
+        .split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .count();
+    assert_eq!(sentences, 16);
+    // Dev's own scores are not test's: two splits were scored.
+    assert_ne!(
+        std::fs::read(dir.path().join("dev_predictions.conll")).unwrap(),
+        std::fs::read(&predictions).unwrap()
+    );
 }
 
 #[test]

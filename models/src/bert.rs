@@ -294,6 +294,17 @@ impl Encoder {
         self.max_positions().saturating_sub(first)
     }
 
+    /// The same encoder with hidden dropout `rate` (embeddings, attention output, FFN output), as
+    /// HF's `hidden_dropout_prob`; attention-probability dropout keeps its rate.
+    pub fn with_hidden_dropout(mut self, rate: f64) -> Self {
+        self.embeddings.dropout.prob = rate;
+        for layer in &mut self.encoder.layer {
+            layer.attention.output.dropout.prob = rate;
+            layer.output.dropout.prob = rate;
+        }
+        self
+    }
+
     /// Keep only the first `n` layers (the pretrained bottom of the stack).
     pub fn truncate_layers(mut self, n: usize) -> Self {
         self.encoder.layer.truncate(n);
@@ -547,5 +558,25 @@ impl SelfAttention {
             .matmul(value)
             .swap_dims(1, 2)
             .reshape([batch, seq, width])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_dropout_sets_the_three_hidden_rates_and_keeps_attention_probabilities() {
+        let config = EncoderConfig::tiny_bert();
+        let encoder = Encoder::init(&config, false, &Device::flex()).with_hidden_dropout(0.2);
+        assert_eq!(encoder.embeddings.dropout.prob, 0.2);
+        for layer in &encoder.encoder.layer {
+            assert_eq!(layer.attention.output.dropout.prob, 0.2);
+            assert_eq!(layer.output.dropout.prob, 0.2);
+            assert_eq!(
+                layer.attention.self_attn.dropout.prob,
+                config.attention_probs_dropout_prob
+            );
+        }
     }
 }

@@ -17,6 +17,8 @@ pub enum ModelError {
     UnknownModelType { path: PathBuf, model_type: String },
     #[error("{path}: not a valid safetensors file: {message}")]
     BadWeights { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    DoesNotFit { path: PathBuf, message: String },
     #[error("{path}: tensor {name} is missing")]
     MissingTensor { path: PathBuf, name: String },
     #[error("{path}: tensor {name} has shape {found:?}, expected {expected:?}")]

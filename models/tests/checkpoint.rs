@@ -80,3 +80,91 @@ fn checkpoints_keep_their_names_and_reload() {
         "{all:?}"
     );
 }
+
+/// A safetensors file of these f32 tensors.
+fn write_f32(path: &std::path::Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, shape, values)| {
+            let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (name.clone(), shape.clone(), raw)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+        .iter()
+        .map(|(name, shape, raw)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), raw)
+                    .unwrap();
+            (name.clone(), view)
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, path).unwrap();
+}
+
+#[test]
+fn lora_saves_only_its_factors_and_head_and_merges_to_the_same_logits() {
+    let device = Device::flex();
+    let config = EncoderConfig::tiny_bert();
+    let encoder = Encoder::init(&config, true, &device);
+    let head = HeadKind::SequenceClassification { num_labels: 2 };
+    let method = Method::Lora {
+        rank: 2,
+        alpha: 4.0,
+        targets: ptv2_models::methods::lora::LoraTargets::parse("q,v").unwrap(),
+    };
+    let init = MethodInit::default();
+    let fresh = || TunedModel::new(encoder.clone(), &method, &head, &init, &device);
+    let autodiff = device.clone().autodiff();
+    let on_autodiff = Encoder::init(&config, true, &autodiff);
+    let counts = TunedModel::new(on_autodiff, &method, &head, &init, &autodiff).param_counts();
+    let (h, layers, rank) = (config.hidden_size, config.num_hidden_layers, 2);
+    let lora_params = layers * 2 * (h * rank + rank * h);
+    assert_eq!(counts.trainable, lora_params + h * 2 + 2, "{counts}");
+
+    // Nonzero factors (B starts at zero, which would hide a factor that never reaches the weights).
+    let dir = tempfile::tempdir().unwrap();
+    let given = dir.path().join("given.safetensors");
+    let mut tensors = Vec::new();
+    let mut value = 0.0f32;
+    let mut next = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                value += 0.37;
+                (value.sin() * 0.3) as f32
+            })
+            .collect()
+    };
+    for layer in 0..layers {
+        for letter in ["q", "v"] {
+            tensors.push((format!("lora.{layer}.{letter}.a"), vec![h, rank], next(h * rank)));
+            tensors.push((format!("lora.{layer}.{letter}.b"), vec![rank, h], next(rank * h)));
+        }
+    }
+    tensors.push(("head.classifier.weight".into(), vec![h, 2], next(h * 2)));
+    tensors.push(("head.classifier.bias".into(), vec![2], next(2)));
+    write_f32(&given, &tensors);
+    let mut model = fresh();
+    let base = logits(&model, &device);
+    model.load_checkpoint(&given).unwrap();
+    let adapted = logits(&model, &device);
+    assert_ne!(adapted, base);
+
+    let saved = dir.path().join("lora.safetensors");
+    let model = model.save_checkpoint(&method, &saved).unwrap();
+    let mut expected: Vec<String> = tensors.iter().map(|t| t.0.clone()).collect();
+    expected.sort();
+    assert_eq!(names(&saved), expected);
+    let mut reloaded = fresh();
+    reloaded.load_checkpoint(&saved).unwrap();
+    assert_eq!(logits(&reloaded, &device), adapted);
+
+    let merged = model.merged();
+    assert!(!ptv2_models::methods::lora::has_adapters(&merged.encoder));
+    let gap = logits(&merged, &device)
+        .iter()
+        .zip(&adapted)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(gap < 1e-5, "merged logits differ by {gap}");
+}

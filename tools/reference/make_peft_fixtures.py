@@ -4,10 +4,11 @@ Run once (needs torch, transformers==4.46.3, peft==0.11.1, tokenizers<0.21):
     python tools/reference/make_peft_fixtures.py --minilm ~/.cache/ptv2/models/minilm-l6 \
         --out harness/tests/fixtures/peft
 
-For PREFIX_TUNING and PROMPT_TUNING on MiniLM-L6 (BertForSequenceClassification, 2 labels, the
-classifier in `modules_to_save`), with seeded random prefix/prompt and classifier values large
-enough to move the logits, writes:
-  prefix_seq_cls/, prompt_seq_cls/   what `PeftModel.save_pretrained` wrote (adapter_config.json,
+For PREFIX_TUNING, PROMPT_TUNING and LORA on MiniLM-L6 (BertForSequenceClassification, 2 labels,
+the classifier in `modules_to_save`), with seeded random prefix/prompt/LoRA factors (B too, which
+PEFT starts at zero) and classifier values large enough to move the logits, writes:
+  prefix_seq_cls/, prompt_seq_cls/,
+  lora_seq_cls/                      what `PeftModel.save_pretrained` wrote (adapter_config.json,
                                      adapter_model.safetensors), reloaded once with
                                      `PeftModel.from_pretrained` to check it gives the same logits
   expected.json                      the sentence pairs, their token ids, and PEFT's logits for each
@@ -17,7 +18,14 @@ import json
 import os
 
 import torch
-from peft import PeftModel, PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
+from peft import (
+    LoraConfig,
+    PeftModel,
+    PrefixTuningConfig,
+    PromptTuningConfig,
+    TaskType,
+    get_peft_model,
+)
 from transformers import AutoTokenizer, BertForSequenceClassification
 
 from common import source_and_out
@@ -41,9 +49,15 @@ def make(kind, config, minilm, tokenizer, out):
     torch.manual_seed(17)
     base = BertForSequenceClassification.from_pretrained(minilm, num_labels=2)
     model = get_peft_model(base, config)
-    encoder = model.prompt_encoder["default"]
-    encoder.embedding.weight.copy_(torch.randn_like(encoder.embedding.weight) * 0.5)
-    classifier = model.base_model.classifier.modules_to_save["default"]
+    if kind.startswith("lora"):
+        for name, weight in model.named_parameters():
+            if "lora_" in name:
+                weight.copy_(torch.randn_like(weight) * 0.2)
+        classifier = model.base_model.model.classifier.modules_to_save["default"]
+    else:
+        encoder = model.prompt_encoder["default"]
+        encoder.embedding.weight.copy_(torch.randn_like(encoder.embedding.weight) * 0.5)
+        classifier = model.base_model.classifier.modules_to_save["default"]
     classifier.weight.copy_(torch.randn_like(classifier.weight) * 0.5)
     classifier.bias.copy_(torch.randn_like(classifier.bias) * 0.1)
     batch = tokenizer(
@@ -74,6 +88,9 @@ def main():
     configs = {
         "prefix_seq_cls": PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=5),
         "prompt_seq_cls": PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=3),
+        "lora_seq_cls": LoraConfig(
+            task_type=TaskType.SEQ_CLS, r=4, lora_alpha=8, target_modules=["query", "value"]
+        ),
     }
     for kind, config in configs.items():
         batch, logits = make(kind, config, args.minilm, tokenizer, args.out)

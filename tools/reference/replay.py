@@ -3,7 +3,7 @@
 ptv2 writes a bundle (harness/src/replay.rs): the run's initial prompts/prefix and head, every
 training step's batch, the dev batches and the learning rate of every step. This script trains
 the same model from the same start on the same batches at the same rates — PEFT's PrefixTuning
-(PT2) or PromptTuning (PT) on a frozen transformers model, or the whole model (FT) — and writes
+(PT2), PromptTuning (PT) or LoRA on a frozen transformers model, or the whole model (FT) — and writes
 each epoch's dev logits; ptv2 scores them with its own task code. What ptv2 does and PEFT does
 not is added here so the two train the same thing: dropout on the prefix (THUDM's code) and the
 head's dropout at the run's rate; PT's sequence head reads the real [CLS] unless the run pools
@@ -36,11 +36,15 @@ HEADS = {
 def base_model(spec, init):
     """The pretrained model with its first num_layers layers and ptv2's initial head."""
     auto_class, _, head_name = HEADS[spec["head"]]
+    overrides = {}
+    if spec["backbone_dropout"] is not None:
+        overrides["hidden_dropout_prob"] = spec["backbone_dropout"]
     config = transformers.AutoConfig.from_pretrained(
         spec["model_dir"],
         num_labels=spec["num_labels"],
         num_hidden_layers=spec["num_layers"],
         classifier_dropout=spec["dropout"],
+        **overrides,
     )
     model = getattr(transformers, auto_class).from_pretrained(spec["model_dir"], config=config)
     head = getattr(model, head_name)
@@ -83,11 +87,46 @@ def qa_prefix_with_token_types(model, prompt_len):
     model.forward = forward
 
 
+# ptv2's LoRA target letters by the projection's path inside a layer.
+LORA_TARGETS = {
+    "attention.self.query": "q",
+    "attention.self.key": "k",
+    "attention.self.value": "v",
+    "attention.output.dense": "o",
+}
+
+
+def with_lora(model, spec, task_type, init):
+    """PEFT's LoRA, its factors set to ptv2's initial ones (burn's [in, r] / [r, out], transposed)."""
+    config = peft.LoraConfig(
+        task_type=task_type,
+        r=spec["lora_rank"],
+        lora_alpha=spec["lora_alpha"],
+        target_modules=spec["lora_modules"],
+        lora_dropout=0.0,
+    )
+    model = peft.get_peft_model(model, config)
+    copied = 0
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if not hasattr(module, "lora_A") or ".encoder.layer." not in name:
+                continue
+            layer, path = name.split(".encoder.layer.")[1].split(".", 1)
+            letter = LORA_TARGETS[path]
+            module.lora_A[model.active_adapter].weight.copy_(init[f"lora.{layer}.{letter}.a"].T)
+            module.lora_B[model.active_adapter].weight.copy_(init[f"lora.{layer}.{letter}.b"].T)
+            copied += 1
+    assert copied == spec["num_layers"] * len(spec["lora_modules"]), copied
+    return model
+
+
 def tuned_model(spec, init):
     model = base_model(spec, init)
     if spec["method"] == "ft":
         return model
     _, task_type, _ = HEADS[spec["head"]]
+    if spec["method"] == "lora":
+        return with_lora(model, spec, task_type, init)
     if spec["method"] == "pt2":
         config = peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
         start = init["prefix.embedding"]

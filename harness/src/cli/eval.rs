@@ -1,4 +1,5 @@
-//! `ptv2 eval`: reload a run's checkpoint and score it on dev again.
+//! `ptv2 eval`: reload a run's checkpoint and score it on dev again, and on the task's labelled
+//! test split where it has one.
 
 use std::path::PathBuf;
 
@@ -6,13 +7,18 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{DataArgs, MachineArgs};
-use crate::train::evaluate_checkpoint;
+use crate::records::{RunDir, METRICS_FILE};
+use crate::train::{evaluate_checkpoint, score_test};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// A run dir written by `ptv2 train`.
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// Write the test scores into the run's metrics.json (for runs trained before ptv2 scored
+    /// test splits; `ptv2 report` then shows them).
+    #[arg(long)]
+    pub record_test: bool,
     #[command(flatten)]
     pub machine: MachineArgs,
     #[command(flatten)]
@@ -29,5 +35,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         settings.method,
         text.join(", ")
     );
+    let Some(test) = score_test(&args.checkpoint, &env)? else {
+        return Ok(());
+    };
+    let text: Vec<String> = test.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+    println!("{} {} test: {}", settings.task, settings.method, text.join(", "));
+    if args.record_test {
+        let run = RunDir(args.checkpoint.clone());
+        let mut metrics = run.metrics()?;
+        metrics.best_test = Some(test);
+        crate::io::write_json(&run.file(METRICS_FILE), &metrics)?;
+    }
     Ok(())
 }

@@ -116,8 +116,16 @@ fn print_plan(runs: &[PlannedRun], mine: &[PlannedRun], env: &SweepEnv) {
         if !s.init().is_empty() && s.init() != "random" {
             extra.push_str(&format!(" init={}", s.init()));
         }
+        if s.method == "lora" {
+            extra.push_str(&format!(
+                " r={} alpha={} targets={}",
+                s.lora_rank, s.lora_alpha, s.lora_targets
+            ));
+        }
         for (key, value) in s.away_from_default() {
-            extra.push_str(&format!(" {key}={value}"));
+            if !key.starts_with("lora_") {
+                extra.push_str(&format!(" {key}={value}"));
+            }
         }
         let line = writeln!(
             out,

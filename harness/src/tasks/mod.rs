@@ -239,6 +239,23 @@ fn train_dev_paths(name: &str, files: &str) -> Result<(PathBuf, PathBuf)> {
     Ok((check(train)?, check(dev)?))
 }
 
+/// The test-split view of a data-dir task that has a labelled test split (CoNLL-2003, WNUT-17):
+/// the same task with its test file as the dev split (`NAME:TRAIN,TEST`), so that the task's own
+/// code subsets (`max_eval`), predicts and scores it. None for tasks without one (GLUE's and
+/// SuperGLUE's test labels are not public) and for tasks read by path or from Parquet.
+pub fn test_view(name: &str, data_dir: &Path) -> Option<String> {
+    let TaskSpec::Ner(ner::NerTask {
+        files: Some((train, _)),
+        test: Some(test),
+        ..
+    }) = registry().find(|t| t.name() == name)?
+    else {
+        return None;
+    };
+    let (train, test) = (data_dir.join(train), data_dir.join(test));
+    Some(format!("{name}:{},{}", train.display(), test.display()))
+}
+
 /// Load a task's train and dev splits: `NAME` from the data dir, `NAME:TRAIN,DEV` from any two
 /// files of its format (`conll:…` any CoNLL files, `squad:…` / `squad2:…` any SQuAD v1.1 / v2.0
 /// files), `parquet:NAME:TRAIN,DEV` from Hugging Face Parquet exports.

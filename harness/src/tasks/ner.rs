@@ -16,11 +16,13 @@ use crate::data::require_file;
 use crate::metrics::seqeval;
 
 /// A NER task, declared: its files under the data dir (none for `conll`, which reads any CoNLL
-/// files by path) and the tag names its Hugging Face export's `ner_tags` index.
+/// files by path), its labelled test file, and the tag names its Hugging Face export's
+/// `ner_tags` index.
 #[derive(Debug, Clone, Copy)]
 pub struct NerTask {
     pub name: &'static str,
     pub files: Option<(&'static str, &'static str)>,
+    pub test: Option<&'static str>,
     pub hf_tags: &'static [&'static str],
 }
 
@@ -49,6 +51,7 @@ pub const TASKS: &[NerTask] = &[
     NerTask {
         name: "conll2003",
         files: Some(("ner/conll2003/train.txt", "ner/conll2003/valid.txt")),
+        test: Some("ner/conll2003/test.txt"),
         hf_tags: CONLL2003_TAGS,
     },
     NerTask {
@@ -57,11 +60,13 @@ pub const TASKS: &[NerTask] = &[
             "ner/wnut17/wnut17train.conll",
             "ner/wnut17/emerging.dev.conll",
         )),
+        test: Some("ner/wnut17/emerging.test.annotated"),
         hf_tags: WNUT17_TAGS,
     },
     NerTask {
         name: "conll",
         files: None,
+        test: None,
         hf_tags: CONLL2003_TAGS,
     },
 ];

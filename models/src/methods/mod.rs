@@ -3,10 +3,14 @@
 //! - **FT** — full fine-tuning: nothing injected, nothing frozen.
 //! - **PT** — prompt tuning (`prompt_tuning.rs`): input-layer prompts, backbone frozen.
 //! - **PT2** — P-tuning v2 (`p_tuning_v2.rs`): per-layer K/V prefixes, backbone frozen.
+//! - **LoRA** (`lora.rs`): low-rank updates of the attention projections, backbone frozen. It is
+//!   the one method that works inside the encoder's weights (burn's reparameterization) rather
+//!   than through `Prompts`: its update belongs to the weight, and merges into it for inference.
 //!
 //! Under every method the task head is trainable. Frozen parameters have `require_grad = false`,
 //! so autodiff computes no weight gradients for them and the optimizer keeps no state for them.
 
+pub mod lora;
 pub mod p_tuning_v2;
 pub mod prompt_tuning;
 
@@ -20,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::bert::{Encoder, EncoderInput, Prompts};
 use crate::error::ModelError;
 use crate::heads::{Head, HeadConfig, HeadKind, Logits};
+use lora::LoraTargets;
 use p_tuning_v2::{LayerSelection, PrefixEncoder, PrefixEncoderConfig};
 pub use prompt_tuning::PromptPool;
 use prompt_tuning::{PromptTuning, PromptTuningConfig};
@@ -56,6 +61,14 @@ pub enum Method {
             skip_serializing_if = "PromptInit::is_random"
         )]
         init: PromptInit,
+    },
+    Lora {
+        #[serde(rename = "lora_rank")]
+        rank: usize,
+        #[serde(rename = "lora_alpha")]
+        alpha: f64,
+        #[serde(rename = "lora_targets")]
+        targets: LoraTargets,
     },
 }
 
@@ -124,7 +137,7 @@ impl std::fmt::Display for PromptInit {
 crate::text_form!(PromptInit);
 
 /// The methods by name, in the paper's order.
-pub const METHOD_NAMES: &[&str] = &["ft", "pt", "pt2"];
+pub const METHOD_NAMES: &[&str] = &["ft", "pt", "pt2", "lora"];
 
 /// A method's options as flat run settings name them. Options a method does not have are at
 /// their neutral values (`Method::options`), so runs that differ only in those are one run.
@@ -136,7 +149,14 @@ pub struct MethodOptions {
     pub prompt_init: PromptInit,
     pub prefix_init: PromptInit,
     pub prompt_pool: PromptPool,
+    pub lora_rank: usize,
+    pub lora_alpha: f64,
+    pub lora_targets: LoraTargets,
 }
+
+/// PEFT's `LoraConfig` defaults: r = 8, lora_alpha = 8, target modules query and value.
+pub const LORA_RANK: usize = 8;
+pub const LORA_ALPHA: f64 = 8.0;
 
 impl MethodOptions {
     /// What FT has: no prompt at all.
@@ -148,6 +168,9 @@ impl MethodOptions {
             prompt_init: PromptInit::Random,
             prefix_init: PromptInit::Random,
             prompt_pool: PromptPool::Cls,
+            lora_rank: LORA_RANK,
+            lora_alpha: LORA_ALPHA,
+            lora_targets: LoraTargets::default(),
         }
     }
 }
@@ -173,6 +196,11 @@ impl Method {
                     init: o.prefix_init.clone(),
                 }
             }
+            "lora" => Self::Lora {
+                rank: o.lora_rank,
+                alpha: o.lora_alpha,
+                targets: o.lora_targets.clone(),
+            },
             other => {
                 return Err(format!(
                     "unknown method \"{other}\": expected {}",
@@ -209,6 +237,16 @@ impl Method {
                 prefix_init: init.clone(),
                 ..neutral
             },
+            Self::Lora {
+                rank,
+                alpha,
+                targets,
+            } => MethodOptions {
+                lora_rank: *rank,
+                lora_alpha: *alpha,
+                lora_targets: targets.clone(),
+                ..neutral
+            },
         }
     }
 
@@ -217,21 +255,22 @@ impl Method {
             Self::Ft => "ft",
             Self::Pt { .. } => "pt",
             Self::Pt2 { .. } => "pt2",
+            Self::Lora { .. } => "lora",
         }
     }
 
     pub fn prompt_len(&self) -> usize {
         match self {
-            Self::Ft => 0,
+            Self::Ft | Self::Lora { .. } => 0,
             Self::Pt { prompt_len, .. } | Self::Pt2 { prompt_len, .. } => *prompt_len,
         }
     }
 
-    /// How the prompts or prefix start (`Random` for FT, which has none).
+    /// How the prompts or prefix start (`Random` for FT and LoRA, which have none).
     pub fn init(&self) -> &PromptInit {
         static RANDOM: PromptInit = PromptInit::Random;
         match self {
-            Self::Ft => &RANDOM,
+            Self::Ft | Self::Lora { .. } => &RANDOM,
             Self::Pt { init, .. } | Self::Pt2 { init, .. } => init,
         }
     }
@@ -255,7 +294,7 @@ impl Method {
                 layers: layers.clone(),
                 init: PromptInit::Random,
             },
-            Self::Ft => Self::Ft,
+            Self::Ft | Self::Lora { .. } => self.clone(),
         }
     }
 
@@ -437,7 +476,7 @@ fn new_adapter(
         .zip(frozen.as_ref())
         .map(|(ids, frozen)| (RealTokens::new(ids, frozen), frozen));
     match method {
-        Method::Ft => None,
+        Method::Ft | Method::Lora { .. } => None,
         Method::Pt {
             prompt_len, pool, ..
         } => {
@@ -498,6 +537,14 @@ impl TunedModel {
             encoder
         };
         let adapter = new_adapter(&encoder, method, init, device);
+        let encoder = match method {
+            Method::Lora {
+                rank,
+                alpha,
+                targets,
+            } => lora::attach(encoder, *rank, *alpha, targets),
+            _ => encoder,
+        };
         let head = HeadConfig::new(head.clone(), hidden)
             .with_dropout(init.dropout)
             .with_init_std(init.init_std)
@@ -548,7 +595,8 @@ impl TunedModel {
         counter.0
     }
 
-    /// Save what the method trained: PT/PT2 the prompts or (collapsed) prefix + head; FT everything.
+    /// Save what the method trained: PT/PT2 the prompts or (collapsed) prefix + head, LoRA its
+    /// factors + head; FT everything.
     pub fn save_checkpoint(self, method: &Method, path: &Path) -> Result<Self, ModelError> {
         let adapter = match self.adapter {
             Some(Adapter::Prefix(prefix)) => Some(Adapter::Prefix(prefix.collapse())),
@@ -562,10 +610,13 @@ impl TunedModel {
             .clear_metadata()
             .metadata("producer", "ptv2");
         if method.freezes_backbone() {
-            store = store.with_regex(r"^(adapter|head)\.");
+            store = store.with_regex(r"^(adapter|head)\.|\.lora\.(a|b)$");
         }
         for (module_path, file_name) in CHECKPOINT_NAMES {
             store = store.with_key_remapping(exactly(module_path), *file_name);
+        }
+        for (module_path, file_name) in lora::checkpoint_names().0 {
+            store = store.with_key_remapping(module_path, file_name);
         }
         model
             .save_into(&mut store)
@@ -574,6 +625,19 @@ impl TunedModel {
                 message: e.to_string(),
             })?;
         Ok(model)
+    }
+
+    /// The model for inference: LoRA's factors merged into the weights they adapt (one matmul per
+    /// projection again); other methods unchanged.
+    pub fn merged(self) -> Self {
+        if lora::has_adapters(&self.encoder) {
+            Self {
+                encoder: self.encoder.materialize(),
+                ..self
+            }
+        } else {
+            self
+        }
     }
 
     /// Load a checkpoint written by `save_checkpoint` into a model built with `method.as_saved()`.
@@ -589,7 +653,23 @@ impl TunedModel {
         for (module_path, file_name) in CHECKPOINT_NAMES {
             store = store.with_key_remapping(exactly(file_name), *module_path);
         }
+        for (file_name, module_path) in lora::checkpoint_names().1 {
+            store = store.with_key_remapping(file_name, module_path);
+        }
         let result = crate::load::apply_store(self, &mut store, path)?;
+        // A LoRA factor left out would silently stay at its init (B = 0: no update at all).
+        if let Some((missing, _)) = result.missing.iter().find(|(name, _)| name.contains(".lora.")) {
+            return Err(ModelError::DoesNotFit {
+                path: path.to_path_buf(),
+                message: format!("no LoRA factor for {missing} (the run's lora_targets and the model's layers need one each)"),
+            });
+        }
+        if let Some(unused) = result.unused.iter().find(|name| name.contains(".lora.")) {
+            return Err(ModelError::DoesNotFit {
+                path: path.to_path_buf(),
+                message: format!("LoRA factor {unused} has no place in this model (another model's layers, or other lora_targets)"),
+            });
+        }
         if !result.applied.iter().any(|name| name.starts_with("head.")) {
             return Err(ModelError::BadWeights {
                 path: path.to_path_buf(),
