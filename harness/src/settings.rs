@@ -84,7 +84,7 @@ pub struct RunSettings {
     #[arg(long, value_enum, default_value_t = Subset::Random)]
     #[serde(default, skip_serializing_if = "is_default")]
     pub subset: Subset,
-    /// score the first this-many dev examples
+    /// score the first this-many dev examples (and test examples, where the task has a labelled test split)
     #[arg(long)]
     pub max_eval: Option<usize>,
     /// tokens per example, longest-first truncation (QA: the window length)

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{
     EncodeInput, Encoding, PaddingParams, PaddingStrategy, Tokenizer, TruncationParams,
     TruncationStrategy,
@@ -16,6 +17,11 @@ use crate::error::ModelError;
 
 pub struct TextEncoder {
     tokenizer: Tokenizer,
+    /// For pre-split words (NER): a byte-level BPE (RoBERTa) encodes each word as if after a
+    /// space, `add_prefix_space=True`, which HF requires for `is_split_into_words` and the
+    /// reference's NER scripts set; without it every word took its sentence-initial form.
+    /// Other tokenizers (BERT's WordPiece) as they are.
+    words_tokenizer: Tokenizer,
     path: PathBuf,
     max_len: usize,
 }
@@ -58,8 +64,15 @@ impl TextEncoder {
                 ..Default::default()
             }))
             .map_err(|e| fail(e.to_string()))?;
+        let mut words_tokenizer = tokenizer.clone();
+        if let Some(PreTokenizerWrapper::ByteLevel(byte_level)) =
+            tokenizer.get_pre_tokenizer().cloned()
+        {
+            words_tokenizer.with_pre_tokenizer(Some(byte_level.add_prefix_space(true)));
+        }
         Ok(Self {
             tokenizer,
+            words_tokenizer,
             path: path.to_path_buf(),
             max_len,
         })
@@ -99,11 +112,18 @@ impl TextEncoder {
 
     /// Encode with char offsets (as Python's fast tokenizers report them), padded to the longest.
     fn encode_inputs(&self, inputs: Vec<EncodeInput>) -> Result<TokenBatch, ModelError> {
-        let encodings = self
-            .tokenizer
+        Self::encode_with(&self.tokenizer, &self.path, inputs)
+    }
+
+    fn encode_with(
+        tokenizer: &Tokenizer,
+        path: &Path,
+        inputs: Vec<EncodeInput>,
+    ) -> Result<TokenBatch, ModelError> {
+        let encodings = tokenizer
             .encode_batch_char_offsets(inputs, true)
             .map_err(|e| ModelError::Tokenizer {
-                path: self.path.clone(),
+                path: path.to_path_buf(),
                 message: e.to_string(),
             })?;
         Ok(TokenBatch::from_encodings(&encodings))
@@ -115,7 +135,7 @@ impl TextEncoder {
             .iter()
             .map(|words| EncodeInput::from(words.as_slice()))
             .collect();
-        self.encode_inputs(inputs)
+        Self::encode_with(&self.words_tokenizer, &self.path, inputs)
     }
 }
 

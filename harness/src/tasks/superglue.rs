@@ -1,6 +1,7 @@
 //! SuperGLUE, in its original JSONL files, with the reference code's input templates (notes §2):
-//! BoolQ (question, passage); CB and RTE (premise, hypothesis); WiC the BERT template
-//! (`word: s1`, `word: s2`); WSC (`span2: text`, span1); COPA as multiple choice over
+//! BoolQ (question, passage); CB and RTE (premise, hypothesis); WiC the BERT script's template 1
+//! (`word: s1`, `word: s2`), and as `wic_question` the RoBERTa script's template 0 (one text:
+//! `s1 s2 Does word have the same meaning in both sentences?`); WSC (`span2: text`, span1); COPA as multiple choice over
 //! (`premise because`/`premise so`, choice); MultiRC one example per answer option
 //! (paragraph, `question answer`), scored by F1a. Labels are bools, strings or ints by task.
 
@@ -53,6 +54,12 @@ pub const TASKS: &[SuperGlueTask] = &[
     },
     SuperGlueTask {
         name: "wic",
+        dir: "WiC",
+        labels: BOOLS,
+        metric: Metric::Accuracy,
+    },
+    SuperGlueTask {
+        name: "wic_question",
         dir: "WiC",
         labels: BOOLS,
         metric: Metric::Accuracy,
@@ -207,6 +214,11 @@ pub fn row_examples(
             let b = format!("{word}: {}", s("sentence2")?);
             examples.push(TextExample::single(id, a, Some(b), label(row, labels, at)?));
         }
+        "wic_question" => {
+            let (a, b, word) = (s("sentence1")?, s("sentence2")?, s("word")?);
+            let text = format!("{a} {b} Does {word} have the same meaning in both sentences?");
+            examples.push(TextExample::single(id, text, None, label(row, labels, at)?));
+        }
         "wsc" => {
             let target = row
                 .get("target")
@@ -304,6 +316,16 @@ mod tests {
             )
         );
         assert_eq!(wic[0].label, Label::Class(0));
+        let question = read("wic_question", r#"{"word": "class", "sentence1": "A class.", "sentence2": "Real class.", "label": true}"#).unwrap();
+        assert_eq!(
+            question[0].inputs[0],
+            (
+                "A class. Real class. Does class have the same meaning in both sentences?"
+                    .to_string(),
+                None
+            )
+        );
+        assert_eq!(question[0].label, Label::Class(1));
         let cb = read(
             "cb",
             r#"{"premise": "p", "hypothesis": "h", "label": "neutral", "idx": 0}"#,
