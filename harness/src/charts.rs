@@ -30,6 +30,21 @@ fn method_color(method: &str) -> RGBColor {
     }
 }
 
+/// The methods with a prompt length P (what a score-vs-P chart draws).
+fn has_prompt(method: &str) -> bool {
+    matches!(method, "pt" | "pt2")
+}
+
+/// "FT vs PT vs PT2", of the methods these rows have, in the paper's order.
+fn methods_title(rows: &[&SummaryRow]) -> String {
+    let names: Vec<String> = METHOD_NAMES
+        .iter()
+        .filter(|m| rows.iter().any(|r| r.settings.method == **m))
+        .map(|m| if *m == "lora" { "LoRA".into() } else { m.to_uppercase() })
+        .collect();
+    names.join(" vs ")
+}
+
 fn method_label(method: &str) -> &'static str {
     match method {
         "ft" => "FT (fine-tuning)",
@@ -269,7 +284,7 @@ impl Chart for PromptLength<'_> {
             .rows
             .iter()
             .copied()
-            .filter(|r| r.settings.method != "ft")
+            .filter(|r| has_prompt(&r.settings.method))
             .collect();
         let lines = best_by(&prompted, |r| r.settings.prompt_len as f64);
         let ft = self
@@ -354,7 +369,7 @@ impl Chart for MethodBars<'_> {
             .chain(majority)
             .fold(0.0, f64::max);
         let mut chart = frame(root, &self.title)
-            .build_cartesian_2d(0.0..methods.len() as f64, 0.0..(top * 1.3).max(0.1))
+            .build_cartesian_2d(0.0..methods.len() as f64, 0.0..(top * legend_headroom(1)).max(0.1))
             .map_err(err)?;
         let names: Vec<String> = methods.iter().map(|m| method_label(m).into()).collect();
         let label_at = slot_labels(&names);
@@ -440,7 +455,7 @@ impl Chart for Overview<'_> {
             })
             .collect();
         let mut chart = frame(root, &self.title)
-            .build_cartesian_2d(0.0..tasks.len() as f64, 0.0..(top * 1.35).max(0.1))
+            .build_cartesian_2d(0.0..tasks.len() as f64, 0.0..(top * legend_headroom(methods.len() + 1)).max(0.1))
             .map_err(err)?;
         let label_at = slot_labels(&labels);
         let mut mesh = chart.configure_mesh();
@@ -465,6 +480,12 @@ impl Chart for Overview<'_> {
         draw_legend(&mut chart)?;
         Ok(())
     }
+}
+
+/// How far above the highest bar the y axis goes, so that a legend of `entries` lines in the
+/// upper right clears the bars and their labels.
+fn legend_headroom(entries: usize) -> f64 {
+    1.2 + 0.08 * entries as f64
 }
 
 type Plane<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
@@ -715,7 +736,7 @@ pub fn draw_all(all: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
             .filter(|r| r.settings.model == *model)
             .collect();
         let chart = Overview {
-            title: format!("Every task: FT vs PT vs PT2 ({model})"),
+            title: format!("Every task: {} ({model})", methods_title(&rows)),
             rows,
         };
         let suffix = model_suffix(model, models.len());
@@ -761,7 +782,7 @@ fn task_charts(
     let metric = rows[0].metric.clone();
     let prompt_lens: std::collections::BTreeSet<usize> = rows
         .iter()
-        .filter(|r| r.settings.method != "ft")
+        .filter(|r| has_prompt(&r.settings.method))
         .map(|r| r.settings.prompt_len)
         .collect();
     if prompt_lens.len() > 1 {
@@ -781,7 +802,7 @@ fn task_charts(
         written.push(render(&chart, &stem("curves"))?);
     }
     let chart = MethodBars {
-        title: format!("{task}: FT vs PT vs PT2 ({model})"),
+        title: format!("{task}: {} ({model})", methods_title(&rows)),
         metric,
         rows,
     };

@@ -163,7 +163,7 @@ fn against_ft(name: &str, r: &SummaryRow, ft: &SummaryRow, interval: Option<&Int
     }
 }
 
-/// One paragraph per task: the majority level, FT, then PT2 and PT against FT.
+/// One paragraph per task: the majority level, FT, then PT2, PT and LoRA against FT.
 pub fn verdicts(summary: &[SummaryRow], comparisons: &[Comparison]) -> String {
     let pairs = model_tasks(summary);
     let many_models = pairs.iter().map(|p| p.0).collect::<BTreeSet<_>>().len() > 1;
@@ -241,7 +241,10 @@ fn bootstrap_markdown(comparisons: &[Comparison]) -> String {
             "| {} | {} | {} − FT | {} | {diff} | {ci} | {reading} |\n",
             c.model,
             c.task,
-            c.method.to_uppercase(),
+            COMPARED
+                .iter()
+                .find(|(_, m)| *m == c.method)
+                .map_or(c.method.to_uppercase(), |(label, _)| label.to_string()),
             c.metric
         ));
     }
@@ -349,7 +352,7 @@ pub fn write_report(
         .collect();
     let comparisons = comparisons(records, &own);
     md.push_str(&framework_markdown(summary));
-    md.push_str("## PT2 and PT against FT\n\n");
+    md.push_str("## PT2, PT and LoRA against FT\n\n");
     md.push_str("Each method's best configuration (mean over seeds of the best dev epoch, the paper's protocol). ");
     md.push_str("A difference counts only when the paired bootstrap's 95% interval leaves out zero; a method less than 2 points above the majority-class level learned next to nothing.\n\n");
     md.push_str(&verdicts(&own, &comparisons));

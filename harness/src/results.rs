@@ -369,17 +369,19 @@ pub fn epochs_to_reach(metrics: &RunMetrics, target: f64) -> Option<(f64, f64)> 
 /// The first markdown cells of a summary row: model, task, method, P, init, lr, epochs.
 pub fn config_cells(row: &SummaryRow) -> String {
     let s = &row.settings;
-    let p = if s.method == "ft" {
-        "–".to_string()
-    } else {
-        s.prompt_len.to_string()
+    let p = match s.method.as_str() {
+        "pt" | "pt2" => s.prompt_len.to_string(),
+        _ => "–".to_string(),
     };
     let init = s.init();
     let init = if init.is_empty() { "–" } else { &init };
     // Settings config.json writes only away from their defaults (a PyTorch replay, random
     // batches, …) go beside the method, so that such rows are told apart.
     let mut method = s.method.clone();
-    for (key, value) in s.away_from_default() {
+    if s.method == "lora" {
+        method.push_str(&format!(" r={} α={} {}", s.lora_rank, s.lora_alpha, s.lora_targets));
+    }
+    for (key, value) in s.away_from_default().into_iter().filter(|(k, _)| !k.starts_with("lora_")) {
         method.push_str(&format!(", {key} {value}"));
     }
     format!(

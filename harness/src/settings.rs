@@ -65,6 +65,10 @@ pub struct RunSettings {
     #[arg(long, default_value = "q,v")]
     #[serde(default, skip_serializing_if = "is_default")]
     pub lora_targets: LoraTargets,
+    /// where the checkpoint has no pooler (roberta-large): `cls` (sequence heads read the [CLS]/<s> state) or `random` (a randomly initialised pooler, frozen with the backbone and saved with the run: THUDM's RobertaModel)
+    #[arg(long, value_enum, default_value_t = MissingPooler::Cls)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub missing_pooler: MissingPooler,
     /// peak learning rate (AdamW)
     #[arg(long)]
     pub lr: f64,
@@ -110,6 +114,15 @@ pub struct RunSettings {
     pub framework: Framework,
 }
 
+/// What a sequence head reads where the checkpoint has no pooler.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingPooler {
+    #[default]
+    Cls,
+    Random,
+}
+
 /// Which `max_train` training examples a run keeps.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -139,7 +152,7 @@ pub enum Framework {
 
 /// The settings added after runs existed: left out of config.json at their default, so that the
 /// ids (hashes of it) of earlier runs stay.
-const OMITTED_AT_DEFAULT: [&str; 8] = [
+const OMITTED_AT_DEFAULT: [&str; 9] = [
     "prompt_pool",
     "subset",
     "batching",
@@ -148,6 +161,7 @@ const OMITTED_AT_DEFAULT: [&str; 8] = [
     "lora_alpha",
     "lora_targets",
     "backbone_dropout",
+    "missing_pooler",
 ];
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -576,7 +590,7 @@ mod tests {
             .collect();
         assert_eq!(
             filled,
-            [r#""cls""#, r#""random""#, r#""grouped""#, r#""ptv2""#, "8", "8.0", r#""q,v""#, "null"]
+            [r#""cls""#, r#""random""#, r#""grouped""#, r#""ptv2""#, "8", "8.0", r#""q,v""#, "null", r#""cls""#]
         );
         let mut explicit = base.clone();
         explicit.extend(values(&[

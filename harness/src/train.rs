@@ -32,7 +32,7 @@ use crate::records::{
 };
 use crate::replay;
 use crate::resume::{self, ResumeState};
-use crate::settings::{Framework, RunSettings};
+use crate::settings::{Framework, MissingPooler, RunSettings};
 use crate::signals::Interrupted;
 use crate::tasks::{epoch_batches, load_task, Predictor, Task};
 
@@ -79,6 +79,14 @@ fn pretrained_and_task(
     check_token_budget(settings, &pretrained.encoder)?;
     let task = load_prepared(settings, &env.data_dir, &pretrained.text)?;
     Ok((pretrained, task, spec.dir))
+}
+
+/// The encoder as `missing_pooler` asks: a random pooler where the checkpoint has none.
+fn with_missing_pooler(encoder: Encoder, settings: &RunSettings, config: &EncoderConfig) -> Encoder {
+    match settings.missing_pooler {
+        MissingPooler::Random => encoder.with_random_pooler(config.initializer_range),
+        MissingPooler::Cls => encoder,
+    }
 }
 
 /// A test switch for the divergence path (`PTV2_FAULT=nan-loss`): the loss of every run's second
@@ -184,6 +192,7 @@ impl<'a> Training<'a> {
             Some(rate) => encoder.with_hidden_dropout(rate),
             None => encoder,
         };
+        let encoder = with_missing_pooler(encoder, settings, &encoder_config);
         let model = TunedModel::new(encoder, &method, &task.head(), &init, &train_device);
         let training = Self {
             settings,
@@ -623,6 +632,7 @@ impl Trained {
             config: encoder_config,
         } = pretrained;
         let init = method_init(&settings, &encoder_config);
+        let encoder = with_missing_pooler(encoder, &settings, &encoder_config);
         let saved = settings.method()?.as_saved();
         let mut model = TunedModel::new(encoder, &saved, &task.head(), &init, &device);
         check_checkpoint(&run)?;

@@ -188,6 +188,9 @@ pub struct Encoder {
     pub embeddings: Embeddings,
     pub encoder: LayerStack,
     pub pooler: Option<Pooler>,
+    /// The pooler is not the checkpoint's but drawn at random (`with_random_pooler`): a
+    /// checkpoint of a frozen backbone must then carry it.
+    pub random_pooler: bool,
     /// RoBERTa position ids count from `padding_idx + 1`; BERT's have no padding index (-1).
     pub roberta_padding_idx: i64,
 }
@@ -260,6 +263,7 @@ impl Encoder {
             pooler: with_pooler.then(|| Pooler {
                 dense: linear(h, h, std, device),
             }),
+            random_pooler: false,
             roberta_padding_idx: match config.family() {
                 ModelFamily::Bert => -1,
                 ModelFamily::Roberta => config.padding_idx(),
@@ -292,6 +296,21 @@ impl Encoder {
             0
         };
         self.max_positions().saturating_sub(first)
+    }
+
+    /// Where the checkpoint has no pooler (roberta-large), one drawn as HF's `_init_weights` does
+    /// (N(0, `std`), zero bias) from the device's seeded generator: what THUDM's code gets from
+    /// `RobertaModel(add_pooling_layer=True)`. A checkpoint's own pooler is kept.
+    pub fn with_random_pooler(mut self, std: f64) -> Self {
+        if self.pooler.is_none() {
+            let device = self.embeddings.word_embeddings.weight.val().device();
+            let h = self.hidden_size();
+            self.pooler = Some(Pooler {
+                dense: linear(h, h, std, &device),
+            });
+            self.random_pooler = true;
+        }
+        self
     }
 
     /// The same encoder with hidden dropout `rate` (embeddings, attention output, FFN output), as

@@ -168,3 +168,41 @@ fn lora_saves_only_its_factors_and_head_and_merges_to_the_same_logits() {
         .fold(0.0f32, f32::max);
     assert!(gap < 1e-5, "merged logits differ by {gap}");
 }
+
+#[test]
+fn a_random_pooler_travels_with_a_frozen_backbone_checkpoint() {
+    let device = Device::flex();
+    let config = EncoderConfig::tiny_bert();
+    // No pooler in the "checkpoint" (as roberta-large): THUDM's code draws one.
+    let head = HeadKind::SequenceClassification { num_labels: 2 };
+    let method = Method::Pt2 {
+        prompt_len: 2,
+        reparam_hidden: None,
+        layers: LayerSelection::All,
+        init: Default::default(),
+    };
+    let init = MethodInit::default();
+    let pretrained = Encoder::init(&config, false, &device);
+    let build = |seed: u64| {
+        device.seed(seed);
+        let encoder = pretrained.clone().with_random_pooler(0.02);
+        assert!(encoder.random_pooler && encoder.pooler.is_some());
+        TunedModel::new(encoder, &method, &head, &init, &device)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pt2.safetensors");
+    let trained = build(1).save_checkpoint(&method, &path).unwrap();
+    let saved = names(&path);
+    assert!(
+        saved.contains(&"encoder.pooler.dense.weight".to_string())
+            && !saved.iter().any(|n| n.starts_with("encoder.encoder")),
+        "{saved:?}"
+    );
+    let mut reloaded = build(2);
+    assert_ne!(logits(&reloaded, &device), logits(&trained, &device));
+    reloaded.load_checkpoint(&path).unwrap();
+    assert_eq!(logits(&reloaded, &device), logits(&trained, &device));
+    // A checkpoint's own pooler is kept, and then not saved with a frozen backbone.
+    let own = Encoder::init(&config, true, &device).with_random_pooler(0.02);
+    assert!(!own.random_pooler);
+}

@@ -611,6 +611,9 @@ impl TunedModel {
             .metadata("producer", "ptv2");
         if method.freezes_backbone() {
             store = store.with_regex(r"^(adapter|head)\.|\.lora\.(a|b)$");
+            if model.encoder.random_pooler {
+                store = store.with_regex(r"^encoder\.pooler\.");
+            }
         }
         for (module_path, file_name) in CHECKPOINT_NAMES {
             store = store.with_key_remapping(exactly(module_path), *file_name);
@@ -657,11 +660,15 @@ impl TunedModel {
             store = store.with_key_remapping(file_name, module_path);
         }
         let result = crate::load::apply_store(self, &mut store, path)?;
-        // A LoRA factor left out would silently stay at its init (B = 0: no update at all).
-        if let Some((missing, _)) = result.missing.iter().find(|(name, _)| name.contains(".lora.")) {
+        // A LoRA factor left out would silently stay at its init (B = 0: no update at all), a
+        // random pooler at another draw.
+        let needed = |name: &str| {
+            name.contains(".lora.") || (self.encoder.random_pooler && name.starts_with("encoder.pooler."))
+        };
+        if let Some((missing, _)) = result.missing.iter().find(|(name, _)| needed(name)) {
             return Err(ModelError::DoesNotFit {
                 path: path.to_path_buf(),
-                message: format!("no LoRA factor for {missing} (the run's lora_targets and the model's layers need one each)"),
+                message: format!("no tensor for {missing} (a LoRA factor for each of the run's lora_targets in each layer; the random pooler of missing_pooler = random)"),
             });
         }
         if let Some(unused) = result.unused.iter().find(|name| name.contains(".lora.")) {
