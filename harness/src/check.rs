@@ -14,8 +14,75 @@ fn key(setting: &str, metric: &str) -> String {
     format!("{setting} {metric}")
 }
 
-/// Baseline rows: (configuration, mean) from a `summary.csv` (read with polars' CSV reader).
-pub fn read_baseline(path: &Path) -> Result<Vec<(String, f64)>> {
+/// What a baseline row is compared with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// One configuration (a `summary.csv` row of a real run): its key and metric.
+    Configuration(String),
+    /// A published number (`model,task,method,metric,split,mean` without `setting`): the best
+    /// configuration of that model, task and method in the sweep, on dev, or on test at the
+    /// best dev epoch (`split = test`, as the reference reports NER).
+    Best {
+        model: String,
+        task: String,
+        method: String,
+        metric: String,
+        test: bool,
+    },
+}
+
+impl Target {
+    fn label(&self) -> String {
+        match self {
+            Self::Configuration(key) => key.clone(),
+            Self::Best {
+                model,
+                task,
+                method,
+                metric,
+                test,
+            } => format!(
+                "{model} {task} {method} {metric} ({}, best configuration)",
+                if *test { "test" } else { "dev" }
+            ),
+        }
+    }
+
+    /// The sweep's current score for this target, if it has one.
+    fn current(&self, summary: &[SummaryRow]) -> Option<f64> {
+        match self {
+            Self::Configuration(config) => summary
+                .iter()
+                .find(|s| key(&s.setting, &s.metric) == *config)
+                .map(|s| s.mean),
+            Self::Best {
+                model,
+                task,
+                method,
+                metric,
+                test,
+            } => {
+                let best = summary
+                    .iter()
+                    .filter(|s| {
+                        let t = &s.settings;
+                        (&t.model, &t.task, &t.method, &s.metric) == (model, task, method, metric)
+                            && t.framework == crate::settings::Framework::Ptv2
+                    })
+                    .max_by(|a, b| a.mean.total_cmp(&b.mean))?;
+                if *test {
+                    best.test_mean
+                } else {
+                    Some(best.mean)
+                }
+            }
+        }
+    }
+}
+
+/// Baseline rows: (what to compare, value) from a `summary.csv` (read with polars' CSV reader),
+/// or from a table of published numbers (`model,task,method,metric,split,mean`, no `setting`).
+pub fn read_baseline(path: &Path) -> Result<Vec<(Target, f64)>> {
     use polars::prelude::{CsvReadOptions, DataType, SerReader};
     let df = CsvReadOptions::default()
         .with_has_header(true)
@@ -25,7 +92,7 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(String, f64)>> {
     let text = |name: &str| -> Result<Vec<String>> {
         let column = df.column(name).map_err(|_| {
             anyhow::anyhow!(
-                "{}: no column \"{name}\" (a summary.csv written by ptv2 has one)",
+                "{}: no column \"{name}\" (a summary.csv written by ptv2 has one; a table of published numbers has model, task, method, metric, split, mean)",
                 path.display()
             )
         })?;
@@ -37,9 +104,36 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(String, f64)>> {
             .map(|i| strings.get(i).unwrap_or_default().to_string())
             .collect())
     };
-    let (setting, metric, mean) = (text("setting")?, text("metric")?, text("mean")?);
-    (0..df.height())
-        .map(|i| {
+    let (metric, mean) = (text("metric")?, text("mean")?);
+    let targets: Vec<Target> = if df.column("setting").is_ok() {
+        let setting = text("setting")?;
+        (0..df.height())
+            .map(|i| Target::Configuration(key(&setting[i], &metric[i])))
+            .collect()
+    } else {
+        let (model, task, method, split) =
+            (text("model")?, text("task")?, text("method")?, text("split")?);
+        (0..df.height())
+            .map(|i| match split[i].as_str() {
+                "dev" | "test" => Ok(Target::Best {
+                    model: model[i].clone(),
+                    task: task[i].clone(),
+                    method: method[i].clone(),
+                    metric: metric[i].clone(),
+                    test: split[i] == "test",
+                }),
+                other => Err(anyhow::anyhow!(
+                    "{}:{}: split \"{other}\": expected dev or test",
+                    path.display(),
+                    i + 2
+                )),
+            })
+            .collect::<Result<_>>()?
+    };
+    targets
+        .into_iter()
+        .enumerate()
+        .map(|(i, target)| {
             let value = mean[i].parse().with_context(|| {
                 format!(
                     "{}:{}: mean \"{}\" is not a number",
@@ -48,7 +142,7 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(String, f64)>> {
                     mean[i]
                 )
             })?;
-            Ok((key(&setting[i], &metric[i]), value))
+            Ok((target, value))
         })
         .collect()
 }
@@ -62,20 +156,13 @@ pub struct CheckLine {
     pub passed: bool,
 }
 
-pub fn compare(
-    baseline: &[(String, f64)],
-    current: &[SummaryRow],
-    tolerance: f64,
-) -> Vec<CheckLine> {
+pub fn compare(baseline: &[(Target, f64)], current: &[SummaryRow], tolerance: f64) -> Vec<CheckLine> {
     baseline
         .iter()
-        .map(|(config, base)| {
-            let now = current
-                .iter()
-                .find(|s| key(&s.setting, &s.metric) == *config)
-                .map(|s| s.mean);
+        .map(|(target, base)| {
+            let now = target.current(current);
             CheckLine {
-                config: config.clone(),
+                config: target.label(),
                 baseline: *base,
                 current: now,
                 passed: now.is_some_and(|n| n >= base - tolerance),
@@ -138,6 +225,23 @@ mod tests {
         let lines = compare(&read_baseline(&path).unwrap(), &summary, 0.02);
         assert_eq!(lines.iter().filter(|l| !l.passed).count(), 1);
         assert!(table(&lines, 0.02).contains("REGRESSED"));
+        // A table of published numbers matches each method's best configuration, dev or test.
+        let mut with_test = summary.clone();
+        for row in with_test.iter_mut().filter(|r| r.settings.method == "pt2") {
+            row.test_mean = Some(0.75);
+        }
+        let published = dir.path().join("published.csv");
+        std::fs::write(
+            &published,
+            "model,task,method,metric,split,mean,source\nm,sst2,pt2,accuracy,dev,0.79,paper\nm,sst2,pt2,accuracy,test,0.8,paper\nm,sst2,lora,accuracy,dev,0.7,paper\n",
+        )
+        .unwrap();
+        let lines = compare(&read_baseline(&published).unwrap(), &with_test, 0.0);
+        let found: Vec<(Option<f64>, bool)> = lines.iter().map(|l| (l.current, l.passed)).collect();
+        assert_eq!(found, [(Some(0.80), true), (Some(0.75), false), (None, false)]);
+        std::fs::write(&published, "model,task,method,metric,split,mean\nm,sst2,pt2,accuracy,train,0.8\n").unwrap();
+        let err = read_baseline(&published).unwrap_err().to_string();
+        assert!(err.contains("published.csv:2: split \"train\""), "{err}");
         // A configuration that disappeared fails too.
         assert!(!compare(&read_baseline(&path).unwrap(), &summary[..1], 0.5)
             .iter()

@@ -482,6 +482,7 @@ pub(crate) mod tests_support {
             metric: "accuracy".into(),
             value: Some(value),
             last_value: Some(value),
+            test_value: None,
             majority: Some(0.5),
             main: true,
             best_epoch: Some(1),
