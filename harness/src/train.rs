@@ -2,8 +2,9 @@
 //!
 //! AdamW on the trainable parameters only, global grad-norm clip 1.0, linear decay (optional
 //! warmup) or per-epoch exponential decay, dropout on in training and off in evaluation,
-//! evaluation on dev every epoch, the best-dev epoch kept. Every random source is seeded. Batches
-//! group examples of similar length to pad little (`batching = grouped`) or are drawn at random.
+//! evaluation on dev every epoch, the best-dev epoch kept, and the labelled test split (where the
+//! task has one) scored with that epoch's checkpoint. Every random source is seeded. Batches are
+//! drawn at random (`batching = random`) or group examples of similar length (`grouped`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
