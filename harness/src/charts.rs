@@ -40,7 +40,13 @@ fn methods_title(rows: &[&SummaryRow]) -> String {
     let names: Vec<String> = METHOD_NAMES
         .iter()
         .filter(|m| rows.iter().any(|r| r.settings.method == **m))
-        .map(|m| if *m == "lora" { "LoRA".into() } else { m.to_uppercase() })
+        .map(|m| {
+            if *m == "lora" {
+                "LoRA".into()
+            } else {
+                m.to_uppercase()
+            }
+        })
         .collect();
     names.join(" vs ")
 }
@@ -369,7 +375,10 @@ impl Chart for MethodBars<'_> {
             .chain(majority)
             .fold(0.0, f64::max);
         let mut chart = frame(root, &self.title)
-            .build_cartesian_2d(0.0..methods.len() as f64, 0.0..(top * legend_headroom(1)).max(0.1))
+            .build_cartesian_2d(
+                0.0..methods.len() as f64,
+                0.0..(top * legend_headroom(1)).max(0.1),
+            )
             .map_err(err)?;
         let names: Vec<String> = methods.iter().map(|m| method_label(m).into()).collect();
         let label_at = slot_labels(&names);
@@ -455,7 +464,10 @@ impl Chart for Overview<'_> {
             })
             .collect();
         let mut chart = frame(root, &self.title)
-            .build_cartesian_2d(0.0..tasks.len() as f64, 0.0..(top * legend_headroom(methods.len() + 1)).max(0.1))
+            .build_cartesian_2d(
+                0.0..tasks.len() as f64,
+                0.0..(top * legend_headroom(methods.len() + 1)).max(0.1),
+            )
             .map_err(err)?;
         let label_at = slot_labels(&labels);
         let mut mesh = chart.configure_mesh();

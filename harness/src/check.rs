@@ -111,8 +111,12 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(Target, f64)>> {
             .map(|i| Target::Configuration(key(&setting[i], &metric[i])))
             .collect()
     } else {
-        let (model, task, method, split) =
-            (text("model")?, text("task")?, text("method")?, text("split")?);
+        let (model, task, method, split) = (
+            text("model")?,
+            text("task")?,
+            text("method")?,
+            text("split")?,
+        );
         (0..df.height())
             .map(|i| match split[i].as_str() {
                 "dev" | "test" => Ok(Target::Best {
@@ -156,7 +160,11 @@ pub struct CheckLine {
     pub passed: bool,
 }
 
-pub fn compare(baseline: &[(Target, f64)], current: &[SummaryRow], tolerance: f64) -> Vec<CheckLine> {
+pub fn compare(
+    baseline: &[(Target, f64)],
+    current: &[SummaryRow],
+    tolerance: f64,
+) -> Vec<CheckLine> {
     baseline
         .iter()
         .map(|(target, base)| {
@@ -238,8 +246,15 @@ mod tests {
         .unwrap();
         let lines = compare(&read_baseline(&published).unwrap(), &with_test, 0.0);
         let found: Vec<(Option<f64>, bool)> = lines.iter().map(|l| (l.current, l.passed)).collect();
-        assert_eq!(found, [(Some(0.80), true), (Some(0.75), false), (None, false)]);
-        std::fs::write(&published, "model,task,method,metric,split,mean\nm,sst2,pt2,accuracy,train,0.8\n").unwrap();
+        assert_eq!(
+            found,
+            [(Some(0.80), true), (Some(0.75), false), (None, false)]
+        );
+        std::fs::write(
+            &published,
+            "model,task,method,metric,split,mean\nm,sst2,pt2,accuracy,train,0.8\n",
+        )
+        .unwrap();
         let err = read_baseline(&published).unwrap_err().to_string();
         assert!(err.contains("published.csv:2: split \"train\""), "{err}");
         // A configuration that disappeared fails too.

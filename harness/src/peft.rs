@@ -125,7 +125,10 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
             head_key(method, module, "weight"),
             get("head.classifier.weight")?.transposed(),
         ),
-        (head_key(method, module, "bias"), get("head.classifier.bias")?),
+        (
+            head_key(method, module, "bias"),
+            get("head.classifier.bias")?,
+        ),
     ]);
     let mut config = json!({
         "auto_mapping": null,
@@ -284,7 +287,10 @@ impl AdapterConfig {
             }
         }
         let modules: Vec<String> = match self.fields.get("target_modules") {
-            Some(Value::Array(list)) => list.iter().filter_map(|m| m.as_str().map(String::from)).collect(),
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(|m| m.as_str().map(String::from))
+                .collect(),
             Some(Value::String(one)) => vec![one.clone()],
             _ => bail!("{at}: expected \"target_modules\", a list of module names"),
         };
@@ -324,7 +330,10 @@ fn lora_tensors(
         .into_iter()
         .map(|(ours, peft)| {
             let tensor = by_layer_path.get(peft.as_str()).with_context(|| {
-                format!("{}: no tensor …encoder.layer.{peft}", weights_path.display())
+                format!(
+                    "{}: no tensor …encoder.layer.{peft}",
+                    weights_path.display()
+                )
             })?;
             Ok((ours, tensor.transposed()))
         })

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use serde::Serialize;
 use ptv2_models::METHOD_NAMES;
+use serde::Serialize;
 
 use crate::records::{PlannedRun, RunMetrics, RunStatus, SweepDir};
 use crate::settings::RunSettings;
@@ -379,9 +379,16 @@ pub fn config_cells(row: &SummaryRow) -> String {
     // batches, …) go beside the method, so that such rows are told apart.
     let mut method = s.method.clone();
     if s.method == "lora" {
-        method.push_str(&format!(" r={} α={} {}", s.lora_rank, s.lora_alpha, s.lora_targets));
+        method.push_str(&format!(
+            " r={} α={} {}",
+            s.lora_rank, s.lora_alpha, s.lora_targets
+        ));
     }
-    for (key, value) in s.away_from_default().into_iter().filter(|(k, _)| !k.starts_with("lora_")) {
+    for (key, value) in s
+        .away_from_default()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("lora_"))
+    {
         method.push_str(&format!(", {key} {value}"));
     }
     format!(

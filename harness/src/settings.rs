@@ -15,8 +15,8 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use ptv2_models::methods::p_tuning_v2::LayerSelection;
 use ptv2_models::methods::lora::LoraTargets;
+use ptv2_models::methods::p_tuning_v2::LayerSelection;
 use ptv2_models::methods::{LORA_ALPHA, LORA_RANK};
 use ptv2_models::{Method, MethodOptions, PromptInit, PromptPool, DEFAULT_MODEL, METHOD_NAMES};
 
@@ -273,7 +273,10 @@ impl RunSettings {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             bail!("\"lr\" must be a number > 0, found {}", self.lr);
         }
-        for (key, rate) in [("dropout", Some(self.dropout)), ("backbone_dropout", self.backbone_dropout)] {
+        for (key, rate) in [
+            ("dropout", Some(self.dropout)),
+            ("backbone_dropout", self.backbone_dropout),
+        ] {
             if let Some(rate) = rate.filter(|r| !(0.0..1.0).contains(r)) {
                 bail!("\"{key}\" must be in [0, 1), found {rate}");
             }
@@ -285,7 +288,10 @@ impl RunSettings {
             );
         }
         if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
-            bail!("\"lora_alpha\" must be a number > 0, found {}", self.lora_alpha);
+            bail!(
+                "\"lora_alpha\" must be a number > 0, found {}",
+                self.lora_alpha
+            );
         }
         if ["pt", "pt2"].contains(&self.method.as_str()) && self.prompt_len == 0 {
             bail!(
@@ -355,7 +361,10 @@ impl RunSettings {
                 };
                 let default = Self::default_of(key).unwrap_or_default();
                 let same = value == default
-                    || value.parse::<f64>().ok().is_some_and(|v| default.parse() == Ok(v));
+                    || value
+                        .parse::<f64>()
+                        .ok()
+                        .is_some_and(|v| default.parse() == Ok(v));
                 (!same).then_some((key, value))
             })
             .collect()
@@ -605,7 +614,17 @@ mod tests {
             .collect();
         assert_eq!(
             filled,
-            [r#""cls""#, r#""random""#, r#""grouped""#, r#""ptv2""#, "8", "8.0", r#""q,v""#, "null", r#""cls""#]
+            [
+                r#""cls""#,
+                r#""random""#,
+                r#""grouped""#,
+                r#""ptv2""#,
+                "8",
+                "8.0",
+                r#""q,v""#,
+                "null",
+                r#""cls""#
+            ]
         );
         let mut explicit = base.clone();
         explicit.extend(values(&[("subset", "random"), ("framework", "ptv2")]));
@@ -617,7 +636,10 @@ mod tests {
         let today = RunSettings::from_values(&base[..3], "t").unwrap();
         assert_eq!(today.batching, Batching::Random);
         assert_ne!(today.id(), plain.id());
-        assert_eq!(plain.away_from_default(), [("batching", "grouped".to_string())]);
+        assert_eq!(
+            plain.away_from_default(),
+            [("batching", "grouped".to_string())]
+        );
         assert!(today.away_from_default().is_empty());
         let old_json = json.replace(r#","batching":"grouped""#, "");
         let read = RunSettings::from_config_json(&old_json, "config.json").unwrap();

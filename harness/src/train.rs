@@ -83,7 +83,11 @@ fn pretrained_and_task(
 }
 
 /// The encoder as `missing_pooler` asks: a random pooler where the checkpoint has none.
-fn with_missing_pooler(encoder: Encoder, settings: &RunSettings, config: &EncoderConfig) -> Encoder {
+fn with_missing_pooler(
+    encoder: Encoder,
+    settings: &RunSettings,
+    config: &EncoderConfig,
+) -> Encoder {
     match settings.missing_pooler {
         MissingPooler::Random => encoder.with_random_pooler(config.initializer_range),
         MissingPooler::Cls => encoder,
@@ -528,7 +532,10 @@ pub fn score_test(dir: &Path, env: &RunEnv) -> Result<Option<Vec<(String, f64)>>
     }
     let result = test.evaluate(&trained.predictor())?;
     let file = result.predictions_file.replacen("dev_", "test_", 1);
-    crate::io::write_atomic(&RunDir(dir.to_path_buf()).file(&file), result.predictions.as_bytes())?;
+    crate::io::write_atomic(
+        &RunDir(dir.to_path_buf()).file(&file),
+        result.predictions.as_bytes(),
+    )?;
     Ok(Some(result.scores))
 }
 

@@ -107,7 +107,12 @@ fn imported_prefix_predicts_peft_logits_and_exports_what_peft_saved() {
             if key == "target_modules" {
                 // PEFT keeps them as a set: any order.
                 let sorted = |v: &Value| {
-                    let mut names: Vec<String> = v.as_array().unwrap().iter().map(|m| m.to_string()).collect();
+                    let mut names: Vec<String> = v
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect();
                     names.sort();
                     names
                 };

@@ -132,11 +132,20 @@ fn lora_on_wnut17_scores_the_test_split_at_the_best_dev_epoch() {
     config.lr = 3e-3;
     let (dir, metrics) = run(&config);
     // LoRA r = 8 on query and value of 6 layers (384 → 8 → 384), and the 13-tag head.
-    assert_eq!(metrics.params.trainable, 6 * 2 * (384 * 8 + 8 * 384) + 384 * 13 + 13);
+    assert_eq!(
+        metrics.params.trainable,
+        6 * 2 * (384 * 8 + 8 * 384) + 384 * 13 + 13
+    );
     let (_, scores) = evaluate_checkpoint(dir.path(), &env(dir.path().to_path_buf())).unwrap();
-    assert_eq!(scores, metrics.best_dev, "eval of the merged LoRA reproduces dev");
+    assert_eq!(
+        scores, metrics.best_dev,
+        "eval of the merged LoRA reproduces dev"
+    );
 
-    let test = metrics.best_test.clone().expect("WNUT-17 has a labelled test split");
+    let test = metrics
+        .best_test
+        .clone()
+        .expect("WNUT-17 has a labelled test split");
     assert_eq!(test[0].0, "f1");
     // The written predictions are the test split's first max_eval sentences, and score to the
     // recorded value by the task's own scorer.

@@ -137,8 +137,16 @@ fn lora_saves_only_its_factors_and_head_and_merges_to_the_same_logits() {
     };
     for layer in 0..layers {
         for letter in ["q", "v"] {
-            tensors.push((format!("lora.{layer}.{letter}.a"), vec![h, rank], next(h * rank)));
-            tensors.push((format!("lora.{layer}.{letter}.b"), vec![rank, h], next(rank * h)));
+            tensors.push((
+                format!("lora.{layer}.{letter}.a"),
+                vec![h, rank],
+                next(h * rank),
+            ));
+            tensors.push((
+                format!("lora.{layer}.{letter}.b"),
+                vec![rank, h],
+                next(rank * h),
+            ));
         }
     }
     tensors.push(("head.classifier.weight".into(), vec![h, 2], next(h * 2)));

@@ -23,7 +23,9 @@ fn roberta_words_get_their_leading_space_form_as_in_transformers() {
         .zip(expected["encodings"].as_array().unwrap())
     {
         let words: Vec<String> = serde_json::from_value(words.clone()).unwrap();
-        let batch = text.encode_words_batch(std::slice::from_ref(&words)).unwrap();
+        let batch = text
+            .encode_words_batch(std::slice::from_ref(&words))
+            .unwrap();
         let ids: Vec<u32> = serde_json::from_value(encoding["input_ids"].clone()).unwrap();
         let word_ids: Vec<Option<u32>> =
             serde_json::from_value(encoding["word_ids"].clone()).unwrap();

@@ -39,7 +39,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         return Ok(());
     };
     let text: Vec<String> = test.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-    println!("{} {} test: {}", settings.task, settings.method, text.join(", "));
+    println!(
+        "{} {} test: {}",
+        settings.task,
+        settings.method,
+        text.join(", ")
+    );
     if args.record_test {
         let run = RunDir(args.checkpoint.clone());
         let mut metrics = run.metrics()?;

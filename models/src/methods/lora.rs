@@ -75,7 +75,9 @@ impl LoraTargets {
 
     /// Parse a comma-separated subset of `q,k,v,o` (any order, no repeats).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("LoRA targets \"{text}\": {why}; expected a comma-separated subset of q,k,v,o (e.g. q,v)");
+        let bad = |why: &str| {
+            format!("LoRA targets \"{text}\": {why}; expected a comma-separated subset of q,k,v,o (e.g. q,v)")
+        };
         let mut targets = Vec::new();
         for letter in text.split(',').map(str::trim) {
             let Some((target, _)) = Target::ALL.iter().find(|(_, l)| *l == letter) else {
@@ -169,18 +171,26 @@ pub fn has_adapters(encoder: &Encoder) -> bool {
     })
 }
 
+/// (pattern, replacement) pairs for burn-store's key remapping.
+pub type Renames = Vec<(String, String)>;
+
 /// How a checkpoint names the factors, `lora.{layer}.{q|k|v|o}.{a|b}`, against the module paths
 /// (`encoder.encoder.layer.{layer}.….weight.lora.{a|b}`): (module-path regex, file name) pairs
 /// for saving, and (file-name regex, module path) pairs for loading.
-pub fn checkpoint_names() -> (Vec<(String, String)>, Vec<(String, String)>) {
+pub fn checkpoint_names() -> (Renames, Renames) {
     let mut save = Vec::new();
     let mut load = Vec::new();
     for (target, letter) in Target::ALL {
-        let module = format!("encoder.encoder.layer.{{layer}}.{}.weight.lora.{{factor}}", target.paths().0);
+        let module = format!(
+            "encoder.encoder.layer.{{layer}}.{}.weight.lora.{{factor}}",
+            target.paths().0
+        );
         let file = format!("lora.{{layer}}.{letter}.{{factor}}");
         let pattern = |text: &str| {
             let escaped = format!("^{}$", text.replace('.', r"\."));
-            escaped.replace("{layer}", r"(\d+)").replace("{factor}", "(a|b)")
+            escaped
+                .replace("{layer}", r"(\d+)")
+                .replace("{factor}", "(a|b)")
         };
         let replacement = |text: &str| text.replace("{layer}", "${1}").replace("{factor}", "${2}");
         save.push((pattern(&module), replacement(&file)));
@@ -210,7 +220,12 @@ mod tests {
         let device = Device::flex();
         let config = EncoderConfig::tiny_bert();
         let encoder = Encoder::init(&config, false, &device).no_grad();
-        let before = encoder.encoder.layer[0].attention.self_attn.value.weight.val();
+        let before = encoder.encoder.layer[0]
+            .attention
+            .self_attn
+            .value
+            .weight
+            .val();
         let adapted = attach(encoder, 2, 4.0, &LoraTargets::default());
         assert!(has_adapters(&adapted));
         let attention = &adapted.encoder.layer[1].attention;
@@ -221,7 +236,12 @@ mod tests {
         assert_eq!(adapter.scale, 2.0);
         assert_eq!(adapter.a.val().dims(), [config.hidden_size, 2]);
         // B = 0: the adapted weight is the base until trained.
-        let after = adapted.encoder.layer[0].attention.self_attn.value.weight.val();
+        let after = adapted.encoder.layer[0]
+            .attention
+            .self_attn
+            .value
+            .weight
+            .val();
         assert_eq!(after.into_data(), before.into_data());
     }
 }

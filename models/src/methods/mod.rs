@@ -663,7 +663,8 @@ impl TunedModel {
         // A LoRA factor left out would silently stay at its init (B = 0: no update at all), a
         // random pooler at another draw.
         let needed = |name: &str| {
-            name.contains(".lora.") || (self.encoder.random_pooler && name.starts_with("encoder.pooler."))
+            name.contains(".lora.")
+                || (self.encoder.random_pooler && name.starts_with("encoder.pooler."))
         };
         if let Some((missing, _)) = result.missing.iter().find(|(name, _)| needed(name)) {
             return Err(ModelError::DoesNotFit {
