@@ -104,6 +104,12 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(Target, f64)>> {
             .map(|i| strings.get(i).unwrap_or_default().to_string())
             .collect())
     };
+    if df.column("setting").is_err() && df.column("model").is_err() {
+        anyhow::bail!(
+            "{}: no column \"setting\" (a summary.csv written by ptv2 has one) and no \"model\" (a table of published numbers has model, task, method, metric, split, mean)",
+            path.display()
+        );
+    }
     let (metric, mean) = (text("metric")?, text("mean")?);
     let targets: Vec<Target> = if df.column("setting").is_ok() {
         let setting = text("setting")?;
