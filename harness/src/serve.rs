@@ -1,5 +1,5 @@
 //! Many trained runs served from one process (`ptv2 serve`): the runs of one frozen backbone (PT,
-//! PT2) share its encoder, loaded once; FT runs keep their own. Requests from many clients queue
+//! PT2) share its encoder, loaded once; FT and LoRA runs keep their own. Requests from many clients queue
 //! for one batcher thread, which puts the waiting inputs of many tasks into one forward pass per
 //! backbone: each row carries its own prompts or prefix and gets its own task's head
 //! (`ptv2_models::mixed`). Each request is parsed and answered by its task's own `predict`, the
@@ -17,6 +17,7 @@ use ptv2_models::mixed::{forward_mixed, RowGroup};
 use ptv2_models::{EncoderCache, EncoderInput, Logits, TextEncoder, TunedModel};
 use serde_json::{json, Value};
 
+use crate::settings::{MissingPooler, RunSettings};
 use crate::tasks::{Forward, Predictor, Task};
 use crate::train::{RunEnv, Trained};
 
@@ -40,6 +41,8 @@ pub struct BatchPolicy {
 /// What a request names: a served task and how to predict with it.
 pub struct ServedTask {
     pub name: String,
+    /// Runs on the encoder as loaded (PT, PT2 without a random pooler): may share a backbone.
+    pub frozen: bool,
     pub method: String,
     pub model: String,
     pub task: Box<dyn Task>,
@@ -149,9 +152,15 @@ impl Server {
                 );
             }
             let method = trained.settings.method.clone();
-            let shares = |t: &ServedTask| t.model == trained.settings.model && t.method != "ft";
+            // PT and PT2 leave the encoder as loaded; FT and LoRA (merged) change its weights, a
+            // random pooler (`missing_pooler = random`) is the run's own.
+            let frozen = |settings: &RunSettings| {
+                matches!(settings.method.as_str(), "pt" | "pt2")
+                    && settings.missing_pooler == MissingPooler::Cls
+            };
+            let shares = |t: &ServedTask| t.model == trained.settings.model && t.frozen;
             let backbone = match tasks.iter().position(shares) {
-                Some(first) if method != "ft" => models.backbone[first],
+                Some(first) if frozen(&trained.settings) => models.backbone[first],
                 _ => tasks.len(),
             };
             models.backbone.push(backbone);
@@ -159,6 +168,7 @@ impl Server {
             models.models.push(trained.model);
             tasks.push(ServedTask {
                 name,
+                frozen: frozen(&trained.settings),
                 method,
                 model: trained.settings.model.clone(),
                 task: trained.task,

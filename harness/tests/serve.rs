@@ -72,6 +72,8 @@ fn mixed_task_batches_answer_what_predict_gives_and_bad_requests_get_4xx() {
     small_run("wnut17", "pt2", 8, "64", &run("wnut17"));
     small_run("sst2", "pt", 6, "64", &run("sst2"));
     small_run("squad", "pt2", 4, "128", &run("squad"));
+    // LoRA's merged weights are its own encoder: it must not ride on the PT2 runs' backbone.
+    small_run("mrpc", "lora", 4, "64", &run("mrpc"));
     let requests = [
         (
             "rte",
@@ -102,6 +104,13 @@ fn mixed_task_batches_answer_what_predict_gives_and_bad_requests_get_4xx() {
                 "context": "The Eiffel tower stands in Paris, the capital of France, since 1889."
             })],
         ),
+        (
+            "mrpc",
+            vec![
+                json!({"text": "The company posted a profit.", "pair": "The firm made money."}),
+                json!({"text": "He left early.", "pair": "The train was late again."}),
+            ],
+        ),
     ];
     let alone: Vec<Vec<Value>> = requests
         .iter()
@@ -115,13 +124,13 @@ fn mixed_task_batches_answer_what_predict_gives_and_bad_requests_get_4xx() {
     let mut server = Served::start(&checkpoints.join(","));
     let (status, tasks) = server.call("GET", "/v1/tasks", "");
     assert_eq!(status, 200);
-    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 4);
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 5);
     assert_eq!(
         tasks["tasks"][0]["labels"],
         json!(["entailment", "not_entailment"])
     );
 
-    // All four tasks at once: the batcher waits 200 ms for company, so they share passes.
+    // All five tasks at once: the batcher waits 200 ms for company, so they share passes.
     let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
         let handles: Vec<_> = requests
             .iter()
