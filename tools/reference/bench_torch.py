@@ -25,7 +25,7 @@ from transformers import BertForSequenceClassification
 parser = argparse.ArgumentParser()
 parser.add_argument("--model-dir", required=True)
 parser.add_argument("--name", required=True)
-parser.add_argument("--method", choices=["ft", "pt", "pt2"], required=True)
+parser.add_argument("--method", choices=["ft", "pt", "pt2", "lora"], required=True)
 parser.add_argument("--seq-len", type=int, default=128)
 parser.add_argument("--batch-size", type=int, default=16)
 parser.add_argument("--prompt-len", type=int, default=16)
@@ -87,6 +87,10 @@ if args.method == "pt":
     model = get_peft_model(model, PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=args.prompt_len))
 elif args.method == "pt2":
     model = PrefixTunedBert(model, args.prompt_len)
+elif args.method == "lora":
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=8, target_modules=["query", "value"]))
 trainable = [p for p in model.parameters() if p.requires_grad]
 optimizer = torch.optim.AdamW(trainable, lr=1e-4, eps=1e-8, weight_decay=0.0)
 ids = torch.randint(1000, model.config.vocab_size, (args.batch_size, args.seq_len))
