@@ -973,24 +973,30 @@ impl Chart for FrameworkCurves<'_> {
 /// The settings that differ between `rows` (but the framework) and are not at their default in
 /// this row, as `key value`; "defaults" when there are none.
 pub fn varying_settings(row: &SummaryRow, rows: &[&SummaryRow]) -> String {
-    // Each key's default, looked up once (it builds the settings' clap command).
-    let defaults: BTreeMap<&String, Option<String>> = rows
-        .iter()
-        .flat_map(|r| r.configuration.keys())
-        .filter(|k| *k != "framework")
-        .map(|k| (k, RunSettings::default_of(k)))
-        .collect();
-    let value = |r: &SummaryRow, key: &String| match r.configuration.get(key) {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        Some(serde_json::Value::Null) | None => defaults[key].clone(),
-        Some(other) => Some(other.to_string()),
+    // Settings config.json leaves out mean their stored default (`fill_omitted`: a run without
+    // `batching` is a grouped one), which is not always the flag's default today.
+    let filled = |r: &SummaryRow| {
+        let mut fields = r.configuration.clone();
+        RunSettings::fill_omitted(&mut fields);
+        fields
     };
-    let shown: Vec<String> = defaults
+    let all: Vec<serde_json::Map<String, serde_json::Value>> =
+        rows.iter().map(|r| filled(r)).collect();
+    let mine = filled(row);
+    let value = |fields: &serde_json::Map<String, serde_json::Value>, key: &str| {
+        fields.get(key).and_then(RunSettings::value_text)
+    };
+    let keys: std::collections::BTreeSet<&String> = all
         .iter()
-        .filter(|(k, _)| rows.iter().any(|r| value(r, k) != value(row, k)))
-        .filter_map(|(k, default)| {
-            let mine = value(row, k)?;
-            (Some(&mine) != default.as_ref()).then(|| format!("{k} {mine}"))
+        .flat_map(|f| f.keys())
+        .filter(|k| *k != "framework")
+        .collect();
+    let shown: Vec<String> = keys
+        .into_iter()
+        .filter(|k| all.iter().any(|f| value(f, k) != value(&mine, k)))
+        .filter_map(|k| {
+            let text = value(&mine, k)?;
+            (!RunSettings::is_flag_default(k, &text)).then(|| format!("{k} {text}"))
         })
         .collect();
     if shown.is_empty() {

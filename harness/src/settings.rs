@@ -354,20 +354,25 @@ impl RunSettings {
         OMITTED_AT_DEFAULT
             .into_iter()
             .filter_map(|key| {
-                let value = match fields.get(key)? {
-                    serde_json::Value::String(text) => text.clone(),
-                    serde_json::Value::Null => return None,
-                    other => other.to_string(),
-                };
-                let default = Self::default_of(key).unwrap_or_default();
-                let same = value == default
-                    || value
-                        .parse::<f64>()
-                        .ok()
-                        .is_some_and(|v| default.parse() == Ok(v));
-                (!same).then_some((key, value))
+                let value = Self::value_text(fields.get(key)?)?;
+                (!Self::is_flag_default(key, &value)).then_some((key, value))
             })
             .collect()
+    }
+
+    /// A setting's value as its flag text (`grouped`, `8`); None for an unset optional one.
+    pub fn value_text(value: &serde_json::Value) -> Option<String> {
+        match value {
+            serde_json::Value::String(text) => Some(text.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// Is `text` the flag's default for `key` (numbers compared as numbers: `8.0` is `8`)?
+    pub fn is_flag_default(key: &str, text: &str) -> bool {
+        let default = Self::default_of(key).unwrap_or_default();
+        text == default || text.parse::<f64>().is_ok_and(|v| default.parse() == Ok(v))
     }
 
     /// A setting's default as its flag text (`random` for `subset`); None for required ones.
