@@ -512,10 +512,11 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
 /// checkpoint (chosen on dev alone) scored on test, its predictions written beside dev's
 /// (`test_predictions.*`). None for tasks without one.
 pub fn score_test(dir: &Path, env: &RunEnv) -> Result<Option<Vec<(String, f64)>>> {
-    let trained = Trained::load(dir, env)?;
-    let Some(test_name) = crate::tasks::test_view(&trained.settings.task, &env.data_dir) else {
+    let task = RunDir(dir.to_path_buf()).settings()?.task;
+    let Some(test_name) = crate::tasks::test_view(&task, &env.data_dir) else {
         return Ok(None);
     };
+    let trained = Trained::load(dir, env)?;
     let test_settings = RunSettings {
         task: test_name,
         ..trained.settings.clone()
