@@ -19,31 +19,33 @@ fn key(setting: &str, metric: &str) -> String {
 pub enum Target {
     /// One configuration (a `summary.csv` row of a real run): its key and metric.
     Configuration(String),
-    /// A published number (`model,task,method,metric,split,mean` without `setting`): the best
-    /// configuration of that model, task and method in the sweep, on dev, or on test at the
-    /// best dev epoch (`split = test`, as the reference reports NER).
-    Best {
-        model: String,
-        task: String,
-        method: String,
-        metric: String,
-        test: bool,
-    },
+    /// A published number.
+    Best(Published),
+}
+
+/// A published number's row (`model,task,method,metric,split,mean` without `setting`): set
+/// against the best configuration of that model, task and method in the sweep, on dev, or on
+/// test at the best dev epoch (`split = test`, as the reference reports NER).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    pub model: String,
+    pub task: String,
+    pub method: String,
+    pub metric: String,
+    pub test: bool,
 }
 
 impl Target {
     fn label(&self) -> String {
         match self {
             Self::Configuration(key) => key.clone(),
-            Self::Best {
-                model,
-                task,
-                method,
-                metric,
-                test,
-            } => format!(
-                "{model} {task} {method} {metric} ({}, best configuration)",
-                if *test { "test" } else { "dev" }
+            Self::Best(p) => format!(
+                "{} {} {} {} ({}, best configuration)",
+                p.model,
+                p.task,
+                p.method,
+                p.metric,
+                if p.test { "test" } else { "dev" }
             ),
         }
     }
@@ -55,22 +57,17 @@ impl Target {
                 .iter()
                 .find(|s| key(&s.setting, &s.metric) == *config)
                 .map(|s| s.mean),
-            Self::Best {
-                model,
-                task,
-                method,
-                metric,
-                test,
-            } => {
+            Self::Best(p) => {
                 let best = summary
                     .iter()
                     .filter(|s| {
                         let t = &s.settings;
-                        (&t.model, &t.task, &t.method, &s.metric) == (model, task, method, metric)
+                        (&t.model, &t.task, &t.method, &s.metric)
+                            == (&p.model, &p.task, &p.method, &p.metric)
                             && t.framework == crate::settings::Framework::Ptv2
                     })
                     .max_by(|a, b| a.mean.total_cmp(&b.mean))?;
-                if *test {
+                if p.test {
                     best.test_mean
                 } else {
                     Some(best.mean)
@@ -125,13 +122,13 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(Target, f64)>> {
         );
         (0..df.height())
             .map(|i| match split[i].as_str() {
-                "dev" | "test" => Ok(Target::Best {
+                "dev" | "test" => Ok(Target::Best(Published {
                     model: model[i].clone(),
                     task: task[i].clone(),
                     method: method[i].clone(),
                     metric: metric[i].clone(),
                     test: split[i] == "test",
-                }),
+                })),
                 other => Err(anyhow::anyhow!(
                     "{}:{}: split \"{other}\": expected dev or test",
                     path.display(),

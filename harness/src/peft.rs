@@ -296,8 +296,7 @@ impl AdapterConfig {
         };
         let mut letters = Vec::new();
         for module in &modules {
-            let all = [Target::Query, Target::Key, Target::Value, Target::Output];
-            let Some(target) = all.into_iter().find(|&t| t.peft_name() == module) else {
+            let Some(target) = Target::from_peft_name(module) else {
                 bail!("{at}: target module \"{module}\": ptv2's LoRA adapts query, key, value and attention.output.dense");
             };
             letters.push(target.letter());

@@ -513,10 +513,21 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
 /// (`test_predictions.*`). None for tasks without one.
 pub fn score_test(dir: &Path, env: &RunEnv) -> Result<Option<Vec<(String, f64)>>> {
     let task = RunDir(dir.to_path_buf()).settings()?.task;
-    let Some(test_name) = crate::tasks::test_view(&task, &env.data_dir) else {
+    if crate::tasks::test_view(&task, &env.data_dir).is_none() {
+        return Ok(None);
+    }
+    score_test_of(&Trained::load(dir, env)?, dir, env)
+}
+
+/// `score_test` with the run already loaded.
+pub fn score_test_of(
+    trained: &Trained,
+    dir: &Path,
+    env: &RunEnv,
+) -> Result<Option<Vec<(String, f64)>>> {
+    let Some(test_name) = crate::tasks::test_view(&trained.settings.task, &env.data_dir) else {
         return Ok(None);
     };
-    let trained = Trained::load(dir, env)?;
     let test_settings = RunSettings {
         task: test_name,
         ..trained.settings.clone()

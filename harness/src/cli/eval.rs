@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{DataArgs, MachineArgs};
 use crate::records::{RunDir, METRICS_FILE};
-use crate::train::{evaluate_checkpoint, score_test};
+use crate::train::{score_test_of, Trained};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -27,7 +27,10 @@ pub struct EvalArgs {
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     let env = args.machine.run_env(&args.data, &args.checkpoint, false)?;
-    let (settings, scores) = evaluate_checkpoint(&args.checkpoint, &env)?;
+    // Loaded once for both splits.
+    let trained = Trained::load(&args.checkpoint, &env)?;
+    let settings = &trained.settings;
+    let scores = trained.task.evaluate(&trained.predictor())?.scores;
     let text: Vec<String> = scores.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
     println!(
         "{} {} dev: {}",
@@ -35,7 +38,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         settings.method,
         text.join(", ")
     );
-    let Some(test) = score_test(&args.checkpoint, &env)? else {
+    let Some(test) = score_test_of(&trained, &args.checkpoint, &env)? else {
         return Ok(());
     };
     let text: Vec<String> = test.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();

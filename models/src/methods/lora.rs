@@ -51,6 +51,14 @@ impl Target {
         }
     }
 
+    /// The target PEFT's `target_modules` calls `name`, if ptv2 has it.
+    pub fn from_peft_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .map(|(t, _)| *t)
+            .find(|t| t.peft_name() == name)
+    }
+
     /// The weight's path inside a layer, as burn's module paths and HF's checkpoint name it.
     pub fn paths(self) -> (&'static str, &'static str) {
         match self {
