@@ -98,3 +98,4 @@ check-cuda:
 # Regenerate the PyTorch reference fixtures (needs torch + transformers; not part of the tests).
 fixtures python="python3":
     {{python}} tools/reference/make_fixtures.py --minilm "$({{ptv2}} fetch minilm-l6)" --out models/tests/fixtures
+    {{python}} tools/reference/make_deberta_fixtures.py --out models/tests/fixtures

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use ptv2_models::methods::lora::{LoraTargets, Target};
-use ptv2_models::HeadKind;
+use ptv2_models::{HeadKind, ModelFamily};
 use serde_json::{json, Value};
 
 use crate::io::{read_tensors, Floats, RawTensor};
@@ -104,7 +104,10 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
     let encoder = &trained.model.encoder;
     let head = trained.task.head();
     let (task_type, module) = peft_head(&head)?;
-    let roberta = encoder.roberta_padding_idx >= 0;
+    if encoder.family() == ModelFamily::DebertaV2 {
+        bail!("DeBERTa-v2: PEFT's prefix tuning needs past_key_values, which transformers' DebertaV2Model does not take, and PEFT names its projections query_proj/value_proj; export covers BERT and RoBERTa runs");
+    }
+    let roberta = encoder.family() == ModelFamily::Roberta;
     if roberta && task_type == "SEQ_CLS" {
         bail!("RoBERTa: PEFT's sequence head is RobertaClassificationHead (dense, tanh, out_proj), ptv2's reads the pooler; they are not the same head");
     }

@@ -95,8 +95,8 @@ pub fn check_supported(settings: &RunSettings, head: &HeadKind) -> Result<()> {
         ("pt2", _) if settings.prefix_layers.to_string() != "all" => {
             "prefix_layers other than all (PEFT's prefix covers every layer)"
         }
-        _ if settings.missing_pooler == crate::settings::MissingPooler::Random => {
-            "missing_pooler = random (the replay builds transformers' own heads)"
+        _ if settings.missing_pooler != crate::settings::MissingPooler::Cls => {
+            "missing_pooler random or context (the replay builds transformers' own heads)"
         }
         ("pt", HeadKind::TokenClassification { .. } | HeadKind::Span) => {
             "PT with a token or span head (PEFT's prompt tuning puts its prompts among the tokens the head reads)"

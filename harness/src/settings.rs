@@ -65,7 +65,7 @@ pub struct RunSettings {
     #[arg(long, default_value = "q,v")]
     #[serde(default, skip_serializing_if = "is_default")]
     pub lora_targets: LoraTargets,
-    /// where the checkpoint has no pooler (roberta-large): `cls` (sequence heads read the [CLS]/<s> state) or `random` (a randomly initialised pooler, frozen with the backbone and saved with the run: THUDM's RobertaModel)
+    /// where the checkpoint has no pooler (roberta-large, DeBERTa): `cls` (sequence heads read the [CLS]/<s> state), `random` (a randomly initialised tanh pooler, frozen with the backbone and saved with the run: THUDM's RobertaModel) or `context` (DeBERTa's ContextPooler as THUDM's DeBERTa classes have it: dense + GELU, drawn at random, trained with the head, saved with the run)
     #[arg(long, value_enum, default_value_t = MissingPooler::Cls)]
     #[serde(default, skip_serializing_if = "is_default")]
     pub missing_pooler: MissingPooler,
@@ -121,6 +121,7 @@ pub enum MissingPooler {
     #[default]
     Cls,
     Random,
+    Context,
 }
 
 /// Which `max_train` training examples a run keeps.

@@ -90,6 +90,7 @@ fn with_missing_pooler(
 ) -> Encoder {
     match settings.missing_pooler {
         MissingPooler::Random => encoder.with_random_pooler(config.initializer_range),
+        MissingPooler::Context => encoder.with_context_pooler(config.initializer_range),
         MissingPooler::Cls => encoder,
     }
 }
@@ -561,6 +562,9 @@ fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> R
     let params = model.param_counts();
     let head = run.task.head();
     replay::check_supported(settings, &head)?;
+    if model.encoder.family() == ptv2_models::ModelFamily::DebertaV2 {
+        anyhow::bail!("framework pytorch cannot replay a DeBERTa run (the replay builds BERT and RoBERTa; PEFT's prefix tuning cannot run on DebertaV2Model)");
+    }
     let dir = run.out.file(replay::REPLAY_DIR);
     // A replay does not resume: an interrupted one starts over from a new bundle.
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,5 +1,6 @@
 //! Frozen means frozen: after a few PT2 and PT training steps every backbone tensor is bit for bit
-//! what it was, the trainable ones moved, and AdamW holds state for the trainable tensors only.
+//! what it was, the trainable ones moved, and AdamW holds state for the trainable tensors only —
+//! on BERT and on DeBERTa-v2 (relative attention and convolution: gradients through the gathers).
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
@@ -48,11 +49,17 @@ fn batch(device: &Device) -> (EncoderInput, Targets) {
     )
 }
 
-fn train_steps(method: Method) -> (Snapshot, Snapshot, usize) {
+fn train_steps(method: Method, config: &EncoderConfig) -> (Snapshot, Snapshot, usize) {
+    train_steps_of(method, |device| Encoder::init(config, true, device))
+}
+
+fn train_steps_of(
+    method: Method,
+    encoder: impl Fn(&Device) -> Encoder,
+) -> (Snapshot, Snapshot, usize) {
     let device = Device::flex().autodiff();
     device.seed(7);
-    let config = EncoderConfig::tiny_bert();
-    let encoder = Encoder::init(&config, true, &device);
+    let encoder = encoder(&device);
     let init = MethodInit::default();
     let mut model = TunedModel::new(
         encoder,
@@ -75,16 +82,30 @@ fn train_steps(method: Method) -> (Snapshot, Snapshot, usize) {
 }
 
 fn check_frozen(method: Method, expected_trainable: usize) {
-    let (before, after, state_tensors) = train_steps(method.clone());
+    for config in [EncoderConfig::tiny_bert(), EncoderConfig::tiny_deberta()] {
+        check_frozen_on(method.clone(), &config, expected_trainable);
+    }
+}
+
+fn check_frozen_on(method: Method, config: &EncoderConfig, expected_trainable: usize) {
+    let method = &method;
+    let family = &config.model_type;
+    let (before, after, state_tensors) = train_steps(method.clone(), config);
     assert_eq!(before.0.len(), after.0.len());
     let mut trainable = 0;
     for ((id, was_trainable, old), (id2, _, new)) in before.0.iter().zip(&after.0) {
         assert_eq!(id, id2);
         if *was_trainable {
             trainable += 1;
-            assert_ne!(old, new, "{method:?}: trainable tensor {id} did not move");
+            assert_ne!(
+                old, new,
+                "{family} {method:?}: trainable tensor {id} did not move"
+            );
         } else {
-            assert!(old == new, "{method:?}: frozen tensor {id} changed");
+            assert!(
+                old == new,
+                "{family} {method:?}: frozen tensor {id} changed"
+            );
         }
     }
     assert_eq!(
@@ -141,19 +162,50 @@ fn pt_trains_only_prompts_and_head() {
 
 #[test]
 fn ft_trains_everything() {
-    let (before, after, _) = train_steps(Method::Ft);
-    assert!(before.0.iter().all(|(_, trainable, _)| *trainable));
-    let moved = before
-        .0
-        .iter()
-        .zip(&after.0)
-        .filter(|(a, b)| a.2 != b.2)
-        .count();
-    // Position/type embedding rows never used still get zero gradients but AdamW moves nothing
-    // without a gradient signal; every weight matrix on the path moves.
-    assert!(
-        moved as f64 > 0.8 * before.0.len() as f64,
-        "only {moved} of {} moved",
-        before.0.len()
-    );
+    for config in [EncoderConfig::tiny_bert(), EncoderConfig::tiny_deberta()] {
+        let (before, after, _) = train_steps(Method::Ft, &config);
+        assert!(before.0.iter().all(|(_, trainable, _)| *trainable));
+        let moved = before
+            .0
+            .iter()
+            .zip(&after.0)
+            .filter(|(a, b)| a.2 != b.2)
+            .count();
+        // Position/type embedding rows never used still get zero gradients but AdamW moves nothing
+        // without a gradient signal; every weight matrix on the path moves.
+        assert!(
+            moved as f64 > 0.8 * before.0.len() as f64,
+            "{}: only {moved} of {} moved",
+            config.model_type,
+            before.0.len()
+        );
+    }
+}
+
+/// `missing_pooler = context` (THUDM's DeBERTa ContextPooler): the new pooler trains with the head
+/// while the DeBERTa backbone stays frozen.
+#[test]
+fn a_context_pooler_trains_with_the_head_under_pt2() {
+    let config = EncoderConfig::tiny_deberta();
+    let method = Method::Pt2 {
+        prompt_len: 4,
+        reparam_hidden: None,
+        layers: Default::default(),
+        init: Default::default(),
+    };
+    let (before, after, state_tensors) = train_steps_of(method, |device| {
+        Encoder::init(&config, false, device).with_context_pooler(0.02)
+    });
+    let mut trainable = 0;
+    for ((id, was_trainable, old), (_, _, new)) in before.0.iter().zip(&after.0) {
+        if *was_trainable {
+            trainable += 1;
+            assert_ne!(old, new, "trainable tensor {id} did not move");
+        } else {
+            assert!(old == new, "frozen tensor {id} changed");
+        }
+    }
+    // prefix + pooler weight and bias + head weight and bias
+    assert_eq!(trainable, 5);
+    assert_eq!(state_tensors, 2 * trainable);
 }

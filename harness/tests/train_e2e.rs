@@ -179,3 +179,44 @@ fn missing_task_file_names_the_path() {
         "{err}"
     );
 }
+
+/// A DeBERTa-v2 dir (the tiny random fixture of `tools/reference/make_deberta_fixtures.py`:
+/// relative attention, convolution, sentencepiece-style words) runs through the harness like any
+/// HF dir: PT2 on WNUT-17 (the reference's DeBERTa-v2 task), eval reproduces dev, test is scored.
+#[test]
+fn pt2_on_a_deberta_v2_dir_trains_and_eval_reproduces_dev() {
+    let config = on_tiny_deberta(config("wnut17", "pt2"));
+    let (dir, metrics) = run(&config);
+    // P · layers · 2 · hidden, and the 13-tag head.
+    assert_eq!(metrics.params.trainable, 8 * 2 * 2 * 32 + 32 * 13 + 13);
+    let (_, scores) = evaluate_checkpoint(dir.path(), &env(dir.path().to_path_buf())).unwrap();
+    assert_eq!(scores, metrics.best_dev);
+    assert!(
+        metrics.best_test.is_some(),
+        "WNUT-17's test split is scored"
+    );
+}
+
+fn on_tiny_deberta(mut config: RunSettings) -> RunSettings {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/tests/fixtures/tiny_deberta_v2");
+    config.model = dir.to_string_lossy().into_owned();
+    config.max_len = 48;
+    config
+}
+
+/// THUDM's DeBERTa sequence head (`missing_pooler = context`): the ContextPooler trains, is saved
+/// with the run, and reloads so that eval reproduces dev.
+#[test]
+fn a_deberta_context_pooler_is_saved_and_reloaded() {
+    let mut config = on_tiny_deberta(config("sst2", "pt2"));
+    config.missing_pooler = ptv2_harness::settings::MissingPooler::Context;
+    let (dir, metrics) = run(&config);
+    // prefix + ContextPooler (32 × 32 + 32) + 2-class head
+    assert_eq!(
+        metrics.params.trainable,
+        8 * 2 * 2 * 32 + 32 * 32 + 32 + 32 * 2 + 2
+    );
+    let (_, scores) = evaluate_checkpoint(dir.path(), &env(dir.path().to_path_buf())).unwrap();
+    assert_eq!(scores, metrics.best_dev);
+}

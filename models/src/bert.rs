@@ -1,5 +1,7 @@
-//! BERT and RoBERTa encoders with Hugging Face semantics: post-LayerNorm blocks, exact (erf) GELU,
-//! additive attention mask, BERT vs RoBERTa position ids, token type ids, the optional pooler.
+//! BERT, RoBERTa and DeBERTa-v2/v3 encoders with Hugging Face semantics: post-LayerNorm blocks,
+//! exact (erf) GELU, additive attention mask, BERT vs RoBERTa position ids, token type ids, the
+//! optional pooler. DeBERTa's relative attention and convolution are in `deberta.rs`; here they
+//! are optional parts (absent for BERT and RoBERTa), so every method and head serves all three.
 //!
 //! Field names mirror the checkpoint keys (`embeddings.word_embeddings`,
 //! `encoder.layer.{i}.attention.self_attn.query`, …) so loading is one mechanical walk; `load.rs`
@@ -10,14 +12,16 @@
 //! real tokens' keys/values (reference notes §1.2–1.3, §8).
 
 use burn::module::{Initializer, Module};
+use burn::nn::conv::Conv1dConfig;
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear,
-    LinearConfig,
+    LinearConfig, PaddingConfig1d,
 };
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::config::{EncoderConfig, ModelFamily};
+use crate::deberta::{row_mask, ConvLayer, RelativeAttention, RelativeBias};
 use crate::{dropout, kernels};
 
 /// HF 4.11 (the paper's version) masks with -10000, not -inf; after softmax both give exact zeros.
@@ -128,12 +132,18 @@ pub struct EncoderOutput {
 #[derive(Module, Debug)]
 pub struct Embeddings {
     pub word_embeddings: Embedding,
-    pub position_embeddings: Embedding,
-    pub token_type_embeddings: Embedding,
+    /// Absent in DeBERTa with `position_biased_input` false (v3, v2-xlarge).
+    pub position_embeddings: Option<Embedding>,
+    /// Absent where `type_vocab_size` is 0 (DeBERTa-v3).
+    pub token_type_embeddings: Option<Embedding>,
     pub layer_norm: LayerNorm,
     /// burn's LayerNorm keeps its epsilon private; `kernels::layer_norm` needs it.
     pub layer_norm_eps: f64,
     pub dropout: Dropout,
+    /// DeBERTa zeroes the padded positions' embeddings after the LayerNorm.
+    pub mask_padding: bool,
+    /// The longest sequence: the position table's rows, or the config's `max_position_embeddings`.
+    pub max_positions: usize,
 }
 
 #[derive(Module, Debug)]
@@ -143,6 +153,8 @@ pub struct SelfAttention {
     pub value: Linear,
     pub dropout: Dropout,
     pub num_heads: usize,
+    /// Scores are divided by √(head_dim · scale_factor): 1 for BERT, DeBERTa adds one per c2p/p2c.
+    pub scale_factor: usize,
 }
 
 /// `dense → dropout → + residual → LayerNorm`: HF's `BertSelfOutput` and `BertOutput`.
@@ -176,11 +188,17 @@ pub struct Layer {
 #[derive(Module, Debug)]
 pub struct LayerStack {
     pub layer: Vec<Layer>,
+    /// DeBERTa's relative-distance table (`encoder.rel_embeddings`).
+    pub relative: Option<RelativeAttention>,
+    /// DeBERTa-v2's convolution after the first layer (`encoder.conv`).
+    pub conv: Option<ConvLayer>,
 }
 
 #[derive(Module, Debug)]
 pub struct Pooler {
     pub dense: Linear,
+    /// GELU (DeBERTa's ContextPooler, `with_context_pooler`); BERT's pooler is tanh.
+    pub gelu: bool,
 }
 
 #[derive(Module, Debug)]
@@ -191,6 +209,8 @@ pub struct Encoder {
     /// The pooler is not the checkpoint's but drawn at random (`with_random_pooler`): a
     /// checkpoint of a frozen backbone must then carry it.
     pub random_pooler: bool,
+    /// The pooler trains with the head even where the backbone is frozen (`with_context_pooler`).
+    pub pooler_trains: bool,
     /// RoBERTa position ids count from `padding_idx + 1`; BERT's have no padding index (-1).
     pub roberta_padding_idx: i64,
 }
@@ -202,6 +222,93 @@ fn linear(d_in: usize, d_out: usize, std: f64, device: &Device) -> Linear {
     // HF `_init_weights`: biases start at zero.
     linear.bias = Some(Initializer::Zeros.init([d_out], device));
     linear
+}
+
+/// One transformer layer, HF-initialised.
+fn new_layer(config: &EncoderConfig, device: &Device) -> Layer {
+    let (h, std) = (config.hidden_size, config.initializer_range);
+    let add_norm = |d_in: usize| AddNorm {
+        dense: linear(d_in, h, std, device),
+        layer_norm: LayerNormConfig::new(h)
+            .with_epsilon(config.layer_norm_eps)
+            .init(device),
+        layer_norm_eps: config.layer_norm_eps,
+        dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+    };
+    // DeBERTa divides by √(d · (1 + c2p + p2c)) (transformers' `scale_factor`).
+    let scale_factor = match config.family() {
+        ModelFamily::DebertaV2 => 1 + config.deberta.pos_att_type.len(),
+        ModelFamily::Bert | ModelFamily::Roberta => 1,
+    };
+    Layer {
+        attention: Attention {
+            self_attn: SelfAttention {
+                query: linear(h, h, std, device),
+                key: linear(h, h, std, device),
+                value: linear(h, h, std, device),
+                dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
+                num_heads: config.num_attention_heads,
+                scale_factor,
+            },
+            output: add_norm(h),
+        },
+        intermediate: Intermediate {
+            dense: linear(h, config.intermediate_size, std, device),
+        },
+        output: add_norm(config.intermediate_size),
+    }
+}
+
+/// DeBERTa's relative-distance table, HF-initialised (N(0, initializer_range), unit LayerNorm).
+fn relative_attention(config: &EncoderConfig, device: &Device) -> RelativeAttention {
+    let keys = &config.deberta;
+    let buckets = keys.position_buckets.max(0) as usize;
+    let max_relative_positions = config.max_relative_positions();
+    let span = if buckets > 0 {
+        buckets
+    } else {
+        max_relative_positions
+    };
+    let std = config.initializer_range;
+    RelativeAttention {
+        rel_embeddings: EmbeddingConfig::new(2 * span, config.hidden_size)
+            .with_initializer(Initializer::Normal { mean: 0.0, std })
+            .init(device),
+        layer_norm: keys
+            .norm_rel_ebd
+            .split('|')
+            .any(|n| n.trim() == "layer_norm")
+            .then(|| {
+                LayerNormConfig::new(config.hidden_size)
+                    .with_epsilon(config.layer_norm_eps)
+                    .init(device)
+            }),
+        layer_norm_eps: config.layer_norm_eps,
+        dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+        buckets,
+        max_relative_positions,
+        c2p: keys.pos_att_type.iter().any(|t| t == "c2p"),
+        p2c: keys.pos_att_type.iter().any(|t| t == "p2c"),
+    }
+}
+
+/// deberta-v2's convolution: `conv_kernel_size` wide, padded to keep the length.
+fn conv_layer(config: &EncoderConfig, device: &Device) -> ConvLayer {
+    let h = config.hidden_size;
+    let k = config.deberta.conv_kernel_size;
+    let pad = (k - 1) / 2;
+    ConvLayer {
+        conv: Conv1dConfig::new(h, h, k)
+            .with_groups(config.deberta.conv_groups.unwrap_or(1))
+            .with_padding(PaddingConfig1d::Explicit(pad, pad))
+            .init(device),
+        layer_norm: LayerNormConfig::new(h)
+            .with_epsilon(config.layer_norm_eps)
+            .init(device),
+        layer_norm_eps: config.layer_norm_eps,
+        dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+        gelu: config.deberta.conv_act == "gelu",
+    }
 }
 
 impl Encoder {
@@ -222,52 +329,51 @@ impl Encoder {
                 .init(device)
         };
         let hidden_dropout = || DropoutConfig::new(config.hidden_dropout_prob).init();
+        let deberta = config.family() == ModelFamily::DebertaV2;
         let layers = (0..config.num_hidden_layers)
-            .map(|_| Layer {
-                attention: Attention {
-                    self_attn: SelfAttention {
-                        query: linear(h, h, std, device),
-                        key: linear(h, h, std, device),
-                        value: linear(h, h, std, device),
-                        dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
-                        num_heads: config.num_attention_heads,
-                    },
-                    output: AddNorm {
-                        dense: linear(h, h, std, device),
-                        layer_norm: norm(),
-                        layer_norm_eps: config.layer_norm_eps,
-                        dropout: hidden_dropout(),
-                    },
-                },
-                intermediate: Intermediate {
-                    dense: linear(h, config.intermediate_size, std, device),
-                },
-                output: AddNorm {
-                    dense: linear(config.intermediate_size, h, std, device),
-                    layer_norm: norm(),
-                    layer_norm_eps: config.layer_norm_eps,
-                    dropout: hidden_dropout(),
-                },
-            })
+            .map(|_| new_layer(config, device))
             .collect();
+        let absolute = !deberta || config.deberta.position_biased_input;
         Self {
             embeddings: Embeddings {
                 word_embeddings: embedding(config.vocab_size),
-                position_embeddings: embedding(config.max_position_embeddings),
-                token_type_embeddings: embedding(config.type_vocab_size),
+                position_embeddings: absolute.then(|| embedding(config.max_position_embeddings)),
+                token_type_embeddings: (config.type_vocab_size > 0)
+                    .then(|| embedding(config.type_vocab_size)),
                 layer_norm: norm(),
                 layer_norm_eps: config.layer_norm_eps,
                 dropout: hidden_dropout(),
+                mask_padding: deberta,
+                max_positions: config.max_position_embeddings,
             },
-            encoder: LayerStack { layer: layers },
+            encoder: LayerStack {
+                layer: layers,
+                relative: (deberta && config.deberta.relative_attention)
+                    .then(|| relative_attention(config, device)),
+                conv: (deberta && config.deberta.conv_kernel_size > 0)
+                    .then(|| conv_layer(config, device)),
+            },
             pooler: with_pooler.then(|| Pooler {
                 dense: linear(h, h, std, device),
+                gelu: false,
             }),
             random_pooler: false,
+            pooler_trains: false,
             roberta_padding_idx: match config.family() {
-                ModelFamily::Bert => -1,
+                ModelFamily::Bert | ModelFamily::DebertaV2 => -1,
                 ModelFamily::Roberta => config.padding_idx(),
             },
+        }
+    }
+
+    /// The family it was built as: DeBERTa masks its padded embeddings, RoBERTa has a padding index.
+    pub fn family(&self) -> ModelFamily {
+        if self.embeddings.mask_padding {
+            ModelFamily::DebertaV2
+        } else if self.roberta_padding_idx >= 0 {
+            ModelFamily::Roberta
+        } else {
+            ModelFamily::Bert
         }
     }
 
@@ -284,7 +390,7 @@ impl Encoder {
     }
 
     pub fn max_positions(&self) -> usize {
-        self.embeddings.position_embeddings.weight.dims()[0]
+        self.embeddings.max_positions
     }
 
     /// How many prompt + real tokens fit the position table (RoBERTa's ids start after its
@@ -307,16 +413,38 @@ impl Encoder {
             let h = self.hidden_size();
             self.pooler = Some(Pooler {
                 dense: linear(h, h, std, &device),
+                gelu: false,
             });
             self.random_pooler = true;
         }
         self
     }
 
+    /// Where the checkpoint has no pooler (DeBERTa), THUDM's DeBERTa classes' `ContextPooler`:
+    /// dense + GELU on the [CLS] state, drawn N(0, `std`), trained with the head under every
+    /// method. A checkpoint's own pooler is kept as it is.
+    pub fn with_context_pooler(self, std: f64) -> Self {
+        if self.pooler.is_some() {
+            return self;
+        }
+        let mut encoder = self.with_random_pooler(std);
+        if let Some(pooler) = &mut encoder.pooler {
+            pooler.gelu = true;
+        }
+        encoder.pooler_trains = true;
+        encoder
+    }
+
     /// The same encoder with hidden dropout `rate` (embeddings, attention output, FFN output), as
     /// HF's `hidden_dropout_prob`; attention-probability dropout keeps its rate.
     pub fn with_hidden_dropout(mut self, rate: f64) -> Self {
         self.embeddings.dropout.prob = rate;
+        if let Some(relative) = &mut self.encoder.relative {
+            relative.dropout.prob = rate;
+        }
+        if let Some(conv) = &mut self.encoder.conv {
+            conv.dropout.prob = rate;
+        }
         for layer in &mut self.encoder.layer {
             layer.attention.output.dropout.prob = rate;
             layer.output.dropout.prob = rate;
@@ -340,11 +468,12 @@ impl Encoder {
             self.num_layers()
         );
 
-        let (hidden, mask) = self.embed(input, prompts);
-        let n_input_prompts = hidden.dims()[1] - seq;
+        let (embedded, token_mask) = self.embed(input, prompts);
+        let n_input_prompts = embedded.dims()[1] - seq;
+        let relative = self.relative_bias(&embedded);
 
         // Prefix columns are always visible.
-        let additive = additive_mask(mask);
+        let additive = additive_mask(token_mask.clone());
         let with_prefix = |p: usize| {
             if p == 0 {
                 additive.clone()
@@ -356,7 +485,7 @@ impl Encoder {
             }
         };
 
-        let mut hidden = hidden;
+        let mut hidden = embedded.clone();
         for (i, layer) in self.encoder.layer.iter().enumerate() {
             let prefix = prompts.layers.get(i).and_then(Option::as_ref);
             let mask = match prefix.and_then(|p| p.mask.clone()) {
@@ -365,7 +494,8 @@ impl Encoder {
                 }
                 None => with_prefix(prefix.map_or(0, KvPrefix::len)),
             };
-            hidden = layer.forward(hidden, &mask, prefix);
+            hidden = layer.forward(hidden, &mask, prefix, relative.as_ref());
+            hidden = self.after_layer(i, &embedded, hidden, &token_mask);
         }
 
         let first_prompt = (prompts.pool_first_prompt && n_input_prompts > 0).then(|| {
@@ -389,7 +519,12 @@ impl Encoder {
                         .narrow(1, 0, 1)
                         .reshape([batch, self.hidden_size()])
                 });
-                Some(tanh(pooler.dense.forward(read)))
+                let dense = pooler.dense.forward(read);
+                Some(if pooler.gelu {
+                    kernels::gelu(dense)
+                } else {
+                    tanh(dense)
+                })
             }
             (None, first) => first,
         };
@@ -403,18 +538,42 @@ impl Encoder {
     /// `[batch, seq, hidden]` each, in the layout a flat prefix stores them (`[head][head_dim]`).
     /// Li & Liang initialise a prefix with these activations of real words.
     pub fn key_values(&self, input: &EncoderInput) -> Vec<(Tensor<3>, Tensor<3>)> {
-        let (mut hidden, mask) = self.embed(input, &Prompts::none());
-        let mask = additive_mask(mask);
+        let (embedded, token_mask) = self.embed(input, &Prompts::none());
+        let relative = self.relative_bias(&embedded);
+        let mask = additive_mask(token_mask.clone());
         let mut key_values = Vec::with_capacity(self.num_layers());
-        for layer in &self.encoder.layer {
+        let mut hidden = embedded.clone();
+        for (i, layer) in self.encoder.layer.iter().enumerate() {
             let attention = &layer.attention.self_attn;
             key_values.push((
                 attention.key.forward(hidden.clone()),
                 attention.value.forward(hidden.clone()),
             ));
-            hidden = layer.forward(hidden, &mask, None);
+            hidden = layer.forward(hidden, &mask, None, relative.as_ref());
+            hidden = self.after_layer(i, &embedded, hidden, &token_mask);
         }
         key_values
+    }
+
+    /// DeBERTa's relative-position inputs for a `[batch, seq, hidden]` pass; `None` for BERT.
+    fn relative_bias(&self, embedded: &Tensor<3>) -> Option<RelativeBias<'_>> {
+        let [batch, seq, _] = embedded.dims();
+        let relative = self.encoder.relative.as_ref()?;
+        Some(relative.prepare(batch, self.num_heads(), seq))
+    }
+
+    /// What runs after layer `i` besides the layers: DeBERTa-v2's convolution after the first.
+    fn after_layer(
+        &self,
+        i: usize,
+        embedded: &Tensor<3>,
+        hidden: Tensor<3>,
+        token_mask: &Tensor<2, Int>,
+    ) -> Tensor<3> {
+        match (&self.encoder.conv, i) {
+            (Some(conv), 0) => conv.forward(embedded.clone(), hidden, &row_mask(token_mask)),
+            _ => hidden,
+        }
     }
 
     /// Word + position + token type embeddings → LayerNorm → dropout, with input prompts in front.
@@ -451,16 +610,6 @@ impl Encoder {
         }
         let total = words.dims()[1];
         let offset = prompts.prefix_len() as i64;
-        let plain_bert = self.roberta_padding_idx < 0
-            && prompts.row_offsets.is_none()
-            && prompts.input_mask.is_none();
-        let positions = if plain_bert {
-            Tensor::<1, Int>::arange(offset..offset + total as i64, &device)
-                .unsqueeze::<2>()
-                .expand([batch, total])
-        } else {
-            self.row_positions(prompts, not_pad, total)
-        };
         // The largest position id used must exist in the position table.
         let first_position = if self.roberta_padding_idx >= 0 {
             self.roberta_padding_idx + 1
@@ -473,16 +622,28 @@ impl Encoder {
             "{offset} prefix + {total} tokens need position {last_position}, the model has {}",
             self.max_positions()
         );
-        let x = words
-            + emb.position_embeddings.forward(positions)
-            + emb.token_type_embeddings.forward(types);
-        (
-            dropout::apply(
-                &emb.dropout,
-                kernels::layer_norm(x, &emb.layer_norm, emb.layer_norm_eps),
-            ),
-            mask,
-        )
+        let mut x = words;
+        if let Some(table) = &emb.position_embeddings {
+            let plain_bert = self.roberta_padding_idx < 0
+                && prompts.row_offsets.is_none()
+                && prompts.input_mask.is_none();
+            let positions = if plain_bert {
+                Tensor::<1, Int>::arange(offset..offset + total as i64, &device)
+                    .unsqueeze::<2>()
+                    .expand([batch, total])
+            } else {
+                self.row_positions(prompts, not_pad, total)
+            };
+            x = x + table.forward(positions);
+        }
+        if let Some(table) = &emb.token_type_embeddings {
+            x = x + table.forward(types);
+        }
+        let mut x = kernels::layer_norm(x, &emb.layer_norm, emb.layer_norm_eps);
+        if emb.mask_padding {
+            x = x * row_mask(&mask);
+        }
+        (dropout::apply(&emb.dropout, x), mask)
     }
 }
 
@@ -525,11 +686,17 @@ fn additive_mask(mask: Tensor<2, Int>) -> Tensor<4> {
 }
 
 impl Layer {
-    fn forward(&self, hidden: Tensor<3>, mask: &Tensor<4>, prefix: Option<&KvPrefix>) -> Tensor<3> {
+    fn forward(
+        &self,
+        hidden: Tensor<3>,
+        mask: &Tensor<4>,
+        prefix: Option<&KvPrefix>,
+        relative: Option<&RelativeBias>,
+    ) -> Tensor<3> {
         let attended = self
             .attention
             .self_attn
-            .forward(hidden.clone(), mask, prefix);
+            .forward(hidden.clone(), mask, prefix, relative);
         let hidden = self.attention.output.forward(attended, hidden);
         let inner = kernels::gelu(self.intermediate.dense.forward(hidden.clone()));
         self.output.forward(inner, hidden)
@@ -545,19 +712,28 @@ impl AddNorm {
 
 impl SelfAttention {
     /// `[batch, seq, hidden]` → `[batch, heads, seq, head_dim]`
-    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
+    pub(crate) fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
         let [batch, seq, hidden] = x.dims();
         x.reshape([batch, seq, self.num_heads, hidden / self.num_heads])
             .swap_dims(1, 2)
     }
 
-    fn forward(&self, hidden: Tensor<3>, mask: &Tensor<4>, prefix: Option<&KvPrefix>) -> Tensor<3> {
+    fn forward(
+        &self,
+        hidden: Tensor<3>,
+        mask: &Tensor<4>,
+        prefix: Option<&KvPrefix>,
+        relative: Option<&RelativeBias>,
+    ) -> Tensor<3> {
         let [batch, seq, width] = hidden.dims();
         let head_dim = width / self.num_heads;
         // Scale the query rather than the scores: seq × head_dim numbers instead of seq × seq.
-        let query = self.split_heads(self.query.forward(hidden.clone())) / (head_dim as f64).sqrt();
+        let scale = ((head_dim * self.scale_factor) as f64).sqrt();
+        let query = self.split_heads(self.query.forward(hidden.clone())) / scale;
         let mut key = self.split_heads(self.key.forward(hidden.clone()));
         let mut value = self.split_heads(self.value.forward(hidden));
+        // DeBERTa's position scores, over the real tokens only (before the prefix joins).
+        let bias = relative.and_then(|r| r.scores(self, &query, &key, scale));
         if let Some(prefix) = prefix {
             // Prefix K/V are already per-head projections: they go before the real tokens' K/V.
             let dims = [batch, self.num_heads, prefix.len(), head_dim];
@@ -571,7 +747,19 @@ impl SelfAttention {
             key = Tensor::cat(vec![expand(&prefix.key), key], 2);
             value = Tensor::cat(vec![expand(&prefix.value), value], 2);
         }
-        let scores = query.matmul(key.swap_dims(2, 3)) + mask.clone();
+        let mut scores = query.matmul(key.swap_dims(2, 3));
+        if let Some(bias) = bias {
+            // THUDM's DeBERTa prefix: zero position bias on the prefix columns.
+            let p = prefix.map_or(0, KvPrefix::len);
+            scores = if p == 0 {
+                scores + bias
+            } else {
+                let device = bias.device();
+                let zeros = Tensor::zeros([batch, self.num_heads, seq, p], &device);
+                scores + Tensor::cat(vec![zeros, bias], 3)
+            };
+        }
+        let scores = scores + mask.clone();
         let probs = dropout::apply(&self.dropout, kernels::softmax_last(scores));
         probs
             .matmul(value)

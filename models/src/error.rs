@@ -13,7 +13,7 @@ pub enum ModelError {
     MissingFile { path: PathBuf },
     #[error("bad config {path}: {message}")]
     BadConfig { path: PathBuf, message: String },
-    #[error("{path}: unknown model_type \"{model_type}\" (expected one of: bert, roberta, xlm-roberta, camembert)")]
+    #[error("{path}: unknown model_type \"{model_type}\" (expected one of: bert, roberta, xlm-roberta, camembert, deberta-v2; DeBERTa v1 \"deberta\" is not supported)")]
     UnknownModelType { path: PathBuf, model_type: String },
     #[error("{path}: not a valid safetensors file: {message}")]
     BadWeights { path: PathBuf, message: String },

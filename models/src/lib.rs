@@ -1,4 +1,4 @@
-//! ptv2-models: BERT/RoBERTa encoders in burn, loaded from Hugging Face model dirs, with one seam
+//! ptv2-models: BERT/RoBERTa/DeBERTa-v2 encoders in burn, loaded from Hugging Face model dirs, with one seam
 //! ([`bert::Prompts`]) through which the tuning methods add input prompts or per-layer K/V prefixes.
 
 /// A setting type written as text (`parse` and `Display`): `FromStr` for command-line flags, and
@@ -31,6 +31,7 @@ macro_rules! text_form {
 pub mod backend;
 pub mod bert;
 pub mod config;
+pub mod deberta;
 pub mod dropout;
 pub mod error;
 pub mod heads;

@@ -11,7 +11,7 @@ use burn::store::{ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, Safetensors
 use burn::tensor::Device;
 
 use crate::bert::Encoder;
-use crate::config::EncoderConfig;
+use crate::config::{EncoderConfig, ModelFamily};
 use crate::error::ModelError;
 
 /// The three files of a Hugging Face model dir.
@@ -52,10 +52,10 @@ impl ModelDir {
 }
 
 /// Task checkpoints (`BertForSequenceClassification`, …) nest the encoder under the family name.
-const ENCODER_PREFIXES: [&str; 2] = ["bert.", "roberta."];
+const ENCODER_PREFIXES: [&str; 3] = ["bert.", "roberta.", "deberta."];
 
 /// HF key → module path renames. Applied in order to every key.
-fn key_renames(prefix: &str) -> Vec<(String, String)> {
+fn key_renames(prefix: &str, family: ModelFamily) -> Vec<(String, String)> {
     let mut renames = vec![];
     if !prefix.is_empty() {
         renames.push((format!(r"^{}", regex_escape(prefix)), String::new()));
@@ -65,6 +65,19 @@ fn key_renames(prefix: &str) -> Vec<(String, String)> {
         r"\.attention\.self\.".into(),
         ".attention.self_attn.".into(),
     ));
+    if family == ModelFamily::DebertaV2 {
+        // DeBERTa names the projections query_proj/…; its relative table and that table's
+        // LayerNorm sit in the layer stack (`relative` here).
+        renames.push((r"\.(query|key|value)_proj\.".into(), ".$1.".into()));
+        renames.push((
+            r"^encoder\.rel_embeddings\.".into(),
+            "encoder.relative.rel_embeddings.".into(),
+        ));
+        renames.push((
+            r"^encoder\.layer_norm\.".into(),
+            "encoder.relative.layer_norm.".into(),
+        ));
+    }
     renames
 }
 
@@ -76,28 +89,37 @@ fn regex_escape(s: &str) -> String {
 fn expected_tensors(config: &EncoderConfig, with_pooler: bool) -> Vec<(String, Vec<usize>)> {
     let h = config.hidden_size;
     let i = config.intermediate_size;
-    let mut expected = vec![
-        (
-            "embeddings.word_embeddings.weight".to_string(),
-            vec![config.vocab_size, h],
-        ),
-        (
+    let deberta = config.family() == ModelFamily::DebertaV2;
+    let mut expected = vec![(
+        "embeddings.word_embeddings.weight".to_string(),
+        vec![config.vocab_size, h],
+    )];
+    if !deberta || config.deberta.position_biased_input {
+        expected.push((
             "embeddings.position_embeddings.weight".into(),
             vec![config.max_position_embeddings, h],
-        ),
-        (
+        ));
+    }
+    if config.type_vocab_size > 0 {
+        expected.push((
             "embeddings.token_type_embeddings.weight".into(),
             vec![config.type_vocab_size, h],
-        ),
-        ("embeddings.LayerNorm.weight".into(), vec![h]),
-        ("embeddings.LayerNorm.bias".into(), vec![h]),
-    ];
+        ));
+    }
+    expected.push(("embeddings.LayerNorm.weight".into(), vec![h]));
+    expected.push(("embeddings.LayerNorm.bias".into(), vec![h]));
+    let projection = if deberta { "_proj" } else { "" };
+    let (query, key, value) = (
+        format!("attention.self.query{projection}"),
+        format!("attention.self.key{projection}"),
+        format!("attention.self.value{projection}"),
+    );
     for l in 0..config.num_hidden_layers {
         let p = format!("encoder.layer.{l}.");
         for (name, out_dim, in_dim) in [
-            ("attention.self.query", h, h),
-            ("attention.self.key", h, h),
-            ("attention.self.value", h, h),
+            (query.as_str(), h, h),
+            (key.as_str(), h, h),
+            (value.as_str(), h, h),
             ("attention.output.dense", h, h),
             ("intermediate.dense", i, h),
             ("output.dense", h, i),
@@ -110,9 +132,45 @@ fn expected_tensors(config: &EncoderConfig, with_pooler: bool) -> Vec<(String, V
             expected.push((format!("{p}{norm}.bias"), vec![h]));
         }
     }
+    if deberta {
+        expected.extend(deberta_tensors(config));
+    }
     if with_pooler {
         expected.push(("pooler.dense.weight".into(), vec![h, h]));
         expected.push(("pooler.dense.bias".into(), vec![h]));
+    }
+    expected
+}
+
+/// DeBERTa's tensors outside the layers: the relative table (+ LayerNorm), the convolution.
+fn deberta_tensors(config: &EncoderConfig) -> Vec<(String, Vec<usize>)> {
+    let h = config.hidden_size;
+    let keys = &config.deberta;
+    let mut expected = vec![];
+    if keys.relative_attention {
+        let span = match keys.position_buckets {
+            b if b > 0 => b as usize,
+            _ => config.max_relative_positions(),
+        };
+        expected.push(("encoder.rel_embeddings.weight".into(), vec![2 * span, h]));
+        if keys
+            .norm_rel_ebd
+            .split('|')
+            .any(|n| n.trim() == "layer_norm")
+        {
+            expected.push(("encoder.LayerNorm.weight".into(), vec![h]));
+            expected.push(("encoder.LayerNorm.bias".into(), vec![h]));
+        }
+    }
+    if keys.conv_kernel_size > 0 {
+        let groups = keys.conv_groups.unwrap_or(1);
+        expected.push((
+            "encoder.conv.conv.weight".into(),
+            vec![h, h / groups, keys.conv_kernel_size],
+        ));
+        expected.push(("encoder.conv.conv.bias".into(), vec![h]));
+        expected.push(("encoder.conv.LayerNorm.weight".into(), vec![h]));
+        expected.push(("encoder.conv.LayerNorm.bias".into(), vec![h]));
     }
     expected
 }
@@ -207,7 +265,7 @@ pub fn load_weights(
     let mut store = SafetensorsStore::from_bytes(Some(bytes))
         .with_from_adapter(PyTorchToBurnAdapter)
         .allow_partial(true);
-    for (from, to) in key_renames(header.prefix) {
+    for (from, to) in key_renames(header.prefix, config.family()) {
         store = store.with_key_remapping(from, to);
     }
     let mut encoder = Encoder::init(config, with_pooler, device);
@@ -259,9 +317,9 @@ mod tests {
 
     #[test]
     fn renames_strip_the_family_prefix_first() {
-        let renames = key_renames("roberta.");
+        let renames = key_renames("roberta.", ModelFamily::Roberta);
         assert_eq!(renames[0].0, r"^roberta\.");
         assert_eq!(renames.len(), 3);
-        assert_eq!(key_renames("").len(), 2);
+        assert_eq!(key_renames("", ModelFamily::Bert).len(), 2);
     }
 }

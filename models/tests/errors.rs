@@ -113,3 +113,55 @@ fn corrupt_cached_embedded_model_fails_its_checksum() {
     assert!(matches!(err, ModelError::Checksum { .. }), "{err}");
     assert!(err.to_string().contains("sha256"), "{err}");
 }
+
+/// A copy of the tiny DeBERTa-v2 dir whose config.json has one key replaced.
+fn deberta_with_config(dir: &Path, key: &str, value: serde_json::Value) -> ModelError {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_deberta_v2");
+    std::fs::copy(
+        source.join("model.safetensors"),
+        dir.join("model.safetensors"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(source.join("config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    config[key] = value;
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    load(dir)
+}
+
+/// What ptv2 does not build of DeBERTa is refused by name, with what it expected.
+#[test]
+fn deberta_options_not_built_are_named() {
+    let cases: [(&str, serde_json::Value, &str); 5] = [
+        (
+            "model_type",
+            "deberta".into(),
+            "DeBERTa v1 \"deberta\" is not supported",
+        ),
+        ("share_att_key", false.into(), "share_att_key false"),
+        ("pos_att_type", "p2c|c2p|p2p".into(), "pos_att_type \"p2p\""),
+        (
+            "embedding_size",
+            16.into(),
+            "embedding_size 16 differs from hidden_size 32",
+        ),
+        (
+            "conv_act",
+            "relu".into(),
+            "conv_act \"relu\" is not supported",
+        ),
+    ];
+    for (key, value, expected) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = deberta_with_config(tmp.path(), key, value).to_string();
+        assert!(err.contains(expected), "{key}: {err}");
+        assert!(err.contains("config.json"), "{key}: {err}");
+    }
+    // A missing relative table is named in the checkpoint's own words.
+    let tmp = tempfile::tempdir().unwrap();
+    let err = deberta_with_config(tmp.path(), "position_buckets", 16.into()).to_string();
+    assert!(
+        err.contains("deberta.encoder.rel_embeddings.weight"),
+        "{err}"
+    );
+}

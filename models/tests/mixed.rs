@@ -177,3 +177,8 @@ fn mixed_batch_rows_equal_their_own_models_roberta() {
     };
     check(config);
 }
+
+#[test]
+fn mixed_batch_rows_equal_their_own_models_deberta() {
+    check(EncoderConfig::tiny_deberta());
+}

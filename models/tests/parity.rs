@@ -311,3 +311,82 @@ fn pt_and_pt2_logits_equal_pytorch() {
         assert_close(key, max_diff_flat(logits, &fixture[key]));
     }
 }
+
+/// transformers' log buckets for the real DeBERTa-v2/v3 tables (256 buckets over 512 positions),
+/// distance by distance from +600 to −599.
+#[test]
+fn deberta_log_buckets_equal_transformers() {
+    let fixture = read_json(&fixtures().join("deberta_log_buckets.json"));
+    let size = fixture["bucket_size"].as_u64().unwrap() as usize;
+    let max = fixture["max_position"].as_u64().unwrap() as usize;
+    let from = fixture["relative_from"].as_i64().unwrap();
+    let expected = fixture["buckets"].as_array().unwrap();
+    for (i, bucket) in expected.iter().enumerate() {
+        let relative = from - i as i64;
+        assert_eq!(
+            ptv2_models::deberta::log_bucket(relative, size, max),
+            bucket.as_i64().unwrap(),
+            "relative position {relative}"
+        );
+    }
+}
+
+/// Tiny random DeBERTa-v2 dirs (`tools/reference/make_deberta_fixtures.py`): hidden states as
+/// transformers' DebertaV2Model, with a prefix as THUDM's DeBERTa-v2 prefix code, and PT2's
+/// token logits with that prefix and a fixed head.
+#[test]
+fn tiny_deberta_equals_transformers_and_thudm_prefix() {
+    use burn::module::Param;
+    use ptv2_models::{Adapter, HeadKind, Logits, Method, MethodInit, TunedModel};
+
+    let device = Device::flex();
+    for name in ["tiny_deberta_v2", "tiny_deberta_abs"] {
+        let dir = fixtures().join(name);
+        let config = EncoderConfig::from_file(&dir.join("config.json")).unwrap();
+        let encoder = load_weights(&config, &dir.join("model.safetensors"), &device).unwrap();
+        let fixture = read_json(&dir.join("outputs.json"));
+        let input = input_from(&fixture, &device);
+        let mask = ints(&fixture["attention_mask"]);
+
+        let out = encoder.forward(&input, &Prompts::none());
+        let diff =
+            max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["last_hidden_state"]);
+        assert_close(&format!("{name}: hidden"), diff);
+
+        let out = encoder.forward(&input, &formula_prefix(&fixture, &config, &device));
+        let expected = &fixture["prefix_last_hidden_state"];
+        let diff = max_diff_real_tokens(out.last_hidden_state, &mask, expected);
+        assert_close(&format!("{name} prefix: hidden"), diff);
+
+        let p = fixture["prefix_len"].as_u64().unwrap() as usize;
+        let method = Method::Pt2 {
+            prompt_len: p,
+            reparam_hidden: None,
+            layers: Default::default(),
+            init: Default::default(),
+        };
+        let init = MethodInit {
+            dropout: 0.0,
+            init_std: 0.02,
+            init_tokens: None,
+        };
+        let head = HeadKind::TokenClassification { num_labels: 3 };
+        let mut tuned = TunedModel::new(encoder, &method, &head, &init, &device);
+        let (layers, hidden) = (config.num_hidden_layers, config.hidden_size);
+        let Some(Adapter::Prefix(prefix)) = tuned.adapter else {
+            panic!("PT2 has a prefix")
+        };
+        let seed = fixture["prefix_formula_seed"].as_f64().unwrap();
+        let flat = formula(p, layers * 2 * hidden, seed, &device);
+        tuned.adapter = Some(Adapter::Prefix(prefix.with_flat(flat)));
+        let weight = formula(3, hidden, 1.3, &device).mul_scalar(0.2).transpose();
+        let bias = Tensor::<1>::from_data(TensorData::new(vec![0.05f32, -0.05, 0.0], [3]), &device);
+        tuned.head.classifier.weight = Param::from_tensor(weight);
+        tuned.head.classifier.bias = Some(Param::from_tensor(bias));
+        let Logits::Token(logits) = tuned.forward(&input) else {
+            panic!("token logits")
+        };
+        let diff = max_diff_real_tokens(logits, &mask, &fixture["prefix_token_logits"]);
+        assert_close(&format!("{name} PT2: token logits"), diff);
+    }
+}

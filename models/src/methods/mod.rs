@@ -531,11 +531,15 @@ impl TunedModel {
         device: &Device,
     ) -> Self {
         let hidden = encoder.hidden_size();
-        let encoder = if method.freezes_backbone() {
+        let mut encoder = if method.freezes_backbone() {
             encoder.no_grad()
         } else {
             encoder
         };
+        if encoder.pooler_trains {
+            // A context pooler is part of the head: it trains under every method.
+            encoder.pooler = encoder.pooler.map(|p| p.set_require_grad(true));
+        }
         let adapter = new_adapter(&encoder, method, init, device);
         let encoder = match method {
             Method::Lora {
