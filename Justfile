@@ -22,6 +22,16 @@ test:
       then echo "test: the PyTorch replay test runs with $py"; \
       else echo "test: $py cannot import torch, transformers, peft: the PyTorch replay test is skipped (set PTV2_PYTHON)"; fi
     cargo test --release --workspace
+    @if [ "${PTV2_GPU_TESTS:-0}" = 1 ]; then {{just_executable()}} test-gpu; \
+      else echo "test: the GPU tests (wgpu) are skipped: PTV2_GPU_TESTS=1 runs them (just test-gpu)"; fi
+
+# The GPU code path on burn's wgpu backend: on lavapipe (Debian's mesa-vulkan-drivers, software
+# Vulkan) where there is no GPU. Parity with transformers, train steps against the CPU backend, a
+# checkpoint across backends, and `ptv2 train --device wgpu` end to end. A clean build of the wgpu
+# crates adds ~25 min on 2 cores.
+test-gpu:
+    @ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 || { echo "test-gpu: no Vulkan driver (apt-get install mesa-vulkan-drivers libvulkan1)"; exit 1; }
+    cargo test --release -p ptv2-models -p ptv2-harness -F ptv2-harness/wgpu --test gpu --test parity --test gpu_train -- --test-threads 1
 
 # Replay a finished run in PyTorch + transformers + PEFT and print both side by side
 # (PTV2_PYTHON: a Python with torch, transformers==4.46.3, peft==0.11.1).

@@ -78,6 +78,10 @@ pub struct RunSettings {
     /// examples per training step
     #[arg(long, default_value_t = 16)]
     pub batch_size: usize,
+    /// gradient accumulation: each batch goes through forward and backward in this many slices whose gradients are summed before the step (the same batches, steps and learning rates, a slice's activations in memory at a time). Token and span losses weight the slices by examples, as HF's Trainer does
+    #[arg(long, default_value_t = 1)]
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub grad_accum: usize,
     /// seed of the init, dropout and batch order (runs that differ only in it are seeds of one configuration)
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -155,7 +159,7 @@ pub enum Framework {
 
 /// The settings added after runs existed: left out of config.json at their default, so that the
 /// ids (hashes of it) of earlier runs stay.
-const OMITTED_AT_DEFAULT: [&str; 9] = [
+const OMITTED_AT_DEFAULT: [&str; 10] = [
     "prompt_pool",
     "subset",
     "batching",
@@ -165,10 +169,19 @@ const OMITTED_AT_DEFAULT: [&str; 9] = [
     "lora_targets",
     "backbone_dropout",
     "missing_pooler",
+    "grad_accum",
 ];
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 fn lora_rank() -> usize {
@@ -261,6 +274,7 @@ impl RunSettings {
         let at_least_one = [
             ("epochs", Some(self.epochs)),
             ("batch_size", Some(self.batch_size)),
+            ("grad_accum", Some(self.grad_accum)),
             ("max_train", self.max_train),
             ("max_eval", self.max_eval),
             ("reparam_hidden", self.reparam_hidden),
@@ -335,6 +349,7 @@ impl RunSettings {
             // Numbers stay numbers, so that a table's column has one type.
             let default = match key {
                 "lora_rank" => Some(LORA_RANK.into()),
+                "grad_accum" => Some(1.into()),
                 "lora_alpha" => Some(LORA_ALPHA.into()),
                 "backbone_dropout" => Some(serde_json::Value::Null),
                 // What a config.json without the key means, not the flag's default (see Batching).
@@ -629,7 +644,8 @@ mod tests {
                 "8.0",
                 r#""q,v""#,
                 "null",
-                r#""cls""#
+                r#""cls""#,
+                "1"
             ]
         );
         let mut explicit = base.clone();

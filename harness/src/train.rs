@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::Device;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
@@ -241,12 +241,7 @@ impl<'a> Training<'a> {
                 }
                 .into());
             }
-            let batch = self
-                .task
-                .train_batch(chunk, &self.text, &self.train_device)?;
-            let loss_value = loss(model.forward(&batch.input), &batch.targets);
-            let grads = loss_value.backward();
-            let value = loss_value.into_scalar::<f32>() as f64;
+            let (value, mut grads) = self.batch_gradients(&model, chunk)?;
             let value = if injected_nan(self.step) {
                 f64::NAN
             } else {
@@ -261,7 +256,6 @@ impl<'a> Training<'a> {
                 }
                 .into());
             }
-            let mut grads = GradientsParams::from_grads(grads, &model);
             clip_global_norm(&model, &mut grads, 1.0);
             let lr = self.lr_at(self.step);
             model = self.optimizer.step(lr, model, grads);
@@ -273,6 +267,33 @@ impl<'a> Training<'a> {
         bar.finish_and_clear();
         self.train_seconds += started.elapsed().as_secs_f64();
         Ok((model, loss_sum / self.steps_per_epoch as f64))
+    }
+
+    /// One batch's mean loss and its gradients: in one pass, or (`grad_accum` k > 1) summed over
+    /// k slices, each slice's loss weighted by its share of the batch's examples.
+    fn batch_gradients(
+        &self,
+        model: &TunedModel,
+        chunk: &[usize],
+    ) -> Result<(f64, GradientsParams)> {
+        let slice_len = chunk
+            .len()
+            .div_ceil(self.settings.grad_accum.min(chunk.len()));
+        let mut accumulator = GradientsAccumulator::<TunedModel>::new();
+        let mut loss_sum = 0.0;
+        for slice in chunk.chunks(slice_len) {
+            let batch = self
+                .task
+                .train_batch(slice, &self.text, &self.train_device)?;
+            let mut loss_value = loss(model.forward(&batch.input), &batch.targets);
+            if slice.len() < chunk.len() {
+                loss_value = loss_value.mul_scalar(slice.len() as f64 / chunk.len() as f64);
+            }
+            let grads = loss_value.backward();
+            loss_sum += loss_value.into_scalar::<f32>() as f64;
+            accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
+        }
+        Ok((loss_sum, accumulator.grads()))
     }
 
     /// The run's tokenizer and eval device with `model`.

@@ -220,3 +220,44 @@ fn a_deberta_context_pooler_is_saved_and_reloaded() {
     let (_, scores) = evaluate_checkpoint(dir.path(), &env(dir.path().to_path_buf())).unwrap();
     assert_eq!(scores, metrics.best_dev);
 }
+
+/// Gradient accumulation slices each batch, not the data: without dropout, three slices train
+/// the same run as one pass (the same batches, steps and learning rates), up to float rounding.
+#[test]
+fn gradient_accumulation_trains_the_same_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/tests/fixtures/tiny_deberta_v2");
+    let model = tmp.path().join("tiny-deberta-no-dropout");
+    std::fs::create_dir(&model).unwrap();
+    for file in ["model.safetensors", "tokenizer.json"] {
+        std::fs::copy(source.join(file), model.join(file)).unwrap();
+    }
+    let text = std::fs::read_to_string(source.join("config.json")).unwrap();
+    let mut model_config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    model_config["hidden_dropout_prob"] = 0.0.into();
+    model_config["attention_probs_dropout_prob"] = 0.0.into();
+    std::fs::write(model.join("config.json"), model_config.to_string()).unwrap();
+
+    let mut whole = on_tiny_deberta(config("sst2", "pt2"));
+    whole.model = model.to_string_lossy().into_owned();
+    whole.dropout = 0.0;
+    let mut sliced = whole.clone();
+    sliced.grad_accum = 3;
+    let (_, a) = run(&whole);
+    let (_, b) = run(&sliced);
+    assert_ne!(
+        whole.id(),
+        sliced.id(),
+        "grad_accum is a setting of the run"
+    );
+    for (x, y) in a.epochs.iter().zip(&b.epochs) {
+        let gap = (x.train_loss - y.train_loss).abs();
+        eprintln!(
+            "epoch {}: loss {} vs {} (gap {gap:.1e})",
+            x.epoch, x.train_loss, y.train_loss
+        );
+        assert!(gap < 1e-4 * x.train_loss, "epoch {}: {gap}", x.epoch);
+    }
+    assert_eq!(a.steps, b.steps, "the same optimizer steps");
+}

@@ -1,12 +1,29 @@
-//! The backend is chosen once, at run time: the pure-Rust `flex` CPU backend by default, CUDA when
-//! the crate is built with the `cuda` feature.
+//! The backend is chosen once, at run time: the pure-Rust `flex` CPU backend by default; CUDA,
+//! wgpu (any GPU through Vulkan/Metal/DX12, or lavapipe's software Vulkan on a CPU) and Vulkan
+//! (wgpu pinned to Vulkan, SPIR-V) when the crate is built with that feature.
 
 use burn::tensor::Device;
 
 use crate::error::ModelError;
 
 /// Names accepted by `--device`.
-pub const DEVICE_NAMES: &str = "cpu, cuda (with the cuda feature)";
+pub const DEVICE_NAMES: &str =
+    "cpu, cuda (with the cuda feature), wgpu (with the wgpu feature), vulkan (with the vulkan feature)";
+
+/// The GPU features this build has, for the error that names a missing one.
+fn built_features() -> Vec<&'static str> {
+    let mut built = vec![];
+    if cfg!(feature = "cuda") {
+        built.push("cuda");
+    }
+    if cfg!(feature = "wgpu") {
+        built.push("wgpu");
+    }
+    if cfg!(feature = "vulkan") {
+        built.push("vulkan");
+    }
+    built
+}
 
 /// An inference device by name. Training wraps it with `.autodiff()`.
 pub fn device_by_name(name: &str) -> Result<Device, ModelError> {
@@ -14,14 +31,21 @@ pub fn device_by_name(name: &str) -> Result<Device, ModelError> {
         "cpu" | "flex" => Ok(Device::flex()),
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(0)),
-        other => Err(ModelError::Invalid(format!(
-            "unknown device \"{other}\": expected one of {DEVICE_NAMES}{}",
-            if cfg!(feature = "cuda") {
-                ""
-            } else {
-                "; this build has no cuda feature"
-            }
-        ))),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(feature = "vulkan")]
+        "vulkan" => Ok(Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)),
+        other => {
+            let built = built_features();
+            Err(ModelError::Invalid(format!(
+                "unknown device \"{other}\": expected one of {DEVICE_NAMES}; this build has {}",
+                if built.is_empty() {
+                    "no GPU feature (build with -F ptv2-harness/wgpu, …)".to_string()
+                } else {
+                    format!("the {} feature", built.join(", "))
+                }
+            )))
+        }
     }
 }
 

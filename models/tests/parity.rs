@@ -12,8 +12,11 @@ use ptv2_models::{EncoderConfig, EncoderInput, KvPrefix, Pretrained, Prompts};
 
 const TOLERANCE: f32 = 1e-4;
 
+/// `PTV2_FIXTURES` where the test binary runs away from the source tree (`tools/gpu-check.sh`).
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    std::env::var_os("PTV2_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
 }
 
 fn read_json(path: &Path) -> Value {
@@ -176,18 +179,39 @@ fn minilm_token_ids_equal_hf_tokenizer() {
 
 #[test]
 fn minilm_hidden_states_equal_transformers() {
-    let device = Device::flex();
-    let model = minilm(&device);
+    minilm_equals_transformers_on(&Device::flex(), TOLERANCE);
+}
+
+/// The GPU code path (burn's wgpu backend: lavapipe's software Vulkan in CI, a real GPU
+/// elsewhere) against the same fixture. 1e-3: another summation order in every matmul and
+/// reduction (the bound; measured below 1e-5 on lavapipe, see the README).
+#[cfg(feature = "wgpu")]
+#[test]
+fn minilm_on_wgpu_equals_transformers() {
+    minilm_equals_transformers_on(&ptv2_models::backend::device_by_name("wgpu").unwrap(), 1e-3);
+}
+
+fn minilm_equals_transformers_on(device: &Device, tolerance: f32) {
+    let model = minilm(device);
     let fixture = read_json(&fixtures().join("minilm_plain.json"));
     for case in fixture["cases"].as_array().unwrap() {
         let out = model
             .encoder
-            .forward(&input_from(case, &device), &Prompts::none());
+            .forward(&input_from(case, device), &Prompts::none());
         let mask = ints(&case["attention_mask"]);
         let hidden = max_diff_real_tokens(out.last_hidden_state, &mask, &case["last_hidden_state"]);
         let pooled = max_diff_flat(out.pooled.expect("MiniLM has a pooler"), &case["pooled"]);
-        assert_close(&format!("{}: hidden", case["name"]), hidden);
-        assert_close(&format!("{}: pooled", case["name"]), pooled);
+        for (what, diff) in [("hidden", hidden), ("pooled", pooled)] {
+            eprintln!(
+                "{:?} {}: {what}: max abs diff {diff:.2e}",
+                device, case["name"]
+            );
+            assert!(
+                diff < tolerance,
+                "{}: {what}: max abs diff {diff}",
+                case["name"]
+            );
+        }
     }
 }
 

@@ -32,7 +32,8 @@ use crate::records::peak_rss_mb;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Models to measure: embedded names / dirs, and `tiny` (a random 2-layer BERT, hidden 32).
+    /// Models to measure: embedded names / dirs, `tiny` (a random 2-layer BERT, hidden 32), and
+    /// `config:PATH` (random weights of a config.json's shape, e.g. roberta-large's: no download).
     #[arg(long, value_delimiter = ',', default_value = "minilm-l6,tiny")]
     pub models: Vec<String>,
     #[arg(long, value_delimiter = ',', default_value = "ft,pt,pt2")]
@@ -165,6 +166,11 @@ fn encoder_of(model: &str, cache: &Path, device: &Device) -> Result<(EncoderConf
         let mut config = EncoderConfig::tiny_bert();
         config.vocab_size = 2000;
         config.max_position_embeddings = 512;
+        let encoder = Encoder::init(&config, true, device);
+        return Ok((config, encoder));
+    }
+    if let Some(path) = model.strip_prefix("config:") {
+        let config = EncoderConfig::from_file(Path::new(path))?;
         let encoder = Encoder::init(&config, true, device);
         return Ok((config, encoder));
     }
@@ -434,7 +440,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             for &seq in &args.seq_lens {
                 eprintln!("bench: ptv2 {model} {method} seq {seq}");
                 let ours = run_child(args, model, method, seq)?;
-                if torch && model != "tiny" {
+                if torch && model != "tiny" && !model.starts_with("config:") {
                     eprintln!("bench: torch {model} {method} seq {seq}");
                     let mut row = torch_row(args, model, method, seq)?;
                     (row.train_gflop, row.eval_gflop) = (ours.train_gflop, ours.eval_gflop);
