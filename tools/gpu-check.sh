@@ -8,7 +8,7 @@
 #
 #   tools/gpu-check.sh BUNDLE [OUT]     PTV2_GPU_DEVICE=wgpu|vulkan (default wgpu)
 #     bench size (defaults): PTV2_GPU_SEQ_LENS=128,512 PTV2_GPU_METHODS=ft,pt,pt2,lora
-#                            PTV2_GPU_BATCH=16 PTV2_GPU_WARMUP=2 PTV2_GPU_STEPS=5
+#                            PTV2_GPU_BATCH=16 PTV2_GPU_WARMUP=2 PTV2_GPU_STEPS=5 PTV2_GPU_VOCAB=50265
 set -uo pipefail
 bundle="$(cd "${1:?usage: gpu-check.sh BUNDLE [OUT]}" && pwd)"
 out="${2:-gpu-check-out}"
@@ -36,7 +36,7 @@ check() {  # name, command...
   "$@" > "$out/$name.log" 2>&1
   local rc=$?
   local detail
-  detail="$(grep -E 'max abs diff|max gap|logit gap' "$out/$name.log" | sed 's/,/;/g' | tr '\n' ' ' | cut -c1-600)"
+  detail="$(grep -E 'max abs diff|max gap|logit gap' "$out/$name.log" | sed "s/,/;/g; s/\"/'/g" | tr '\n' ' ' | cut -c1-600)"
   echo "$name,$([ $rc = 0 ] && echo pass || echo "FAIL rc $rc"),$(( $(date +%s) - start )),\"$detail\"" >> "$csv"
   echo "gpu-check: $name: $([ $rc = 0 ] && echo pass || echo FAIL) ($out/$name.log)"
 }
@@ -44,9 +44,11 @@ check parity "$bundle/parity" minilm_on_wgpu --nocapture --test-threads 1
 check train-steps "$bundle/gpu" --nocapture --test-threads 1
 
 # RoBERTa-large's shape with random weights (no download): 24 layers, hidden 1024, 16 heads.
+# PTV2_GPU_VOCAB: lavapipe binds at most 128 MiB per storage buffer, less than RoBERTa's
+# 50,265 × 1024 word embeddings (206 MB); BERT-large's 30,522 (125 MB) fit.
 mkdir -p "$out/roberta-large-random"
-cat > "$out/roberta-large-random/config.json" <<'JSON'
-{"model_type": "roberta", "vocab_size": 50265, "hidden_size": 1024, "num_hidden_layers": 24,
+cat > "$out/roberta-large-random/config.json" <<JSON
+{"model_type": "roberta", "vocab_size": ${PTV2_GPU_VOCAB:-50265}, "hidden_size": 1024, "num_hidden_layers": 24,
  "num_attention_heads": 16, "intermediate_size": 4096, "max_position_embeddings": 514,
  "type_vocab_size": 1, "layer_norm_eps": 1e-05, "pad_token_id": 1, "hidden_act": "gelu"}
 JSON

@@ -179,6 +179,14 @@ fn encoder_of(model: &str, cache: &Path, device: &Device) -> Result<(EncoderConf
     Ok((pretrained.config, pretrained.encoder))
 }
 
+/// The burn backend a `--device` name runs on, for the rows' framework column.
+fn backend_name(device: &str) -> &str {
+    match device {
+        "cpu" | "flex" => "flex",
+        other => other,
+    }
+}
+
 /// Measure one model × method × length in this process.
 pub fn measure(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Result<BenchRow> {
     let device = backend::device_by_name(&args.machine.device)?;
@@ -237,7 +245,7 @@ pub fn measure(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Resul
     let checkpoint = tmp.path().join("checkpoint.safetensors");
     eval_model.save_checkpoint(&method, &checkpoint)?;
     Ok(BenchRow {
-        framework: "ptv2 (burn flex)".into(),
+        framework: format!("ptv2 (burn {})", backend_name(&args.machine.device)),
         model: model.into(),
         method: method.name().into(),
         seq_len: seq,
