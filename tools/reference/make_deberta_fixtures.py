@@ -42,6 +42,9 @@ from transformers.models.deberta_v2.modeling_deberta_v2 import (
     build_relative_position,
 )
 
+# The prefix formula and the writer of the other fixtures (this script's folder).
+from make_fixtures import formula, write
+
 torch.set_grad_enabled(False)
 
 PREFIX_LEN = 3
@@ -60,12 +63,6 @@ CONFIGS = {
         position_biased_input=True, type_vocab_size=2, layer_norm_eps=1e-7,
     ),
 }
-
-
-def formula(rows, cols, seed):
-    """value[r, c] = 0.5 * sin(0.37 * (r * cols + c) + seed), as ptv2's tests compute it."""
-    index = torch.arange(rows * cols, dtype=torch.float64).reshape(rows, cols)
-    return (0.5 * torch.sin(0.37 * index + seed)).to(torch.float32)
 
 
 def split_heads(x, heads):
@@ -132,6 +129,7 @@ def prefix_layers(model, p):
 
 
 def rounded(t):
+    """7 decimals (make_fixtures.py keeps 5): the tiny models' gaps are ~1e-6."""
     return [[round(float(x), 7) for x in row] for row in t.reshape(-1, t.shape[-1])]
 
 
@@ -215,13 +213,6 @@ def write_tokenizer(target):
     )
     tok.enable_padding(pad_id=0, pad_token="[PAD]")
     tok.save(os.path.join(target, "tokenizer.json"))
-
-
-def write(out_dir, name, value):
-    path = os.path.join(out_dir, name)
-    with open(path, "w") as f:
-        json.dump(value, f, separators=(",", ":"))
-    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
