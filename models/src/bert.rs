@@ -262,31 +262,20 @@ fn new_layer(config: &EncoderConfig, device: &Device) -> Layer {
 /// DeBERTa's relative-distance table, HF-initialised (N(0, initializer_range), unit LayerNorm).
 fn relative_attention(config: &EncoderConfig, device: &Device) -> RelativeAttention {
     let keys = &config.deberta;
-    let buckets = keys.position_buckets.max(0) as usize;
-    let max_relative_positions = config.max_relative_positions();
-    let span = if buckets > 0 {
-        buckets
-    } else {
-        max_relative_positions
-    };
     let std = config.initializer_range;
     RelativeAttention {
-        rel_embeddings: EmbeddingConfig::new(2 * span, config.hidden_size)
+        rel_embeddings: EmbeddingConfig::new(2 * config.relative_span(), config.hidden_size)
             .with_initializer(Initializer::Normal { mean: 0.0, std })
             .init(device),
-        layer_norm: keys
-            .norm_rel_ebd
-            .split('|')
-            .any(|n| n.trim() == "layer_norm")
-            .then(|| {
-                LayerNormConfig::new(config.hidden_size)
-                    .with_epsilon(config.layer_norm_eps)
-                    .init(device)
-            }),
+        layer_norm: config.relative_layer_norm().then(|| {
+            LayerNormConfig::new(config.hidden_size)
+                .with_epsilon(config.layer_norm_eps)
+                .init(device)
+        }),
         layer_norm_eps: config.layer_norm_eps,
         dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
-        buckets,
-        max_relative_positions,
+        buckets: keys.position_buckets.max(0) as usize,
+        max_relative_positions: config.max_relative_positions(),
         c2p: keys.pos_att_type.iter().any(|t| t == "c2p"),
         p2c: keys.pos_att_type.iter().any(|t| t == "p2c"),
     }

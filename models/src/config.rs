@@ -246,6 +246,21 @@ impl EncoderConfig {
         }
     }
 
+    /// Rows of DeBERTa's relative table each side of distance 0 (`position_buckets`, else
+    /// `max_relative_positions`): the table has twice this many.
+    pub fn relative_span(&self) -> usize {
+        match self.deberta.position_buckets {
+            b if b > 0 => b as usize,
+            _ => self.max_relative_positions(),
+        }
+    }
+
+    /// DeBERTa's relative table goes through a LayerNorm (`norm_rel_ebd` names `layer_norm`).
+    pub fn relative_layer_norm(&self) -> bool {
+        let kinds = &self.deberta.norm_rel_ebd;
+        kinds.split('|').any(|n| n.trim() == "layer_norm")
+    }
+
     pub fn family(&self) -> ModelFamily {
         ModelFamily::from_model_type(&self.model_type).expect("validated in from_file")
     }

@@ -148,16 +148,9 @@ fn deberta_tensors(config: &EncoderConfig) -> Vec<(String, Vec<usize>)> {
     let keys = &config.deberta;
     let mut expected = vec![];
     if keys.relative_attention {
-        let span = match keys.position_buckets {
-            b if b > 0 => b as usize,
-            _ => config.max_relative_positions(),
-        };
-        expected.push(("encoder.rel_embeddings.weight".into(), vec![2 * span, h]));
-        if keys
-            .norm_rel_ebd
-            .split('|')
-            .any(|n| n.trim() == "layer_norm")
-        {
+        let rows = 2 * config.relative_span();
+        expected.push(("encoder.rel_embeddings.weight".into(), vec![rows, h]));
+        if config.relative_layer_norm() {
             expected.push(("encoder.LayerNorm.weight".into(), vec![h]));
             expected.push(("encoder.LayerNorm.bias".into(), vec![h]));
         }

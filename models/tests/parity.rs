@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use ptv2_models::hub::{default_cache_dir, resolve_model};
 use ptv2_models::load::load_weights;
-use ptv2_models::{EncoderConfig, EncoderInput, KvPrefix, Pretrained, Prompts};
+use ptv2_models::{Encoder, EncoderConfig, EncoderInput, KvPrefix, Pretrained, Prompts};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -249,15 +249,25 @@ fn minilm_with_prefix_and_prompts_equals_pytorch() {
     assert_close("minilm input prompts: hidden", diff);
 }
 
+/// A tiny model dir of the fixtures: its config, loaded encoder, `outputs.json`, the batch in it
+/// and that batch's attention mask.
+fn tiny_fixture(
+    name: &str,
+    device: &Device,
+) -> (EncoderConfig, Encoder, Value, EncoderInput, Vec<Vec<i64>>) {
+    let dir = fixtures().join(name);
+    let config = EncoderConfig::from_file(&dir.join("config.json")).unwrap();
+    let encoder = load_weights(&config, &dir.join("model.safetensors"), device).unwrap();
+    let fixture = read_json(&dir.join("outputs.json"));
+    let input = input_from(&fixture, device);
+    let mask = ints(&fixture["attention_mask"]);
+    (config, encoder, fixture, input, mask)
+}
+
 #[test]
 fn tiny_roberta_position_rule_equals_transformers() {
     let device = Device::flex();
-    let dir = fixtures().join("tiny_roberta");
-    let config = EncoderConfig::from_file(&dir.join("config.json")).unwrap();
-    let encoder = load_weights(&config, &dir.join("model.safetensors"), &device).unwrap();
-    let fixture = read_json(&dir.join("outputs.json"));
-    let input = input_from(&fixture, &device);
-    let mask = ints(&fixture["attention_mask"]);
+    let (config, encoder, fixture, input, mask) = tiny_fixture("tiny_roberta", &device);
 
     let out = encoder.forward(&input, &Prompts::none());
     let diff = max_diff_real_tokens(out.last_hidden_state, &mask, &fixture["last_hidden_state"]);
@@ -365,12 +375,7 @@ fn tiny_deberta_equals_transformers_and_thudm_prefix() {
 
     let device = Device::flex();
     for name in ["tiny_deberta_v2", "tiny_deberta_abs"] {
-        let dir = fixtures().join(name);
-        let config = EncoderConfig::from_file(&dir.join("config.json")).unwrap();
-        let encoder = load_weights(&config, &dir.join("model.safetensors"), &device).unwrap();
-        let fixture = read_json(&dir.join("outputs.json"));
-        let input = input_from(&fixture, &device);
-        let mask = ints(&fixture["attention_mask"]);
+        let (config, encoder, fixture, input, mask) = tiny_fixture(name, &device);
 
         let out = encoder.forward(&input, &Prompts::none());
         let diff =
