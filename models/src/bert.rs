@@ -22,7 +22,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use crate::config::{EncoderConfig, ModelFamily};
 use crate::deberta::{row_mask, ConvLayer, RelativeAttention, RelativeBias};
-use crate::{dropout, kernels};
+use crate::{dropout, fused_attention, kernels};
 
 /// HF 4.11 (the paper's version) masks with -10000, not -inf; after softmax both give exact zeros.
 const MASK_VALUE: f32 = -10000.0;
@@ -535,8 +535,8 @@ impl Encoder {
         for (i, layer) in self.encoder.layer.iter().enumerate() {
             let attention = &layer.attention.self_attn;
             key_values.push((
-                attention.key.forward(hidden.clone()),
-                attention.value.forward(hidden.clone()),
+                kernels::dense(&attention.key, hidden.clone()),
+                kernels::dense(&attention.value, hidden.clone()),
             ));
             hidden = layer.forward(hidden, &mask, None, relative.as_ref());
             hidden = self.after_layer(i, &embedded, hidden, &token_mask);
@@ -687,14 +687,14 @@ impl Layer {
             .self_attn
             .forward(hidden.clone(), mask, prefix, relative);
         let hidden = self.attention.output.forward(attended, hidden);
-        let inner = kernels::gelu(self.intermediate.dense.forward(hidden.clone()));
+        let inner = kernels::gelu(kernels::dense(&self.intermediate.dense, hidden.clone()));
         self.output.forward(inner, hidden)
     }
 }
 
 impl AddNorm {
     fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let sum = dropout::apply(&self.dropout, self.dense.forward(x)) + residual;
+        let sum = dropout::apply(&self.dropout, kernels::dense(&self.dense, x)) + residual;
         kernels::layer_norm(sum, &self.layer_norm, self.layer_norm_eps)
     }
 }
@@ -716,13 +716,14 @@ impl SelfAttention {
     ) -> Tensor<3> {
         let [batch, seq, width] = hidden.dims();
         let head_dim = width / self.num_heads;
-        // Scale the query rather than the scores: seq × head_dim numbers instead of seq × seq.
+        // burn's ops scale the query rather than the scores (seq × head_dim numbers instead of
+        // seq × seq); the fused attention scales inside its gemm.
         let scale = ((head_dim * self.scale_factor) as f64).sqrt();
-        let query = self.split_heads(self.query.forward(hidden.clone())) / scale;
-        let mut key = self.split_heads(self.key.forward(hidden.clone()));
-        let mut value = self.split_heads(self.value.forward(hidden));
+        let query = self.split_heads(kernels::dense(&self.query, hidden.clone()));
+        let mut key = self.split_heads(kernels::dense(&self.key, hidden.clone()));
+        let mut value = self.split_heads(kernels::dense(&self.value, hidden));
         // DeBERTa's position scores, over the real tokens only (before the prefix joins).
-        let bias = relative.and_then(|r| r.scores(self, &query, &key, scale));
+        let bias = relative.and_then(|r| r.scores(self, &(query.clone() / scale), &key, scale));
         if let Some(prefix) = prefix {
             // Prefix K/V are already per-head projections: they go before the real tokens' K/V.
             let dims = [batch, self.num_heads, prefix.len(), head_dim];
@@ -736,7 +737,12 @@ impl SelfAttention {
             key = Tensor::cat(vec![expand(&prefix.key), key], 2);
             value = Tensor::cat(vec![expand(&prefix.value), value], 2);
         }
-        let mut scores = query.matmul(key.swap_dims(2, 3));
+        if relative.is_none() && kernels::on_flex(&query) {
+            let dropout = dropout::seed_and_keep(&self.dropout, &query.device());
+            let mask = mask.clone();
+            return fused_attention::attention(query, key, value, mask, 1.0 / scale, dropout);
+        }
+        let mut scores = (query / scale).matmul(key.swap_dims(2, 3));
         if let Some(bias) = bias {
             // THUDM's DeBERTa prefix: zero position bias on the prefix columns.
             let p = prefix.map_or(0, KvPrefix::len);

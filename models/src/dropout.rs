@@ -3,7 +3,8 @@
 //! attention-probability dropout alone is batch × heads × seq² numbers per layer). Here one number
 //! from burn's seeded generator seeds a SplitMix64 stream that fills a mask already scaled by
 //! 1/keep, and the input is multiplied once. On flex, `kernels::seeded_dropout` applies the same
-//! mask without making it a tensor, and makes it again in the backward pass. Same semantics as
+//! mask without making it a tensor, and makes it again in the backward pass (the attention
+//! probabilities' mask inside `fused_attention`, from `seed_and_keep`). Same semantics as
 //! `Dropout::forward`: on only for a layer in training mode on an autodiff device; same seed,
 //! same masks.
 
@@ -13,18 +14,25 @@ use burn::nn::Dropout;
 use burn::tensor::{Distribution, Tensor, TensorData};
 
 pub fn apply<const D: usize>(layer: &Dropout, input: Tensor<D>) -> Tensor<D> {
-    if !layer.training.is_enabled() || !input.device().is_autodiff() || layer.prob == 0.0 {
-        return input;
-    }
     let device = input.device();
-    let keep = 1.0 - layer.prob;
-    let seed = stream_seed(&device);
+    let Some((seed, keep)) = seed_and_keep(layer, &device) else {
+        return input;
+    };
     if crate::kernels::on_flex(&input) {
         return crate::kernels::seeded_dropout(input, seed, keep);
     }
     let shape = input.shape();
     let mask = keep_mask(seed, shape.num_elements(), keep);
     input * Tensor::from_data(TensorData::new(mask, shape), &device)
+}
+
+/// A mask's seed (drawn now) and keep probability when `layer` is on for a tensor on `device`;
+/// `None` when it is off (evaluation, an inference device, or rate 0).
+pub fn seed_and_keep(layer: &Dropout, device: &burn::tensor::Device) -> Option<(u64, f64)> {
+    if !layer.training.is_enabled() || !device.is_autodiff() || layer.prob == 0.0 {
+        return None;
+    }
+    Some((stream_seed(device), 1.0 - layer.prob))
 }
 
 /// How many masks this process has drawn from burn's generator. Masks are its only draws during

@@ -34,6 +34,7 @@ pub mod config;
 pub mod deberta;
 pub mod dropout;
 pub mod error;
+pub mod fused_attention;
 pub mod heads;
 pub mod hub;
 pub mod kernels;

@@ -342,7 +342,8 @@ pub fn epoch_batches(
 }
 
 /// Predictions for every dev unit, in dev order: the units go through `predict` in chunks of
-/// `chunk_size` units of similar size (little padding), longest first.
+/// similar size (little padding), longest first, each chunk about as large in padded size as
+/// `chunk_size` of the longest units (`size_sorted_chunks`).
 pub fn predict_in_chunks<T, P>(
     units: &[T],
     size: impl Fn(&T) -> usize,
@@ -360,11 +361,24 @@ pub fn predict_in_chunks<T, P>(
 }
 
 /// Dev indices in chunks of similar size, longest first, for evaluation; `in_dev_order` puts the
-/// predictions back.
+/// predictions back. Chunks are sized by padded size, not count: the longest units go
+/// `chunk_size` at a time, shorter ones as many as fit in the same budget (count × the chunk's
+/// longest size; sizes are characters, a proxy for tokens), at most `MAX_CHUNK_FACTOR` ×
+/// `chunk_size`: larger matmuls for short sentences at the memory of the longest chunk.
 fn size_sorted_chunks(sizes: &[usize], chunk_size: usize) -> Vec<Vec<usize>> {
+    const MAX_CHUNK_FACTOR: usize = 8;
     let mut order: Vec<usize> = (0..sizes.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
-    order.chunks(chunk_size).map(<[usize]>::to_vec).collect()
+    let budget = chunk_size * order.first().map_or(1, |&i| sizes[i].max(1));
+    let mut chunks = vec![];
+    let mut rest = &order[..];
+    while let Some(&first) = rest.first() {
+        let fits = (budget / sizes[first].max(1)).clamp(chunk_size, MAX_CHUNK_FACTOR * chunk_size);
+        let (chunk, tail) = rest.split_at(fits.min(rest.len()));
+        chunks.push(chunk.to_vec());
+        rest = tail;
+    }
+    chunks
 }
 
 /// Predictions made chunk by chunk (`size_sorted_chunks`) back in dev order.
@@ -426,7 +440,8 @@ mod tests {
     fn sorted_chunks_round_trip_to_dev_order() {
         let sizes = vec![3, 9, 1, 9, 4];
         let chunks = size_sorted_chunks(&sizes, 2);
-        assert_eq!(chunks, vec![vec![1, 3], vec![4, 0], vec![2]]);
+        // Budget 2 × 9: two of the longest, then all three short ones (3 × 4 ≤ 18).
+        assert_eq!(chunks, vec![vec![1, 3], vec![4, 0, 2]]);
         let predictions: Vec<usize> = chunks.iter().flatten().map(|&i| i * 10).collect();
         assert_eq!(in_dev_order(&chunks, predictions), vec![0, 10, 20, 30, 40]);
     }
