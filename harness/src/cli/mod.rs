@@ -105,7 +105,8 @@ pub struct MachineArgs {
     /// Where embedded models are fetched to [default: $PTV2_CACHE or ~/.cache/ptv2].
     #[arg(long, env = "PTV2_CACHE")]
     pub cache: Option<PathBuf>,
-    /// cpu (burn flex backend) or cuda (builds with the cuda feature).
+    /// cpu (burn flex backend), wgpu / vulkan (builds with the wgpu / vulkan feature) or cuda
+    /// (builds with the cuda feature).
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
