@@ -667,6 +667,18 @@ mod tests {
         probs.matmul(v).swap_dims(1, 2).reshape([B, S, H * D])
     }
 
+    /// The fused attention and burn's ops on the same split heads.
+    fn fused_and_composed(
+        (q, k, v, mask): (&Tensor<3>, &Tensor<3>, &Tensor<3>, &Tensor<4>),
+        dropout: Option<(u64, f64)>,
+    ) -> (Tensor<3>, Tensor<3>) {
+        let heads = || (split(q.clone()), split(k.clone()), split(v.clone()));
+        let (sq, sk, sv) = heads();
+        let fused = super::attention(sq, sk, sv, mask.clone(), 0.5, dropout);
+        let (sq, sk, sv) = heads();
+        (fused, composed(sq, sk, sv, mask.clone(), dropout))
+    }
+
     fn max_gap(a: Tensor<3>, b: Tensor<3>) -> f32 {
         (a - b).abs().max().into_scalar::<f32>()
     }
@@ -682,21 +694,7 @@ mod tests {
             let grads = (out * weights.clone()).sum().backward();
             [&q, &k, &v].map(|x| x.grad(&grads).expect("tracked"))
         };
-        let fused = super::attention(
-            split(q.clone()),
-            split(k.clone()),
-            split(v.clone()),
-            mask.clone(),
-            0.5,
-            dropout,
-        );
-        let reference = composed(
-            split(q.clone()),
-            split(k.clone()),
-            split(v.clone()),
-            mask.clone(),
-            dropout,
-        );
+        let (fused, reference) = fused_and_composed((&q, &k, &v, &mask), dropout);
         assert!(max_gap(fused.clone().inner(), reference.clone().inner()) < 1e-5);
         for (a, b) in gradients(fused).into_iter().zip(gradients(reference)) {
             let gap = max_gap(a.clone(), b);
@@ -712,21 +710,7 @@ mod tests {
     fn inference_matches_and_masked_keys_get_no_weight() {
         let device = Device::flex();
         let (q, k, v, mask) = inputs(&device);
-        let fused = super::attention(
-            split(q.clone()),
-            split(k.clone()),
-            split(v.clone()),
-            mask.clone(),
-            0.5,
-            None,
-        );
-        let reference = composed(
-            split(q.clone()),
-            split(k.clone()),
-            split(v.clone()),
-            mask.clone(),
-            None,
-        );
+        let (fused, reference) = fused_and_composed((&q, &k, &v, &mask), None);
         assert!(max_gap(fused.clone(), reference) < 1e-5);
         // Changing a masked key's value leaves every output of its batch row unchanged.
         let moved = v.clone().slice_assign(

@@ -206,6 +206,7 @@ impl Kernels for Flex {
         }
         let (x_shape, w_shape) = (x.layout().shape(), w.layout().shape());
         let (m, k, n) = (x_shape[0], x_shape[1], w_shape[1]);
+        assert_eq!(w_shape[0], k, "linear: input width {k}, weight {w_shape:?}");
         let bias = &b.storage::<f32>()[b.layout().start_offset()..][..n];
         let mut out = Vec::with_capacity(m * n);
         (0..m).for_each(|_| out.extend_from_slice(bias));
