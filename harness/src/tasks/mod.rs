@@ -373,7 +373,8 @@ fn size_sorted_chunks(sizes: &[usize], chunk_size: usize) -> Vec<Vec<usize>> {
     let mut chunks = vec![];
     let mut rest = &order[..];
     while let Some(&first) = rest.first() {
-        let fits = (budget / sizes[first].max(1)).clamp(chunk_size, MAX_CHUNK_FACTOR * chunk_size);
+        let most = MAX_CHUNK_FACTOR * chunk_size.max(1);
+        let fits = (budget / sizes[first].max(1)).clamp(chunk_size.max(1), most);
         let (chunk, tail) = rest.split_at(fits.min(rest.len()));
         chunks.push(chunk.to_vec());
         rest = tail;
