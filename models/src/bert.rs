@@ -716,14 +716,16 @@ impl SelfAttention {
     ) -> Tensor<3> {
         let [batch, seq, width] = hidden.dims();
         let head_dim = width / self.num_heads;
-        // burn's ops scale the query rather than the scores (seq × head_dim numbers instead of
-        // seq × seq); the fused attention scales inside its gemm.
         let scale = ((head_dim * self.scale_factor) as f64).sqrt();
         let query = self.split_heads(kernels::dense(&self.query, hidden.clone()));
         let mut key = self.split_heads(kernels::dense(&self.key, hidden.clone()));
         let mut value = self.split_heads(kernels::dense(&self.value, hidden));
+        // The fused attention scales inside its gemm; burn's ops scale the query rather than the
+        // scores (seq × head_dim numbers instead of seq × seq).
+        let fused = relative.is_none() && kernels::on_flex(&query);
+        let query = if fused { query } else { query / scale };
         // DeBERTa's position scores, over the real tokens only (before the prefix joins).
-        let bias = relative.and_then(|r| r.scores(self, &(query.clone() / scale), &key, scale));
+        let bias = relative.and_then(|r| r.scores(self, &query, &key, scale));
         if let Some(prefix) = prefix {
             // Prefix K/V are already per-head projections: they go before the real tokens' K/V.
             let dims = [batch, self.num_heads, prefix.len(), head_dim];
@@ -737,12 +739,12 @@ impl SelfAttention {
             key = Tensor::cat(vec![expand(&prefix.key), key], 2);
             value = Tensor::cat(vec![expand(&prefix.value), value], 2);
         }
-        if relative.is_none() && kernels::on_flex(&query) {
+        if fused {
             let dropout = dropout::seed_and_keep(&self.dropout, &query.device());
             let mask = mask.clone();
             return fused_attention::attention(query, key, value, mask, 1.0 / scale, dropout);
         }
-        let mut scores = (query / scale).matmul(key.swap_dims(2, 3));
+        let mut scores = query.matmul(key.swap_dims(2, 3));
         if let Some(bias) = bias {
             // THUDM's DeBERTa prefix: zero position bias on the prefix columns.
             let p = prefix.map_or(0, KvPrefix::len);

@@ -14,14 +14,14 @@
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::{Flex, FlexTensor, Layout};
+use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, DType, Dispatch};
-use burn::tensor::{Bytes, Shape, Tensor};
+use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use crate::dropout::{splitmix, threshold_and_scale};
-use crate::kernels::{dispatch, isa, loops, Isa};
+use crate::kernels::{dispatch, f32_tensor, isa, loops, Isa};
 
 /// `dropout(softmax(scale·q·kᵀ + mask)) · v`, heads merged: q `[B, H, S, D]`, k and v
 /// `[B, H, T, D]` (strided views are read in place), `mask` additive and broadcast to
@@ -112,7 +112,7 @@ impl FusedAttention for Flex {
     ) -> (FlexTensor, FlexTensor) {
         let (q, k, v) = (Heads::of(&q), Heads::of(&k), Heads::of(&v));
         let mask = MaskRows::of(&mask, &q, &k);
-        let drop = Drop::new(seed, keep);
+        let drop = AttentionDropout::new(seed, keep);
         let (batch, heads, s, t) = (q.batch, q.heads, q.rows, k.rows);
         let mut out = vec![0f32; batch * s * heads * v.cols];
         let mut lse = vec![0f32; batch * heads * s];
@@ -128,8 +128,8 @@ impl FusedAttention for Flex {
             },
         );
         (
-            tensor(out, [batch, s, heads * v.cols]),
-            tensor(lse, [batch, heads, s]),
+            f32_tensor(out, [batch, s, heads * v.cols]),
+            f32_tensor(lse, [batch, heads, s]),
         )
     }
 
@@ -152,7 +152,7 @@ impl FusedAttention for Flex {
             mask: MaskRows::of(&mask, &q, &k),
             lse: &lse.storage::<f32>()[start..start + batch * heads * s],
             grad: Heads::merged(&grad, heads),
-            drop: Drop::new(seed, keep),
+            drop: AttentionDropout::new(seed, keep),
             scale: scale as f32,
             q,
             k,
@@ -167,9 +167,9 @@ impl FusedAttention for Flex {
             |buf, (b, h)| pass.head(b, h, buf, out),
         );
         (
-            tensor(dq, [batch, heads, s, d]),
-            tensor(dk, [batch, heads, t, d]),
-            tensor(dvs, [batch, heads, t, dv]),
+            f32_tensor(dq, [batch, heads, s, d]),
+            f32_tensor(dk, [batch, heads, t, d]),
+            f32_tensor(dvs, [batch, heads, t, dv]),
         )
     }
 }
@@ -299,7 +299,7 @@ struct BackwardPass<'a> {
     grad: Heads<'a>,
     mask: MaskRows,
     lse: &'a [f32],
-    drop: Drop,
+    drop: AttentionDropout,
     scale: f32,
 }
 
@@ -338,7 +338,7 @@ fn apply_to(
     probs: &[f32],
     buf: &mut [f32],
     v: &Heads,
-    drop: &Drop,
+    drop: &AttentionDropout,
     b: usize,
     h: usize,
     ctx: SendPtr,
@@ -364,17 +364,17 @@ fn tasks(q: &Heads) -> impl IndexedParallelIterator<Item = (usize, usize)> {
 }
 
 /// The attention dropout: `dropout::keep_mask`'s stream over the `[B, H, S, T]` probabilities.
-struct Drop {
+struct AttentionDropout {
     seed: u64,
     threshold: u64,
     scale: f32,
     keep: f64,
 }
 
-impl Drop {
-    fn new(seed: u64, keep: f64) -> Drop {
+impl AttentionDropout {
+    fn new(seed: u64, keep: f64) -> AttentionDropout {
         let (threshold, scale) = threshold_and_scale(keep);
-        Drop {
+        AttentionDropout {
             seed,
             threshold,
             scale,
@@ -516,14 +516,6 @@ fn dims4(t: &FlexTensor) -> [usize; 4] {
         "attention takes [batch, heads, seq, dim] tensors"
     );
     [shape[0], shape[1], shape[2], shape[3]]
-}
-
-fn tensor<const D: usize>(values: Vec<f32>, dims: [usize; D]) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(values),
-        Layout::contiguous(Shape::new(dims)),
-        DType::F32,
-    )
 }
 
 /// An output pointer the parallel tasks share; each writes its own disjoint block.

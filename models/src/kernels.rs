@@ -25,7 +25,7 @@ use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, DType, Dispatch, TensorMetadata};
 use burn::nn::{LayerNorm, Linear};
-use burn::tensor::{Bytes, Device, Tensor};
+use burn::tensor::{Bytes, Device, Shape, Tensor};
 use rayon::prelude::*;
 
 /// The exact GELU, `x·Φ(x)`, on any backend: ptv2's kernel on flex, burn's elsewhere.
@@ -245,11 +245,7 @@ impl Kernels for Flex {
                 parallelism,
             );
         }
-        FlexTensor::new(
-            Bytes::from_elems(out),
-            Layout::contiguous([m, n].into()),
-            DType::F32,
-        )
+        f32_tensor(out, [m, n])
     }
 
     fn fast_dropout(x: FlexTensor, seed: u64, keep: f64) -> FlexTensor {
@@ -524,13 +520,17 @@ fn rows_per_task(row: usize) -> usize {
     (ELEMENTS_PER_TASK / row.max(1)).max(1)
 }
 
-fn from_vec(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
-    let shape = like.layout().shape().clone();
+/// A contiguous f32 tensor of `shape` holding `values`.
+pub(crate) fn f32_tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::new(
         Bytes::from_elems(values),
-        Layout::contiguous(shape),
+        Layout::contiguous(shape.into()),
         DType::F32,
     )
+}
+
+fn from_vec(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
+    f32_tensor(values, like.layout().shape().clone())
 }
 
 /// `x` itself when it is laid out contiguously from its first element (no copy: its storage stays
