@@ -25,6 +25,10 @@ test:
     @if [ "${PTV2_GPU_TESTS:-0}" = 1 ]; then {{just_executable()}} test-gpu; \
       else echo "test: the GPU tests (wgpu) are skipped: PTV2_GPU_TESTS=1 runs them (just test-gpu)"; fi
 
+# Formatting as rustfmt writes it (CI runs this before the tests).
+lint:
+    cargo fmt --all --check
+
 # The GPU code path on burn's wgpu backend: on lavapipe (Debian's mesa-vulkan-drivers, software
 # Vulkan) where there is no GPU. Parity with transformers, train steps against the CPU backend, a
 # checkpoint across backends, and `ptv2 train --device wgpu` end to end. A clean build of the wgpu

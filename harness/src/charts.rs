@@ -13,7 +13,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use ptv2_models::METHOD_NAMES;
+use ptv2_models::MethodKind;
 
 use crate::results::SummaryRow;
 use crate::settings::{Framework, RunSettings};
@@ -21,43 +21,23 @@ use crate::settings::{Framework, RunSettings};
 const WIDTH: u32 = 900;
 const HEIGHT: u32 = 560;
 
-fn method_color(method: &str) -> RGBColor {
-    match method {
-        "ft" => RGBColor(60, 60, 60),
-        "pt" => RGBColor(31, 119, 180),
-        "lora" => RGBColor(44, 160, 44),
-        _ => RGBColor(214, 39, 40),
-    }
-}
-
-/// The methods with a prompt length P (what a score-vs-P chart draws).
-fn has_prompt(method: &str) -> bool {
-    matches!(method, "pt" | "pt2")
+fn method_color(method: MethodKind) -> RGBColor {
+    let (r, g, b) = method.facts().color;
+    RGBColor(r, g, b)
 }
 
 /// "FT vs PT vs PT2", of the methods these rows have, in the paper's order.
 fn methods_title(rows: &[&SummaryRow]) -> String {
-    let names: Vec<String> = METHOD_NAMES
-        .iter()
-        .filter(|m| rows.iter().any(|r| r.settings.method == **m))
-        .map(|m| {
-            if *m == "lora" {
-                "LoRA".into()
-            } else {
-                m.to_uppercase()
-            }
-        })
+    let names: Vec<&str> = MethodKind::ALL
+        .into_iter()
+        .filter(|m| rows.iter().any(|r| r.settings.tuning.method == *m))
+        .map(|m| m.facts().short)
         .collect();
     names.join(" vs ")
 }
 
-fn method_label(method: &str) -> &'static str {
-    match method {
-        "ft" => "FT (fine-tuning)",
-        "pt" => "PT (prompt tuning)",
-        "lora" => "LoRA",
-        _ => "PT2 (P-tuning v2)",
-    }
+fn method_label(method: MethodKind) -> &'static str {
+    method.facts().label
 }
 
 fn register_font() {
@@ -246,16 +226,16 @@ fn draw_majority<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
 fn best_by<F: Fn(&SummaryRow) -> f64>(
     rows: &[&SummaryRow],
     x_of: F,
-) -> BTreeMap<String, Vec<(f64, f64)>> {
-    let mut best: BTreeMap<(String, u64), f64> = BTreeMap::new();
+) -> BTreeMap<MethodKind, Vec<(f64, f64)>> {
+    let mut best: BTreeMap<(MethodKind, u64), f64> = BTreeMap::new();
     for r in rows {
         let x = x_of(r);
         let e = best
-            .entry((r.settings.method.clone(), x.to_bits()))
+            .entry((r.settings.tuning.method, x.to_bits()))
             .or_insert(f64::MIN);
         *e = e.max(r.mean);
     }
-    let mut lines: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut lines: BTreeMap<MethodKind, Vec<(f64, f64)>> = BTreeMap::new();
     for ((method, x), y) in best {
         lines
             .entry(method)
@@ -290,13 +270,13 @@ impl Chart for PromptLength<'_> {
             .rows
             .iter()
             .copied()
-            .filter(|r| has_prompt(&r.settings.method))
+            .filter(|r| r.settings.tuning.method.has_prompts())
             .collect();
-        let lines = best_by(&prompted, |r| r.settings.prompt_len as f64);
+        let lines = best_by(&prompted, |r| r.settings.tuning.prompt_len as f64);
         let ft = self
             .rows
             .iter()
-            .filter(|r| r.settings.method == "ft")
+            .filter(|r| r.settings.tuning.method == MethodKind::Ft)
             .map(|r| r.mean)
             .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
         let xs: Vec<f64> = lines.values().flatten().map(|p| p.0).collect();
@@ -326,7 +306,7 @@ impl Chart for PromptLength<'_> {
         draw_mesh(&mut mesh)?;
         draw_majority(&mut chart, (x_lo * 0.8, x_hi * 1.25), majority)?;
         if let Some(ft) = ft {
-            let color = method_color("ft");
+            let color = method_color(MethodKind::Ft);
             chart
                 .draw_series(DashedLineSeries::new(
                     vec![(x_lo * 0.8, ft), (x_hi * 1.25, ft)],
@@ -335,10 +315,10 @@ impl Chart for PromptLength<'_> {
                     color.stroke_width(2),
                 ))
                 .map_err(err)?
-                .label(method_label("ft"))
+                .label(method_label(MethodKind::Ft))
                 .legend(line_legend(color.stroke_width(2)));
         }
-        for (method, points) in &lines {
+        for (&method, points) in &lines {
             let color = method_color(method);
             draw_dotted_line(&mut chart, points, color, method_label(method), 5)?;
         }
@@ -355,16 +335,16 @@ struct MethodBars<'a> {
 
 impl Chart for MethodBars<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let methods: Vec<&str> = METHOD_NAMES
-            .iter()
-            .copied()
-            .filter(|m| self.rows.iter().any(|r| r.settings.method == *m))
+        let methods: Vec<MethodKind> = MethodKind::ALL
+            .into_iter()
+            .filter(|m| self.rows.iter().any(|r| r.settings.tuning.method == *m))
             .collect();
         // The best configuration of each method, with its std over seeds.
-        let best: Vec<(&str, f64, f64)> = methods
+        let best: Vec<(MethodKind, f64, f64)> = methods
             .iter()
             .map(|m| {
-                let r = best_of(&self.rows, |r| r.settings.method == *m).expect("method present");
+                let r = best_of(&self.rows, |r| r.settings.tuning.method == *m)
+                    .expect("method present");
                 (*m, r.mean, r.std)
             })
             .collect();
@@ -380,7 +360,7 @@ impl Chart for MethodBars<'_> {
                 0.0..(top * legend_headroom(1)).max(0.1),
             )
             .map_err(err)?;
-        let names: Vec<String> = methods.iter().map(|m| method_label(m).into()).collect();
+        let names: Vec<String> = methods.iter().map(|m| method_label(*m).into()).collect();
         let label_at = slot_labels(&names);
         let mut mesh = chart.configure_mesh();
         mesh.disable_x_mesh()
@@ -389,12 +369,12 @@ impl Chart for MethodBars<'_> {
             .y_desc(format!("best dev {} (mean over seeds ± std)", self.metric))
             .axis_desc_style(("sans-serif", 18));
         draw_mesh(&mut mesh)?;
-        for (i, (method, mean, std)) in best.iter().enumerate() {
+        for (i, &(method, mean, std)) in best.iter().enumerate() {
             let x = i as f64;
             let color = method_color(method);
             chart
                 .draw_series(std::iter::once(Rectangle::new(
-                    [(x + 0.2, 0.0), (x + 0.8, *mean)],
+                    [(x + 0.2, 0.0), (x + 0.8, mean)],
                     color.mix(0.8).filled(),
                 )))
                 .map_err(err)?;
@@ -436,14 +416,13 @@ impl Chart for Overview<'_> {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let methods: Vec<&str> = METHOD_NAMES
-            .iter()
-            .copied()
-            .filter(|m| self.rows.iter().any(|r| r.settings.method == *m))
+        let methods: Vec<MethodKind> = MethodKind::ALL
+            .into_iter()
+            .filter(|m| self.rows.iter().any(|r| r.settings.tuning.method == *m))
             .collect();
-        let best = |task: &str, method: &str| {
+        let best = |task: &str, method: MethodKind| {
             best_of(&self.rows, |r| {
-                r.settings.task == task && r.settings.method == method
+                r.settings.task == task && r.settings.tuning.method == method
             })
         };
         let top = self
@@ -478,7 +457,7 @@ impl Chart for Overview<'_> {
             .axis_desc_style(("sans-serif", 16));
         draw_mesh(&mut mesh)?;
         let width = 0.8 / methods.len().max(1) as f64;
-        for (m, method) in methods.iter().enumerate() {
+        for (m, &method) in methods.iter().enumerate() {
             let bars: Vec<(f64, &SummaryRow)> = tasks
                 .iter()
                 .enumerate()
@@ -505,7 +484,7 @@ type Plane<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoor
 /// A method's bars at (x, its row): mean, ± std whisker, the mean written above.
 fn draw_bars<DB: DrawingBackend>(
     chart: &mut Plane<'_, DB>,
-    method: &str,
+    method: MethodKind,
     bars: &[(f64, &SummaryRow)],
     width: f64,
     top: f64,
@@ -603,12 +582,11 @@ struct Curves<'a> {
 
 impl Chart for Curves<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let best: Vec<&SummaryRow> = METHOD_NAMES
-            .iter()
-            .copied()
+        let best: Vec<&SummaryRow> = MethodKind::ALL
+            .into_iter()
             .filter_map(|m| {
                 best_of(&self.rows, |r| {
-                    r.settings.method == m && !r.curve.is_empty()
+                    r.settings.tuning.method == m && !r.curve.is_empty()
                 })
             })
             .collect();
@@ -630,16 +608,16 @@ impl Chart for Curves<'_> {
         let pale = others.iter().map(|r| (*r, true));
         for (r, is_pale) in pale.chain(best.iter().map(|r| (*r, false))) {
             let color = if is_pale {
-                method_color(&r.settings.method).mix(0.4)
+                method_color(r.settings.tuning.method).mix(0.4)
             } else {
-                method_color(&r.settings.method).mix(1.0)
+                method_color(r.settings.tuning.method).mix(1.0)
             };
-            let label = if r.settings.method == "ft" || others.is_empty() {
-                method_label(&r.settings.method).to_string()
+            let label = if r.settings.tuning.method == MethodKind::Ft || others.is_empty() {
+                method_label(r.settings.tuning.method).to_string()
             } else {
                 format!(
                     "{}, init {}, lr {}",
-                    method_label(&r.settings.method),
+                    method_label(r.settings.tuning.method),
                     r.settings.init(),
                     r.settings.lr
                 )
@@ -672,9 +650,9 @@ impl Chart for Scatter<'_> {
         let groups = if self.lines {
             best_by(&self.rows, self.x_of)
         } else {
-            let mut g: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+            let mut g: BTreeMap<MethodKind, Vec<(f64, f64)>> = BTreeMap::new();
             for r in &self.rows {
-                g.entry(r.settings.method.clone())
+                g.entry(r.settings.tuning.method)
                     .or_default()
                     .push(((self.x_of)(r), r.mean));
             }
@@ -701,7 +679,7 @@ impl Chart for Scatter<'_> {
             .axis_desc_style(("sans-serif", 18));
         draw_mesh(&mut mesh)?;
         draw_majority(&mut chart, (lo, hi), majority)?;
-        for (method, points) in &groups {
+        for (&method, points) in &groups {
             let color = method_color(method);
             if self.lines {
                 chart
@@ -794,8 +772,8 @@ fn task_charts(
     let metric = rows[0].metric.clone();
     let prompt_lens: std::collections::BTreeSet<usize> = rows
         .iter()
-        .filter(|r| has_prompt(&r.settings.method))
-        .map(|r| r.settings.prompt_len)
+        .filter(|r| r.settings.tuning.method.has_prompts())
+        .map(|r| r.settings.tuning.prompt_len)
         .collect();
     if prompt_lens.len() > 1 {
         let chart = PromptLength {
@@ -916,7 +894,13 @@ impl<'a> Chart for FrameworkBars<'a> {
                 .collect::<Vec<_>>()
         };
         let (ours, theirs) = (side(false), side(true));
-        draw_series_bars(&mut chart, (method_color("pt2"), "ptv2"), &ours, 0.4, top)?;
+        draw_series_bars(
+            &mut chart,
+            (method_color(MethodKind::Pt2), "ptv2"),
+            &ours,
+            0.4,
+            top,
+        )?;
         let torch = (RGBColor(120, 120, 120), "PyTorch + PEFT replay");
         draw_series_bars(&mut chart, torch, &theirs, 0.4, top)?;
         draw_majority(&mut chart, (0.0, slots), majority)?;
@@ -1105,8 +1089,8 @@ impl Chart for BenchRatios<'_> {
         let train: fn(&RatioBar) -> f64 = |b| b.train;
         let eval: fn(&RatioBar) -> f64 = |b| b.eval;
         let series = [
-            ("train step", method_color("pt2"), 0.1, train),
-            ("eval batch", method_color("pt"), 0.5, eval),
+            ("train step", method_color(MethodKind::Pt2), 0.1, train),
+            ("eval batch", method_color(MethodKind::Pt), 0.5, eval),
         ];
         for (label, color, offset, value) in series {
             let at = |(i, b): (usize, &RatioBar)| (i as f64 + offset, value(b));

@@ -30,7 +30,7 @@ pub enum Target {
 pub struct Published {
     pub model: String,
     pub task: String,
-    pub method: String,
+    pub method: ptv2_models::MethodKind,
     pub metric: String,
     pub test: bool,
 }
@@ -62,8 +62,8 @@ impl Target {
                     .iter()
                     .filter(|s| {
                         let t = &s.settings;
-                        (&t.model, &t.task, &t.method, &s.metric)
-                            == (&p.model, &p.task, &p.method, &p.metric)
+                        (&t.model, &t.task, t.tuning.method, &s.metric)
+                            == (&p.model, &p.task, p.method, &p.metric)
                             && t.framework == crate::settings::Framework::Ptv2
                     })
                     .max_by(|a, b| a.mean.total_cmp(&b.mean))?;
@@ -125,7 +125,9 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(Target, f64)>> {
                 "dev" | "test" => Ok(Target::Best(Published {
                     model: model[i].clone(),
                     task: task[i].clone(),
-                    method: method[i].clone(),
+                    method: method[i]
+                        .parse()
+                        .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 2))?,
                     metric: metric[i].clone(),
                     test: split[i] == "test",
                 })),
@@ -238,7 +240,10 @@ mod tests {
         assert!(table(&lines, 0.02).contains("REGRESSED"));
         // A table of published numbers matches each method's best configuration, dev or test.
         let mut with_test = summary.clone();
-        for row in with_test.iter_mut().filter(|r| r.settings.method == "pt2") {
+        for row in with_test
+            .iter_mut()
+            .filter(|r| r.settings.tuning.method == ptv2_models::MethodKind::Pt2)
+        {
             row.test_mean = Some(0.75);
         }
         let published = dir.path().join("published.csv");

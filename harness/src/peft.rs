@@ -17,7 +17,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use ptv2_models::methods::lora::{LoraTargets, Target};
-use ptv2_models::{HeadKind, ModelFamily};
+use ptv2_models::methods::p_tuning_v2::LayerSelection;
+use ptv2_models::{HeadKind, MethodKind, ModelFamily};
 use serde_json::{json, Value};
 
 use crate::io::{read_tensors, Floats, RawTensor};
@@ -54,24 +55,33 @@ fn peft_head(kind: &HeadKind) -> Result<(&'static str, &'static str)> {
     })
 }
 
-/// The ptv2 checkpoint name of a prompt method's tensor, and PEFT's type.
-fn adapter_name(method: &str) -> Result<(&'static str, &'static str)> {
+/// The ptv2 checkpoint name of a prompt method's tensor.
+fn prompt_tensor(method: MethodKind) -> Result<&'static str> {
     match method {
-        "pt2" => Ok(("prefix.embedding", "PREFIX_TUNING")),
-        "pt" => Ok(("prompt.embedding", "PROMPT_TUNING")),
-        other => bail!(
-            "method \"{other}\" has no PEFT adapter: PREFIX_TUNING is ptv2's pt2, PROMPT_TUNING its pt, LORA its lora"
-        ),
+        MethodKind::Pt2 => Ok("prefix.embedding"),
+        MethodKind::Pt => Ok("prompt.embedding"),
+        MethodKind::Ft | MethodKind::Lora => bail!("method {method} has no prompt tensor"),
     }
 }
 
 /// Where PEFT keeps the head: a prompt method wraps the transformers model directly, LoRA through
 /// its `LoraModel`.
-fn head_key(method: &str, module: &str, tensor: &str) -> String {
+fn head_key(method: MethodKind, module: &str, tensor: &str) -> String {
     match method {
-        "lora" => format!("base_model.model.{module}.{tensor}"),
-        _ => format!("base_model.{module}.{tensor}"),
+        MethodKind::Lora => format!("base_model.model.{module}.{tensor}"),
+        MethodKind::Ft | MethodKind::Pt | MethodKind::Pt2 => {
+            format!("base_model.{module}.{tensor}")
+        }
     }
+}
+
+/// "PREFIX_TUNING is ptv2's pt2, …": what PEFT's types are called here.
+fn peft_types() -> String {
+    MethodKind::ALL
+        .into_iter()
+        .filter_map(|m| Some(format!("{} is ptv2's {m}", m.facts().peft_type?)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every (ptv2 name, PEFT name below `encoder.layer.`) of a LoRA run's factors.
@@ -94,11 +104,14 @@ fn lora_factor_names(targets: &LoraTargets, layers: usize) -> Vec<(String, Strin
 pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
     let trained = Trained::load(run_dir, env)?;
     let settings = &trained.settings;
-    let method = settings.method.as_str();
-    if method == "pt2" && settings.prefix_layers.to_string() != "all" {
+    let method = settings.tuning.method;
+    if method.facts().peft_type.is_none() {
+        bail!("method {method} has no PEFT adapter ({})", peft_types());
+    }
+    if method == MethodKind::Pt2 && settings.tuning.prefix_layers != LayerSelection::All {
         bail!(
             "prefix_layers {}: PEFT's prefix covers every layer",
-            settings.prefix_layers
+            settings.tuning.prefix_layers
         );
     }
     let encoder = &trained.model.encoder;
@@ -111,7 +124,7 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
     if roberta && task_type == "SEQ_CLS" {
         bail!("RoBERTa: PEFT's sequence head is RobertaClassificationHead (dense, tanh, out_proj), ptv2's reads the pooler; they are not the same head");
     }
-    if method == "pt" && task_type == "SEQ_CLS" && settings.prompt_pool.is_cls() {
+    if method == MethodKind::Pt && task_type == "SEQ_CLS" && settings.tuning.prompt_pool.is_cls() {
         eprintln!(
             "warning: {} reads the real [CLS] (prompt_pool cls); PEFT's sequence head reads the first prompt, so PEFT's logits will differ from ptv2's",
             run_dir.display()
@@ -140,16 +153,15 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
         "revision": null,
         "task_type": task_type,
     });
-    let extra = if method == "lora" {
+    let extra = if method == MethodKind::Lora {
         let family = if roberta { "roberta" } else { "bert" };
-        for (name, peft) in lora_factor_names(&settings.lora_targets, encoder.num_layers()) {
+        for (name, peft) in lora_factor_names(&settings.tuning.lora_targets, encoder.num_layers()) {
             let key = format!("base_model.model.{family}.encoder.layer.{peft}");
             tensors.insert(key, get(&name)?.transposed());
         }
         lora_config(settings, module)
     } else {
-        let (tensor, _) = adapter_name(method)?;
-        let prompt = get(tensor)?;
+        let prompt = get(prompt_tensor(method)?)?;
         let extra = prompt_config(method, prompt.shape[0], encoder);
         tensors.insert(PROMPT_EMBEDDINGS.to_string(), prompt);
         extra
@@ -167,9 +179,9 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
 }
 
 /// The config fields of a PREFIX_TUNING or PROMPT_TUNING adapter of `prompt_len` tokens.
-fn prompt_config(method: &str, prompt_len: usize, encoder: &ptv2_models::Encoder) -> Value {
+fn prompt_config(method: MethodKind, prompt_len: usize, encoder: &ptv2_models::Encoder) -> Value {
     let hidden = encoder.hidden_size();
-    let (_, peft_type) = adapter_name(method).expect("a prompt method");
+    let peft_type = method.facts().peft_type.expect("a method with a PEFT type");
     let mut config = json!({
         "num_attention_heads": encoder.num_heads(),
         "num_layers": encoder.num_layers(),
@@ -178,7 +190,7 @@ fn prompt_config(method: &str, prompt_len: usize, encoder: &ptv2_models::Encoder
         "peft_type": peft_type,
         "token_dim": hidden,
     });
-    let extra = if peft_type == "PREFIX_TUNING" {
+    let extra = if method == MethodKind::Pt2 {
         // Saved collapsed: a reparameterized prefix is stored as its MLP's output, as PEFT does.
         json!({"encoder_hidden_size": hidden, "prefix_projection": false})
     } else {
@@ -195,16 +207,17 @@ fn prompt_config(method: &str, prompt_len: usize, encoder: &ptv2_models::Encoder
 /// The config fields of a LORA adapter, as PEFT 0.11 writes them.
 fn lora_config(settings: &RunSettings, head_module: &str) -> Value {
     let modules: Vec<&str> = settings
+        .tuning
         .lora_targets
         .targets()
         .iter()
         .map(|&t| t.peft_name())
         .collect();
     // PEFT writes an integral alpha as an integer, and names both heads it knows for SEQ_CLS.
-    let alpha = if settings.lora_alpha.fract() == 0.0 {
-        json!(settings.lora_alpha as i64)
+    let alpha = if settings.tuning.lora_alpha.fract() == 0.0 {
+        json!(settings.tuning.lora_alpha as i64)
     } else {
-        json!(settings.lora_alpha)
+        json!(settings.tuning.lora_alpha)
     };
     let modules_to_save = match head_module {
         "classifier" => json!(["classifier", "score"]),
@@ -215,7 +228,7 @@ fn lora_config(settings: &RunSettings, head_module: &str) -> Value {
         "layer_replication": null, "layers_pattern": null, "layers_to_transform": null,
         "loftq_config": {}, "lora_alpha": alpha, "lora_dropout": 0.0,
         "megatron_config": null, "megatron_core": "megatron.core",
-        "modules_to_save": modules_to_save, "peft_type": "LORA", "r": settings.lora_rank,
+        "modules_to_save": modules_to_save, "peft_type": "LORA", "r": settings.tuning.lora_rank,
         "rank_pattern": {}, "target_modules": modules, "use_dora": false, "use_rslora": false,
     })
 }
@@ -223,7 +236,7 @@ fn lora_config(settings: &RunSettings, head_module: &str) -> Value {
 /// An adapter dir's config: its ptv2 method (from `peft_type`), its `task_type`, the whole config
 /// and its path.
 struct AdapterConfig {
-    method: &'static str,
+    method: MethodKind,
     task_type: String,
     fields: Value,
     path: std::path::PathBuf,
@@ -237,20 +250,19 @@ impl AdapterConfig {
         let fields: Value =
             serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
         let mut config = Self {
-            method: "",
+            method: MethodKind::Ft,
             task_type: String::new(),
             fields,
             path,
         };
-        config.method = match config.string("peft_type")? {
-            "PREFIX_TUNING" => "pt2",
-            "PROMPT_TUNING" => "pt",
-            "LORA" => "lora",
-            other => bail!(
-                "{}: \"peft_type\" {other}: expected PREFIX_TUNING, PROMPT_TUNING or LORA",
-                config.path.display()
-            ),
-        };
+        let peft_type = config.string("peft_type")?;
+        config.method = MethodKind::from_peft_type(peft_type).with_context(|| {
+            format!(
+                "{}: \"peft_type\" {peft_type}: expected one of ptv2's ({})",
+                config.path.display(),
+                peft_types()
+            )
+        })?;
         config.task_type = config.string("task_type")?.to_string();
         Ok(config)
     }
@@ -358,17 +370,16 @@ pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Pat
     };
     let mut values = base.to_vec();
     values.push(("method".to_string(), method.to_string()));
-    let prompt = match method {
-        "lora" => {
-            values.extend(config.lora_values()?);
-            None
-        }
-        _ => Some(get(PROMPT_EMBEDDINGS)?),
+    let prompt = if method == MethodKind::Lora {
+        values.extend(config.lora_values()?);
+        None
+    } else {
+        Some(get(PROMPT_EMBEDDINGS)?)
     };
     if let Some(prompt) = &prompt {
         values.push(("prompt_len".to_string(), prompt.shape[0].to_string()));
     }
-    if method == "pt" && config.task_type == "SEQ_CLS" {
+    if method == MethodKind::Pt && config.task_type == "SEQ_CLS" {
         // PEFT's sequence head reads the first prompt (position 0 of prompts + tokens).
         values.push(("prompt_pool".to_string(), "first".to_string()));
     }
@@ -385,8 +396,8 @@ pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Pat
         );
     }
     let mut ours = match prompt {
-        Some(prompt) => BTreeMap::from([(adapter_name(method)?.0.to_string(), prompt)]),
-        None => lora_tensors(&weights, &settings.lora_targets, &weights_path)?,
+        Some(prompt) => BTreeMap::from([(prompt_tensor(method)?.to_string(), prompt)]),
+        None => lora_tensors(&weights, &settings.tuning.lora_targets, &weights_path)?,
     };
     ours.insert(
         "head.classifier.weight".to_string(),

@@ -30,7 +30,7 @@ pub struct EpochRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunMetrics {
     pub task: String,
-    pub method: String,
+    pub method: ptv2_models::MethodKind,
     pub model: String,
     pub seed: u64,
     pub params: ParamCounts,

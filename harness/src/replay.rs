@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use ptv2_models::{EncoderInput, HeadKind, Logits, Targets};
+use ptv2_models::methods::p_tuning_v2::LayerSelection;
+use ptv2_models::{EncoderInput, HeadKind, Logits, MethodKind, Targets};
 use serde::{Deserialize, Serialize};
 
 use crate::io::{read_tensors, write_safetensors, Floats, RawTensor};
@@ -44,7 +45,7 @@ pub struct ReplaySpec {
     /// The HF model dir, and how many of its layers the run keeps (`name@k`).
     pub model_dir: PathBuf,
     pub num_layers: usize,
-    pub method: String,
+    pub method: MethodKind,
     pub prompt_len: usize,
     /// PT: the sequence head reads the first prompt (PEFT's) instead of the real [CLS].
     pub pool_first_prompt: bool,
@@ -85,23 +86,25 @@ pub struct ReplayEpoch {
 
 /// The reference stack has this run's method and head, or an error saying what it lacks.
 pub fn check_supported(settings: &RunSettings, head: &HeadKind) -> Result<()> {
-    let why = match (settings.method.as_str(), head) {
-        (_, HeadKind::MultipleChoice { .. }) => {
-            "multiple choice (PEFT's prompt methods have no multiple-choice task type)"
+    let token_or_span = matches!(head, HeadKind::TokenClassification { .. } | HeadKind::Span);
+    let o = &settings.tuning;
+    let why = if matches!(head, HeadKind::MultipleChoice { .. }) {
+        "multiple choice (PEFT's prompt methods have no multiple-choice task type)"
+    } else if settings.missing_pooler != crate::settings::MissingPooler::Cls {
+        "missing_pooler random or context (the replay builds transformers' own heads)"
+    } else {
+        match o.method {
+            MethodKind::Pt2 if o.reparam_hidden.is_some() => {
+                "a reparameterized prefix (reparam_hidden; the replay starts from the plain prefix)"
+            }
+            MethodKind::Pt2 if o.prefix_layers != LayerSelection::All => {
+                "prefix_layers other than all (PEFT's prefix covers every layer)"
+            }
+            MethodKind::Pt if token_or_span => {
+                "PT with a token or span head (PEFT's prompt tuning puts its prompts among the tokens the head reads)"
+            }
+            MethodKind::Ft | MethodKind::Pt | MethodKind::Pt2 | MethodKind::Lora => return Ok(()),
         }
-        ("pt2", _) if settings.reparam_hidden.is_some() => {
-            "a reparameterized prefix (reparam_hidden; the replay starts from the plain prefix)"
-        }
-        ("pt2", _) if settings.prefix_layers.to_string() != "all" => {
-            "prefix_layers other than all (PEFT's prefix covers every layer)"
-        }
-        _ if settings.missing_pooler != crate::settings::MissingPooler::Cls => {
-            "missing_pooler random or context (the replay builds transformers' own heads)"
-        }
-        ("pt", HeadKind::TokenClassification { .. } | HeadKind::Span) => {
-            "PT with a token or span head (PEFT's prompt tuning puts its prompts among the tokens the head reads)"
-        }
-        _ => return Ok(()),
     };
     bail!("framework pytorch cannot replay {why}")
 }

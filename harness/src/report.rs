@@ -9,6 +9,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use ptv2_models::MethodKind;
+
 use crate::charts::{framework_pairs, varying_settings};
 use crate::settings::Framework;
 
@@ -25,10 +27,10 @@ const ONE_POINT: f64 = 0.01;
 const CHANCE_MARGIN: f64 = 0.02;
 
 fn describe(r: &SummaryRow) -> String {
-    let p = if r.settings.method == "ft" {
+    let p = if !r.settings.tuning.method.has_prompts() {
         String::new()
     } else {
-        format!(", P={}", r.settings.prompt_len)
+        format!(", P={}", r.settings.tuning.prompt_len)
     };
     let init = if r.settings.init().is_empty() || r.settings.init() == "random" {
         String::new()
@@ -57,7 +59,7 @@ fn at_chance(r: &SummaryRow) -> bool {
 pub struct Comparison {
     pub model: String,
     pub task: String,
-    pub method: String,
+    pub method: MethodKind,
     pub metric: String,
     pub interval: Option<Interval>,
 }
@@ -82,8 +84,10 @@ fn model_tasks(summary: &[SummaryRow]) -> BTreeSet<(&str, &str)> {
         .collect()
 }
 
-/// The methods each task's verdict sets against FT, in order.
-const COMPARED: [(&str, &str); 3] = [("PT2", "pt2"), ("PT", "pt"), ("LoRA", "lora")];
+/// The methods each task's verdict sets against FT (the paper's reference), in the paper's order.
+fn compared() -> impl Iterator<Item = MethodKind> {
+    MethodKind::ALL.into_iter().filter(|m| *m != MethodKind::Ft)
+}
 
 /// The paired bootstrap of PT2 − FT, PT − FT and LoRA − FT (best configuration of each) for every task
 /// whose runs saved class or tag predictions; None where they did not (QA).
@@ -91,12 +95,12 @@ pub fn comparisons(records: &[RunRecord], summary: &[SummaryRow]) -> Vec<Compari
     let pairs = model_tasks(summary);
     let mut out = vec![];
     for (model, task) in pairs {
-        let Some(ft) = best(summary, model, task, "ft") else {
+        let Some(ft) = best(summary, model, task, MethodKind::Ft) else {
             continue;
         };
         // Read once per task: FT is the other side of both comparisons.
         let ft_predictions = predictions_of(records, ft);
-        for method in ["pt2", "pt", "lora"] {
+        for method in compared() {
             let Some(other) = best(summary, model, task, method) else {
                 continue;
             };
@@ -106,7 +110,7 @@ pub fn comparisons(records: &[RunRecord], summary: &[SummaryRow]) -> Vec<Compari
             out.push(Comparison {
                 model: model.into(),
                 task: task.into(),
-                method: method.into(),
+                method,
                 metric: ft.metric.clone(),
                 interval,
             });
@@ -186,20 +190,21 @@ pub fn verdicts(summary: &[SummaryRow], comparisons: &[Comparison]) -> String {
             Some(m) => out.push_str(&format!("; majority class {m:.4}). ")),
             None => out.push_str("). "),
         }
-        let interval = |method: &str| {
+        let interval = |method: MethodKind| {
             comparisons
                 .iter()
                 .find(|c| c.model == model && c.task == task && c.method == method)
                 .and_then(|c| c.interval.as_ref())
         };
-        match of("ft") {
+        match of(MethodKind::Ft) {
             Some(ft) if at_chance(ft) => out.push_str(&format!(
                 "FT's best is {}, at the majority-class level: this task does not separate the methods at this budget, and no comparison is drawn. ",
                 describe(ft)
             )),
             Some(ft) => {
                 out.push_str(&format!("FT's best is {}. ", describe(ft)));
-                for (label, method) in COMPARED {
+                for method in compared() {
+                    let label = method.facts().short;
                     if let Some(r) = of(method) {
                         out.push_str(&format!("{label}'s best is {}: ", describe(r)));
                         out.push_str(&against_ft(label, r, ft, interval(method)));
@@ -207,7 +212,8 @@ pub fn verdicts(summary: &[SummaryRow], comparisons: &[Comparison]) -> String {
                 }
             }
             None => {
-                for (label, method) in COMPARED {
+                for method in compared() {
+                    let label = method.facts().short;
                     if let Some(r) = of(method) {
                         out.push_str(&format!("{label}'s best is {}. ", describe(r)));
                     }
@@ -241,10 +247,7 @@ fn bootstrap_markdown(comparisons: &[Comparison]) -> String {
             "| {} | {} | {} − FT | {} | {diff} | {ci} | {reading} |\n",
             c.model,
             c.task,
-            COMPARED
-                .iter()
-                .find(|(_, m)| *m == c.method)
-                .map_or(c.method.to_uppercase(), |(label, _)| label.to_string()),
+            c.method.facts().short,
             c.metric
         ));
     }
@@ -374,7 +377,7 @@ pub fn write_report(
                 "- `{}` {} {}: {} — {}\n",
                 r.run_id,
                 r.settings.task,
-                r.settings.method,
+                r.settings.tuning.method,
                 r.status,
                 r.error.clone().unwrap_or_default()
             ));
@@ -413,7 +416,7 @@ mod tests {
         Comparison {
             model: "m".into(),
             task: "sst2".into(),
-            method: method.into(),
+            method: method.parse().unwrap(),
             metric: "accuracy".into(),
             interval: Some(Interval {
                 diff: (lo + hi) / 2.0,
@@ -470,7 +473,7 @@ mod tests {
             let mut r = crate::results::tests_support::row("sst2", "pt2", 16, seed, value);
             r.settings.framework = Framework::Pytorch;
             if let Some(init) = init {
-                r.settings.prefix_init = ptv2_models::PromptInit::parse(init).unwrap();
+                r.settings.tuning.prefix_init = ptv2_models::PromptInit::parse(init).unwrap();
             }
             (r.run_id, r.setting) = (r.settings.id(), r.settings.key());
             r

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use ptv2_models::METHOD_NAMES;
+use ptv2_models::MethodKind;
 use serde::Serialize;
 
 use crate::records::{PlannedRun, RunMetrics, RunStatus, SweepDir};
@@ -252,22 +252,14 @@ pub fn summarize(rows: &[ResultRow]) -> Vec<SummaryRow> {
         .collect();
     summary.sort_by(|a, b| {
         let (a_, b_) = (&a.settings, &b.settings);
-        (&a_.model, &a_.task, method_rank(&a_.method), &a.setting).cmp(&(
+        (&a_.model, &a_.task, a_.tuning.method, &a.setting).cmp(&(
             &b_.model,
             &b_.task,
-            method_rank(&b_.method),
+            b_.tuning.method,
             &b.setting,
         ))
     });
     summary
-}
-
-/// FT, PT, PT2 in the paper's order, then LoRA; other methods after them.
-pub fn method_rank(method: &str) -> usize {
-    METHOD_NAMES
-        .iter()
-        .position(|m| *m == method)
-        .unwrap_or(METHOD_NAMES.len())
 }
 
 /// The best configuration (highest mean) of a method on a task of a model.
@@ -275,13 +267,13 @@ pub fn best<'a>(
     summary: &'a [SummaryRow],
     model: &str,
     task: &str,
-    method: &str,
+    method: MethodKind,
 ) -> Option<&'a SummaryRow> {
     summary
         .iter()
         .filter(|r| {
             let s = &r.settings;
-            s.model == model && s.task == task && s.method == method
+            s.model == model && s.task == task && s.tuning.method == method
         })
         .max_by(|a, b| a.mean.total_cmp(&b.mean))
 }
@@ -307,7 +299,7 @@ pub fn cost_of_a_point(summary: &mut [SummaryRow], records: &[RunRecord]) {
         .iter()
         .map(|s| {
             let s = &s.settings;
-            best(summary, &s.model, &s.task, "ft").map(|ft| ft.mean - 0.01)
+            best(summary, &s.model, &s.task, MethodKind::Ft).map(|ft| ft.mean - 0.01)
         })
         .collect();
     for (s, target) in summary.iter_mut().zip(targets) {
@@ -369,20 +361,20 @@ pub fn epochs_to_reach(metrics: &RunMetrics, target: f64) -> Option<(f64, f64)> 
 /// The first markdown cells of a summary row: model, task, method, P, init, lr, epochs.
 pub fn config_cells(row: &SummaryRow) -> String {
     let s = &row.settings;
-    let p = match s.method.as_str() {
-        "pt" | "pt2" => s.prompt_len.to_string(),
-        _ => "–".to_string(),
+    let p = if s.tuning.method.has_prompts() {
+        s.tuning.prompt_len.to_string()
+    } else {
+        "–".to_string()
     };
     let init = s.init();
     let init = if init.is_empty() { "–" } else { &init };
-    // Settings config.json writes only away from their defaults (a PyTorch replay, random
-    // batches, …) go beside the method, so that such rows are told apart.
-    let mut method = s.method.clone();
-    if s.method == "lora" {
-        method.push_str(&format!(
-            " r={} α={} {}",
-            s.lora_rank, s.lora_alpha, s.lora_targets
-        ));
+    // The method's own options, and settings config.json writes only away from their defaults
+    // (a PyTorch replay, random batches, …), go beside the method, so that such rows are told
+    // apart.
+    let mut method = s.tuning.method.to_string();
+    let details = s.method().map(|m| m.details()).unwrap_or_default();
+    if !details.is_empty() {
+        method.push_str(&format!(" {details}"));
     }
     for (key, value) in s
         .away_from_default()
@@ -523,7 +515,7 @@ mod tests {
         assert_eq!(s.len(), 3, "a run with another dropout is not a seed");
         let pt2 = s
             .iter()
-            .find(|s| s.settings.method == "pt2" && s.n == 2)
+            .find(|s| s.settings.tuning.method == MethodKind::Pt2 && s.n == 2)
             .unwrap();
         assert!((pt2.mean - 0.6).abs() < 1e-12 && (pt2.std - 0.1414213562).abs() < 1e-9);
     }
@@ -575,7 +567,12 @@ mod tests {
         ];
         let mut summary = summarize(&rows(&records));
         cost_of_a_point(&mut summary, &records);
-        let of = |m: &str| summary.iter().find(|s| s.settings.method == m).unwrap();
+        let of = |m: &str| {
+            summary
+                .iter()
+                .find(|s| s.settings.tuning.method.name() == m)
+                .unwrap()
+        };
         let (ft, pt2, pt) = (of("ft"), of("pt2"), of("pt"));
         assert!((ft.mean - 0.81).abs() < 1e-12);
         assert_eq!((ft.reached_ft, ft.epochs_to_ft), (2, Some(2.0)));
@@ -588,7 +585,12 @@ mod tests {
         assert!((pt2.last_mean - 0.775).abs() < 1e-12 && (pt2.mean - 0.83).abs() < 1e-12);
         assert_eq!(pt2.majority, Some(0.5));
         learning_curves(&mut summary, &records);
-        let of = |m: &str| summary.iter().find(|s| s.settings.method == m).unwrap();
+        let of = |m: &str| {
+            summary
+                .iter()
+                .find(|s| s.settings.tuning.method.name() == m)
+                .unwrap()
+        };
         let curve = &of("pt2").curve;
         assert_eq!(curve.len(), 4);
         for (got, want) in curve.iter().zip([0.60, 0.80, 0.75, 0.775]) {

@@ -52,11 +52,11 @@ fn optimizer_file(run: &RunDir, epoch: usize) -> PathBuf {
     dir_of(run).join(format!("optimizer-{epoch}.bpk"))
 }
 
-/// What a method trains: PT/PT2 their adapter and head, FT everything.
-fn trainable(store: BurnpackStore, settings: &RunSettings) -> BurnpackStore {
-    match settings.method.as_str() {
-        "ft" => store,
-        _ => store.with_regex(r"^(adapter|head)\."),
+/// What the model trains (`TunedModel::trained_patterns`, the checkpoint's own list).
+fn trainable(store: BurnpackStore, model: &TunedModel) -> BurnpackStore {
+    match model.trained_patterns() {
+        None => store,
+        Some(patterns) => patterns.into_iter().fold(store, |s, p| s.with_regex(p)),
     }
 }
 
@@ -70,8 +70,16 @@ pub fn save(
     let epoch = state.epochs_done;
     std::fs::create_dir_all(dir_of(run))
         .with_context(|| format!("cannot create {}", dir_of(run).display()))?;
+    let untracked = model.untracked_trainables();
+    if let Some(first) = untracked.first() {
+        anyhow::bail!(
+            "{} trainable tensors (e.g. {first}) are outside what method {} says it trains: they would not be saved",
+            untracked.len(),
+            state.settings.tuning.method
+        );
+    }
     let path = model_file(run, epoch);
-    let mut store = trainable(BurnpackStore::from_file(&path), &state.settings).overwrite(true);
+    let mut store = trainable(BurnpackStore::from_file(&path), model).overwrite(true);
     model
         .save_into(&mut store)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
@@ -109,12 +117,26 @@ pub fn restore(
 ) -> Result<(TunedModel, ModuleOptimizer)> {
     let path = model_file(run, state.epochs_done);
     let store = BurnpackStore::from_file(&path).allow_partial(true);
-    let mut store = trainable(store, &state.settings);
+    let mut store = trainable(store, &model);
     let result = model
         .load_from(&mut store)
         .map_err(|e| cannot_resume(&path, &e.to_string()))?;
     if let Some(error) = result.errors.first() {
         return Err(cannot_resume(&path, &error.to_string()));
+    }
+    // Every tensor the run trains must come back: one left at its init would go on from there.
+    let missing: Vec<&String> = result
+        .missing
+        .iter()
+        .map(|(path, _)| path)
+        .filter(|path| model.trains(path))
+        .collect();
+    if let Some(first) = missing.first() {
+        let why = format!(
+            "no {first} in it ({} of the run's trained tensors missing)",
+            missing.len()
+        );
+        return Err(cannot_resume(&path, &why));
     }
     if result.applied.is_empty() {
         return Err(cannot_resume(&path, "no weights in it"));

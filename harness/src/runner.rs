@@ -119,7 +119,7 @@ pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Resu
             "{}; now {} {} {}",
             eta.message(overall.position() as usize),
             run.settings.task,
-            run.settings.method,
+            run.settings.tuning.method,
             run.id
         ));
         let dir = env.dir.run(&run.id);
@@ -152,7 +152,7 @@ pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Resu
         };
         if let Some(message) = &status.error {
             multi.suspend(|| {
-                let (task, method) = (&run.settings.task, &run.settings.method);
+                let (task, method) = (&run.settings.task, &run.settings.tuning.method);
                 eprintln!(
                     "run {} ({task} {method}) {:?}: {message}",
                     run.id, status.status

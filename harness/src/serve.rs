@@ -43,7 +43,7 @@ pub struct ServedTask {
     pub name: String,
     /// Runs on the encoder as loaded (PT, PT2 without a random pooler): may share a backbone.
     pub frozen: bool,
-    pub method: String,
+    pub method: ptv2_models::MethodKind,
     pub model: String,
     pub task: Box<dyn Task>,
     pub text: TextEncoder,
@@ -151,11 +151,11 @@ impl Server {
                     dir.display()
                 );
             }
-            let method = trained.settings.method.clone();
+            let method = trained.settings.tuning.method;
             // PT and PT2 leave the encoder as loaded; FT and LoRA (merged) change its weights, a
             // random pooler (`missing_pooler = random`) is the run's own.
             let frozen = |settings: &RunSettings| {
-                matches!(settings.method.as_str(), "pt" | "pt2")
+                settings.tuning.method.facts().shares_served_backbone
                     && settings.missing_pooler == MissingPooler::Cls
             };
             let shares = |t: &ServedTask| t.model == trained.settings.model && t.frozen;

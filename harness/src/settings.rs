@@ -10,15 +10,12 @@
 //! A new setting is a field here (doc comment, flag, default), plus the code that uses it.
 
 use anyhow::{bail, Context, Result};
-use clap::builder::PossibleValuesParser;
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use ptv2_models::methods::lora::LoraTargets;
-use ptv2_models::methods::p_tuning_v2::LayerSelection;
-use ptv2_models::methods::{LORA_ALPHA, LORA_RANK};
-use ptv2_models::{Method, MethodOptions, PromptInit, PromptPool, DEFAULT_MODEL, METHOD_NAMES};
+use ptv2_models::methods::PromptPlace;
+use ptv2_models::{Method, MethodOptions, DEFAULT_MODEL};
 
 use crate::schedule::Schedule;
 
@@ -31,40 +28,11 @@ pub struct RunSettings {
     /// task name (the README's task table), `NAME:TRAIN,DEV` or `parquet:NAME:TRAIN,DEV`
     #[arg(long)]
     pub task: String,
-    /// `ft` (full fine-tuning), `pt` (prompt tuning), `pt2` (P-tuning v2), `lora` (LoRA, as PEFT)
-    #[arg(long, value_parser = PossibleValuesParser::new(METHOD_NAMES))]
-    pub method: String,
-    /// prompt length P of pt and pt2 (ft and lora have none: their combinations collapse into one run)
-    #[arg(long, default_value_t = 16)]
-    pub prompt_len: usize,
-    /// pt2: train the prefix through an MLP of this hidden size (reparameterization)
-    #[arg(long)]
-    pub reparam_hidden: Option<usize>,
-    /// pt2: which layers get a prefix: `all`, `top:K`, `bottom:K`
-    #[arg(long, default_value = "all")]
-    pub prefix_layers: LayerSelection,
-    /// pt: how the prompts start: `random` (N(0, the model's initializer_range)), `normal:STD`, `vocab` (word embeddings of frequent training tokens), `text:WORDS`
-    #[arg(long, default_value = "random")]
-    pub prompt_init: PromptInit,
-    /// pt2: how the prefix starts: `random` (N(0, the model's initializer_range), as THUDM's code), `normal:STD` (`normal:1` is PEFT's), `vocab` (the frozen encoder's keys/values of frequent training tokens), `text:WORDS`
-    #[arg(long, default_value = "random")]
-    pub prefix_init: PromptInit,
-    /// pt: where a sequence head reads: `cls` (the real [CLS], as the paper's code) or `first` (the first prompt, as PEFT's BertForSequenceClassification; `import-peft` sets it)
-    #[arg(long, default_value = "cls")]
-    #[serde(default, skip_serializing_if = "PromptPool::is_cls")]
-    pub prompt_pool: PromptPool,
-    /// lora: rank r of each update A·B
-    #[arg(long, default_value_t = LORA_RANK)]
-    #[serde(default = "lora_rank", skip_serializing_if = "is_lora_rank")]
-    pub lora_rank: usize,
-    /// lora: the update is scaled by lora_alpha / lora_rank (PEFT's default 8)
-    #[arg(long, default_value_t = LORA_ALPHA)]
-    #[serde(default = "lora_alpha", skip_serializing_if = "is_lora_alpha")]
-    pub lora_alpha: f64,
-    /// lora: which projections of each layer get an update, a subset of `q,k,v,o` (attention query, key, value, output)
-    #[arg(long, default_value = "q,v")]
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub lora_targets: LoraTargets,
+    /// the method and its options, flattened: flags, sweep keys and config.json keep one flat
+    /// list (and run ids stay what they were before the group existed)
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub tuning: MethodOptions,
     /// where the checkpoint has no pooler (roberta-large, DeBERTa): `cls` (sequence heads read the [CLS]/<s> state), `random` (a randomly initialised tanh pooler, frozen with the backbone and saved with the run: THUDM's RobertaModel) or `context` (DeBERTa's ContextPooler as THUDM's DeBERTa classes have it: dense + GELU, drawn at random, trained with the head, saved with the run)
     #[arg(long, value_enum, default_value_t = MissingPooler::Cls)]
     #[serde(default, skip_serializing_if = "is_default")]
@@ -157,19 +125,23 @@ pub enum Framework {
     Pytorch,
 }
 
-/// The settings added after runs existed: left out of config.json at their default, so that the
-/// ids (hashes of it) of earlier runs stay.
-const OMITTED_AT_DEFAULT: [&str; 10] = [
-    "prompt_pool",
-    "subset",
-    "batching",
-    "framework",
-    "lora_rank",
-    "lora_alpha",
-    "lora_targets",
-    "backbone_dropout",
-    "missing_pooler",
-    "grad_accum",
+/// The settings added after runs existed, each with what a config.json without it means: the
+/// value every run had before the setting existed. config.json leaves a setting out while it
+/// holds that value (its field's `skip_serializing_if`), so that earlier runs keep their ids;
+/// `fill_omitted`, the listings (`away_from_default`) and the id tests read this table.
+#[allow(clippy::type_complexity)]
+const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 10] = [
+    ("prompt_pool", || "cls".into()),
+    ("subset", || "random".into()),
+    // Not the flag's default (random): runs before the change were grouped (see Batching).
+    ("batching", || "grouped".into()),
+    ("framework", || "ptv2".into()),
+    ("lora_rank", || ptv2_models::methods::LORA_RANK.into()),
+    ("lora_alpha", || ptv2_models::methods::LORA_ALPHA.into()),
+    ("lora_targets", || "q,v".into()),
+    ("backbone_dropout", || serde_json::Value::Null),
+    ("missing_pooler", || "cls".into()),
+    ("grad_accum", || 1.into()),
 ];
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -182,22 +154,6 @@ fn one() -> usize {
 
 fn is_one(n: &usize) -> bool {
     *n == 1
-}
-
-fn lora_rank() -> usize {
-    LORA_RANK
-}
-
-fn is_lora_rank(rank: &usize) -> bool {
-    *rank == LORA_RANK
-}
-
-fn lora_alpha() -> f64 {
-    LORA_ALPHA
-}
-
-fn is_lora_alpha(alpha: &f64) -> bool {
-    *alpha == LORA_ALPHA
 }
 
 /// The settings alone as a command, for parsing sweep values and listing the keys.
@@ -256,16 +212,7 @@ impl RunSettings {
     /// settings that make the same run are equal (and get one id).
     pub fn resolved(mut self) -> Result<Self> {
         self.check_ranges()?;
-        let options = self.method()?.options();
-        self.prompt_len = options.prompt_len;
-        self.reparam_hidden = options.reparam_hidden;
-        self.prefix_layers = options.prefix_layers;
-        self.prompt_init = options.prompt_init;
-        self.prefix_init = options.prefix_init;
-        self.prompt_pool = options.prompt_pool;
-        self.lora_rank = options.lora_rank;
-        self.lora_alpha = options.lora_alpha;
-        self.lora_targets = options.lora_targets;
+        self.tuning = self.method()?.options();
         Ok(self)
     }
 
@@ -277,8 +224,8 @@ impl RunSettings {
             ("grad_accum", Some(self.grad_accum)),
             ("max_train", self.max_train),
             ("max_eval", self.max_eval),
-            ("reparam_hidden", self.reparam_hidden),
-            ("lora_rank", Some(self.lora_rank)),
+            ("reparam_hidden", self.tuning.reparam_hidden),
+            ("lora_rank", Some(self.tuning.lora_rank)),
         ];
         for (key, value) in at_least_one {
             if value == Some(0) {
@@ -302,16 +249,17 @@ impl RunSettings {
                 self.max_len
             );
         }
-        if !(self.lora_alpha > 0.0 && self.lora_alpha.is_finite()) {
+        let o = &self.tuning;
+        if !(o.lora_alpha > 0.0 && o.lora_alpha.is_finite()) {
             bail!(
                 "\"lora_alpha\" must be a number > 0, found {}",
-                self.lora_alpha
+                o.lora_alpha
             );
         }
-        if ["pt", "pt2"].contains(&self.method.as_str()) && self.prompt_len == 0 {
+        if o.method.has_prompts() && o.prompt_len == 0 {
             bail!(
                 "\"prompt_len\" must be at least 1 for {}, found 0",
-                self.method
+                o.method
             );
         }
         Ok(())
@@ -319,57 +267,34 @@ impl RunSettings {
 
     /// The tuning method these settings describe.
     pub fn method(&self) -> Result<Method> {
-        let options = MethodOptions {
-            prompt_len: self.prompt_len,
-            reparam_hidden: self.reparam_hidden,
-            prefix_layers: self.prefix_layers.clone(),
-            prompt_init: self.prompt_init.clone(),
-            prefix_init: self.prefix_init.clone(),
-            prompt_pool: self.prompt_pool,
-            lora_rank: self.lora_rank,
-            lora_alpha: self.lora_alpha,
-            lora_targets: self.lora_targets.clone(),
-        };
-        Method::from_options(&self.method, &options).map_err(anyhow::Error::msg)
+        Method::from_options(&self.tuning).map_err(anyhow::Error::msg)
     }
 
-    /// The prompt (pt) or prefix (pt2) init; empty for ft.
+    /// The prompt (pt) or prefix (pt2) init; empty for methods without prompts.
     pub fn init(&self) -> String {
-        match self.method.as_str() {
-            "pt" => self.prompt_init.to_string(),
-            "pt2" => self.prefix_init.to_string(),
-            _ => String::new(),
+        match self.tuning.method.facts().prompts {
+            PromptPlace::Input => self.tuning.prompt_init.to_string(),
+            PromptPlace::EveryLayer => self.tuning.prefix_init.to_string(),
+            PromptPlace::None => String::new(),
         }
     }
 
-    /// Put the settings that config.json leaves out at their defaults (`is_default`) into the
-    /// serialized `fields` of a run's settings, for tables.
+    /// Put the settings that config.json leaves out (`LATER_SETTINGS`) into the serialized
+    /// `fields` of a run's settings, for tables.
     pub fn fill_omitted(fields: &mut serde_json::Map<String, serde_json::Value>) {
-        for key in OMITTED_AT_DEFAULT {
-            // Numbers stay numbers, so that a table's column has one type.
-            let default = match key {
-                "lora_rank" => Some(LORA_RANK.into()),
-                "grad_accum" => Some(1.into()),
-                "lora_alpha" => Some(LORA_ALPHA.into()),
-                "backbone_dropout" => Some(serde_json::Value::Null),
-                // What a config.json without the key means, not the flag's default (see Batching).
-                "batching" => Some("grouped".into()),
-                _ => Self::default_of(key).map(serde_json::Value::from),
-            };
-            if let Some(default) = default {
-                fields.entry(key).or_insert(default);
-            }
+        for (key, absent) in LATER_SETTINGS {
+            fields.entry(key).or_insert_with(absent);
         }
     }
 
-    /// The settings of `OMITTED_AT_DEFAULT` this run sets away from their flag default, as
+    /// The settings of `LATER_SETTINGS` this run sets away from their flag default, as
     /// (key, value): what tells a PyTorch replay or grouped batches apart in a listing.
     pub fn away_from_default(&self) -> Vec<(&'static str, String)> {
         let mut fields = self.configuration();
         Self::fill_omitted(&mut fields);
-        OMITTED_AT_DEFAULT
+        LATER_SETTINGS
             .into_iter()
-            .filter_map(|key| {
+            .filter_map(|(key, _)| {
                 let value = Self::value_text(fields.get(key)?)?;
                 (!Self::is_flag_default(key, &value)).then_some((key, value))
             })
@@ -531,7 +456,7 @@ mod tests {
             "t",
         )
         .unwrap();
-        assert_eq!((s.prompt_len, s.epochs, s.max_len), (16, 3, 128));
+        assert_eq!((s.tuning.prompt_len, s.epochs, s.max_len), (16, 3, 128));
         assert_eq!(s.model, DEFAULT_MODEL);
         assert_eq!(s.schedule.to_string(), "linear");
     }
@@ -546,7 +471,7 @@ mod tests {
             RunSettings::from_values(&b, "t").unwrap(),
         );
         assert_eq!(a, b);
-        assert_eq!((a.id(), a.prompt_len), (b.id(), 0));
+        assert_eq!((a.id(), a.tuning.prompt_len), (b.id(), 0));
     }
 
     #[test]
@@ -622,32 +547,23 @@ mod tests {
         ]);
         let plain = RunSettings::from_values(&base, "t").unwrap();
         let json = serde_json::to_string(&plain).unwrap();
-        for key in OMITTED_AT_DEFAULT {
-            assert!(!json.contains(key), "{json}");
-        }
         let serde_json::Value::Object(mut fields) = serde_json::to_value(&plain).unwrap() else {
             unreachable!()
         };
+        // config.json leaves out exactly the later settings, each at what its absence means.
+        let written: Vec<String> = fields.keys().cloned().collect();
+        let mut every: Vec<String> = written.clone();
+        for (key, _) in LATER_SETTINGS {
+            assert!(!written.iter().any(|k| k == key), "{key} in {json}");
+            every.push(key.to_string());
+        }
+        every.sort();
+        let mut keys = RunSettings::keys();
+        keys.sort();
+        assert_eq!(every, keys, "every setting is written or a later setting");
         RunSettings::fill_omitted(&mut fields);
-        let filled: Vec<String> = OMITTED_AT_DEFAULT
-            .iter()
-            .map(|k| fields[*k].to_string())
-            .collect();
-        assert_eq!(
-            filled,
-            [
-                r#""cls""#,
-                r#""random""#,
-                r#""grouped""#,
-                r#""ptv2""#,
-                "8",
-                "8.0",
-                r#""q,v""#,
-                "null",
-                r#""cls""#,
-                "1"
-            ]
-        );
+        let read = RunSettings::from_config_json(&serde_json::to_string(&fields).unwrap(), "t");
+        assert_eq!(read.unwrap().id(), plain.id(), "filled in, the same run");
         let mut explicit = base.clone();
         explicit.extend(values(&[("subset", "random"), ("framework", "ptv2")]));
         assert_eq!(

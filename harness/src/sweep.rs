@@ -191,6 +191,54 @@ mod tests {
     use super::*;
     use ptv2_models::Method;
 
+    /// The run ids of two committed sweeps, pinned: a run id is the hash of its config.json, so
+    /// a change to how settings serialize (a new setting, a regrouping) must leave them alone or
+    /// every finished run of every sweep would be trained again.
+    #[test]
+    fn committed_sweeps_keep_their_run_ids() {
+        let ids = |name: &str| -> Vec<String> {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../experiments/{name}.toml"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            expand(&text, name)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        assert_eq!(ids("smoke"), GOLDEN_SMOKE);
+        assert_eq!(ids("glue-small"), GOLDEN_GLUE_SMALL);
+    }
+
+    const GOLDEN_SMOKE: &[&str] = &["0c75ffacf571", "d66f16442318", "43d5e088b9dd"];
+    /// Computed by the code before method options became one group (fe5219e).
+    const GOLDEN_GLUE_SMALL: &[&str] = &[
+        "63b143164c0c",
+        "41b4149a5d7f",
+        "fae115f68b51",
+        "15272d88f4e0",
+        "2cf56acd0dec",
+        "9135e77d5529",
+        "c640d99fd4a9",
+        "82365e45a1fe",
+        "97789a9cf18b",
+        "0b1137c4a4d1",
+        "b0a482984368",
+        "9b54e5626106",
+        "a76cf2dab8df",
+        "5b64a2a85ca2",
+        "acacb991323f",
+        "84f0b17bb8ce",
+        "db6a2536df98",
+        "0fdea7aaec1a",
+        "eeba8e76c3cd",
+        "c9104697c974",
+        "7b539d3b4a7e",
+        "1b917c65c4fc",
+        "bf859b5afbdd",
+        "62eb02b8bd06",
+    ];
+
     const SWEEP: &str = r#"
 description = "test"
 [fixed]
@@ -217,13 +265,13 @@ prompt_len = 4
     #[test]
     fn expands_overrides_excludes_and_dedupes_ft() {
         let runs = expand(SWEEP, "t.toml").unwrap();
-        let described: Vec<(String, String, usize, f64, usize)> = runs
+        let described: Vec<(String, &str, usize, f64, usize)> = runs
             .iter()
             .map(|r| {
                 (
                     r.settings.task.clone(),
-                    r.settings.method.clone(),
-                    r.settings.prompt_len,
+                    r.settings.tuning.method.name(),
+                    r.settings.tuning.prompt_len,
                     r.settings.lr,
                     r.settings.epochs,
                 )
@@ -232,11 +280,11 @@ prompt_len = 4
         assert_eq!(
             described,
             vec![
-                ("rte".into(), "ft".into(), 0, 5e-5, 2),
-                ("rte".into(), "pt2".into(), 16, 1e-2, 2),
-                ("sst2".into(), "ft".into(), 0, 5e-5, 2),
-                ("sst2".into(), "pt2".into(), 4, 1e-2, 5),
-                ("sst2".into(), "pt2".into(), 16, 1e-2, 5),
+                ("rte".into(), "ft", 0, 5e-5, 2),
+                ("rte".into(), "pt2", 16, 1e-2, 2),
+                ("sst2".into(), "ft", 0, 5e-5, 2),
+                ("sst2".into(), "pt2", 4, 1e-2, 5),
+                ("sst2".into(), "pt2", 16, 1e-2, 5),
             ]
         );
         assert!(matches!(

@@ -103,7 +103,7 @@ fn injected_nan(step: usize) -> bool {
 
 /// Prompt and real tokens together must fit the model's position table.
 fn check_token_budget(settings: &RunSettings, encoder: &Encoder) -> Result<()> {
-    let (prompt, budget) = (settings.prompt_len, encoder.token_budget());
+    let (prompt, budget) = (settings.tuning.prompt_len, encoder.token_budget());
     if prompt + settings.max_len > budget {
         anyhow::bail!(
             "\"prompt_len\" {prompt} + \"max_len\" {} = {} tokens, but {} has {budget} positions: lower them so that they add up to at most {budget}",
@@ -343,7 +343,7 @@ impl<'a> Training<'a> {
             let tmp = self
                 .out
                 .file(&format!(".{CHECKPOINT_FILE}.tmp-{}", std::process::id()));
-            eval_model.save_checkpoint(&self.settings.method()?, &tmp)?;
+            eval_model.save_checkpoint(&tmp)?;
             std::fs::rename(&tmp, self.out.file(CHECKPOINT_FILE))
                 .context("cannot move checkpoint into place")?;
         }
@@ -440,7 +440,7 @@ impl<'a> Training<'a> {
         let wall_seconds = self.wall_seconds();
         Ok(RunMetrics {
             task: self.settings.task.clone(),
-            method: self.settings.method.clone(),
+            method: self.settings.tuning.method,
             model: self.settings.model.clone(),
             seed: self.settings.seed,
             params,
@@ -507,7 +507,7 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
     if env.verbose {
         eprintln!(
             "{} {} on {}: {params}",
-            settings.task, settings.method, settings.model
+            settings.task, settings.tuning.method, settings.model
         );
     }
     for epoch in run.epochs.len()..settings.epochs {
@@ -590,7 +590,7 @@ fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> R
     // A replay does not resume: an interrupted one starts over from a new bundle.
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let model = model.save_checkpoint(&settings.method()?, &dir.join(replay::INIT_FILE))?;
+    let model = model.save_checkpoint(&dir.join(replay::INIT_FILE))?;
     let mut train = BTreeMap::new();
     for epoch in 0..settings.epochs {
         for (step, chunk) in run.next_epoch_batches().iter().enumerate() {
@@ -609,16 +609,17 @@ fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> R
     let spec = replay::ReplaySpec {
         model_dir: run.model_dir.clone(),
         num_layers: model.encoder.num_layers(),
-        method: settings.method.clone(),
-        prompt_len: settings.prompt_len,
-        pool_first_prompt: !settings.prompt_pool.is_cls(),
+        method: settings.tuning.method,
+        prompt_len: settings.tuning.prompt_len,
+        pool_first_prompt: !settings.tuning.prompt_pool.is_cls(),
         head,
         num_labels,
         dropout: settings.dropout,
         backbone_dropout: settings.backbone_dropout,
-        lora_rank: settings.lora_rank,
-        lora_alpha: settings.lora_alpha,
+        lora_rank: settings.tuning.lora_rank,
+        lora_alpha: settings.tuning.lora_alpha,
         lora_modules: settings
+            .tuning
             .lora_targets
             .targets()
             .iter()

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ptv2_harness::records::{RunDir, RunMetrics, RunStatus};
 use ptv2_harness::sweep::expand;
+use ptv2_models::MethodKind;
 
 mod common;
 use common::data_dir;
@@ -51,16 +52,19 @@ fn outcome(m: &RunMetrics) -> (Vec<(f64, Vec<(String, f64)>)>, usize, Vec<(Strin
     (epochs, m.best_epoch, m.best_dev.clone())
 }
 
-fn train_args(out: &Path, method: &str) -> Vec<String> {
-    let lr = if method == "ft" { "5e-4" } else { "3e-2" };
+/// A small run of `method`, with `extra` flags (the model among them).
+fn train_args(out: &Path, method: MethodKind, extra: &[&str]) -> Vec<String> {
+    let lr = if method.freezes_backbone() {
+        "3e-2"
+    } else {
+        "5e-4"
+    };
     let args = [
         "train",
-        "--model",
-        "minilm-l6@1",
         "--task",
         "rte",
         "--method",
-        method,
+        method.name(),
         "--lr",
         lr,
         "--prompt-len",
@@ -74,12 +78,42 @@ fn train_args(out: &Path, method: &str) -> Vec<String> {
         "--max-eval",
         "32",
         "--max-len",
-        "64",
-        "--out",
+        "48",
     ];
-    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> = args.iter().chain(extra).map(|s| s.to_string()).collect();
+    args.push("--out".into());
     args.push(out.display().to_string());
     args
+}
+
+/// Every method the registry lists, and the variants that train tensors of their own: a
+/// reparameterized PT2 prefix (its MLP) and DeBERTa's context pooler (trained with the head).
+fn resume_cases() -> Vec<(String, MethodKind, Vec<String>)> {
+    let minilm = ["--model", "minilm-l6@1"];
+    let mut cases: Vec<(String, MethodKind, Vec<String>)> = MethodKind::ALL
+        .into_iter()
+        .map(|m| (m.name().to_string(), m, minilm.map(String::from).to_vec()))
+        .collect();
+    let reparam = [minilm[0], minilm[1], "--reparam-hidden", "16"]
+        .map(String::from)
+        .to_vec();
+    cases.push(("pt2 reparameterized".into(), MethodKind::Pt2, reparam));
+    let deberta =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/tiny_deberta_v2");
+    let context = [
+        "--model",
+        &deberta.display().to_string(),
+        "--missing-pooler",
+        "context",
+    ]
+    .map(String::from)
+    .to_vec();
+    cases.push((
+        "lora, deberta context pooler".into(),
+        MethodKind::Lora,
+        context,
+    ));
+    cases
 }
 
 /// Wait until the run in `dir` has saved its state after `epochs` epochs.
@@ -103,47 +137,63 @@ fn wait_for_epochs(dir: &Path, epochs: u64) {
     }
 }
 
-#[test]
-fn a_run_stopped_after_its_second_epoch_resumes_to_the_same_end() {
-    // SIGKILL (a lost node) and SIGTERM (Slurm preemption: stop at the next step).
-    for (method, signal) in [
-        ("pt2", libc::SIGKILL),
-        ("ft", libc::SIGKILL),
-        ("pt2", libc::SIGTERM),
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let (whole, cut) = (dir.path().join("whole"), dir.path().join("cut"));
-        finish(start(&train_args(&whole, method)));
+/// Train `args` straight through into `whole` and, stopped by `signal` after epoch 2 and started
+/// again, into `cut`; both must end the same: per-epoch losses, dev scores, best epoch and
+/// checkpoint bytes.
+fn stopped_and_resumed_ends_the_same(case: &str, args: impl Fn(&Path) -> Vec<String>, signal: i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, cut) = (dir.path().join("whole"), dir.path().join("cut"));
+    finish(start(&args(&whole)));
 
-        let mut child = start(&train_args(&cut, method));
-        wait_for_epochs(&cut, 2);
-        if signal == libc::SIGKILL {
-            kill_group(&mut child);
-        } else {
-            // SAFETY: SIGTERM to the process this test started.
-            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
-            assert!(
-                !child.wait().unwrap().success(),
-                "an interrupted run exits non-zero"
-            );
-        }
-        assert!(!cut.join("metrics.json").exists(), "stopped before the end");
-        finish(start(&train_args(&cut, method)));
-
-        let (a, b) = (RunDir(whole.clone()), RunDir(cut.clone()));
-        let case = format!("{method}, signal {signal}");
-        assert_eq!(
-            outcome(&a.metrics().unwrap()),
-            outcome(&b.metrics().unwrap()),
-            "{case}"
-        );
-        let bytes = |d: &Path| std::fs::read(d.join("checkpoint.safetensors")).unwrap();
-        assert!(bytes(&whole) == bytes(&cut), "{case}: checkpoints differ");
+    let mut child = start(&args(&cut));
+    wait_for_epochs(&cut, 2);
+    if signal == libc::SIGKILL {
+        kill_group(&mut child);
+    } else {
+        // SAFETY: a signal to the process this test started.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
         assert!(
-            !cut.join("resume").exists(),
-            "the saved state goes when the run ends"
+            !child.wait().unwrap().success(),
+            "an interrupted run exits non-zero"
         );
     }
+    assert!(
+        !cut.join("metrics.json").exists(),
+        "{case}: stopped before the end"
+    );
+    finish(start(&args(&cut)));
+
+    let (a, b) = (RunDir(whole.clone()), RunDir(cut.clone()));
+    let case = format!("{case}, signal {signal}");
+    assert_eq!(
+        outcome(&a.metrics().unwrap()),
+        outcome(&b.metrics().unwrap()),
+        "{case}"
+    );
+    let bytes = |d: &Path| std::fs::read(d.join("checkpoint.safetensors")).unwrap();
+    assert!(bytes(&whole) == bytes(&cut), "{case}: checkpoints differ");
+    assert!(
+        !cut.join("resume").exists(),
+        "the saved state goes when the run ends"
+    );
+}
+
+#[test]
+fn every_method_killed_after_its_second_epoch_resumes_to_the_same_end() {
+    let cases = resume_cases();
+    assert!(cases.len() > MethodKind::ALL.len());
+    for (case, method, extra) in &cases {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let args = |out: &Path| train_args(out, *method, &extra);
+        stopped_and_resumed_ends_the_same(case, args, libc::SIGKILL);
+    }
+}
+
+#[test]
+fn a_run_stopped_by_sigterm_resumes_to_the_same_end() {
+    // Slurm's preemption: the run stops at the next step and saves nothing half-done.
+    let args = |out: &Path| train_args(out, MethodKind::Pt2, &["--model", "minilm-l6@1"]);
+    stopped_and_resumed_ends_the_same("pt2", args, libc::SIGTERM);
 }
 
 const SWEEP: &str = r#"

@@ -52,8 +52,8 @@ pub use hub::{resolve_model, ModelSpec, DEFAULT_MODEL};
 pub use load::{load_encoder, ModelDir};
 pub use loss::Targets;
 pub use methods::{
-    Adapter, Method, MethodInit, MethodOptions, ParamCounts, PromptInit, PromptPool, TunedModel,
-    METHOD_NAMES,
+    Adapter, Method, MethodInit, MethodKind, MethodOptions, ParamCounts, PromptInit, PromptPool,
+    TunedModel,
 };
 pub use tokenize::{TextEncoder, TokenBatch};
 

@@ -59,7 +59,7 @@ fn checkpoints_keep_their_names_and_reload() {
     for (method, adapter) in [(pt2, "prefix.embedding"), (pt, "prompt.embedding")] {
         let path = dir.path().join(format!("{}.safetensors", method.name()));
         let trained = TunedModel::new(encoder.clone(), &method, &head, &init, &device);
-        let trained = trained.save_checkpoint(&method, &path).unwrap();
+        let trained = trained.save_checkpoint(&path).unwrap();
         let mut expected = vec![head_names[0].to_string(), head_names[1].to_string()];
         expected.push(adapter.to_string());
         expected.sort();
@@ -72,7 +72,7 @@ fn checkpoints_keep_their_names_and_reload() {
     }
     let path = dir.path().join("ft.safetensors");
     let ft = TunedModel::new(encoder.clone(), &Method::Ft, &head, &init, &device);
-    ft.save_checkpoint(&Method::Ft, &path).unwrap();
+    ft.save_checkpoint(&path).unwrap();
     let all = names(&path);
     assert!(all.contains(&"head.classifier.weight".to_string()));
     assert!(
@@ -159,7 +159,7 @@ fn lora_saves_only_its_factors_and_head_and_merges_to_the_same_logits() {
     assert_ne!(adapted, base);
 
     let saved = dir.path().join("lora.safetensors");
-    let model = model.save_checkpoint(&method, &saved).unwrap();
+    let model = model.save_checkpoint(&saved).unwrap();
     let mut expected: Vec<String> = tensors.iter().map(|t| t.0.clone()).collect();
     expected.sort();
     assert_eq!(names(&saved), expected);
@@ -199,7 +199,7 @@ fn a_random_pooler_travels_with_a_frozen_backbone_checkpoint() {
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pt2.safetensors");
-    let trained = build(1).save_checkpoint(&method, &path).unwrap();
+    let trained = build(1).save_checkpoint(&path).unwrap();
     let saved = names(&path);
     assert!(
         saved.contains(&"encoder.pooler.dense.weight".to_string())

@@ -245,7 +245,7 @@ fn logits(model: &TunedModel, device: &Device) -> Vec<f32> {
 fn crosses(from: &Device, to: &Device, path: &Path) -> f32 {
     let method = pt2();
     let (_, trained) = train(start(&method), &from.clone().autodiff());
-    let trained = trained.valid().save_checkpoint(&method, path).unwrap();
+    let trained = trained.valid().save_checkpoint(path).unwrap();
     let mut loaded = start(&method).valid().fork(to);
     loaded.load_checkpoint(path).unwrap();
     max_diff(&logits(&trained, from), &logits(&loaded, to))

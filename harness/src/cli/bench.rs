@@ -21,9 +21,10 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use ptv2_models::loss::loss;
+use ptv2_models::methods::PromptPlace;
 use ptv2_models::{
     backend, resolve_model, Encoder, EncoderConfig, EncoderInput, HeadKind, Method, MethodInit,
-    MethodOptions, Pretrained, Targets, TunedModel,
+    MethodKind, MethodOptions, Pretrained, Targets, TunedModel,
 };
 
 use super::MachineArgs;
@@ -36,8 +37,8 @@ pub struct BenchArgs {
     /// `config:PATH` (random weights of a config.json's shape, e.g. roberta-large's: no download).
     #[arg(long, value_delimiter = ',', default_value = "minilm-l6,tiny")]
     pub models: Vec<String>,
-    #[arg(long, value_delimiter = ',', default_value = "ft,pt,pt2")]
-    pub methods: Vec<String>,
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "ft,pt,pt2")]
+    pub methods: Vec<MethodKind>,
     #[arg(long, value_delimiter = ',', default_value = "128,256")]
     pub seq_lens: Vec<usize>,
     #[arg(long, default_value_t = 16)]
@@ -65,7 +66,7 @@ pub struct BenchArgs {
 pub struct BenchRow {
     pub framework: String,
     pub model: String,
-    pub method: String,
+    pub method: MethodKind,
     pub seq_len: usize,
     pub batch_size: usize,
     pub train_step_s: f64,
@@ -88,23 +89,24 @@ pub struct BenchRow {
 /// PT's prompts are extra tokens; PT2's prefix extra keys only.
 pub fn step_gflop(
     config: &EncoderConfig,
-    method: &str,
+    method: MethodKind,
     batch: usize,
     seq: usize,
     prompts: usize,
 ) -> (f64, f64) {
-    let (tokens, keys) = match method {
-        "pt" => (seq + prompts, seq + prompts),
-        "pt2" => (seq, seq + prompts),
-        _ => (seq, seq),
+    let (tokens, keys) = match method.facts().prompts {
+        PromptPlace::Input => (seq + prompts, seq + prompts),
+        PromptPlace::EveryLayer => (seq, seq + prompts),
+        PromptPlace::None => (seq, seq),
     };
     let (h, i) = (config.hidden_size as f64, config.intermediate_size as f64);
     let per_token = 4.0 * h * h + 2.0 * h * i + 2.0 * keys as f64 * h;
     let forward = 2.0 * (batch * tokens) as f64 * config.num_hidden_layers as f64 * per_token / 1e9;
-    let train = if method == "ft" {
-        3.0 * forward
-    } else {
+    // A frozen weight needs no weight gradient: 2 of the 3 matmul passes.
+    let train = if method.freezes_backbone() {
         2.0 * forward
+    } else {
+        3.0 * forward
     };
     (train, forward)
 }
@@ -188,7 +190,7 @@ fn backend_name(device: &str) -> &str {
 }
 
 /// Measure one model × method × length in this process.
-pub fn measure(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Result<BenchRow> {
+pub fn measure(args: &BenchArgs, model: &str, method: MethodKind, seq: usize) -> Result<BenchRow> {
     let device = backend::device_by_name(&args.machine.device)?;
     let train_device = device.clone().autodiff();
     train_device.seed(0);
@@ -196,9 +198,9 @@ pub fn measure(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Resul
     let (config, encoder) = encoder_of(model, &cache, &train_device)?;
     let options = MethodOptions {
         prompt_len: args.prompt_len,
-        ..MethodOptions::neutral()
+        ..MethodOptions::neutral(method)
     };
-    let method = Method::from_options(method, &options).map_err(anyhow::Error::msg)?;
+    let method = Method::from_options(&options).map_err(anyhow::Error::msg)?;
     let init = MethodInit {
         dropout: 0.1,
         init_std: config.initializer_range,
@@ -209,7 +211,7 @@ pub fn measure(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Resul
     let trainable = tuned.param_counts().trainable;
     let (train_gflop, eval_gflop) = step_gflop(
         &config,
-        method.name(),
+        method.kind(),
         args.batch_size,
         seq,
         args.prompt_len,
@@ -243,11 +245,11 @@ pub fn measure(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Resul
     }
     let tmp = tempfile::tempdir()?;
     let checkpoint = tmp.path().join("checkpoint.safetensors");
-    eval_model.save_checkpoint(&method, &checkpoint)?;
+    eval_model.save_checkpoint(&checkpoint)?;
     Ok(BenchRow {
         framework: format!("ptv2 (burn {})", backend_name(&args.machine.device)),
         model: model.into(),
-        method: method.name().into(),
+        method: method.kind(),
         seq_len: seq,
         batch_size: args.batch_size,
         train_step_s: median(times),
@@ -261,7 +263,7 @@ pub fn measure(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Resul
     })
 }
 
-fn run_child(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Result<BenchRow> {
+fn run_child(args: &BenchArgs, model: &str, method: MethodKind, seq: usize) -> Result<BenchRow> {
     let exe = std::env::current_exe()?;
     let output = Command::new(exe)
         .args([
@@ -270,7 +272,7 @@ fn run_child(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Result<
             "--models",
             model,
             "--methods",
-            method,
+            method.name(),
             "--seq-lens",
             &seq.to_string(),
         ])
@@ -316,12 +318,12 @@ fn torch_available(args: &BenchArgs) -> bool {
 const TORCH_SCRIPT: &str = "tools/reference/bench_torch.py";
 
 /// PyTorch's row for one model × method × length.
-fn torch_row(args: &BenchArgs, model: &str, method: &str, seq: usize) -> Result<BenchRow> {
+fn torch_row(args: &BenchArgs, model: &str, method: MethodKind, seq: usize) -> Result<BenchRow> {
     let dir = resolve_model(model, &args.machine.cache_dir())?.dir;
     let output = Command::new(&args.python)
         .arg(TORCH_SCRIPT)
         .args(["--model-dir", &dir.display().to_string(), "--name", model])
-        .args(["--method", method, "--seq-len", &seq.to_string()])
+        .args(["--method", method.name(), "--seq-len", &seq.to_string()])
         .args(["--batch-size", &args.batch_size.to_string()])
         .args(["--prompt-len", &args.prompt_len.to_string()])
         .args(["--warmup", &args.warmup.to_string()])
@@ -370,7 +372,7 @@ fn markdown(rows: &[BenchRow], device: &str, peak: &GemmPeak) -> String {
     let theirs = |r: &BenchRow| pytorch_row(rows, r);
     let ft = |r: &BenchRow| {
         ours.iter()
-            .find(|f| f.model == r.model && f.seq_len == r.seq_len && f.method == "ft")
+            .find(|f| f.model == r.model && f.seq_len == r.seq_len && f.method == MethodKind::Ft)
             .copied()
     };
     let mut md = format!(
@@ -427,7 +429,7 @@ fn chart_bars(rows: &[BenchRow]) -> Vec<crate::charts::RatioBar> {
     ours.filter_map(|r| {
         let t = pytorch_row(rows, r)?;
         Some(crate::charts::RatioBar {
-            label: format!("{} {}", r.method.to_uppercase(), r.seq_len),
+            label: format!("{} {}", r.method.facts().short, r.seq_len),
             train: r.train_step_s / t.train_step_s,
             eval: t.eval_seq_per_s / r.eval_seq_per_s,
         })
@@ -437,14 +439,14 @@ fn chart_bars(rows: &[BenchRow]) -> Vec<crate::charts::RatioBar> {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.one {
-        let row = measure(args, &args.models[0], &args.methods[0], args.seq_lens[0])?;
+        let row = measure(args, &args.models[0], args.methods[0], args.seq_lens[0])?;
         println!("{}", serde_json::to_string(&row)?);
         return Ok(());
     }
     let torch = torch_available(args);
     let mut rows = vec![];
     for model in &args.models {
-        for method in &args.methods {
+        for &method in &args.methods {
             for &seq in &args.seq_lens {
                 eprintln!("bench: ptv2 {model} {method} seq {seq}");
                 let ours = run_child(args, model, method, seq)?;
@@ -510,13 +512,13 @@ mod tests {
             minilm.intermediate_size,
             minilm.num_hidden_layers,
         ) = (384, 1536, 6);
-        let (ft_train, forward) = step_gflop(&minilm, "ft", 16, 128, 16);
+        let (ft_train, forward) = step_gflop(&minilm, MethodKind::Ft, 16, 128, 16);
         // 2 · 2048 tokens · 6 layers · (4·384² + 2·384·1536 + 2·128·384) = 45.9 GFLOP forward.
         assert!((forward - 45.90).abs() < 0.01, "{forward}");
         assert!((ft_train - 3.0 * forward).abs() < 1e-9);
-        let (pt2_train, pt2_forward) = step_gflop(&minilm, "pt2", 16, 128, 16);
+        let (pt2_train, pt2_forward) = step_gflop(&minilm, MethodKind::Pt2, 16, 128, 16);
         assert!(pt2_forward > forward && pt2_train < ft_train);
-        let (_, pt_forward) = step_gflop(&minilm, "pt", 16, 128, 16);
+        let (_, pt_forward) = step_gflop(&minilm, MethodKind::Pt, 16, 128, 16);
         assert!(pt_forward > pt2_forward, "PT's prompts are tokens too");
     }
 }

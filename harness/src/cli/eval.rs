@@ -35,7 +35,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     println!(
         "{} {} dev: {}",
         settings.task,
-        settings.method,
+        settings.tuning.method,
         text.join(", ")
     );
     let Some(test) = score_test_of(&trained, &args.checkpoint, &env)? else {
@@ -45,7 +45,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     println!(
         "{} {} test: {}",
         settings.task,
-        settings.method,
+        settings.tuning.method,
         text.join(", ")
     );
     if args.record_test {

@@ -7,6 +7,7 @@ pub mod check;
 pub mod encode;
 pub mod eval;
 pub mod fetch;
+pub mod methods;
 pub mod peft;
 pub mod predict;
 pub mod replay;
@@ -51,7 +52,7 @@ enum Command {
     Score(score::ScoreArgs),
     /// Label new inputs (JSONL in the task's shape) with a trained run.
     Predict(predict::PredictArgs),
-    /// Write a PT2 or PT run as a PEFT adapter dir (PREFIX_TUNING / PROMPT_TUNING).
+    /// Write a PT2, PT or LoRA run as a PEFT adapter dir (PREFIX_TUNING / PROMPT_TUNING / LORA).
     ExportPeft(peft::ExportArgs),
     /// Make a ptv2 run dir of a PEFT adapter dir, for `ptv2 predict`, `eval` and `serve`.
     ImportPeft(peft::ImportArgs),
@@ -65,7 +66,7 @@ enum Command {
     Check(check::CheckArgs),
     /// Submit a sweep as a Slurm job array (one task per shard).
     Slurm(slurm::SlurmArgs),
-    /// Benchmark train steps, eval throughput, memory and checkpoint size of FT, PT and PT2.
+    /// Benchmark train steps, eval throughput, memory and checkpoint size of each method.
     Bench(bench::BenchArgs),
     /// Load-test `ptv2 serve`: mixed-task batches vs one task a batch vs FT models side by side.
     BenchServe(bench_serve::BenchServeArgs),
@@ -73,6 +74,8 @@ enum Command {
     Fetch(fetch::FetchArgs),
     /// Print the table of run settings (sweep keys, `ptv2 train` flags) with their defaults.
     Settings,
+    /// Print the table of tuning methods: what each trains, its prompts, its PEFT type.
+    Methods,
 }
 
 impl Cli {
@@ -95,6 +98,7 @@ impl Cli {
             Command::BenchServe(args) => bench_serve::run(&args),
             Command::Fetch(args) => fetch::run(&args),
             Command::Settings => settings::run(),
+            Command::Methods => methods::run(),
         }
     }
 }

@@ -60,7 +60,7 @@ pub fn print_summary(sweep: &SweepPaths, runs: &[PlannedRun]) {
         };
         println!(
             "{}  {:<8} {:<4} P={:<3} seed={:<3} {outcome}",
-            run.id, s.task, s.method, s.prompt_len, s.seed
+            run.id, s.task, s.tuning.method, s.tuning.prompt_len, s.seed
         );
     }
 }

@@ -107,20 +107,12 @@ fn print_plan(runs: &[PlannedRun], mine: &[PlannedRun], env: &SweepEnv) {
                 format!("{:?}", st.status).to_lowercase()
             });
         let mut extra = String::new();
-        if s.method == "pt2" {
-            extra.push_str(&format!(" layers={}", s.prefix_layers));
-        }
-        if let Some(h) = s.reparam_hidden {
-            extra.push_str(&format!(" reparam={h}"));
+        let details = s.method().map(|m| m.details()).unwrap_or_default();
+        if !details.is_empty() {
+            extra.push_str(&format!(" {details}"));
         }
         if !s.init().is_empty() && s.init() != "random" {
             extra.push_str(&format!(" init={}", s.init()));
-        }
-        if s.method == "lora" {
-            extra.push_str(&format!(
-                " r={} alpha={} targets={}",
-                s.lora_rank, s.lora_alpha, s.lora_targets
-            ));
         }
         for (key, value) in s.away_from_default() {
             if !key.starts_with("lora_") {
@@ -130,7 +122,7 @@ fn print_plan(runs: &[PlannedRun], mine: &[PlannedRun], env: &SweepEnv) {
         let line = writeln!(
             out,
             "{}  {:<8} {:<4} P={:<3} lr={:<8} epochs={:<3} bs={:<3} seed={:<3} model={}{extra} [{state}]",
-            run.id, s.task, s.method, s.prompt_len, s.lr, s.epochs, s.batch_size, s.seed, s.model
+            run.id, s.task, s.tuning.method, s.tuning.prompt_len, s.lr, s.epochs, s.batch_size, s.seed, s.model
         );
         if line.is_err() {
             break;

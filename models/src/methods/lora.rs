@@ -13,7 +13,21 @@ use burn::module::{LoraAdapter, Module, Param, Reparameterizer};
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::registry::{MethodFacts, PromptPlace, Trains};
 use crate::bert::Encoder;
+
+pub const FACTS: MethodFacts = MethodFacts {
+    name: "lora",
+    short: "LoRA",
+    label: "LoRA",
+    about: "LoRA, as PEFT: low-rank updates of the attention projections, backbone frozen",
+    color: (44, 160, 44),
+    prompts: PromptPlace::None,
+    freezes_backbone: true,
+    trains: Trains::Matching(&[r"\.lora\.(a|b)$", r"^head\."]),
+    shares_served_backbone: false,
+    peft_type: Some("LORA"),
+};
 
 /// Which projections of each layer get an update: a subset of q, k, v (self-attention query, key,
 /// value) and o (the attention output dense). PEFT's default for BERT is `q,v`.
@@ -77,6 +91,10 @@ impl Default for LoraTargets {
 }
 
 impl LoraTargets {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
     pub fn targets(&self) -> &[Target] {
         &self.0
     }

@@ -10,9 +10,12 @@
 //! Under every method the task head is trainable. Frozen parameters have `require_grad = false`,
 //! so autodiff computes no weight gradients for them and the optimizer keeps no state for them.
 
+pub mod fine_tuning;
 pub mod lora;
+pub mod options;
 pub mod p_tuning_v2;
 pub mod prompt_tuning;
+pub mod registry;
 
 use std::path::Path;
 
@@ -25,9 +28,11 @@ use crate::bert::{Encoder, EncoderInput, Prompts};
 use crate::error::ModelError;
 use crate::heads::{Head, HeadConfig, HeadKind, Logits};
 use lora::LoraTargets;
+pub use options::{MethodOptions, LORA_ALPHA, LORA_RANK};
 use p_tuning_v2::{LayerSelection, PrefixEncoder, PrefixEncoderConfig};
 pub use prompt_tuning::PromptPool;
 use prompt_tuning::{PromptTuning, PromptTuningConfig};
+pub use registry::{MethodFacts, MethodKind, PromptPlace, Trains};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
@@ -136,56 +141,17 @@ impl std::fmt::Display for PromptInit {
 
 crate::text_form!(PromptInit);
 
-/// The methods by name, in the paper's order.
-pub const METHOD_NAMES: &[&str] = &["ft", "pt", "pt2", "lora"];
-
-/// A method's options as flat run settings name them. Options a method does not have are at
-/// their neutral values (`Method::options`), so runs that differ only in those are one run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MethodOptions {
-    pub prompt_len: usize,
-    pub reparam_hidden: Option<usize>,
-    pub prefix_layers: LayerSelection,
-    pub prompt_init: PromptInit,
-    pub prefix_init: PromptInit,
-    pub prompt_pool: PromptPool,
-    pub lora_rank: usize,
-    pub lora_alpha: f64,
-    pub lora_targets: LoraTargets,
-}
-
-/// PEFT's `LoraConfig` defaults: r = 8, lora_alpha = 8, target modules query and value.
-pub const LORA_RANK: usize = 8;
-pub const LORA_ALPHA: f64 = 8.0;
-
-impl MethodOptions {
-    /// What FT has: no prompt at all.
-    pub fn neutral() -> Self {
-        Self {
-            prompt_len: 0,
-            reparam_hidden: None,
-            prefix_layers: LayerSelection::All,
-            prompt_init: PromptInit::Random,
-            prefix_init: PromptInit::Random,
-            prompt_pool: PromptPool::Cls,
-            lora_rank: LORA_RANK,
-            lora_alpha: LORA_ALPHA,
-            lora_targets: LoraTargets::default(),
-        }
-    }
-}
-
 impl Method {
-    /// A method from its name and options; options it does not have are ignored.
-    pub fn from_options(name: &str, o: &MethodOptions) -> Result<Self, String> {
-        Ok(match name {
-            "ft" => Self::Ft,
-            "pt" => Self::Pt {
+    /// The method of these options; options it does not have are ignored.
+    pub fn from_options(o: &MethodOptions) -> Result<Self, String> {
+        Ok(match o.method {
+            MethodKind::Ft => Self::Ft,
+            MethodKind::Pt => Self::Pt {
                 prompt_len: o.prompt_len,
                 init: o.prompt_init.clone(),
                 pool: o.prompt_pool,
             },
-            "pt2" => {
+            MethodKind::Pt2 => {
                 if o.reparam_hidden.is_some() && !matches!(o.prefix_init, PromptInit::Random) {
                     return Err(format!("prefix_init {} needs a plain prefix: a reparameterized one (reparam_hidden) starts random", o.prefix_init));
                 }
@@ -196,23 +162,17 @@ impl Method {
                     init: o.prefix_init.clone(),
                 }
             }
-            "lora" => Self::Lora {
+            MethodKind::Lora => Self::Lora {
                 rank: o.lora_rank,
                 alpha: o.lora_alpha,
                 targets: o.lora_targets.clone(),
             },
-            other => {
-                return Err(format!(
-                    "unknown method \"{other}\": expected {}",
-                    METHOD_NAMES.join(", ")
-                ))
-            }
         })
     }
 
     /// The method's options, the ones it does not have at their neutral values.
     pub fn options(&self) -> MethodOptions {
-        let neutral = MethodOptions::neutral();
+        let neutral = MethodOptions::neutral(self.kind());
         match self {
             Self::Ft => neutral,
             Self::Pt {
@@ -250,12 +210,43 @@ impl Method {
         }
     }
 
-    pub fn name(&self) -> &'static str {
+    pub fn kind(&self) -> MethodKind {
         match self {
-            Self::Ft => "ft",
-            Self::Pt { .. } => "pt",
-            Self::Pt2 { .. } => "pt2",
-            Self::Lora { .. } => "lora",
+            Self::Ft => MethodKind::Ft,
+            Self::Pt { .. } => MethodKind::Pt,
+            Self::Pt2 { .. } => MethodKind::Pt2,
+            Self::Lora { .. } => MethodKind::Lora,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The method's own options beside P, the init and the pool, as `key=value` words for
+    /// listings (`layers=top:2 reparam=512`, `r=8 alpha=8 targets=q,v`); a PT2 prefix on all
+    /// layers says nothing.
+    pub fn details(&self) -> String {
+        match self {
+            Self::Ft | Self::Pt { .. } => String::new(),
+            Self::Pt2 {
+                layers,
+                reparam_hidden,
+                ..
+            } => {
+                let layers = (*layers != LayerSelection::All).then(|| format!("layers={layers}"));
+                let reparam = reparam_hidden.map(|h| format!("reparam={h}"));
+                [layers, reparam]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+            Self::Lora {
+                rank,
+                alpha,
+                targets,
+            } => format!("r={rank} alpha={alpha} targets={targets}"),
         }
     }
 
@@ -297,10 +288,6 @@ impl Method {
             Self::Ft | Self::Lora { .. } => self.clone(),
         }
     }
-
-    fn freezes_backbone(&self) -> bool {
-        !matches!(self, Self::Ft)
-    }
 }
 
 /// `trainable / total` parameters, as PEFT's `print_trainable_parameters` reports them.
@@ -337,6 +324,33 @@ impl ModuleVisitor for CountParams {
         self.0.total += n;
         if tensor.is_require_grad() {
             self.0.trainable += n;
+        }
+    }
+}
+
+/// The module paths (enum variants skipped, as checkpoints name them) of trainable tensors.
+#[derive(Default)]
+struct TrainablePaths {
+    path: Vec<String>,
+    found: Vec<String>,
+}
+
+impl ModuleVisitor for TrainablePaths {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        if !container_type.starts_with("Enum:") {
+            self.path.push(name.to_string());
+        }
+    }
+
+    fn exit_module(&mut self, _name: &str, container_type: &str) {
+        if !container_type.starts_with("Enum:") {
+            self.path.pop();
+        }
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if param.val().is_require_grad() {
+            self.found.push(self.path.join("."));
         }
     }
 }
@@ -446,6 +460,8 @@ pub struct TunedModel {
     pub encoder: Encoder,
     pub adapter: Option<Adapter>,
     pub head: Head,
+    #[module(skip)]
+    pub kind: MethodKind,
 }
 
 /// Where a checkpoint's tensor names (`prompt.embedding`, `prefix.embedding`; `head.…` and the
@@ -531,7 +547,7 @@ impl TunedModel {
         device: &Device,
     ) -> Self {
         let hidden = encoder.hidden_size();
-        let mut encoder = if method.freezes_backbone() {
+        let mut encoder = if method.kind().freezes_backbone() {
             encoder.no_grad()
         } else {
             encoder
@@ -541,13 +557,15 @@ impl TunedModel {
             encoder.pooler = encoder.pooler.map(|p| p.set_require_grad(true));
         }
         let adapter = new_adapter(&encoder, method, init, device);
-        let encoder = match method {
-            Method::Lora {
-                rank,
-                alpha,
-                targets,
-            } => lora::attach(encoder, *rank, *alpha, targets),
-            _ => encoder,
+        let encoder = if let Method::Lora {
+            rank,
+            alpha,
+            targets,
+        } = method
+        {
+            lora::attach(encoder, *rank, *alpha, targets)
+        } else {
+            encoder
         };
         let head = HeadConfig::new(head.clone(), hidden)
             .with_dropout(init.dropout)
@@ -557,6 +575,7 @@ impl TunedModel {
             encoder,
             adapter,
             head,
+            kind: method.kind(),
         }
     }
 
@@ -599,9 +618,49 @@ impl TunedModel {
         counter.0
     }
 
-    /// Save what the method trained: PT/PT2 the prompts or (collapsed) prefix + head, LoRA its
-    /// factors + head; FT everything.
-    pub fn save_checkpoint(self, method: &Method, path: &Path) -> Result<Self, ModelError> {
+    /// Regexes of the module paths (enum variants skipped) this model trains, `None` for all of
+    /// them: the method's `trains`, plus a context pooler, which trains with the head. The one
+    /// list that the checkpoint, the resume state and `untracked_trainables` read.
+    pub fn trained_patterns(&self) -> Option<Vec<&'static str>> {
+        match self.kind.facts().trains {
+            Trains::Everything => None,
+            Trains::Matching(patterns) => {
+                let mut all = patterns.to_vec();
+                if self.encoder.pooler_trains {
+                    all.push(r"^encoder\.pooler\.");
+                }
+                Some(all)
+            }
+        }
+    }
+
+    /// Does the model train the tensor at `path` (by `trained_patterns`)?
+    pub fn trains(&self, path: &str) -> bool {
+        let Some(patterns) = self.trained_patterns() else {
+            return true;
+        };
+        patterns.iter().any(|p| {
+            regex::Regex::new(p)
+                .expect("a method's trains patterns are valid")
+                .is_match(path)
+        })
+    }
+
+    /// The trainable tensors (`require_grad`) that `trained_patterns` leaves out: empty unless a
+    /// method's `trains` is wrong, which would drop them from checkpoints and resume states.
+    pub fn untracked_trainables(&self) -> Vec<String> {
+        let mut paths = TrainablePaths::default();
+        self.visit(&mut paths);
+        paths
+            .found
+            .into_iter()
+            .filter(|path| !self.trains(path))
+            .collect()
+    }
+
+    /// Save what the method trained (`trained_patterns`; a PT2 prefix collapsed) and the frozen
+    /// tensors that were drawn at random rather than loaded (a random pooler).
+    pub fn save_checkpoint(self, path: &Path) -> Result<Self, ModelError> {
         let adapter = match self.adapter {
             Some(Adapter::Prefix(prefix)) => Some(Adapter::Prefix(prefix.collapse())),
             other => other,
@@ -613,8 +672,8 @@ impl TunedModel {
             .skip_enum_variants(true)
             .clear_metadata()
             .metadata("producer", "ptv2");
-        if method.freezes_backbone() {
-            store = store.with_regex(r"^(adapter|head)\.|\.lora\.(a|b)$");
+        if let Some(patterns) = model.trained_patterns() {
+            store = store.with_regexes(patterns);
             if model.encoder.random_pooler {
                 store = store.with_regex(r"^encoder\.pooler\.");
             }

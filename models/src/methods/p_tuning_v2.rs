@@ -13,7 +13,21 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::registry::{MethodFacts, PromptPlace, Trains};
 use crate::bert::{KvPrefix, Prompts};
+
+pub const FACTS: MethodFacts = MethodFacts {
+    name: "pt2",
+    short: "PT2",
+    label: "PT2 (P-tuning v2)",
+    about: "P-tuning v2: trainable key/value prefixes at every layer, backbone frozen",
+    color: (214, 39, 40),
+    prompts: PromptPlace::EveryLayer,
+    freezes_backbone: true,
+    trains: Trains::Matching(&[r"^adapter\.", r"^head\."]),
+    shares_served_backbone: true,
+    peft_type: Some("PREFIX_TUNING"),
+};
 
 /// Which layers get a prefix (the paper's depth ablation). Layers left out get no K/V columns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -8,7 +8,21 @@ use burn::module::{Initializer, Module, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::registry::{MethodFacts, PromptPlace, Trains};
 use crate::bert::Prompts;
+
+pub const FACTS: MethodFacts = MethodFacts {
+    name: "pt",
+    short: "PT",
+    label: "PT (prompt tuning)",
+    about: "prompt tuning (Lester et al.): trainable prompts at the input, backbone frozen",
+    color: (31, 119, 180),
+    prompts: PromptPlace::Input,
+    freezes_backbone: true,
+    trains: Trains::Matching(&[r"^adapter\.", r"^head\."]),
+    shares_served_backbone: true,
+    peft_type: Some("PROMPT_TUNING"),
+};
 
 /// Where a PT model's sequence head reads: the real `[CLS]` (`cls`: ptv2 and the paper's code) or
 /// the first prompt (`first`: PEFT's `BertForSequenceClassification`, whose pooler reads position

@@ -1,0 +1,89 @@
+//! A method and its options as flat run settings: one group that the harness flattens into
+//! `ptv2 train`'s flags, a sweep's keys and config.json (so the keys and their order are what
+//! they were when these were separate fields, and run ids stay). Options a method does not have
+//! sit at their neutral values (`Method::options`), so runs that differ only in those are one run.
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use super::lora::LoraTargets;
+use super::p_tuning_v2::LayerSelection;
+use super::prompt_tuning::PromptPool;
+use super::registry::MethodKind;
+use super::PromptInit;
+
+/// PEFT's `LoraConfig` defaults: r = 8, lora_alpha = 8, target modules query and value.
+pub const LORA_RANK: usize = 8;
+pub const LORA_ALPHA: f64 = 8.0;
+
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodOptions {
+    /// the tuning method (`ptv2 methods` lists them with what each trains)
+    #[arg(long, value_enum)]
+    pub method: MethodKind,
+    /// prompt length P of pt and pt2 (ft and lora have none: their combinations collapse into one run)
+    #[arg(long, default_value_t = 16)]
+    pub prompt_len: usize,
+    /// pt2: train the prefix through an MLP of this hidden size (reparameterization)
+    #[arg(long)]
+    pub reparam_hidden: Option<usize>,
+    /// pt2: which layers get a prefix: `all`, `top:K`, `bottom:K`
+    #[arg(long, default_value = "all")]
+    pub prefix_layers: LayerSelection,
+    /// pt: how the prompts start: `random` (N(0, the model's initializer_range)), `normal:STD`, `vocab` (word embeddings of frequent training tokens), `text:WORDS`
+    #[arg(long, default_value = "random")]
+    pub prompt_init: PromptInit,
+    /// pt2: how the prefix starts: `random` (N(0, the model's initializer_range), as THUDM's code), `normal:STD` (`normal:1` is PEFT's), `vocab` (the frozen encoder's keys/values of frequent training tokens), `text:WORDS`
+    #[arg(long, default_value = "random")]
+    pub prefix_init: PromptInit,
+    /// pt: where a sequence head reads: `cls` (the real [CLS], as the paper's code) or `first` (the first prompt, as PEFT's BertForSequenceClassification; `import-peft` sets it)
+    #[arg(long, default_value = "cls")]
+    #[serde(default, skip_serializing_if = "PromptPool::is_cls")]
+    pub prompt_pool: PromptPool,
+    /// lora: rank r of each update A·B
+    #[arg(long, default_value_t = LORA_RANK)]
+    #[serde(default = "lora_rank", skip_serializing_if = "is_lora_rank")]
+    pub lora_rank: usize,
+    /// lora: the update is scaled by lora_alpha / lora_rank (PEFT's default 8)
+    #[arg(long, default_value_t = LORA_ALPHA)]
+    #[serde(default = "lora_alpha", skip_serializing_if = "is_lora_alpha")]
+    pub lora_alpha: f64,
+    /// lora: which projections of each layer get an update, a subset of `q,k,v,o` (attention query, key, value, output)
+    #[arg(long, default_value = "q,v")]
+    #[serde(default, skip_serializing_if = "LoraTargets::is_default")]
+    pub lora_targets: LoraTargets,
+}
+
+fn lora_rank() -> usize {
+    LORA_RANK
+}
+
+fn is_lora_rank(rank: &usize) -> bool {
+    *rank == LORA_RANK
+}
+
+fn lora_alpha() -> f64 {
+    LORA_ALPHA
+}
+
+fn is_lora_alpha(alpha: &f64) -> bool {
+    *alpha == LORA_ALPHA
+}
+
+impl MethodOptions {
+    /// `method` with every option at its neutral value (what FT has: no prompt at all).
+    pub fn neutral(method: MethodKind) -> Self {
+        Self {
+            method,
+            prompt_len: 0,
+            reparam_hidden: None,
+            prefix_layers: LayerSelection::All,
+            prompt_init: PromptInit::Random,
+            prefix_init: PromptInit::Random,
+            prompt_pool: PromptPool::Cls,
+            lora_rank: LORA_RANK,
+            lora_alpha: LORA_ALPHA,
+            lora_targets: LoraTargets::default(),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The methods by kind, and the one table of what the rest of ptv2 asks about a method: its
+//! name and labels, its colour in charts, where it puts prompts, what it freezes and trains,
+//! whether served runs may share its backbone, its PEFT type and whether replay covers it.
+//!
+//! Each method's file owns its `FACTS`; `MethodKind::facts` is the only `match` that lists them,
+//! so a new variant makes the compiler point at this file (and at `Method`'s own matches), and
+//! every other place looks the method up here instead of comparing names.
+
+use serde::{Deserialize, Serialize};
+
+use super::{fine_tuning, lora, p_tuning_v2, prompt_tuning};
+
+/// A tuning method, written as its lowercase name (`ft`, `pt`, `pt2`, `lora`) in flags, sweep
+/// files and config.json. Ordered as the paper's tables (and ptv2's charts) list them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum MethodKind {
+    #[default]
+    Ft,
+    Pt,
+    Pt2,
+    Lora,
+}
+
+/// Where a method's trainable prompts enter the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptPlace {
+    /// No prompts (FT, LoRA): the prompt length is not a setting of the method.
+    None,
+    /// Vectors before the word embeddings (PT).
+    Input,
+    /// Key/value prefixes in every (selected) layer (PT2).
+    EveryLayer,
+}
+
+/// Which of a `TunedModel`'s tensors (module paths, enum variants skipped) a method trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trains {
+    Everything,
+    /// The tensors whose path matches one of these regexes; the rest is frozen.
+    Matching(&'static [&'static str]),
+}
+
+/// Everything ptv2 says about a method outside the method's own code.
+#[derive(Debug)]
+pub struct MethodFacts {
+    /// Flag, sweep-key and config.json value.
+    pub name: &'static str,
+    /// Short label for titles and tables (`PT2`).
+    pub short: &'static str,
+    /// Label in chart legends and reports (`PT2 (P-tuning v2)`).
+    pub label: &'static str,
+    /// One line for `--help`.
+    pub about: &'static str,
+    /// Its colour in every chart (RGB).
+    pub color: (u8, u8, u8),
+    pub prompts: PromptPlace,
+    pub freezes_backbone: bool,
+    /// What the run trains (and so what its checkpoint and resume state hold). A trained context
+    /// pooler (`missing_pooler = context`) is part of the head under every method.
+    pub trains: Trains,
+    /// Served runs of this method can share one copy of the backbone: the method leaves the
+    /// encoder's weights as loaded (LoRA merges its update into them, FT trains them).
+    pub shares_served_backbone: bool,
+    /// PEFT's `peft_type` of the same method, for import/export.
+    pub peft_type: Option<&'static str>,
+}
+
+impl MethodKind {
+    /// Every method, in the paper's order.
+    pub const ALL: [MethodKind; 4] = [Self::Ft, Self::Pt, Self::Pt2, Self::Lora];
+
+    pub fn facts(self) -> &'static MethodFacts {
+        match self {
+            Self::Ft => &fine_tuning::FACTS,
+            Self::Pt => &prompt_tuning::FACTS,
+            Self::Pt2 => &p_tuning_v2::FACTS,
+            Self::Lora => &lora::FACTS,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.facts().name
+    }
+
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|m| m.name()).collect()
+    }
+
+    pub fn has_prompts(self) -> bool {
+        self.facts().prompts != PromptPlace::None
+    }
+
+    pub fn freezes_backbone(self) -> bool {
+        self.facts().freezes_backbone
+    }
+
+    /// The method whose PEFT `peft_type` this is.
+    pub fn from_peft_type(peft_type: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.facts().peft_type == Some(peft_type))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == text)
+            .ok_or_else(|| {
+                format!(
+                    "unknown method \"{text}\": expected {}",
+                    Self::names().join(", ")
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for MethodKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for MethodKind {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::parse(text)
+    }
+}
+
+impl clap::ValueEnum for MethodKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.facts().about))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_text_serde_and_peft() {
+        for kind in MethodKind::ALL {
+            assert_eq!(kind.name().parse::<MethodKind>(), Ok(kind));
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.name()));
+            if let Some(peft) = kind.facts().peft_type {
+                assert_eq!(MethodKind::from_peft_type(peft), Some(kind));
+            }
+        }
+        assert_eq!(MethodKind::names(), ["ft", "pt", "pt2", "lora"]);
+        assert!("p2"
+            .parse::<MethodKind>()
+            .unwrap_err()
+            .contains("ft, pt, pt2, lora"));
+    }
+}
