@@ -125,11 +125,12 @@ pub fn restore(
         return Err(cannot_resume(&path, &error.to_string()));
     }
     // Every tensor the run trains must come back: one left at its init would go on from there.
+    let trains = model.trained_matcher();
     let missing: Vec<&String> = result
         .missing
         .iter()
         .map(|(path, _)| path)
-        .filter(|path| model.trains(path))
+        .filter(|path| trains(path))
         .collect();
     if let Some(first) = missing.first() {
         let why = format!(

@@ -472,6 +472,10 @@ const CHECKPOINT_NAMES: &[(&str, &str)] = &[
     ("adapter.params", "prefix.embedding"),
 ];
 
+/// The pooler's tensors: trained with the head when it is a context pooler, saved with the run
+/// whenever it was drawn at random rather than loaded.
+const POOLER_PATHS: &str = r"^encoder\.pooler\.";
+
 /// A key-remapping pattern that matches exactly this name.
 fn exactly(name: &str) -> String {
     format!("^{}$", name.replace('.', r"\."))
@@ -627,23 +631,27 @@ impl TunedModel {
             Trains::Matching(patterns) => {
                 let mut all = patterns.to_vec();
                 if self.encoder.pooler_trains {
-                    all.push(r"^encoder\.pooler\.");
+                    all.push(POOLER_PATHS);
                 }
                 Some(all)
             }
         }
     }
 
-    /// Does the model train the tensor at `path` (by `trained_patterns`)?
-    pub fn trains(&self, path: &str) -> bool {
-        let Some(patterns) = self.trained_patterns() else {
-            return true;
-        };
-        patterns.iter().any(|p| {
-            regex::Regex::new(p)
-                .expect("a method's trains patterns are valid")
-                .is_match(path)
-        })
+    /// Does the model train the tensor at a module path (by `trained_patterns`)? The regexes
+    /// are compiled once, for testing many paths.
+    pub fn trained_matcher(&self) -> impl Fn(&str) -> bool {
+        let regexes: Option<Vec<regex::Regex>> = self.trained_patterns().map(|patterns| {
+            patterns
+                .iter()
+                .map(|p| regex::Regex::new(p).expect("a method's trains patterns are valid"))
+                .collect()
+        });
+        move |path| {
+            regexes
+                .as_ref()
+                .is_none_or(|r| r.iter().any(|p| p.is_match(path)))
+        }
     }
 
     /// The trainable tensors (`require_grad`) that `trained_patterns` leaves out: empty unless a
@@ -651,10 +659,11 @@ impl TunedModel {
     pub fn untracked_trainables(&self) -> Vec<String> {
         let mut paths = TrainablePaths::default();
         self.visit(&mut paths);
+        let trains = self.trained_matcher();
         paths
             .found
             .into_iter()
-            .filter(|path| !self.trains(path))
+            .filter(|path| !trains(path))
             .collect()
     }
 
@@ -675,7 +684,7 @@ impl TunedModel {
         if let Some(patterns) = model.trained_patterns() {
             store = store.with_regexes(patterns);
             if model.encoder.random_pooler {
-                store = store.with_regex(r"^encoder\.pooler\.");
+                store = store.with_regex(POOLER_PATHS);
             }
         }
         for (module_path, file_name) in CHECKPOINT_NAMES {

@@ -1,6 +1,7 @@
 //! The methods by kind, and the one table of what the rest of ptv2 asks about a method: its
 //! name and labels, its colour in charts, where it puts prompts, what it freezes and trains,
-//! whether served runs may share its backbone, its PEFT type and whether replay covers it.
+//! whether served runs may share its backbone and its PEFT type. (What the PyTorch replay covers
+//! depends on options and heads too; `replay::check_supported` decides it, by method.)
 //!
 //! Each method's file owns its `FACTS`; `MethodKind::facts` is the only `match` that lists them,
 //! so a new variant makes the compiler point at this file (and at `Method`'s own matches), and
@@ -12,12 +13,9 @@ use super::{fine_tuning, lora, p_tuning_v2, prompt_tuning};
 
 /// A tuning method, written as its lowercase name (`ft`, `pt`, `pt2`, `lora`) in flags, sweep
 /// files and config.json. Ordered as the paper's tables (and ptv2's charts) list them.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MethodKind {
-    #[default]
     Ft,
     Pt,
     Pt2,
