@@ -1,6 +1,6 @@
 //! `reports/NAME/report.md`: what was run (the sweep file, git revision, backend, machine, total
 //! time), a verdict per task that never calls a difference a win when it is inside the noise or at
-//! the majority-class level, the paired bootstrap of PT2 − FT, PT − FT and LoRA − FT, what a point costs, the
+//! the majority-class level, the paired bootstrap of PT − FT, PT2 − FT and LoRA − FT, what a point costs, the
 //! summary tables, the charts. A pure function of the finished runs' records, so `ptv2 report
 //! NAME` rebuilds it without training.
 
@@ -89,7 +89,16 @@ fn compared() -> impl Iterator<Item = MethodKind> {
     MethodKind::ALL.into_iter().filter(|m| *m != MethodKind::Ft)
 }
 
-/// The paired bootstrap of PT2 − FT, PT − FT and LoRA − FT (best configuration of each) for every task
+/// "PT, PT2 and LoRA": the compared methods' short labels, for headings.
+fn compared_names() -> String {
+    let names: Vec<&str> = compared().map(|m| m.facts().short).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
+}
+
+/// The paired bootstrap of PT − FT, PT2 − FT and LoRA − FT (best configuration of each) for every task
 /// whose runs saved class or tag predictions; None where they did not (QA).
 pub fn comparisons(records: &[RunRecord], summary: &[SummaryRow]) -> Vec<Comparison> {
     let pairs = model_tasks(summary);
@@ -167,7 +176,7 @@ fn against_ft(name: &str, r: &SummaryRow, ft: &SummaryRow, interval: Option<&Int
     }
 }
 
-/// One paragraph per task: the majority level, FT, then PT2, PT and LoRA against FT.
+/// One paragraph per task: the majority level, FT, then PT, PT2 and LoRA against FT.
 pub fn verdicts(summary: &[SummaryRow], comparisons: &[Comparison]) -> String {
     let pairs = model_tasks(summary);
     let many_models = pairs.iter().map(|p| p.0).collect::<BTreeSet<_>>().len() > 1;
@@ -355,7 +364,7 @@ pub fn write_report(
         .collect();
     let comparisons = comparisons(records, &own);
     md.push_str(&framework_markdown(summary));
-    md.push_str("## PT2, PT and LoRA against FT\n\n");
+    md.push_str(&format!("## {} against FT\n\n", compared_names()));
     md.push_str("Each method's best configuration (mean over seeds of the best dev epoch, the paper's protocol). ");
     md.push_str("A difference counts only when the paired bootstrap's 95% interval leaves out zero; a method less than 2 points above the majority-class level learned next to nothing.\n\n");
     md.push_str(&verdicts(&own, &comparisons));
@@ -424,6 +433,11 @@ mod tests {
                 hi,
             }),
         }
+    }
+
+    #[test]
+    fn the_heading_names_every_method_compared_with_ft() {
+        assert_eq!(compared_names(), "PT, PT2 and LoRA");
     }
 
     #[test]
