@@ -6,8 +6,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use ptv2_harness::optim::{adamw, clip_global_norm};
-use ptv2_models::loss::loss;
+use ptv2_harness::run::optim::{adamw, clip_global_norm};
+use ptv2_models::methods::loss::loss;
 use ptv2_models::{
     Encoder, EncoderConfig, EncoderInput, HeadKind, Method, MethodInit, Targets, TunedModel,
 };

@@ -3,8 +3,8 @@
 //! device, and the checkpoint evaluated on the CPU gives the dev score the GPU run recorded.
 #![cfg(feature = "wgpu")]
 
-use ptv2_harness::settings::RunSettings;
-use ptv2_harness::train::{evaluate_checkpoint, train, RunEnv};
+use ptv2_harness::records::settings::RunSettings;
+use ptv2_harness::run::train::{evaluate_checkpoint, train, RunEnv};
 
 mod common;
 use common::data_dir;

@@ -2,8 +2,8 @@
 //! `text:` is the text's word pieces repeated to P between [CLS] and [SEP]; `vocab` draws
 //! frequent training tokens, never special ones, the same for the same seed.
 
-use ptv2_harness::init_tokens::init_tokens;
-use ptv2_harness::tasks::load_task;
+use ptv2_harness::run::init_tokens::init_tokens;
+use ptv2_harness::run::tasks::load_task;
 use ptv2_models::{resolve_model, ModelDir, PromptInit, TextEncoder};
 
 mod common;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use ptv2_harness::metrics;
-use ptv2_harness::tasks::load_task;
+use ptv2_harness::records::metrics;
+use ptv2_harness::run::tasks::load_task;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metrics")

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ptv2_harness::tasks::{load_task, ner, qa, superglue, Source};
+use ptv2_harness::run::tasks::{load_task, ner, qa, superglue, Source};
 
 mod common;
 use common::data_dir;

@@ -8,8 +8,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use ptv2_harness::io::read_tensors;
-use ptv2_harness::peft::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
+use ptv2_harness::records::io::read_tensors;
+use ptv2_harness::serving::peft::{ADAPTER_CONFIG, ADAPTER_WEIGHTS};
 
 mod common;
 use common::{data_dir, predict, small_run};

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use ptv2_harness::tasks::{glue, ner, qa};
+use ptv2_harness::run::tasks::{glue, ner, qa};
 
 mod common;
 use common::{data_dir, predict, small_run};

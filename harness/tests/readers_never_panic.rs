@@ -6,8 +6,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
-use ptv2_harness::sweep::expand;
-use ptv2_harness::tasks::{glue, ner, qa, superglue};
+use ptv2_harness::orchestration::sweep::expand;
+use ptv2_harness::run::tasks::{glue, ner, qa, superglue};
 
 /// Write `bytes` to a fresh file and hand its path to `read`.
 fn on_file<T>(bytes: &[u8], read: impl Fn(&Path) -> T) -> T {

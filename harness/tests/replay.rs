@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ptv2_harness::records::RunMetrics;
+use ptv2_harness::records::run_dir::RunMetrics;
 
 fn reference_python() -> Result<String, String> {
     let python = std::env::var("PTV2_PYTHON").unwrap_or_else(|_| "python3".into());

@@ -7,7 +7,7 @@ use std::process::Stdio;
 
 use serde_json::{json, Value};
 
-use ptv2_harness::serve::{http_request, ServeProcess};
+use ptv2_harness::serving::serve::{http_request, ServeProcess};
 
 mod common;
 use common::{data_dir, predict, small_run};

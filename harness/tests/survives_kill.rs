@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use ptv2_harness::records::{RunDir, RunMetrics, RunStatus};
-use ptv2_harness::sweep::expand;
+use ptv2_harness::records::run_dir::{RunDir, RunMetrics, RunStatus};
+use ptv2_harness::orchestration::sweep::expand;
 use ptv2_models::MethodKind;
 
 mod common;

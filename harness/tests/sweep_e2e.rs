@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use ptv2_harness::records::{RunDir, RunStatus};
-use ptv2_harness::sweep::expand;
+use ptv2_harness::records::run_dir::{RunDir, RunStatus};
+use ptv2_harness::orchestration::sweep::expand;
 
 mod common;
 use common::data_dir;
@@ -47,7 +47,7 @@ fn best_dev(run_dir: &Path) -> Vec<(String, f64)> {
     RunDir(run_dir.to_path_buf()).metrics().unwrap().best_dev
 }
 
-fn read_status(run_dir: &Path) -> Option<ptv2_harness::records::StatusRecord> {
+fn read_status(run_dir: &Path) -> Option<ptv2_harness::records::run_dir::StatusRecord> {
     RunDir(run_dir.to_path_buf()).status()
 }
 

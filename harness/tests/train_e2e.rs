@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use ptv2_harness::records::{RunMetrics, CHECKPOINT_FILE};
-use ptv2_harness::settings::RunSettings;
-use ptv2_harness::train::{evaluate_checkpoint, train, RunEnv};
+use ptv2_harness::records::run_dir::{RunMetrics, CHECKPOINT_FILE};
+use ptv2_harness::records::settings::RunSettings;
+use ptv2_harness::run::train::{evaluate_checkpoint, train, RunEnv};
 
 mod common;
 use common::data_dir;
@@ -149,8 +149,8 @@ fn lora_on_wnut17_scores_the_test_split_at_the_best_dev_epoch() {
     assert_eq!(test[0].0, "f1");
     // The written predictions are the test split's first max_eval sentences, and score to the
     // recorded value by the task's own scorer.
-    let view = ptv2_harness::tasks::test_view("wnut17", &data_dir()).unwrap();
-    let mut task = ptv2_harness::tasks::load_task(&view, &data_dir()).unwrap();
+    let view = ptv2_harness::run::tasks::test_view("wnut17", &data_dir()).unwrap();
+    let mut task = ptv2_harness::run::tasks::load_task(&view, &data_dir()).unwrap();
     task.subset(None, config.max_eval, Default::default());
     let predictions = dir.path().join("test_predictions.conll");
     let rescored = task.score_file(&predictions).unwrap();
@@ -210,7 +210,7 @@ fn on_tiny_deberta(mut config: RunSettings) -> RunSettings {
 #[test]
 fn a_deberta_context_pooler_is_saved_and_reloaded() {
     let mut config = on_tiny_deberta(config("sst2", "pt2"));
-    config.missing_pooler = ptv2_harness::settings::MissingPooler::Context;
+    config.missing_pooler = ptv2_harness::records::settings::MissingPooler::Context;
     let (dir, metrics) = run(&config);
     // prefix + ContextPooler (32 × 32 + 32) + 2-class head
     assert_eq!(

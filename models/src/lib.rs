@@ -29,28 +29,22 @@ macro_rules! text_form {
 }
 
 pub mod backend;
-pub mod bert;
 pub mod config;
-pub mod deberta;
 pub mod dropout;
+pub mod encoder;
 pub mod error;
-pub mod fused_attention;
-pub mod heads;
 pub mod hub;
 pub mod kernels;
-pub mod load;
-pub mod loss;
 pub mod methods;
-pub mod mixed;
 pub mod tokenize;
 
-pub use bert::{Encoder, EncoderInput, EncoderOutput, KvPrefix, Prompts};
 pub use config::{EncoderConfig, ModelFamily};
+pub use encoder::load::{load_encoder, ModelDir};
+pub use encoder::{Encoder, EncoderInput, EncoderOutput, KvPrefix, Prompts};
 pub use error::ModelError;
-pub use heads::{Head, HeadConfig, HeadKind, Logits};
 pub use hub::{resolve_model, ModelSpec, DEFAULT_MODEL};
-pub use load::{load_encoder, ModelDir};
-pub use loss::Targets;
+pub use methods::heads::{Head, HeadConfig, HeadKind, Logits};
+pub use methods::loss::Targets;
 pub use methods::{
     Adapter, Method, MethodInit, MethodKind, MethodOptions, ParamCounts, PromptInit, PromptPool,
     TunedModel,

@@ -12,7 +12,7 @@ use tokenizers::{
     TruncationStrategy,
 };
 
-use crate::bert::EncoderInput;
+use crate::encoder::EncoderInput;
 use crate::error::ModelError;
 
 pub struct TextEncoder {

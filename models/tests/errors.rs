@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use ptv2_models::hub::{fetch_embedded, EMBEDDED_MODELS};
-use ptv2_models::load::{load_encoder, ModelDir};
+use ptv2_models::encoder::load::{load_encoder, ModelDir};
 use ptv2_models::ModelError;
 
 fn tiny_roberta() -> PathBuf {

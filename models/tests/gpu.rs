@@ -14,7 +14,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use ptv2_models::loss::loss;
+use ptv2_models::methods::loss::loss;
 use ptv2_models::{
     Encoder, EncoderConfig, EncoderInput, HeadKind, Logits, Method, MethodInit, Targets, TunedModel,
 };

@@ -5,7 +5,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
-use ptv2_models::mixed::{forward_mixed, RowGroup};
+use ptv2_models::methods::mixed::{forward_mixed, RowGroup};
 use ptv2_models::{
     Encoder, EncoderConfig, EncoderInput, HeadKind, Logits, Method, MethodInit, PromptPool,
     TunedModel,

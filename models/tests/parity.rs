@@ -7,7 +7,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde_json::Value;
 
 use ptv2_models::hub::{default_cache_dir, resolve_model};
-use ptv2_models::load::load_weights;
+use ptv2_models::encoder::load::load_weights;
 use ptv2_models::{Encoder, EncoderConfig, EncoderInput, KvPrefix, Pretrained, Prompts};
 
 const TOLERANCE: f32 = 1e-4;
@@ -358,7 +358,7 @@ fn deberta_log_buckets_equal_transformers() {
     for (i, bucket) in expected.iter().enumerate() {
         let relative = from - i as i64;
         assert_eq!(
-            ptv2_models::deberta::log_bucket(relative, size, max),
+            ptv2_models::encoder::deberta::log_bucket(relative, size, max),
             bucket.as_i64().unwrap(),
             "relative position {relative}"
         );

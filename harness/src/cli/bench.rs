@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use ptv2_models::loss::loss;
+use ptv2_models::methods::loss::loss;
 use ptv2_models::methods::PromptPlace;
 use ptv2_models::{
     backend, resolve_model, Encoder, EncoderConfig, EncoderInput, HeadKind, Method, MethodInit,
@@ -28,8 +28,8 @@ use ptv2_models::{
 };
 
 use super::MachineArgs;
-use crate::optim::{adamw, clip_global_norm};
-use crate::records::peak_rss_mb;
+use crate::run::optim::{adamw, clip_global_norm};
+use crate::records::run_dir::peak_rss_mb;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -381,7 +381,7 @@ fn markdown(rows: &[BenchRow], device: &str, peak: &GemmPeak) -> String {
          GEMM micro-benchmark (burn flex f32 matmul, same run): 1024×1024×1024 {:.1} GFLOP/s (the peak below); \
          2048×384×1536 (MiniLM's FFN at 16 × 128 tokens) {:.1} GFLOP/s.\n\n",
         machine_line(),
-        crate::io::git_revision(),
+        crate::records::io::git_revision(),
         rows.first().map_or(0, |r| r.batch_size),
         peak.square,
         peak.ffn,
@@ -422,13 +422,13 @@ fn markdown(rows: &[BenchRow], device: &str, peak: &GemmPeak) -> String {
 }
 
 /// Ours against PyTorch as time ratios (train step; eval batch), for the chart.
-fn chart_bars(rows: &[BenchRow]) -> Vec<crate::charts::RatioBar> {
+fn chart_bars(rows: &[BenchRow]) -> Vec<crate::reporting::charts::RatioBar> {
     let ours = rows
         .iter()
         .filter(|r| r.framework.starts_with("ptv2") && r.model != "tiny");
     ours.filter_map(|r| {
         let t = pytorch_row(rows, r)?;
-        Some(crate::charts::RatioBar {
+        Some(crate::reporting::charts::RatioBar {
             label: format!("{} {}", r.method.facts().short, r.seq_len),
             train: r.train_step_s / t.train_step_s,
             eval: t.eval_seq_per_s / r.eval_seq_per_s,
@@ -488,12 +488,12 @@ fn write_results(args: &BenchArgs, rows: &[BenchRow], peak: &GemmPeak) -> Result
             r.eval_gflop
         ));
     }
-    crate::io::write_atomic(&args.out.join("bench.csv"), csv.as_bytes())?;
+    crate::records::io::write_atomic(&args.out.join("bench.csv"), csv.as_bytes())?;
     let md = markdown(rows, &args.machine.device, peak);
-    crate::io::write_atomic(&args.out.join("bench.md"), md.as_bytes())?;
+    crate::records::io::write_atomic(&args.out.join("bench.md"), md.as_bytes())?;
     let bars = chart_bars(rows);
     if !bars.is_empty() {
-        let chart = crate::charts::draw_bench(&bars, &args.out.join("bench"))?;
+        let chart = crate::reporting::charts::draw_bench(&bars, &args.out.join("bench"))?;
         eprintln!("bench: chart {}", chart.display());
     }
     println!("{md}");

@@ -13,7 +13,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::DataArgs;
-use crate::serve::{http_request, ServeProcess};
+use crate::serving::serve::{http_request, ServeProcess};
 
 #[derive(Args, Debug)]
 pub struct BenchServeArgs {
@@ -192,8 +192,8 @@ pub fn run(args: &BenchServeArgs) -> Result<()> {
     }
     let text = table(&rows, args);
     std::fs::create_dir_all(&args.out)?;
-    crate::io::write_atomic(&args.out.join("bench_serve.md"), text.as_bytes())?;
-    crate::io::write_json(&args.out.join("bench_serve.json"), &rows)?;
+    crate::records::io::write_atomic(&args.out.join("bench_serve.md"), text.as_bytes())?;
+    crate::records::io::write_json(&args.out.join("bench_serve.json"), &rows)?;
     print!("{text}");
     Ok(())
 }

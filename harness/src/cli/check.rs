@@ -7,8 +7,8 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::SweepPaths;
-use crate::check::{compare, read_baseline, table};
-use crate::results::{collect, rows, summarize};
+use crate::reporting::check::{compare, read_baseline, table};
+use crate::reporting::results::{collect, rows, summarize};
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {

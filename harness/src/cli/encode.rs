@@ -107,7 +107,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         device: backend::describe(&device),
         inputs,
     };
-    crate::io::write_json(&args.out, &out)?;
+    crate::records::io::write_json(&args.out, &out)?;
     eprintln!(
         "wrote {} ({} texts, hidden {hidden})",
         args.out.display(),

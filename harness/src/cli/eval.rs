@@ -7,8 +7,8 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{DataArgs, MachineArgs};
-use crate::records::{RunDir, METRICS_FILE};
-use crate::train::{score_test_of, Trained};
+use crate::records::run_dir::{RunDir, METRICS_FILE};
+use crate::run::train::{score_test_of, Trained};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -52,7 +52,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let run = RunDir(args.checkpoint.clone());
         let mut metrics = run.metrics()?;
         metrics.best_test = Some(test);
-        crate::io::write_json(&run.file(METRICS_FILE), &metrics)?;
+        crate::records::io::write_json(&run.file(METRICS_FILE), &metrics)?;
     }
     Ok(())
 }

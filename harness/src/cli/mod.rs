@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use crate::records::{PlannedRun, SweepDir};
-use crate::train::RunEnv;
+use crate::records::run_dir::{PlannedRun, SweepDir};
+use crate::run::train::RunEnv;
 
 #[derive(Parser)]
 #[command(
@@ -145,7 +145,7 @@ pub struct DataArgs {
 
 impl DataArgs {
     pub fn dir(&self) -> Result<PathBuf> {
-        crate::data::resolve_data_dir(self.data.as_deref())
+        crate::records::data::resolve_data_dir(self.data.as_deref())
     }
 }
 
@@ -187,7 +187,7 @@ impl SweepPaths {
         let path = self.file();
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read sweep file {}", path.display()))?;
-        let runs = crate::sweep::expand(&text, &path.display().to_string())?;
+        let runs = crate::orchestration::sweep::expand(&text, &path.display().to_string())?;
         let moved = self.dir().adopt_older_runs()?;
         if moved > 0 {
             eprintln!("renamed {moved} run dirs of an older ptv2 to their ids now");

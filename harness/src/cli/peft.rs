@@ -50,7 +50,7 @@ pub struct ImportArgs {
 
 pub fn export(args: &ExportArgs) -> Result<()> {
     let env = args.machine.run_env(&args.data, &args.checkpoint, false)?;
-    crate::peft::export(&args.checkpoint, &env, &args.out)?;
+    crate::serving::peft::export(&args.checkpoint, &env, &args.out)?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }
@@ -65,7 +65,7 @@ pub fn import(args: &ImportArgs) -> Result<()> {
     if let Some(max_len) = args.max_len {
         values.push(("max_len".to_string(), max_len.to_string()));
     }
-    crate::peft::import(&args.adapter, &values, &env, &args.out)?;
+    crate::serving::peft::import(&args.adapter, &values, &env, &args.out)?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }

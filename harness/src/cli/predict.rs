@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::{DataArgs, MachineArgs};
-use crate::train::Trained;
+use crate::run::train::Trained;
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -67,7 +67,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         text.push('\n');
     }
     match &args.out {
-        Some(path) => crate::io::write_atomic(path, text.as_bytes()),
+        Some(path) => crate::records::io::write_atomic(path, text.as_bytes()),
         None => Ok(std::io::stdout().lock().write_all(text.as_bytes())?),
     }
 }

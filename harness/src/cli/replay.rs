@@ -8,9 +8,9 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::{DataArgs, MachineArgs};
-use crate::records::{RunDir, RunMetrics, TRAIN_ORDER_FILE};
-use crate::settings::Framework;
-use crate::train::train;
+use crate::records::run_dir::{RunDir, RunMetrics, TRAIN_ORDER_FILE};
+use crate::records::settings::Framework;
+use crate::run::train::train;
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {
@@ -41,7 +41,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
         Some(out) => out.clone(),
         None => args.run.parent().unwrap_or(&args.run).join(settings.id()),
     };
-    crate::signals::install();
+    crate::records::signals::install();
     let env = args.machine.run_env(&args.data, &out, true)?;
     let replayed = train(&settings, &env)?;
     let same_batches = std::fs::read(ours.file(TRAIN_ORDER_FILE))

@@ -5,8 +5,8 @@ use anyhow::Result;
 use clap::Args;
 
 use super::SweepPaths;
-use crate::records::{PlannedRun, RunStatus};
-use crate::results::{collect, write_tables};
+use crate::records::run_dir::{PlannedRun, RunStatus};
+use crate::reporting::results::{collect, write_tables};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -26,14 +26,14 @@ pub fn build(sweep: &SweepPaths, runs: &[PlannedRun], device: &str) -> Result<()
     let dir = sweep.dir();
     let records = collect(runs, &dir)?;
     let (rows, summary) = write_tables(&records, dir.path())?;
-    let charts = crate::charts::draw_all(&summary, &dir.path().join("charts"))?;
-    let ctx = crate::report::ReportContext {
+    let charts = crate::reporting::charts::draw_all(&summary, &dir.path().join("charts"))?;
+    let ctx = crate::reporting::report::ReportContext {
         name: &sweep.sweep_name(),
         sweep_file: &sweep.file(),
         device,
         charts: &charts,
     };
-    crate::report::write_report(&records, &rows, &summary, &ctx, dir.path())?;
+    crate::reporting::report::write_report(&records, &rows, &summary, &ctx, dir.path())?;
     eprintln!(
         "wrote {} ({} rows, {} charts)",
         dir.path().join("report.md").display(),

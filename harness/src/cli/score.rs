@@ -24,7 +24,7 @@ pub struct ScoreArgs {
 }
 
 pub fn run(args: &ScoreArgs) -> Result<()> {
-    let mut task = crate::tasks::load_task(&args.task, &args.data.dir()?)?;
+    let mut task = crate::run::tasks::load_task(&args.task, &args.data.dir()?)?;
     task.subset(None, args.max_eval, Default::default());
     for (name, value) in task.score_file(&args.predictions)? {
         println!("{name}\t{value:.6}");

@@ -19,7 +19,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use super::{DataArgs, MachineArgs};
-use crate::serve::{BatchPolicy, Batching, ServeError, Server};
+use crate::serving::serve::{BatchPolicy, Batching, ServeError, Server};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {

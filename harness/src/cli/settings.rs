@@ -3,6 +3,6 @@
 use anyhow::Result;
 
 pub fn run() -> Result<()> {
-    print!("{}", crate::settings::schema_markdown());
+    print!("{}", crate::records::settings::schema_markdown());
     Ok(())
 }

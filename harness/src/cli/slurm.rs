@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::{DataArgs, SweepPaths};
-use crate::runner::WorkerCommand;
-use crate::slurm::SlurmOptions;
+use crate::orchestration::runner::WorkerCommand;
+use crate::orchestration::slurm::SlurmOptions;
 
 #[derive(Args, Debug)]
 pub struct SlurmArgs {
@@ -39,7 +39,7 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
         keep_checkpoints: false,
     };
     let name = args.sweep.sweep_name();
-    if crate::slurm::run(&name, &args.options, runs.len(), &worker)? {
+    if crate::orchestration::slurm::run(&name, &args.options, runs.len(), &worker)? {
         super::report::print_summary(&args.sweep, &runs);
         super::report::build(&args.sweep, &runs, "slurm")?;
     }

@@ -7,9 +7,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::{DataArgs, MachineArgs, SweepPaths};
-use crate::records::PlannedRun;
-use crate::runner::{run_all, run_workers, SweepEnv, WorkerCommand};
-use crate::sweep::{parse_shard, shard};
+use crate::records::run_dir::PlannedRun;
+use crate::orchestration::runner::{run_all, run_workers, SweepEnv, WorkerCommand};
+use crate::orchestration::sweep::{parse_shard, shard};
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
@@ -59,7 +59,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(env.dir.path())?;
-    crate::signals::install();
+    crate::records::signals::install();
     // Independent runs scale better as one process per core than as one process on every core.
     let workers = args.workers.unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

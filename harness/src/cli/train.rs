@@ -6,9 +6,9 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{DataArgs, MachineArgs};
-use crate::records::METRICS_FILE;
-use crate::settings::RunSettings;
-use crate::train::train;
+use crate::records::run_dir::METRICS_FILE;
+use crate::records::settings::RunSettings;
+use crate::run::train::train;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -25,7 +25,7 @@ pub struct TrainArgs {
 
 pub fn run(args: &TrainArgs) -> Result<()> {
     let settings = args.settings.clone().resolved()?;
-    crate::signals::install();
+    crate::records::signals::install();
     let env = args.machine.run_env(&args.data, &args.out, true)?;
     let metrics = train(&settings, &env)?;
     let scores: Vec<String> = metrics

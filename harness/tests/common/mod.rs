@@ -5,8 +5,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use ptv2_harness::settings::RunSettings;
-use ptv2_harness::train::{train, RunEnv};
+use ptv2_harness::records::settings::RunSettings;
+use ptv2_harness::run::train::{train, RunEnv};
 
 /// The benchmark data: `$PTV2_DATA`, else `shared/data` beside the checkout (as CI has it).
 pub fn data_dir() -> PathBuf {

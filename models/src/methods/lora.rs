@@ -14,7 +14,7 @@ use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::registry::{MethodFacts, PromptPlace, Trains};
-use crate::bert::Encoder;
+use crate::encoder::Encoder;
 
 pub const FACTS: MethodFacts = MethodFacts {
     name: "lora",

@@ -11,7 +11,10 @@
 //! so autodiff computes no weight gradients for them and the optimizer keeps no state for them.
 
 pub mod fine_tuning;
+pub mod heads;
 pub mod lora;
+pub mod loss;
+pub mod mixed;
 pub mod options;
 pub mod p_tuning_v2;
 pub mod prompt_tuning;
@@ -24,9 +27,9 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::bert::{Encoder, EncoderInput, Prompts};
+use crate::encoder::{Encoder, EncoderInput, Prompts};
 use crate::error::ModelError;
-use crate::heads::{Head, HeadConfig, HeadKind, Logits};
+use crate::methods::heads::{Head, HeadConfig, HeadKind, Logits};
 use lora::LoraTargets;
 pub use options::{MethodOptions, LORA_ALPHA, LORA_RANK};
 use p_tuning_v2::{LayerSelection, PrefixEncoder, PrefixEncoderConfig};
@@ -731,7 +734,7 @@ impl TunedModel {
         for (file_name, module_path) in lora::checkpoint_names().1 {
             store = store.with_key_remapping(file_name, module_path);
         }
-        let result = crate::load::apply_store(self, &mut store, path)?;
+        let result = crate::encoder::load::apply_store(self, &mut store, path)?;
         // A LoRA factor left out would silently stay at its init (B = 0: no update at all), a
         // random pooler at another draw.
         let needed = |name: &str| {

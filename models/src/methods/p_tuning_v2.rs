@@ -14,7 +14,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::registry::{MethodFacts, PromptPlace, Trains};
-use crate::bert::{KvPrefix, Prompts};
+use crate::encoder::{KvPrefix, Prompts};
 
 pub const FACTS: MethodFacts = MethodFacts {
     name: "pt2",

@@ -9,7 +9,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::registry::{MethodFacts, PromptPlace, Trains};
-use crate::bert::Prompts;
+use crate::encoder::Prompts;
 
 pub const FACTS: MethodFacts = MethodFacts {
     name: "pt",

@@ -1,0 +1,233 @@
+//! Running a sweep: each planned run goes to `reports/NAME/runs/<id>/`; a run is done once its
+//! `status.json` exists, so re-running a finished sweep does nothing and an interrupted one resumes.
+//! A failed or diverged run is recorded as such, with its error, and the sweep goes on.
+//! Scale-out: `--shard i/n` runs every n-th run; `--workers N` starts N local shard processes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use crate::orchestration::claims::Claim;
+use crate::records::run_dir::{PlannedRun, RunStatus, StatusRecord, SweepDir, CHECKPOINT_FILE};
+use crate::run::train::{train, RunEnv};
+
+/// Where a sweep writes and how its runs execute.
+#[derive(Debug, Clone)]
+pub struct SweepEnv {
+    pub name: String,
+    /// `reports/NAME`
+    pub dir: SweepDir,
+    pub cache: PathBuf,
+    pub device: String,
+    pub data_dir: PathBuf,
+    /// Keep each run's best checkpoint (FT checkpoints are the whole model).
+    pub keep_checkpoints: bool,
+}
+
+/// The command line of a worker process: `ptv2 sweep` of one shard, no report, no bars. Local
+/// workers and Slurm array tasks are started with it.
+#[derive(Debug, Clone)]
+pub struct WorkerCommand {
+    pub exe: PathBuf,
+    /// The sweep argument (a name, or a path to a TOML file).
+    pub sweep: String,
+    pub experiments: PathBuf,
+    pub reports: PathBuf,
+    pub data_dir: PathBuf,
+    pub cache: PathBuf,
+    pub device: String,
+    pub keep_checkpoints: bool,
+}
+
+impl WorkerCommand {
+    /// The arguments after the executable, for shard `shard` (`i/n`, or a shell expression).
+    pub fn args(&self, shard: &str) -> Vec<String> {
+        let path = |p: &Path| p.display().to_string();
+        let mut args = vec!["sweep".to_string(), self.sweep.clone()];
+        args.extend(["--experiments".into(), path(&self.experiments)]);
+        args.extend(["--reports".into(), path(&self.reports)]);
+        args.extend(["--data".into(), path(&self.data_dir)]);
+        args.extend(["--cache".into(), path(&self.cache)]);
+        args.extend(["--device".into(), self.device.clone()]);
+        if self.keep_checkpoints {
+            args.push("--keep-checkpoints".into());
+        }
+        args.extend([
+            "--shard".into(),
+            shard.into(),
+            "--no-report".into(),
+            "--quiet".into(),
+        ]);
+        args
+    }
+}
+
+fn overall_bar(multi: &MultiProgress, total: usize, done: usize) -> ProgressBar {
+    let bar = multi.add(ProgressBar::new(total as u64));
+    bar.set_style(
+        ProgressStyle::with_template("runs [{bar:30}] {pos}/{len} done, {elapsed}, {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_position(done as u64);
+    bar
+}
+
+/// The whole sweep's remaining time, from the runs this invocation finished so far (runs done
+/// before it, e.g. when resuming, do not count as instant).
+pub struct SweepEta {
+    started: std::time::Instant,
+    done_before: usize,
+    total: usize,
+}
+
+impl SweepEta {
+    pub fn new(total: usize, done_before: usize) -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            done_before,
+            total,
+        }
+    }
+
+    pub fn message(&self, done: usize) -> String {
+        let finished_here = done.saturating_sub(self.done_before);
+        if finished_here == 0 {
+            return "sweep ETA after the first run".into();
+        }
+        let per_run = self.started.elapsed().as_secs_f64() / finished_here as f64;
+        let left = per_run * self.total.saturating_sub(done) as f64;
+        format!("sweep ETA {:.0} min", (left / 60.0).ceil())
+    }
+}
+
+/// Run every pending run of `runs` in this process, one after the other.
+pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Result<()> {
+    let todo = env.dir.pending(runs);
+    let multi = if show_progress {
+        MultiProgress::new()
+    } else {
+        MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden())
+    };
+    let overall = overall_bar(&multi, runs.len(), runs.len() - todo.len());
+    let eta = SweepEta::new(runs.len(), runs.len() - todo.len());
+    for run in todo {
+        overall.set_message(format!(
+            "{}; now {} {} {}",
+            eta.message(overall.position() as usize),
+            run.settings.task,
+            run.settings.tuning.method,
+            run.id
+        ));
+        let dir = env.dir.run(&run.id);
+        // Another process may hold it, or have finished it since `pending` looked.
+        let Some(_claim) = Claim::take(dir.path())? else {
+            continue;
+        };
+        if dir.status().is_some() {
+            continue;
+        }
+        let run_env = RunEnv {
+            cache: env.cache.clone(),
+            device: env.device.clone(),
+            data_dir: env.data_dir.clone(),
+            out: dir.path().to_path_buf(),
+            progress: Some(multi.clone()),
+            verbose: false,
+        };
+        let result = train(&run.settings, &run_env);
+        if let Err(err) = &result {
+            if crate::records::signals::interrupted(err) {
+                // No status: the run stays pending and resumes from its saved epoch.
+                return Err(result.unwrap_err());
+            }
+        }
+        let status = StatusRecord {
+            run_id: run.id.clone(),
+            status: RunStatus::of(&result),
+            error: result.err().map(|err| format!("{err:#}")),
+        };
+        if let Some(message) = &status.error {
+            multi.suspend(|| {
+                let (task, method) = (&run.settings.task, &run.settings.tuning.method);
+                eprintln!(
+                    "run {} ({task} {method}) {:?}: {message}",
+                    run.id, status.status
+                )
+            });
+        }
+        if !env.keep_checkpoints {
+            let _ = std::fs::remove_file(dir.file(CHECKPOINT_FILE));
+        }
+        crate::run::resume::clear(&dir);
+        dir.write_status(&status)?;
+        overall.inc(1);
+    }
+    overall.finish_and_clear();
+    Ok(())
+}
+
+/// Start `workers` processes of this binary, each running one shard, and wait for all of them,
+/// drawing the overall progress from the status files they write.
+pub fn run_workers(
+    runs: &[PlannedRun],
+    env: &SweepEnv,
+    workers: usize,
+    command: &WorkerCommand,
+) -> Result<()> {
+    // Split the cores between the workers (unless RAYON_NUM_THREADS says otherwise): N workers each
+    // using every core oversubscribe the machine.
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / workers).max(1).to_string()
+    });
+    let mut children = vec![];
+    for k in 0..workers {
+        let child = Command::new(&command.exe)
+            .env("RAYON_NUM_THREADS", &threads)
+            .args(command.args(&format!("{k}/{workers}")))
+            .spawn()
+            .with_context(|| format!("cannot start worker {k}"))?;
+        children.push(child);
+    }
+    let multi = MultiProgress::new();
+    let done_before = runs.len() - env.dir.pending(runs).len();
+    let overall = overall_bar(&multi, runs.len(), done_before);
+    let eta = SweepEta::new(runs.len(), done_before);
+    let mut failed = vec![];
+    let mut forwarded = false;
+    while !children.is_empty() {
+        std::thread::sleep(Duration::from_millis(500));
+        if crate::records::signals::stop_requested() && !forwarded {
+            // Each worker stops at a safe point; their runs resume when the sweep runs again.
+            for child in &children {
+                // SAFETY: sends SIGTERM to a child process this function started.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            }
+            forwarded = true;
+        }
+        let done = runs.len() - env.dir.pending(runs).len();
+        overall.set_position(done as u64);
+        overall.set_message(format!("{workers} workers, {}", eta.message(done)));
+        let mut still_running = vec![];
+        for mut child in children {
+            match child.try_wait()? {
+                Some(status) if !status.success() => failed.push(status),
+                Some(_) => {}
+                None => still_running.push(child),
+            }
+        }
+        children = still_running;
+    }
+    overall.finish_and_clear();
+    if !failed.is_empty() {
+        bail!(
+            "{} of {workers} workers exited with an error: {failed:?}",
+            failed.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! Sweeps are data: one TOML file of fixed settings, a grid of axes, per-method / per-task
+//! overrides and exclusion rules (schema: `experiments/README.md`). Expanding it into runs is a
+//! pure function; a run's id is a hash of its resolved settings, so a re-run skips what is done.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use toml::Value;
+
+use crate::records::run_dir::PlannedRun;
+use crate::records::settings::RunSettings;
+
+fn check_keys<'a>(keys: impl Iterator<Item = &'a String>, at: &str) -> Result<()> {
+    let known = RunSettings::keys();
+    for key in keys {
+        if !known.contains(key) {
+            bail!(
+                "{at}: unknown key \"{key}\" (expected one of: {})",
+                known.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Does `settings` match every condition? A condition's value may be a list: any of them.
+fn matches(settings: &BTreeMap<String, Value>, conditions: &toml::Table) -> bool {
+    conditions.iter().all(|(key, wanted)| {
+        let actual = settings.get(key);
+        match wanted {
+            Value::Array(options) => options.iter().any(|o| Some(o) == actual),
+            value => Some(value) == actual,
+        }
+    })
+}
+
+/// A sweep value as its flag text; lists and tables are no setting's value.
+fn flag_text(key: &str, value: &Value, at: &str) -> Result<String> {
+    Ok(match value {
+        Value::String(s) => s.clone(),
+        Value::Integer(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        other => bail!("{at}: \"{key}\" must be a number or a string, found {other}"),
+    })
+}
+
+/// A run's settings from its keys, parsed and defaulted as `ptv2 train`'s flags are.
+fn resolve(settings: &BTreeMap<String, Value>, at: &str) -> Result<RunSettings> {
+    let values = settings
+        .iter()
+        .map(|(key, value)| Ok((key.clone(), flag_text(key, value, at)?)))
+        .collect::<Result<Vec<_>>>()?;
+    RunSettings::from_values(&values, at)
+}
+
+fn table<'a>(root: &'a toml::Table, key: &str, at: &str) -> Result<Option<&'a toml::Table>> {
+    match root.get(key) {
+        None => Ok(None),
+        Some(Value::Table(t)) => Ok(Some(t)),
+        Some(other) => bail!("{at}: [{key}] must be a table, found {other}"),
+    }
+}
+
+fn tables<'a>(root: &'a toml::Table, key: &str, at: &str) -> Result<Vec<&'a toml::Table>> {
+    match root.get(key) {
+        None => Ok(vec![]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_table()
+                    .with_context(|| format!("{at}: [[{key}]] entry {} must be a table", i + 1))
+            })
+            .collect(),
+        Some(other) => bail!("{at}: {key} must be a list of tables ([[{key}]]), found {other}"),
+    }
+}
+
+/// The `[[override]]` and `[[exclude]]` tables, their keys checked.
+fn rules<'a>(
+    root: &'a toml::Table,
+    source: &str,
+) -> Result<(Vec<&'a toml::Table>, Vec<&'a toml::Table>)> {
+    let overrides = tables(root, "override", source)?;
+    for (i, o) in overrides.iter().enumerate() {
+        let at = format!("{source} [[override]] {}", i + 1);
+        for key in o.keys() {
+            if key != "when" && key != "set" {
+                bail!("{at}: unknown key \"{key}\" (expected when, set)");
+            }
+        }
+        let when = o
+            .get("when")
+            .and_then(Value::as_table)
+            .with_context(|| format!("{at}: needs a `when` table"))?;
+        let set = o
+            .get("set")
+            .and_then(Value::as_table)
+            .with_context(|| format!("{at}: needs a `set` table"))?;
+        check_keys(when.keys(), &at)?;
+        check_keys(set.keys(), &at)?;
+    }
+    let excludes = tables(root, "exclude", source)?;
+    for (i, e) in excludes.iter().enumerate() {
+        check_keys(e.keys(), &format!("{source} [[exclude]] {}", i + 1))?;
+    }
+    Ok((overrides, excludes))
+}
+
+/// Expand a sweep file's text into its runs, in grid order, without duplicates.
+pub fn expand(text: &str, source: &str) -> Result<Vec<PlannedRun>> {
+    let root: toml::Table =
+        toml::from_str(text).with_context(|| format!("{source}: not valid TOML"))?;
+    for key in root.keys() {
+        if !["description", "fixed", "grid", "override", "exclude"].contains(&key.as_str()) {
+            bail!("{source}: unknown top-level key \"{key}\" (expected description, [fixed], [grid], [[override]], [[exclude]])");
+        }
+    }
+    let fixed = table(&root, "fixed", source)?.cloned().unwrap_or_default();
+    check_keys(fixed.keys(), &format!("{source} [fixed]"))?;
+    let grid = table(&root, "grid", source)?.cloned().unwrap_or_default();
+    check_keys(grid.keys(), &format!("{source} [grid]"))?;
+    let mut axes: Vec<(String, Vec<Value>)> = vec![];
+    for (key, values) in &grid {
+        match values {
+            Value::Array(v) if !v.is_empty() => axes.push((key.clone(), v.clone())),
+            other => bail!("{source} [grid]: \"{key}\" must be a non-empty list, found {other}"),
+        }
+    }
+    let (overrides, excludes) = rules(&root, source)?;
+
+    // The cross product, the last axis varying fastest.
+    let mut combos: Vec<BTreeMap<String, Value>> = vec![fixed.clone().into_iter().collect()];
+    for (key, values) in &axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|base| {
+                values.iter().map(move |v| {
+                    let mut next = base.clone();
+                    next.insert(key.clone(), v.clone());
+                    next
+                })
+            })
+            .collect();
+    }
+    let mut runs: Vec<PlannedRun> = vec![];
+    for mut settings in combos {
+        for o in &overrides {
+            if matches(&settings, o["when"].as_table().expect("checked")) {
+                settings.extend(o["set"].as_table().expect("checked").clone());
+            }
+        }
+        if excludes.iter().any(|e| matches(&settings, e)) {
+            continue;
+        }
+        let described: Vec<String> = axes
+            .iter()
+            .filter_map(|(k, _)| settings.get(k).map(|v| format!("{k}={v}")))
+            .collect();
+        let at = match described.is_empty() {
+            true => source.to_string(),
+            false => format!("{source} (run {})", described.join(", ")),
+        };
+        let run = PlannedRun::new(resolve(&settings, &at)?);
+        // FT ignores prompt axes: such combinations resolve to the same run.
+        if !runs.iter().any(|r| r.id == run.id) {
+            runs.push(run);
+        }
+    }
+    Ok(runs)
+}
+
+/// Parse `--shard i/n` (0-based i).
+pub fn parse_shard(text: &str) -> Result<(usize, usize)> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)));
+    match parsed {
+        Some((i, n)) if n > 0 && i < n => Ok((i, n)),
+        _ => bail!("--shard \"{text}\": expected i/n with 0 ≤ i < n"),
+    }
+}
+
+/// The runs of shard `i` of `n`: every n-th run starting at i.
+pub fn shard(runs: &[PlannedRun], (i, n): (usize, usize)) -> Vec<PlannedRun> {
+    runs.iter().skip(i).step_by(n).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ptv2_models::Method;
+
+    /// The run ids of two committed sweeps, pinned: a run id is the hash of its config.json, so
+    /// a change to how settings serialize (a new setting, a regrouping) must leave them alone or
+    /// every finished run of every sweep would be trained again.
+    #[test]
+    fn committed_sweeps_keep_their_run_ids() {
+        let ids = |name: &str| -> Vec<String> {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../experiments/{name}.toml"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            expand(&text, name)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        assert_eq!(ids("smoke"), GOLDEN_SMOKE);
+        assert_eq!(ids("glue-small"), GOLDEN_GLUE_SMALL);
+    }
+
+    const GOLDEN_SMOKE: &[&str] = &["0c75ffacf571", "d66f16442318", "43d5e088b9dd"];
+    /// Computed by the code before method options became one group (fe5219e).
+    const GOLDEN_GLUE_SMALL: &[&str] = &[
+        "63b143164c0c",
+        "41b4149a5d7f",
+        "fae115f68b51",
+        "15272d88f4e0",
+        "2cf56acd0dec",
+        "9135e77d5529",
+        "c640d99fd4a9",
+        "82365e45a1fe",
+        "97789a9cf18b",
+        "0b1137c4a4d1",
+        "b0a482984368",
+        "9b54e5626106",
+        "a76cf2dab8df",
+        "5b64a2a85ca2",
+        "acacb991323f",
+        "84f0b17bb8ce",
+        "db6a2536df98",
+        "0fdea7aaec1a",
+        "eeba8e76c3cd",
+        "c9104697c974",
+        "7b539d3b4a7e",
+        "1b917c65c4fc",
+        "bf859b5afbdd",
+        "62eb02b8bd06",
+    ];
+
+    const SWEEP: &str = r#"
+description = "test"
+[fixed]
+model = "minilm-l6"
+epochs = 2
+batch_size = 8
+seed = 1
+lr = 1e-2
+[grid]
+task = ["rte", "sst2"]
+method = ["ft", "pt2"]
+prompt_len = [4, 16]
+[[override]]
+when = { method = "ft" }
+set = { lr = 5e-5 }
+[[override]]
+when = { task = "sst2", method = ["pt", "pt2"] }
+set = { epochs = 5 }
+[[exclude]]
+task = "rte"
+prompt_len = 4
+"#;
+
+    #[test]
+    fn expands_overrides_excludes_and_dedupes_ft() {
+        let runs = expand(SWEEP, "t.toml").unwrap();
+        let described: Vec<(String, &str, usize, f64, usize)> = runs
+            .iter()
+            .map(|r| {
+                (
+                    r.settings.task.clone(),
+                    r.settings.tuning.method.name(),
+                    r.settings.tuning.prompt_len,
+                    r.settings.lr,
+                    r.settings.epochs,
+                )
+            })
+            .collect();
+        assert_eq!(
+            described,
+            vec![
+                ("rte".into(), "ft", 0, 5e-5, 2),
+                ("rte".into(), "pt2", 16, 1e-2, 2),
+                ("sst2".into(), "ft", 0, 5e-5, 2),
+                ("sst2".into(), "pt2", 4, 1e-2, 5),
+                ("sst2".into(), "pt2", 16, 1e-2, 5),
+            ]
+        );
+        assert!(matches!(
+            runs[1].settings.method().unwrap(),
+            Method::Pt2 { prompt_len: 16, .. }
+        ));
+    }
+
+    #[test]
+    fn ids_are_stable_hashes_of_resolved_settings() {
+        let a = expand(SWEEP, "t.toml").unwrap();
+        let b = expand(SWEEP, "other-name.toml").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a[0].id.len(), 12);
+        let ids: std::collections::HashSet<_> = a.iter().map(|r| &r.id).collect();
+        assert_eq!(ids.len(), a.len());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = expand("[fixed]\nmodle = \"x\"\n", "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("s.toml [fixed]") && err.contains("\"modle\""),
+            "{err}"
+        );
+        let err = expand("[grid]\nlr = 0.1\n", "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"lr\" must be a non-empty list"), "{err}");
+        let bad = SWEEP.replace("batch_size = 8", "batch_size = \"eight\"");
+        let err = format!("{:#}", expand(&bad, "s.toml").unwrap_err());
+        assert!(
+            err.contains("\"batch_size\" = \"eight\" is not valid"),
+            "{err}"
+        );
+        let err = format!(
+            "{:#}",
+            expand(&SWEEP.replace("\"pt2\"]", "\"pt3\"]"), "s.toml").unwrap_err()
+        );
+        assert!(err.contains("\"method\" = \"pt3\" is not valid"), "{err}");
+    }
+
+    #[test]
+    fn shards_partition_the_runs() {
+        let runs = expand(SWEEP, "t.toml").unwrap();
+        let mut seen: Vec<String> = (0..3)
+            .flat_map(|i| shard(&runs, (i, 3)))
+            .map(|r| r.id)
+            .collect();
+        seen.sort();
+        let mut all: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+        all.sort();
+        assert_eq!(seen, all);
+        assert!(parse_shard("3/3").is_err());
+        assert_eq!(parse_shard("1/4").unwrap(), (1, 4));
+    }
+}

@@ -1,0 +1,9 @@
+//! What a run is and leaves on disk: its settings, its run dir, the files it writes, its metrics.
+
+pub mod data;
+pub mod io;
+pub mod metrics;
+pub mod run_dir;
+pub mod schedule;
+pub mod settings;
+pub mod signals;

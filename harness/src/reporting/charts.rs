@@ -1,0 +1,1134 @@
+//! Charts of a sweep's summary (plotters, PNG and SVG, DejaVu Sans embedded so they render on
+//! headless nodes): per task, score vs prompt length (PT and PT2 lines, FT as a dashed reference),
+//! bars of the best FT/PT/PT2, score vs trainable parameters (log axis), and score vs model size
+//! when the sweep has several models. Pure functions of the summary rows.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::{anyhow, Result};
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use ptv2_models::MethodKind;
+
+use crate::reporting::results::SummaryRow;
+use crate::records::settings::{Framework, RunSettings};
+
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 560;
+
+fn method_color(method: MethodKind) -> RGBColor {
+    let (r, g, b) = method.facts().color;
+    RGBColor(r, g, b)
+}
+
+/// "FT vs PT vs PT2", of the methods these rows have, in the paper's order.
+fn methods_title(rows: &[&SummaryRow]) -> String {
+    let names: Vec<&str> = MethodKind::ALL
+        .into_iter()
+        .filter(|m| rows.iter().any(|r| r.settings.tuning.method == *m))
+        .map(|m| m.facts().short)
+        .collect();
+    names.join(" vs ")
+}
+
+fn method_label(method: MethodKind) -> &'static str {
+    method.facts().label
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Without a registered font, ab_glyph cannot draw any text.
+        plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+            .unwrap_or_else(|_| panic!("the embedded DejaVu Sans font is valid"));
+    });
+}
+
+/// One chart, drawable on any backend.
+trait Chart {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing a chart: {e:?}")
+}
+
+/// Write `stem.png` and `stem.svg`; returns the PNG path.
+fn render(chart: &impl Chart, stem: &Path) -> Result<PathBuf> {
+    register_font();
+    let png = stem.with_extension("png");
+    {
+        let root = BitMapBackend::new(&png, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        chart.draw(&root)?;
+        root.present().map_err(err)?;
+    }
+    {
+        let svg = stem.with_extension("svg");
+        let root = SVGBackend::new(&svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        chart.draw(&root)?;
+        root.present().map_err(err)?;
+    }
+    Ok(png)
+}
+
+/// A chart's frame: its title, margins and label areas.
+fn frame<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, ("sans-serif", 24))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70);
+    builder
+}
+
+/// Learning curves' plane: epochs 1..=`epochs` across, the dev metric up, its mesh drawn.
+fn epoch_plane<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    metric: &str,
+    epochs: f64,
+    y: std::ops::Range<f64>,
+) -> Result<Plane<'a, DB>> {
+    let mut chart = frame(root, title)
+        .build_cartesian_2d(0.5..epochs + 0.5, y)
+        .map_err(err)?;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc("epoch")
+        .y_desc(format!("dev {metric} (mean over seeds)"))
+        .x_labels(epochs as usize + 1)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .light_line_style(RGBColor(235, 235, 235))
+        .axis_desc_style(("sans-serif", 18));
+    draw_mesh(&mut mesh)?;
+    Ok(chart)
+}
+
+/// Draw a configured mesh with the labels' common style.
+fn draw_mesh<X, Y, DB>(mesh: &mut plotters::chart::MeshStyle<'_, '_, X, Y, DB>) -> Result<()>
+where
+    X: Ranged + ValueFormatter<X::ValueType>,
+    Y: Ranged + ValueFormatter<Y::ValueType>,
+    DB: DrawingBackend,
+{
+    mesh.label_style(("sans-serif", 15)).draw().map_err(err)
+}
+
+/// Bar charts' x labels: slot i spans [i, i + 1); its label sits at its middle.
+fn slot_labels(labels: &[String]) -> impl Fn(&f64) -> String + '_ {
+    move |x| {
+        let i = x.floor() as usize;
+        if (x - x.floor() - 0.5).abs() < 0.01 && i < labels.len() {
+            labels[i].clone()
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// A method's line with a dot at each point, in the legend as a line.
+fn draw_dotted_line<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
+    points: &[(f64, f64)],
+    color: impl Color,
+    label: &str,
+    dot: u32,
+) -> Result<()> {
+    chart
+        .draw_series(LineSeries::new(points.to_vec(), color.stroke_width(2)))
+        .map_err(err)?
+        .label(label)
+        .legend(line_legend(color.stroke_width(2)));
+    chart
+        .draw_series(points.iter().map(|&p| Circle::new(p, dot, color.filled())))
+        .map_err(err)?;
+    Ok(())
+}
+
+fn draw_legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+) -> Result<()> {
+    draw_legend_at(chart, SeriesLabelPosition::UpperRight)
+}
+
+/// The legend at `position`; learning curves rise to the right, so theirs goes bottom right.
+fn draw_legend_at<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(("sans-serif", 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
+
+/// A legend entry: a short line in `style`.
+fn line_legend(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style)
+}
+
+/// The best configuration (highest mean over seeds) among the rows that `keep` admits.
+fn best_of<'a>(
+    rows: &[&'a SummaryRow],
+    keep: impl Fn(&SummaryRow) -> bool,
+) -> Option<&'a SummaryRow> {
+    rows.iter()
+        .copied()
+        .filter(|r| keep(r))
+        .max_by(|a, b| a.mean.total_cmp(&b.mean))
+}
+
+/// The majority-class level of a task's rows, where the runs recorded one.
+fn majority_of(rows: &[&SummaryRow]) -> Option<f64> {
+    rows.iter().find_map(|r| r.majority)
+}
+
+const MAJORITY_LABEL: &str = "majority class";
+/// Amber: apart from the methods' colours, and visible on their bars.
+const MAJORITY_COLOR: RGBColor = RGBColor(200, 130, 0);
+
+/// The majority-class level as a grey dashed line across `x` (with a legend entry).
+fn draw_majority<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    x: (f64, f64),
+    level: Option<f64>,
+) -> Result<()> {
+    let Some(level) = level else { return Ok(()) };
+    let grey = MAJORITY_COLOR;
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(x.0, level), (x.1, level)],
+            4,
+            4,
+            grey.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(MAJORITY_LABEL)
+        .legend(line_legend(grey.stroke_width(2)));
+    Ok(())
+}
+
+/// The best mean per (method, x) of a task, with x from `x_of`.
+fn best_by<F: Fn(&SummaryRow) -> f64>(
+    rows: &[&SummaryRow],
+    x_of: F,
+) -> BTreeMap<MethodKind, Vec<(f64, f64)>> {
+    let mut best: BTreeMap<(MethodKind, u64), f64> = BTreeMap::new();
+    for r in rows {
+        let x = x_of(r);
+        let e = best
+            .entry((r.settings.tuning.method, x.to_bits()))
+            .or_insert(f64::MIN);
+        *e = e.max(r.mean);
+    }
+    let mut lines: BTreeMap<MethodKind, Vec<(f64, f64)>> = BTreeMap::new();
+    for ((method, x), y) in best {
+        lines
+            .entry(method)
+            .or_default()
+            .push((f64::from_bits(x), y));
+    }
+    for points in lines.values_mut() {
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    lines
+}
+
+/// The data's range, padded, with a free band on top where the legend goes.
+fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let v: Vec<f64> = values.collect();
+    let lo = v.iter().copied().fold(f64::MAX, f64::min);
+    let hi = v.iter().copied().fold(f64::MIN, f64::max);
+    let pad = ((hi - lo) * 0.15).max(0.02);
+    let legend_band = (hi - lo + 2.0 * pad) * 0.35;
+    (lo - pad).max(0.0).min(lo)..hi + pad + legend_band
+}
+
+struct PromptLength<'a> {
+    title: String,
+    metric: String,
+    rows: Vec<&'a SummaryRow>,
+}
+
+impl Chart for PromptLength<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let prompted: Vec<&SummaryRow> = self
+            .rows
+            .iter()
+            .copied()
+            .filter(|r| r.settings.tuning.method.has_prompts())
+            .collect();
+        let lines = best_by(&prompted, |r| r.settings.tuning.prompt_len as f64);
+        let ft = self
+            .rows
+            .iter()
+            .filter(|r| r.settings.tuning.method == MethodKind::Ft)
+            .map(|r| r.mean)
+            .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
+        let xs: Vec<f64> = lines.values().flatten().map(|p| p.0).collect();
+        let (x_lo, x_hi) = (
+            xs.iter().copied().fold(f64::MAX, f64::min).min(1.0),
+            xs.iter().copied().fold(1.0, f64::max),
+        );
+        let majority = majority_of(&self.rows);
+        let y = y_range(
+            lines
+                .values()
+                .flatten()
+                .map(|p| p.1)
+                .chain(ft)
+                .chain(majority),
+        );
+        let mut chart = frame(root, &self.title)
+            .build_cartesian_2d((x_lo * 0.8..x_hi * 1.25).log_scale(), y)
+            .map_err(err)?;
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc("prompt length P (log scale)")
+            .y_desc(format!("dev {}", self.metric))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_max_light_lines(1)
+            .light_line_style(RGBColor(235, 235, 235))
+            .axis_desc_style(("sans-serif", 18));
+        draw_mesh(&mut mesh)?;
+        draw_majority(&mut chart, (x_lo * 0.8, x_hi * 1.25), majority)?;
+        if let Some(ft) = ft {
+            let color = method_color(MethodKind::Ft);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(x_lo * 0.8, ft), (x_hi * 1.25, ft)],
+                    10,
+                    6,
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(method_label(MethodKind::Ft))
+                .legend(line_legend(color.stroke_width(2)));
+        }
+        for (&method, points) in &lines {
+            let color = method_color(method);
+            draw_dotted_line(&mut chart, points, color, method_label(method), 5)?;
+        }
+        draw_legend(&mut chart)?;
+        Ok(())
+    }
+}
+
+struct MethodBars<'a> {
+    title: String,
+    metric: String,
+    rows: Vec<&'a SummaryRow>,
+}
+
+impl Chart for MethodBars<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let methods: Vec<MethodKind> = MethodKind::ALL
+            .into_iter()
+            .filter(|m| self.rows.iter().any(|r| r.settings.tuning.method == *m))
+            .collect();
+        // The best configuration of each method, with its std over seeds.
+        let best: Vec<(MethodKind, f64, f64)> = methods
+            .iter()
+            .map(|m| {
+                let r = best_of(&self.rows, |r| r.settings.tuning.method == *m)
+                    .expect("method present");
+                (*m, r.mean, r.std)
+            })
+            .collect();
+        let majority = majority_of(&self.rows);
+        let top = best
+            .iter()
+            .map(|b| b.1 + b.2)
+            .chain(majority)
+            .fold(0.0, f64::max);
+        let mut chart = frame(root, &self.title)
+            .build_cartesian_2d(
+                0.0..methods.len() as f64,
+                0.0..(top * legend_headroom(1)).max(0.1),
+            )
+            .map_err(err)?;
+        let names: Vec<String> = methods.iter().map(|m| method_label(*m).into()).collect();
+        let label_at = slot_labels(&names);
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
+            .x_labels(methods.len() * 2 + 1)
+            .x_label_formatter(&label_at)
+            .y_desc(format!("best dev {} (mean over seeds ± std)", self.metric))
+            .axis_desc_style(("sans-serif", 18));
+        draw_mesh(&mut mesh)?;
+        for (i, &(method, mean, std)) in best.iter().enumerate() {
+            let x = i as f64;
+            let color = method_color(method);
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x + 0.2, 0.0), (x + 0.8, mean)],
+                    color.mix(0.8).filled(),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x + 0.5, mean - std), (x + 0.5, mean + std)],
+                    BLACK.stroke_width(2),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{mean:.3}"),
+                    (x + 0.38, mean + std + top * 0.05),
+                    ("sans-serif", 16),
+                )))
+                .map_err(err)?;
+        }
+        if majority.is_some() {
+            draw_majority(&mut chart, (0.0, methods.len() as f64), majority)?;
+            draw_legend(&mut chart)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every task side by side, as the paper's tables: grouped bars (task × method, each method's
+/// best configuration, mean ± std over seeds) with each task's majority-class level.
+struct Overview<'a> {
+    title: String,
+    rows: Vec<&'a SummaryRow>,
+}
+
+impl Chart for Overview<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let tasks: Vec<&str> = self
+            .rows
+            .iter()
+            .map(|r| r.settings.task.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let methods: Vec<MethodKind> = MethodKind::ALL
+            .into_iter()
+            .filter(|m| self.rows.iter().any(|r| r.settings.tuning.method == *m))
+            .collect();
+        let best = |task: &str, method: MethodKind| {
+            best_of(&self.rows, |r| {
+                r.settings.task == task && r.settings.tuning.method == method
+            })
+        };
+        let top = self
+            .rows
+            .iter()
+            .map(|r| r.mean + r.std)
+            .chain(self.rows.iter().filter_map(|r| r.majority))
+            .fold(0.0, f64::max);
+        let labels: Vec<String> = tasks
+            .iter()
+            .map(|t| {
+                let metric = self
+                    .rows
+                    .iter()
+                    .find(|r| r.settings.task == *t)
+                    .map_or("", |r| r.metric.as_str());
+                format!("{t} ({metric})")
+            })
+            .collect();
+        let mut chart = frame(root, &self.title)
+            .build_cartesian_2d(
+                0.0..tasks.len() as f64,
+                0.0..(top * legend_headroom(methods.len() + 1)).max(0.1),
+            )
+            .map_err(err)?;
+        let label_at = slot_labels(&labels);
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
+            .x_labels(tasks.len() * 2 + 1)
+            .x_label_formatter(&label_at)
+            .y_desc("best dev score, mean over seeds ± std (each task's main metric)")
+            .axis_desc_style(("sans-serif", 16));
+        draw_mesh(&mut mesh)?;
+        let width = 0.8 / methods.len().max(1) as f64;
+        for (m, &method) in methods.iter().enumerate() {
+            let bars: Vec<(f64, &SummaryRow)> = tasks
+                .iter()
+                .enumerate()
+                .filter_map(|(t, task)| {
+                    Some((t as f64 + 0.1 + m as f64 * width, best(task, method)?))
+                })
+                .collect();
+            draw_bars(&mut chart, method, &bars, width, top)?;
+        }
+        self.draw_majorities(&mut chart, &tasks)?;
+        draw_legend(&mut chart)?;
+        Ok(())
+    }
+}
+
+/// How far above the highest bar the y axis goes, so that a legend of `entries` lines in the
+/// upper right clears the bars and their labels.
+fn legend_headroom(entries: usize) -> f64 {
+    1.2 + 0.08 * entries as f64
+}
+
+type Plane<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A method's bars at (x, its row): mean, ± std whisker, the mean written above.
+fn draw_bars<DB: DrawingBackend>(
+    chart: &mut Plane<'_, DB>,
+    method: MethodKind,
+    bars: &[(f64, &SummaryRow)],
+    width: f64,
+    top: f64,
+) -> Result<()> {
+    let series = (method_color(method), method_label(method));
+    draw_series_bars(chart, series, bars, width, top)
+}
+
+/// Bars of one series (colour, legend label) at (x, its row): mean, ± std whisker, the mean above.
+fn draw_series_bars<DB: DrawingBackend>(
+    chart: &mut Plane<'_, DB>,
+    (color, label): (RGBColor, &str),
+    bars: &[(f64, &SummaryRow)],
+    width: f64,
+    top: f64,
+) -> Result<()> {
+    chart
+        .draw_series(bars.iter().map(|(x, r)| {
+            Rectangle::new(
+                [(*x + 0.01, 0.0), (*x + width - 0.01, r.mean)],
+                color.mix(0.85).filled(),
+            )
+        }))
+        .map_err(err)?
+        .label(label)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
+    chart
+        .draw_series(bars.iter().map(|(x, r)| {
+            PathElement::new(
+                vec![
+                    (x + width / 2.0, r.mean - r.std),
+                    (x + width / 2.0, r.mean + r.std),
+                ],
+                BLACK.stroke_width(2),
+            )
+        }))
+        .map_err(err)?;
+    chart
+        .draw_series(bars.iter().map(|(x, r)| {
+            Text::new(
+                format!("{:.3}", r.mean),
+                (x + width * 0.12, r.mean + r.std + top * 0.04),
+                ("sans-serif", 14),
+            )
+        }))
+        .map_err(err)?;
+    Ok(())
+}
+
+impl Overview<'_> {
+    /// Each task's majority-class level, dashed across its group of bars.
+    fn draw_majorities<DB: DrawingBackend>(
+        &self,
+        chart: &mut Plane<'_, DB>,
+        tasks: &[&str],
+    ) -> Result<()> {
+        let grey = MAJORITY_COLOR;
+        let mut labelled = false;
+        for (t, task) in tasks.iter().enumerate() {
+            let task_rows: Vec<&SummaryRow> = self
+                .rows
+                .iter()
+                .filter(|r| r.settings.task == *task)
+                .copied()
+                .collect();
+            let Some(level) = majority_of(&task_rows) else {
+                continue;
+            };
+            let series = chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(t as f64 + 0.05, level), (t as f64 + 0.95, level)],
+                    4,
+                    4,
+                    grey.stroke_width(2),
+                ))
+                .map_err(err)?;
+            if !labelled {
+                series
+                    .label(MAJORITY_LABEL)
+                    .legend(line_legend(grey.stroke_width(2)));
+                labelled = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Learning curves: every configuration's main dev score per epoch (mean over seeds), each
+/// method's best in full colour and its other configurations pale, with the majority-class level.
+struct Curves<'a> {
+    title: String,
+    metric: String,
+    rows: Vec<&'a SummaryRow>,
+}
+
+impl Chart for Curves<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let best: Vec<&SummaryRow> = MethodKind::ALL
+            .into_iter()
+            .filter_map(|m| {
+                best_of(&self.rows, |r| {
+                    r.settings.tuning.method == m && !r.curve.is_empty()
+                })
+            })
+            .collect();
+        let others: Vec<&SummaryRow> = self
+            .rows
+            .iter()
+            .filter(|r| !r.curve.is_empty() && !best.iter().any(|b| std::ptr::eq(*b, **r)))
+            .copied()
+            .collect();
+        let epochs = best.iter().map(|r| r.curve.len()).max().unwrap_or(1) as f64;
+        let majority = majority_of(&self.rows);
+        let y = y_range(
+            best.iter()
+                .flat_map(|r| r.curve.iter().copied())
+                .chain(majority),
+        );
+        let mut chart = epoch_plane(root, &self.title, &self.metric, epochs, y)?;
+        draw_majority(&mut chart, (0.5, epochs + 0.5), majority)?;
+        let pale = others.iter().map(|r| (*r, true));
+        for (r, is_pale) in pale.chain(best.iter().map(|r| (*r, false))) {
+            let color = if is_pale {
+                method_color(r.settings.tuning.method).mix(0.4)
+            } else {
+                method_color(r.settings.tuning.method).mix(1.0)
+            };
+            let label = if r.settings.tuning.method == MethodKind::Ft || others.is_empty() {
+                method_label(r.settings.tuning.method).to_string()
+            } else {
+                format!(
+                    "{}, init {}, lr {}",
+                    method_label(r.settings.tuning.method),
+                    r.settings.init(),
+                    r.settings.lr
+                )
+            };
+            let points: Vec<(f64, f64)> = r
+                .curve
+                .iter()
+                .enumerate()
+                .map(|(i, v)| ((i + 1) as f64, *v))
+                .collect();
+            draw_dotted_line(&mut chart, &points, color, &label, 4)?;
+        }
+        draw_legend_at(&mut chart, SeriesLabelPosition::LowerRight)?;
+        Ok(())
+    }
+}
+
+struct Scatter<'a> {
+    title: String,
+    x_desc: String,
+    metric: String,
+    rows: Vec<&'a SummaryRow>,
+    x_of: fn(&SummaryRow) -> f64,
+    x_label: fn(&f64) -> String,
+    lines: bool,
+}
+
+impl Chart for Scatter<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let groups = if self.lines {
+            best_by(&self.rows, self.x_of)
+        } else {
+            let mut g: BTreeMap<MethodKind, Vec<(f64, f64)>> = BTreeMap::new();
+            for r in &self.rows {
+                g.entry(r.settings.tuning.method)
+                    .or_default()
+                    .push(((self.x_of)(r), r.mean));
+            }
+            g
+        };
+        let xs: Vec<f64> = groups.values().flatten().map(|p| p.0).collect();
+        let (lo, hi) = (
+            xs.iter().copied().fold(f64::MAX, f64::min).max(1.0),
+            xs.iter().copied().fold(1.0, f64::max),
+        );
+        // From a power of ten, so that a range within one decade still gets labelled ticks.
+        let (lo, hi) = (10f64.powf((lo / 2.0).log10().floor()), hi * 2.0);
+        let majority = majority_of(&self.rows);
+        let y = y_range(groups.values().flatten().map(|p| p.1).chain(majority));
+        let mut chart = frame(root, &self.title)
+            .build_cartesian_2d((lo..hi).log_scale(), y)
+            .map_err(err)?;
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(&self.x_desc)
+            .y_desc(format!("dev {} (mean over seeds)", self.metric))
+            .x_label_formatter(&self.x_label)
+            .x_max_light_lines(1)
+            .light_line_style(RGBColor(235, 235, 235))
+            .axis_desc_style(("sans-serif", 18));
+        draw_mesh(&mut mesh)?;
+        draw_majority(&mut chart, (lo, hi), majority)?;
+        for (&method, points) in &groups {
+            let color = method_color(method);
+            if self.lines {
+                chart
+                    .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                    .map_err(err)?;
+            }
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 6, color.filled())))
+                .map_err(err)?
+                .label(method_label(method))
+                .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
+        }
+        draw_legend(&mut chart)?;
+        Ok(())
+    }
+}
+
+/// The file name suffix of a model's charts when a sweep has several models.
+fn model_suffix(model: &str, models: usize) -> String {
+    if models > 1 {
+        format!("_{}", model.replace(['/', '@'], "-"))
+    } else {
+        String::new()
+    }
+}
+
+/// Draw every chart a summary supports into `dir`; returns the PNG paths.
+pub fn draw_all(all: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = framework_charts(all, dir)?;
+    // The method charts are ptv2's own runs; PyTorch replays have their chart above.
+    let summary: Vec<&SummaryRow> = all
+        .iter()
+        .filter(|r| r.settings.framework == Framework::Ptv2)
+        .collect();
+    let tasks: std::collections::BTreeSet<&str> =
+        summary.iter().map(|r| r.settings.task.as_str()).collect();
+    let models: std::collections::BTreeSet<&str> =
+        summary.iter().map(|r| r.settings.model.as_str()).collect();
+    for model in &models {
+        let rows: Vec<&SummaryRow> = summary
+            .iter()
+            .copied()
+            .filter(|r| r.settings.model == *model)
+            .collect();
+        let chart = Overview {
+            title: format!("Every task: {} ({model})", methods_title(&rows)),
+            rows,
+        };
+        let suffix = model_suffix(model, models.len());
+        written.push(render(&chart, &dir.join(format!("overview{suffix}")))?);
+    }
+    for task in &tasks {
+        let task_rows: Vec<&SummaryRow> = summary
+            .iter()
+            .copied()
+            .filter(|r| r.settings.task == *task)
+            .collect();
+        // Prompt length, curves and bars per model, so models are not mixed in one line.
+        for model in &models {
+            let rows: Vec<&SummaryRow> = task_rows
+                .iter()
+                .copied()
+                .filter(|r| r.settings.model == *model)
+                .collect();
+            if !rows.is_empty() {
+                let stem = |kind: &str| {
+                    dir.join(format!(
+                        "{task}_{kind}{}",
+                        model_suffix(model, models.len())
+                    ))
+                };
+                written.extend(task_charts(task, model, rows, &stem)?);
+            }
+        }
+        written.extend(scatter_charts(task, task_rows, models.len() > 1, dir)?);
+    }
+    Ok(written)
+}
+
+/// One task on one model: score vs prompt length (with two lengths or more), learning curves,
+/// the methods' bars.
+fn task_charts(
+    task: &str,
+    model: &str,
+    rows: Vec<&SummaryRow>,
+    stem: &dyn Fn(&str) -> PathBuf,
+) -> Result<Vec<PathBuf>> {
+    let mut written = vec![];
+    let metric = rows[0].metric.clone();
+    let prompt_lens: std::collections::BTreeSet<usize> = rows
+        .iter()
+        .filter(|r| r.settings.tuning.method.has_prompts())
+        .map(|r| r.settings.tuning.prompt_len)
+        .collect();
+    if prompt_lens.len() > 1 {
+        let chart = PromptLength {
+            title: format!("{task}: score vs prompt length ({model})"),
+            metric: metric.clone(),
+            rows: rows.clone(),
+        };
+        written.push(render(&chart, &stem("prompt_len"))?);
+    }
+    if rows.iter().any(|r| !r.curve.is_empty()) {
+        let chart = Curves {
+            title: format!("{task}: learning curves ({model})"),
+            metric: metric.clone(),
+            rows: rows.clone(),
+        };
+        written.push(render(&chart, &stem("curves"))?);
+    }
+    let chart = MethodBars {
+        title: format!("{task}: {} ({model})", methods_title(&rows)),
+        metric,
+        rows,
+    };
+    written.push(render(&chart, &stem("methods"))?);
+    Ok(written)
+}
+
+/// One task, every model: score vs trainable parameters, vs wall time, and vs model size when
+/// there are several models.
+fn scatter_charts(
+    task: &str,
+    rows: Vec<&SummaryRow>,
+    several_models: bool,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let metric = rows[0].metric.clone();
+    let scatter = |title: &str, x_desc: &str, x_of: fn(&SummaryRow) -> f64, lines: bool| Scatter {
+        title: format!("{task}: {title}"),
+        x_desc: x_desc.into(),
+        metric: metric.clone(),
+        rows: rows.clone(),
+        x_of,
+        x_label: |x| format!("{x:.0e}"),
+        lines,
+    };
+    let mut written = vec![];
+    let by_params = scatter(
+        "score vs trainable parameters",
+        "trainable parameters (log scale)",
+        |r| r.trainable_params as f64,
+        false,
+    );
+    written.push(render(&by_params, &dir.join(format!("{task}_trainable")))?);
+    let by_time = Scatter {
+        x_label: |x| format!("{x:.0}"),
+        ..scatter(
+            "score vs wall time of a run",
+            "wall seconds per run (log scale)",
+            |r| r.wall_seconds,
+            false,
+        )
+    };
+    written.push(render(&by_time, &dir.join(format!("{task}_wall_time")))?);
+    if several_models {
+        let by_size = scatter(
+            "score vs model size",
+            "model parameters (log scale)",
+            |r| r.total_params as f64,
+            true,
+        );
+        written.push(render(&by_size, &dir.join(format!("{task}_model_size")))?);
+    }
+    Ok(written)
+}
+
+/// One task's configurations trained by ptv2 and replayed in PyTorch + PEFT, side by side:
+/// each configuration (named by the settings that differ between the task's rows) a pair of bars,
+/// mean ± std over seeds, with the majority-class level.
+struct FrameworkBars<'a> {
+    title: String,
+    metric: String,
+    /// Configuration label, ptv2's row, PyTorch's row.
+    pairs: Vec<(String, Option<&'a SummaryRow>, Option<&'a SummaryRow>)>,
+}
+
+impl<'a> Chart for FrameworkBars<'a> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let rows = || self.pairs.iter().flat_map(|(_, a, b)| [a, b]).flatten();
+        let majority = rows().find_map(|r| r.majority);
+        let top = rows()
+            .map(|r| r.mean + r.std)
+            .chain(majority)
+            .fold(0.0, f64::max);
+        let slots = self.pairs.len() as f64;
+        let mut chart = frame(root, &self.title)
+            .build_cartesian_2d(0.0..slots, 0.0..(top * 1.3).max(0.1))
+            .map_err(err)?;
+        let names: Vec<String> = self.pairs.iter().map(|(label, ..)| label.clone()).collect();
+        let label_at = slot_labels(&names);
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
+            .x_labels(self.pairs.len() * 2 + 1)
+            .x_label_formatter(&label_at)
+            .y_desc(format!("best dev {} (mean over seeds ± std)", self.metric))
+            .axis_desc_style(("sans-serif", 18));
+        draw_mesh(&mut mesh)?;
+        let side = |pytorch: bool| {
+            let at = |(i, pair): (
+                usize,
+                &(String, Option<&'a SummaryRow>, Option<&'a SummaryRow>),
+            )| {
+                let row = if pytorch { pair.2 } else { pair.1 };
+                Some((i as f64 + if pytorch { 0.5 } else { 0.1 }, row?))
+            };
+            self.pairs
+                .iter()
+                .enumerate()
+                .filter_map(at)
+                .collect::<Vec<_>>()
+        };
+        let (ours, theirs) = (side(false), side(true));
+        draw_series_bars(
+            &mut chart,
+            (method_color(MethodKind::Pt2), "ptv2"),
+            &ours,
+            0.4,
+            top,
+        )?;
+        let torch = (RGBColor(120, 120, 120), "PyTorch + PEFT replay");
+        draw_series_bars(&mut chart, torch, &theirs, 0.4, top)?;
+        draw_majority(&mut chart, (0.0, slots), majority)?;
+        draw_legend(&mut chart)
+    }
+}
+
+/// The same pairs as `FrameworkBars`, epoch by epoch: each configuration one colour, ptv2's
+/// learning curve solid with dots, PyTorch's dashed (mean over seeds).
+struct FrameworkCurves<'a> {
+    title: String,
+    metric: String,
+    pairs: Vec<(String, Option<&'a SummaryRow>, Option<&'a SummaryRow>)>,
+}
+
+const CONFIGURATION_COLORS: [RGBColor; 4] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+];
+
+impl Chart for FrameworkCurves<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let rows = || self.pairs.iter().flat_map(|(_, a, b)| [a, b]).flatten();
+        let epochs = rows().map(|r| r.curve.len()).max().unwrap_or(1) as f64;
+        let y = y_range(rows().flat_map(|r| r.curve.iter().copied()));
+        let mut chart = epoch_plane(root, &self.title, &self.metric, epochs, y)?;
+        let points = |r: &SummaryRow| -> Vec<(f64, f64)> {
+            (1..).map(f64::from).zip(r.curve.iter().copied()).collect()
+        };
+        for (i, (label, ours, theirs)) in self.pairs.iter().enumerate() {
+            let color = CONFIGURATION_COLORS[i % CONFIGURATION_COLORS.len()];
+            if let Some(r) = ours {
+                draw_dotted_line(&mut chart, &points(r), color, &format!("ptv2, {label}"), 3)?;
+            }
+            if let Some(r) = theirs {
+                let style = color.stroke_width(2);
+                chart
+                    .draw_series(DashedLineSeries::new(points(r), 6, 4, style))
+                    .map_err(err)?
+                    .label(format!("PyTorch + PEFT, {label}"))
+                    .legend(move |(x, y)| {
+                        EmptyElement::at((x, y))
+                            + PathElement::new(vec![(0, 0), (7, 0)], style)
+                            + PathElement::new(vec![(12, 0), (20, 0)], style)
+                    });
+            }
+        }
+        draw_legend_at(&mut chart, SeriesLabelPosition::LowerRight)
+    }
+}
+
+/// The settings that differ between `rows` (but the framework) and are not at their default in
+/// this row, as `key value`; "defaults" when there are none.
+pub fn varying_settings(row: &SummaryRow, rows: &[&SummaryRow]) -> String {
+    // Settings config.json leaves out mean their stored default (`fill_omitted`: a run without
+    // `batching` is a grouped one), which is not always the flag's default today.
+    let filled = |r: &SummaryRow| {
+        let mut fields = r.configuration.clone();
+        RunSettings::fill_omitted(&mut fields);
+        fields
+    };
+    let all: Vec<serde_json::Map<String, serde_json::Value>> =
+        rows.iter().map(|r| filled(r)).collect();
+    let mine = filled(row);
+    let value = |fields: &serde_json::Map<String, serde_json::Value>, key: &str| {
+        fields.get(key).and_then(RunSettings::value_text)
+    };
+    let keys: std::collections::BTreeSet<&String> = all
+        .iter()
+        .flat_map(|f| f.keys())
+        .filter(|k| *k != "framework")
+        .collect();
+    let shown: Vec<String> = keys
+        .into_iter()
+        .filter(|k| all.iter().any(|f| value(f, k) != value(&mine, k)))
+        .filter_map(|k| {
+            let text = value(&mine, k)?;
+            (!RunSettings::is_flag_default(k, &text)).then(|| format!("{k} {text}"))
+        })
+        .collect();
+    if shown.is_empty() {
+        "defaults".into()
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// A framework pair per configuration: its label (`label_of(row, rows)`), ptv2's row, PyTorch's,
+/// in the order the configurations first appear.
+pub fn framework_pairs<'a>(
+    rows: &[&'a SummaryRow],
+    label_of: fn(&SummaryRow, &[&SummaryRow]) -> String,
+) -> Vec<(String, Option<&'a SummaryRow>, Option<&'a SummaryRow>)> {
+    let mut pairs: Vec<(String, Option<&SummaryRow>, Option<&SummaryRow>)> = vec![];
+    for r in rows {
+        let label = label_of(r, rows);
+        let i = match pairs.iter().position(|p| p.0 == label) {
+            Some(i) => i,
+            None => {
+                pairs.push((label, None, None));
+                pairs.len() - 1
+            }
+        };
+        match r.settings.framework {
+            Framework::Ptv2 => pairs[i].1 = Some(r),
+            Framework::Pytorch => pairs[i].2 = Some(r),
+        }
+    }
+    // The defaults first, the configurations that change something after them.
+    pairs.sort_by_key(|p| p.0 != "defaults");
+    pairs
+}
+
+/// `{task}_frameworks` for every task with PyTorch replays in the summary.
+fn framework_charts(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut written = vec![];
+    let tasks: std::collections::BTreeSet<&str> = summary
+        .iter()
+        .filter(|r| r.settings.framework == Framework::Pytorch)
+        .map(|r| r.settings.task.as_str())
+        .collect();
+    for task in tasks {
+        let rows: Vec<&SummaryRow> = summary.iter().filter(|r| r.settings.task == task).collect();
+        let (metric, pairs) = (
+            rows[0].metric.clone(),
+            framework_pairs(&rows, varying_settings),
+        );
+        // Only where runs recorded per-epoch curves (an empty range would not draw).
+        if rows.iter().any(|r| !r.curve.is_empty()) {
+            let curves = FrameworkCurves {
+                title: format!("{task}: learning curves, ptv2 (solid) vs PyTorch + PEFT (dashed)"),
+                metric: metric.clone(),
+                pairs: pairs.clone(),
+            };
+            written.push(render(
+                &curves,
+                &dir.join(format!("{task}_framework_curves")),
+            )?);
+        }
+        let bars = FrameworkBars {
+            title: format!("{task}: ptv2 vs the same runs in PyTorch + PEFT"),
+            metric,
+            pairs,
+        };
+        written.push(render(&bars, &dir.join(format!("{task}_frameworks")))?);
+    }
+    Ok(written)
+}
+
+/// One configuration of `ptv2 bench`: ours against PyTorch as time ratios (below 1: we are faster).
+pub struct RatioBar {
+    pub label: String,
+    /// Our train step time / PyTorch's.
+    pub train: f64,
+    /// Our eval time per batch / PyTorch's (PyTorch's throughput / ours).
+    pub eval: f64,
+}
+
+struct BenchRatios<'a> {
+    bars: &'a [RatioBar],
+}
+
+impl Chart for BenchRatios<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        let top = self
+            .bars
+            .iter()
+            .flat_map(|b| [b.train, b.eval])
+            .fold(1.0, f64::max);
+        let slots = self.bars.len() as f64;
+        let mut chart = frame(root, "ptv2 time / PyTorch time (below 1: ptv2 is faster)")
+            .build_cartesian_2d(0.0..slots, 0.0..top * 1.25)
+            .map_err(err)?;
+        let names: Vec<String> = self.bars.iter().map(|b| b.label.clone()).collect();
+        let label_at = slot_labels(&names);
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_x_mesh()
+            .x_labels(self.bars.len() * 2 + 1)
+            .x_label_formatter(&label_at)
+            .x_desc("method, sequence length (batch 16, MiniLM-L6)")
+            .y_desc("time ratio, ours / PyTorch")
+            .axis_desc_style(("sans-serif", 18));
+        draw_mesh(&mut mesh)?;
+        let train: fn(&RatioBar) -> f64 = |b| b.train;
+        let eval: fn(&RatioBar) -> f64 = |b| b.eval;
+        let series = [
+            ("train step", method_color(MethodKind::Pt2), 0.1, train),
+            ("eval batch", method_color(MethodKind::Pt), 0.5, eval),
+        ];
+        for (label, color, offset, value) in series {
+            let at = |(i, b): (usize, &RatioBar)| (i as f64 + offset, value(b));
+            let points: Vec<(f64, f64)> = self.bars.iter().enumerate().map(at).collect();
+            chart
+                .draw_series(points.iter().map(|&(x, y)| {
+                    Rectangle::new([(x + 0.01, 0.0), (x + 0.39, y)], color.mix(0.85).filled())
+                }))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
+                });
+            chart
+                .draw_series(points.iter().map(|&(x, y)| {
+                    Text::new(
+                        format!("{y:.2}"),
+                        (x + 0.06, y + top * 0.05),
+                        ("sans-serif", 14),
+                    )
+                }))
+                .map_err(err)?;
+        }
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(0.0, 1.0), (slots, 1.0)],
+                6,
+                4,
+                BLACK.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("PyTorch (= 1)")
+            .legend(line_legend(BLACK.stroke_width(2)));
+        draw_legend(&mut chart)
+    }
+}
+
+/// `ptv2 bench`'s chart: `stem.png` and `stem.svg`; returns the PNG path.
+pub fn draw_bench(bars: &[RatioBar], stem: &Path) -> Result<PathBuf> {
+    render(&BenchRatios { bars }, stem)
+}

@@ -1,0 +1,727 @@
+//! The training loop: one run = one model × task × method × hyperparameters × seed.
+//!
+//! AdamW on the trainable parameters only, global grad-norm clip 1.0, linear decay (optional
+//! warmup) or per-epoch exponential decay, dropout on in training and off in evaluation,
+//! evaluation on dev every epoch, the best-dev epoch kept, and the labelled test split (where the
+//! task has one) scored with that epoch's checkpoint. Every random source is seeded. Batches are
+//! drawn at random (`batching = random`) or group examples of similar length (`grouped`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::Device;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use ptv2_models::methods::loss::loss;
+use ptv2_models::{
+    backend, resolve_model, Encoder, EncoderCache, EncoderConfig, MethodInit, ParamCounts,
+    Pretrained, TextEncoder, TunedModel,
+};
+
+use crate::run::init_tokens::init_tokens;
+use crate::run::optim::{adamw, clip_global_norm};
+use crate::records::run_dir::{
+    peak_rss_mb, sha256_of, Diverged, EpochRecord, RunDir, RunMetrics, CHECKPOINT_FILE,
+    CONFIG_FILE, METRICS_FILE, TRAIN_ORDER_FILE,
+};
+use crate::run::replay;
+use crate::run::resume::{self, ResumeState};
+use crate::records::settings::{Framework, MissingPooler, RunSettings};
+use crate::records::signals::Interrupted;
+use crate::run::tasks::{epoch_batches, load_task, Predictor, Task};
+
+/// Where a run reads and writes; not part of its identity.
+#[derive(Debug, Clone)]
+pub struct RunEnv {
+    pub cache: PathBuf,
+    pub device: String,
+    pub data_dir: PathBuf,
+    pub out: PathBuf,
+    /// Where to draw the per-epoch progress bar; None draws nothing.
+    pub progress: Option<MultiProgress>,
+    /// Lines about each epoch on stderr.
+    pub verbose: bool,
+}
+
+/// The task with `max_train` / `max_eval` applied (the train subset is a fixed random draw, the
+/// same for every seed) and its tokenizer-dependent features prepared.
+pub fn load_prepared(
+    settings: &RunSettings,
+    data_dir: &Path,
+    text: &TextEncoder,
+) -> Result<Box<dyn Task>> {
+    let mut task = load_task(&settings.task, data_dir)?;
+    task.subset(settings.max_train, settings.max_eval, settings.subset);
+    task.prepare(text)?;
+    if task.train_len() == 0 || task.dev_len() == 0 {
+        anyhow::bail!("task {}: empty train or dev split", task.name());
+    }
+    Ok(task)
+}
+
+/// The run's pretrained model on `device` and its task, subset and prepared, and the model's
+/// dir (resolved once: an embedded model's weights are checksummed on each resolve).
+fn pretrained_and_task(
+    settings: &RunSettings,
+    env: &RunEnv,
+    device: &Device,
+    encoders: &mut EncoderCache,
+) -> Result<(Pretrained, Box<dyn Task>, PathBuf)> {
+    let spec = resolve_model(&settings.model, &env.cache)?;
+    let pretrained = Pretrained::load_cached(&spec, settings.max_len, device, encoders)
+        .with_context(|| format!("loading model {}", settings.model))?;
+    check_token_budget(settings, &pretrained.encoder)?;
+    let task = load_prepared(settings, &env.data_dir, &pretrained.text)?;
+    Ok((pretrained, task, spec.dir))
+}
+
+/// The encoder as `missing_pooler` asks: a random pooler where the checkpoint has none.
+fn with_missing_pooler(
+    encoder: Encoder,
+    settings: &RunSettings,
+    config: &EncoderConfig,
+) -> Encoder {
+    match settings.missing_pooler {
+        MissingPooler::Random => encoder.with_random_pooler(config.initializer_range),
+        MissingPooler::Context => encoder.with_context_pooler(config.initializer_range),
+        MissingPooler::Cls => encoder,
+    }
+}
+
+/// A test switch for the divergence path (`PTV2_FAULT=nan-loss`): the loss of every run's second
+/// step reads as NaN. Nothing else sets it.
+fn injected_nan(step: usize) -> bool {
+    step == 1 && std::env::var("PTV2_FAULT").is_ok_and(|f| f == "nan-loss")
+}
+
+/// Prompt and real tokens together must fit the model's position table.
+fn check_token_budget(settings: &RunSettings, encoder: &Encoder) -> Result<()> {
+    let (prompt, budget) = (settings.tuning.prompt_len, encoder.token_budget());
+    if prompt + settings.max_len > budget {
+        anyhow::bail!(
+            "\"prompt_len\" {prompt} + \"max_len\" {} = {} tokens, but {} has {budget} positions: lower them so that they add up to at most {budget}",
+            settings.max_len,
+            prompt + settings.max_len,
+            settings.model
+        );
+    }
+    Ok(())
+}
+
+fn method_init(settings: &RunSettings, encoder: &EncoderConfig) -> MethodInit {
+    MethodInit {
+        dropout: settings.dropout,
+        init_std: encoder.initializer_range,
+        init_tokens: None,
+    }
+}
+
+fn progress_bar(progress: &Option<MultiProgress>, len: usize, prefix: String) -> ProgressBar {
+    let Some(multi) = progress else {
+        return ProgressBar::hidden();
+    };
+    let bar = multi.add(ProgressBar::new(len as u64).with_prefix(prefix));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} steps, {msg}, {elapsed} < {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// A run being trained: its task and tokenizer, the optimizer and what happened so far. The
+/// model itself moves through `train_epoch` (burn's optimizer takes it by value);
+/// `train_in_pytorch` takes the same start, batches and scoring to the reference stack.
+struct Training<'a> {
+    settings: &'a RunSettings,
+    env: &'a RunEnv,
+    out: RunDir,
+    task: Box<dyn Task>,
+    text: TextEncoder,
+    /// The pretrained model's dir (a replay loads it in transformers).
+    model_dir: PathBuf,
+    device: Device,
+    train_device: Device,
+    optimizer: burn::optim::ModuleOptimizer,
+    rng: StdRng,
+    /// Each training unit's size, for length-grouped batches.
+    sizes: Vec<usize>,
+    /// Every epoch's batches so far (training-unit indices), written as `train_order.json`.
+    order: Vec<Vec<Vec<usize>>>,
+    steps_per_epoch: usize,
+    step: usize,
+    train_seconds: f64,
+    epochs: Vec<EpochRecord>,
+    /// The best epoch so far (0-based) and its main dev score.
+    best: Option<(usize, f64)>,
+    /// `dropout::draws()` when the model was built: the run's own draws are counted from it.
+    draw_base: u64,
+    /// When this process started the run, and the wall seconds of earlier processes (resumed).
+    started: Instant,
+    wall_before: f64,
+}
+
+impl<'a> Training<'a> {
+    /// Load the model and the task and build the tuned model, seeded.
+    fn start(settings: &'a RunSettings, env: &'a RunEnv) -> Result<(Self, TunedModel)> {
+        let device = backend::device_by_name(&env.device)?;
+        let train_device = device.clone().autodiff();
+        train_device.seed(settings.seed);
+        let method = settings.method()?;
+        let (pretrained, task, model_dir) =
+            pretrained_and_task(settings, env, &train_device, &mut EncoderCache::default())?;
+        let Pretrained {
+            encoder,
+            text,
+            config: encoder_config,
+        } = pretrained;
+        let init = MethodInit {
+            init_tokens: init_tokens(
+                method.init(),
+                method.prompt_len(),
+                settings.seed,
+                task.as_ref(),
+                &text,
+            )?,
+            ..method_init(settings, &encoder_config)
+        };
+        let encoder = match settings.backbone_dropout {
+            Some(rate) => encoder.with_hidden_dropout(rate),
+            None => encoder,
+        };
+        let encoder = with_missing_pooler(encoder, settings, &encoder_config);
+        let model = TunedModel::new(encoder, &method, &task.head(), &init, &train_device);
+        let training = Self {
+            settings,
+            env,
+            out: RunDir(env.out.clone()),
+            steps_per_epoch: task.train_len().div_ceil(settings.batch_size),
+            sizes: task.train_sizes(),
+            order: vec![],
+            model_dir,
+            task,
+            text,
+            device,
+            train_device,
+            optimizer: adamw(),
+            rng: StdRng::seed_from_u64(settings.seed),
+            step: 0,
+            train_seconds: 0.0,
+            epochs: vec![],
+            best: None,
+            draw_base: 0,
+            started: Instant::now(),
+            wall_before: 0.0,
+        };
+        Ok((training, model))
+    }
+
+    /// One pass over the training set; returns the model and the mean training loss.
+    fn train_epoch(&mut self, mut model: TunedModel, epoch: usize) -> Result<(TunedModel, f64)> {
+        let started = Instant::now();
+        let s = self.settings;
+        let batches = self.next_epoch_batches();
+        let prefix = format!("epoch {}/{}", epoch + 1, s.epochs);
+        let bar = progress_bar(&self.env.progress, self.steps_per_epoch, prefix);
+        let mut loss_sum = 0.0;
+        for (i, chunk) in batches.iter().enumerate() {
+            if crate::records::signals::stop_requested() {
+                let signal_seen_at_epoch = epoch + 1;
+                return Err(Interrupted {
+                    signal_seen_at_epoch,
+                }
+                .into());
+            }
+            let (value, mut grads) = self.batch_gradients(&model, chunk)?;
+            let value = if injected_nan(self.step) {
+                f64::NAN
+            } else {
+                value
+            };
+            if !value.is_finite() {
+                let (epoch, step) = (epoch + 1, i + 1);
+                return Err(Diverged {
+                    loss: value,
+                    epoch,
+                    step,
+                }
+                .into());
+            }
+            clip_global_norm(&model, &mut grads, 1.0);
+            let lr = self.lr_at(self.step);
+            model = self.optimizer.step(lr, model, grads);
+            self.step += 1;
+            loss_sum += value;
+            bar.inc(1);
+            bar.set_message(format!("loss {:.4}", loss_sum / (i + 1) as f64));
+        }
+        bar.finish_and_clear();
+        self.train_seconds += started.elapsed().as_secs_f64();
+        Ok((model, loss_sum / self.steps_per_epoch as f64))
+    }
+
+    /// One batch's mean loss and its gradients: in one pass, or (`grad_accum` k > 1) summed over
+    /// k slices, each slice's loss weighted by its share of the batch's examples.
+    fn batch_gradients(
+        &self,
+        model: &TunedModel,
+        chunk: &[usize],
+    ) -> Result<(f64, GradientsParams)> {
+        let slice_len = chunk
+            .len()
+            .div_ceil(self.settings.grad_accum.min(chunk.len()));
+        let mut accumulator = GradientsAccumulator::<TunedModel>::new();
+        let mut loss_sum = 0.0;
+        for slice in chunk.chunks(slice_len) {
+            let batch = self
+                .task
+                .train_batch(slice, &self.text, &self.train_device)?;
+            let mut loss_value = loss(model.forward(&batch.input), &batch.targets);
+            if slice.len() < chunk.len() {
+                loss_value = loss_value.mul_scalar(slice.len() as f64 / chunk.len() as f64);
+            }
+            let grads = loss_value.backward();
+            loss_sum += loss_value.into_scalar::<f32>() as f64;
+            accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
+        }
+        Ok((loss_sum, accumulator.grads()))
+    }
+
+    /// The run's tokenizer and eval device with `model`.
+    fn predictor<'m>(&'m self, model: &'m dyn crate::run::tasks::Forward) -> Predictor<'m> {
+        Predictor {
+            model,
+            text: &self.text,
+            device: &self.device,
+        }
+    }
+
+    /// The next epoch's batches (as `batching` cuts them), recorded for `train_order.json`.
+    fn next_epoch_batches(&mut self) -> Vec<Vec<usize>> {
+        let s = self.settings;
+        let batches = epoch_batches(&self.sizes, s.batch_size, s.batching, &mut self.rng);
+        self.order.push(batches.clone());
+        batches
+    }
+
+    /// The learning rate of step `step` (0-based, counted over the whole run).
+    fn lr_at(&self, step: usize) -> f64 {
+        let s = self.settings;
+        let total = self.steps_per_epoch * s.epochs;
+        s.schedule
+            .lr(s.lr, step, total, step / self.steps_per_epoch)
+    }
+
+    /// The learning rate of every step of the run, in order (what a replay trains with).
+    fn learning_rates(&self) -> Vec<f64> {
+        (0..self.steps_per_epoch * self.settings.epochs)
+            .map(|step| self.lr_at(step))
+            .collect()
+    }
+
+    /// Score dev; keep the checkpoint and predictions of a new best epoch.
+    fn evaluate_epoch(
+        &mut self,
+        model: &TunedModel,
+        epoch: usize,
+        train_loss: f64,
+        started: Instant,
+    ) -> Result<()> {
+        let eval_model = model.valid();
+        // Scored as `ptv2 eval` will score the checkpoint: LoRA's factors merged.
+        let merged = eval_model.clone().merged();
+        if self.score_epoch(&merged, epoch, train_loss, started)? {
+            let tmp = self
+                .out
+                .file(&format!(".{CHECKPOINT_FILE}.tmp-{}", std::process::id()));
+            eval_model.save_checkpoint(&tmp)?;
+            std::fs::rename(&tmp, self.out.file(CHECKPOINT_FILE))
+                .context("cannot move checkpoint into place")?;
+        }
+        Ok(())
+    }
+
+    /// Score dev with `model`, record the epoch, and write the predictions of a new best epoch;
+    /// true when it is one.
+    fn score_epoch(
+        &mut self,
+        model: &dyn crate::run::tasks::Forward,
+        epoch: usize,
+        train_loss: f64,
+        started: Instant,
+    ) -> Result<bool> {
+        let result = self.task.evaluate(&self.predictor(model))?;
+        let score = result.scores[0].1;
+        let improved = self.best.is_none_or(|(_, b)| score > b);
+        if improved {
+            self.best = Some((epoch, score));
+            crate::records::io::write_atomic(
+                &self.out.file(result.predictions_file),
+                result.predictions.as_bytes(),
+            )?;
+        }
+        if self.env.verbose {
+            eprintln!(
+                "epoch {}/{}: train loss {train_loss:.4}, dev {} {score:.4}{} ({:.0} s)",
+                epoch + 1,
+                self.settings.epochs,
+                result.scores[0].0,
+                if improved { " (best)" } else { "" },
+                started.elapsed().as_secs_f64()
+            );
+        }
+        self.epochs.push(EpochRecord {
+            epoch: epoch + 1,
+            train_loss,
+            dev: result.scores,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        Ok(improved)
+    }
+
+    /// Go on from a saved state: its weights and moments, the batch order and burn's generator
+    /// replayed to where they were.
+    fn resume(&mut self, state: ResumeState, model: TunedModel) -> Result<TunedModel> {
+        let optimizer = std::mem::replace(&mut self.optimizer, adamw());
+        let (model, optimizer) = resume::restore(&self.out, &state, model, optimizer)?;
+        self.optimizer = optimizer;
+        for _ in 0..state.epochs_done {
+            self.next_epoch_batches();
+        }
+        ptv2_models::dropout::replay_draws(&self.train_device, state.dropout_draws);
+        if self.env.verbose {
+            eprintln!("resuming after epoch {}", state.epochs_done);
+        }
+        self.step = state.step;
+        self.train_seconds = state.train_seconds;
+        self.wall_before = state.wall_seconds;
+        self.epochs = state.epochs;
+        self.best = state.best;
+        Ok(model)
+    }
+
+    /// What `resume` needs after the epochs done so far.
+    fn save_state(&self, model: &TunedModel) -> Result<()> {
+        let state = ResumeState {
+            settings: self.settings.clone(),
+            epochs_done: self.epochs.len(),
+            step: self.step,
+            train_seconds: self.train_seconds,
+            wall_seconds: self.wall_seconds(),
+            epochs: self.epochs.clone(),
+            best: self.best,
+            dropout_draws: ptv2_models::dropout::draws() - self.draw_base,
+        };
+        resume::save(&self.out, &state, model, &self.optimizer)
+    }
+
+    fn wall_seconds(&self) -> f64 {
+        self.wall_before + self.started.elapsed().as_secs_f64()
+    }
+
+    fn metrics(self, params: ParamCounts) -> Result<RunMetrics> {
+        crate::records::io::write_json(
+            &self.out.file(TRAIN_ORDER_FILE),
+            &TrainOrder {
+                train_units: self.task.train_len(),
+                epochs: &self.order,
+            },
+        )?;
+        let (best_epoch, _) = self.best.expect("at least one epoch");
+        let wall_seconds = self.wall_seconds();
+        Ok(RunMetrics {
+            task: self.settings.task.clone(),
+            method: self.settings.tuning.method,
+            model: self.settings.model.clone(),
+            seed: self.settings.seed,
+            params,
+            trainable_percent: params.percent(),
+            best_dev: self.epochs[best_epoch].dev.clone(),
+            best_epoch: best_epoch + 1,
+            main_metric: self.task.main_metric().into(),
+            epochs: self.epochs,
+            train_examples: self.task.train_len(),
+            dev_examples: self.task.dev_len(),
+            steps: self.step,
+            wall_seconds,
+            train_steps_per_second: self.step as f64 / self.train_seconds.max(1e-9),
+            peak_rss_mb: peak_rss_mb(),
+            checkpoint_sha256: sha256_of(&self.out.file(CHECKPOINT_FILE)),
+            checkpoint_bytes: std::fs::metadata(self.out.file(CHECKPOINT_FILE))
+                .map_or(0, |m| m.len()),
+            device: backend::describe(&self.device),
+            majority_dev: self.task.majority_scores(),
+            labels: self.task.labels(),
+            best_test: None,
+        })
+    }
+}
+
+/// `train_order.json`: which training units (indices into the training split after
+/// `max_train`/`subset`; QA: windows) each step of each epoch took, in order.
+#[derive(serde::Serialize)]
+struct TrainOrder<'a> {
+    train_units: usize,
+    epochs: &'a Vec<Vec<Vec<usize>>>,
+}
+
+/// Train one run, writing `config.json`, `metrics.json`, the best epoch's checkpoint and dev
+/// predictions into `env.out` (each file atomically). A loss that is not finite ends the run
+/// with a `Diverged` error; SIGTERM/SIGINT (after `signals::install`) with `Interrupted`. A run
+/// whose dir holds a saved state of the same settings resumes after its last finished epoch.
+pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
+    // burn's random source is process-wide: two runs drawing from it at once would make each
+    // other's dropout masks and inits depend on timing. One run at a time per process keeps
+    // "same seed, same scores"; parallel runs use worker processes.
+    static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _guard = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let started = Instant::now();
+    // The output dir first: an unwritable one fails before minutes of loading.
+    std::fs::create_dir_all(&env.out)
+        .with_context(|| format!("cannot create {}", env.out.display()))?;
+    crate::records::io::write_json(&env.out.join(CONFIG_FILE), settings)?;
+    if settings.framework == Framework::Pytorch {
+        return train_in_pytorch(settings, env, started);
+    }
+    let (mut run, mut model) = Training::start(settings, env)?;
+    run.started = started;
+    // Counting visits every parameter, which materializes burn's lazily initialized weights in
+    // one fixed order before any dropout mask is drawn: keep it here (same seed, same scores).
+    let params = model.param_counts();
+    run.draw_base = ptv2_models::dropout::draws();
+    match resume::load(&run.out, settings)? {
+        Some(state) => model = run.resume(state, model)?,
+        None => resume::clear(&run.out),
+    }
+    if env.verbose {
+        eprintln!(
+            "{} {} on {}: {params}",
+            settings.task, settings.tuning.method, settings.model
+        );
+    }
+    for epoch in run.epochs.len()..settings.epochs {
+        let epoch_start = Instant::now();
+        let train_loss;
+        (model, train_loss) = run.train_epoch(model, epoch)?;
+        run.evaluate_epoch(&model, epoch, train_loss, epoch_start)?;
+        if epoch + 1 < settings.epochs {
+            run.save_state(&model)?;
+        }
+    }
+    let out = run.out.clone();
+    let mut metrics = run.metrics(params)?;
+    crate::records::io::write_json(&env.out.join(METRICS_FILE), &metrics)?;
+    if let Some(test) = score_test(&env.out, env)? {
+        metrics.best_test = Some(test);
+        crate::records::io::write_json(&env.out.join(METRICS_FILE), &metrics)?;
+    }
+    resume::clear(&out);
+    Ok(metrics)
+}
+
+/// The reference's protocol where a task has a labelled test split: the best dev epoch's
+/// checkpoint (chosen on dev alone) scored on test, its predictions written beside dev's
+/// (`test_predictions.*`). None for tasks without one.
+pub fn score_test(dir: &Path, env: &RunEnv) -> Result<Option<Vec<(String, f64)>>> {
+    let task = RunDir(dir.to_path_buf()).settings()?.task;
+    if crate::run::tasks::test_view(&task, &env.data_dir).is_none() {
+        return Ok(None);
+    }
+    score_test_of(&Trained::load(dir, env)?, dir, env)
+}
+
+/// `score_test` with the run already loaded.
+pub fn score_test_of(
+    trained: &Trained,
+    dir: &Path,
+    env: &RunEnv,
+) -> Result<Option<Vec<(String, f64)>>> {
+    let Some(test_name) = crate::run::tasks::test_view(&trained.settings.task, &env.data_dir) else {
+        return Ok(None);
+    };
+    let test_settings = RunSettings {
+        task: test_name,
+        ..trained.settings.clone()
+    };
+    let test = load_prepared(&test_settings, &env.data_dir, &trained.text)?;
+    // Labels are read from the splits: the head's classes must be the same ones in the same order.
+    if test.labels() != trained.task.labels() {
+        anyhow::bail!(
+            "{}: the test split's labels {:?} are not the dev run's {:?}",
+            trained.settings.task,
+            test.labels(),
+            trained.task.labels()
+        );
+    }
+    let result = test.evaluate(&trained.predictor())?;
+    let file = result.predictions_file.replacen("dev_", "test_", 1);
+    crate::records::io::write_atomic(
+        &RunDir(dir.to_path_buf()).file(&file),
+        result.predictions.as_bytes(),
+    )?;
+    Ok(Some(result.scores))
+}
+
+/// The run trained by the reference stack (`replay.rs`): the same start (the model ptv2 builds
+/// for this seed, saved), the same batches and learning rates, the dev batches recorded as ptv2's
+/// evaluation forms them; Python's logits are scored by the task like ptv2's own. No checkpoint:
+/// the trained weights stay on the PyTorch side.
+fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> Result<RunMetrics> {
+    let (mut run, model) = Training::start(settings, env)?;
+    run.started = started;
+    let params = model.param_counts();
+    let head = run.task.head();
+    replay::check_supported(settings, &head)?;
+    if model.encoder.family() == ptv2_models::ModelFamily::DebertaV2 {
+        anyhow::bail!("framework pytorch cannot replay a DeBERTa run (the replay builds BERT and RoBERTa; PEFT's prefix tuning cannot run on DebertaV2Model)");
+    }
+    let dir = run.out.file(replay::REPLAY_DIR);
+    // A replay does not resume: an interrupted one starts over from a new bundle.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let model = model.save_checkpoint(&dir.join(replay::INIT_FILE))?;
+    let mut train = BTreeMap::new();
+    for epoch in 0..settings.epochs {
+        for (step, chunk) in run.next_epoch_batches().iter().enumerate() {
+            let batch = run.task.train_batch(chunk, &run.text, &run.device)?;
+            replay::batch_tensors(&format!("e{epoch}.s{step}"), &batch, &mut train);
+        }
+    }
+    let eval_model = model.valid();
+    let recorder = replay::Recorder {
+        model: &eval_model,
+        inputs: Default::default(),
+    };
+    run.task.evaluate(&run.predictor(&recorder))?;
+    let eval_inputs = recorder.inputs.into_inner().unwrap();
+    let (head, num_labels) = replay::head_spec(&head);
+    let spec = replay::ReplaySpec {
+        model_dir: run.model_dir.clone(),
+        num_layers: model.encoder.num_layers(),
+        method: settings.tuning.method,
+        prompt_len: settings.tuning.prompt_len,
+        pool_first_prompt: !settings.tuning.prompt_pool.is_cls(),
+        head,
+        num_labels,
+        dropout: settings.dropout,
+        backbone_dropout: settings.backbone_dropout,
+        lora_rank: settings.tuning.lora_rank,
+        lora_alpha: settings.tuning.lora_alpha,
+        lora_modules: settings
+            .tuning
+            .lora_targets
+            .targets()
+            .iter()
+            .map(|&t| t.peft_name())
+            .collect(),
+        seed: settings.seed,
+        epochs: settings.epochs,
+        steps_per_epoch: run.steps_per_epoch,
+        learning_rates: run.learning_rates(),
+        eval_batches: eval_inputs.len(),
+        threads: replay::threads(),
+    };
+    replay::write_bundle(&dir, &spec, &train, &eval_inputs)?;
+    drop(train);
+    let report = replay::run_python(&dir)?;
+    for (epoch, done) in report.epochs.iter().enumerate() {
+        let logits = replay::ReplayedLogits::read(&dir, epoch + 1, &run.device)?;
+        run.step += run.steps_per_epoch;
+        run.train_seconds += done.seconds;
+        let began = Instant::now() - Duration::from_secs_f64(done.seconds);
+        run.score_epoch(&logits, epoch, done.train_loss, began)?;
+    }
+    let mut metrics = run.metrics(params)?;
+    metrics.device = report.device;
+    metrics.peak_rss_mb = metrics.peak_rss_mb.max(report.peak_rss_mb);
+    crate::records::io::write_json(&env.out.join(METRICS_FILE), &metrics)?;
+    replay::remove_tensors(&dir, settings.epochs);
+    Ok(metrics)
+}
+
+/// A finished run loaded back: its settings, task, tokenizer and the model with its checkpoint.
+pub struct Trained {
+    pub settings: RunSettings,
+    pub task: Box<dyn Task>,
+    pub text: TextEncoder,
+    pub model: TunedModel,
+    pub device: Device,
+}
+
+impl Trained {
+    /// Load the run in `dir`: the pretrained model and task its config.json names, and its
+    /// checkpoint (refused unless it is the file the run wrote).
+    pub fn load(dir: &Path, env: &RunEnv) -> Result<Self> {
+        Self::load_sharing(dir, env, &mut EncoderCache::default())
+    }
+
+    /// `load`, with the pretrained encoder shared through `encoders` (runs served side by side).
+    pub fn load_sharing(dir: &Path, env: &RunEnv, encoders: &mut EncoderCache) -> Result<Self> {
+        let run = RunDir(dir.to_path_buf());
+        let settings = run.settings()?;
+        let device = backend::device_by_name(&env.device)?;
+        let (pretrained, task, _) = pretrained_and_task(&settings, env, &device, encoders)?;
+        let Pretrained {
+            encoder,
+            text,
+            config: encoder_config,
+        } = pretrained;
+        let init = method_init(&settings, &encoder_config);
+        let encoder = with_missing_pooler(encoder, &settings, &encoder_config);
+        let saved = settings.method()?.as_saved();
+        let mut model = TunedModel::new(encoder, &saved, &task.head(), &init, &device);
+        check_checkpoint(&run)?;
+        model.load_checkpoint(&run.file(CHECKPOINT_FILE))?;
+        Ok(Self {
+            settings,
+            task,
+            text,
+            // LoRA's factors merged: inference pays for no adapter.
+            model: model.merged(),
+            device,
+        })
+    }
+
+    pub fn predictor(&self) -> Predictor<'_> {
+        Predictor {
+            model: &self.model,
+            text: &self.text,
+            device: &self.device,
+        }
+    }
+}
+
+/// Reload a run's checkpoint and score it on its dev split again.
+pub fn evaluate_checkpoint(dir: &Path, env: &RunEnv) -> Result<(RunSettings, Vec<(String, f64)>)> {
+    let trained = Trained::load(dir, env)?;
+    let scores = trained.task.evaluate(&trained.predictor())?.scores;
+    Ok((trained.settings, scores))
+}
+
+/// The checkpoint is the one the run wrote: its sha256 is the one in metrics.json (a run still in
+/// progress has none to check against).
+fn check_checkpoint(run: &RunDir) -> Result<()> {
+    let Ok(metrics) = run.metrics() else {
+        return Ok(());
+    };
+    let path = run.file(CHECKPOINT_FILE);
+    match (&metrics.checkpoint_sha256, sha256_of(&path)) {
+        (Some(recorded), Some(found)) if *recorded != found => anyhow::bail!(
+            "{}: sha256 {found} is not the {recorded} that {} recorded: the file changed or is another run's",
+            path.display(),
+            run.file(METRICS_FILE).display()
+        ),
+        _ => Ok(()),
+    }
+}
