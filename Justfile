@@ -15,19 +15,26 @@ demo:
         --text "The backbone stays frozen." --pair "Only the prefix and the head are trained." \
         --out reports/demo/encode.json
 
-# Every test: unit tests, parity with transformers, error handling, end-to-end runs. The PyTorch
-# replay test runs where $PTV2_PYTHON (else python3) has torch, transformers and peft.
+# Every test: unit tests, parity with transformers, error handling, end-to-end runs. Two tests are
+# ignored by the plain run and run after it where they can: the PyTorch replay (where $PTV2_PYTHON,
+# else python3, has torch, transformers and peft) and the full-disk test (as root).
 test:
-    @py="${PTV2_PYTHON:-python3}"; if "$py" -c "import torch, transformers, peft, safetensors" 2>/dev/null; \
-      then echo "test: the PyTorch replay test runs with $py"; \
-      else echo "test: $py cannot import torch, transformers, peft: the PyTorch replay test is skipped (set PTV2_PYTHON)"; fi
     cargo test --release --workspace
+    @py="${PTV2_PYTHON:-python3}"; if "$py" -c "import torch, transformers, peft, safetensors" 2>/dev/null; \
+      then echo "test: the PyTorch replay test (ignored above) runs with $py"; \
+           PTV2_PYTHON="$py" cargo test --release -p ptv2-harness --test replay -- --ignored; \
+      else echo "test: $py cannot import torch, transformers, peft: the PyTorch replay test stays ignored (set PTV2_PYTHON)"; fi
+    @if [ "$(id -u)" = 0 ]; then echo "test: the full-disk test (ignored above) runs as root"; \
+           cargo test --release -p ptv2-harness --test bad_inputs -- --ignored; \
+      else echo "test: not root: the full-disk test (mounts a tmpfs) stays ignored"; fi
     @if [ "${PTV2_GPU_TESTS:-0}" = 1 ]; then {{just_executable()}} test-gpu; \
       else echo "test: the GPU tests (wgpu) are skipped: PTV2_GPU_TESTS=1 runs them (just test-gpu)"; fi
 
-# Formatting as rustfmt writes it (CI runs this before the tests).
+# Formatting as rustfmt writes it, and clippy with every warning an error (CI runs this before the
+# tests). Clippy checks the default features; the wgpu/cuda code is checked by `just test-gpu`'s build.
 lint:
     cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
 
 # The GPU code path on burn's wgpu backend: on lavapipe (Debian's mesa-vulkan-drivers, software
 # Vulkan) where there is no GPU. Parity with transformers, train steps against the CPU backend, a

@@ -2,9 +2,8 @@
 //! what it was, the trainable ones moved, and AdamW holds state for the trainable tensors only —
 //! on BERT and on DeBERTa-v2 (relative attention and convolution: gradients through the gathers).
 
-use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 
 use ptv2_harness::run::optim::{adamw, clip_global_norm};
 use ptv2_models::methods::loss::loss;
@@ -12,41 +11,10 @@ use ptv2_models::{
     Encoder, EncoderConfig, EncoderInput, HeadKind, Method, MethodInit, Targets, TunedModel,
 };
 
-/// Every float parameter's path-independent identity and values, in visiting order.
-#[derive(Default)]
-struct Snapshot(Vec<(String, bool, Vec<f32>)>);
-
-impl ModuleVisitor for Snapshot {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let tensor = param.val();
-        let trainable = tensor.is_require_grad();
-        let values = tensor
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap();
-        self.0.push((param.id.to_string(), trainable, values));
-    }
-}
-
-fn snapshot(model: &TunedModel) -> Snapshot {
-    let mut s = Snapshot::default();
-    model.visit(&mut s);
-    s
-}
+use ptv2_models::fixtures::{snapshot, ParamSnapshot as Snapshot};
 
 fn batch(device: &Device) -> (EncoderInput, Targets) {
-    let ids = vec![2i64, 15, 27, 33, 3, 0, 2, 41, 9, 3, 12, 4];
-    let mask = vec![1i64, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1];
-    let t = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [2, 6]), device);
-    (
-        EncoderInput {
-            input_ids: t(ids),
-            attention_mask: t(mask),
-            token_type_ids: t(vec![0; 12]),
-        },
-        Targets::Classes(vec![1, 0]),
-    )
+    ptv2_models::fixtures::two_row_batch(device)
 }
 
 fn train_steps(method: Method, config: &EncoderConfig) -> (Snapshot, Snapshot, usize) {

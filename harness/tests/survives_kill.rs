@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use ptv2_harness::records::run_dir::{RunDir, RunMetrics, RunStatus};
 use ptv2_harness::orchestration::sweep::expand;
+use ptv2_harness::records::run_dir::{RunDir, RunMetrics, RunStatus};
 use ptv2_models::MethodKind;
 
 mod common;
@@ -42,8 +42,11 @@ fn finish(mut child: Child) {
     assert!(child.wait().unwrap().success(), "ptv2 failed");
 }
 
+/// Named scores, as metrics.json holds them.
+type Scores = Vec<(String, f64)>;
+
 /// What a run computed: per-epoch loss and dev scores, the best epoch and its scores.
-fn outcome(m: &RunMetrics) -> (Vec<(f64, Vec<(String, f64)>)>, usize, Vec<(String, f64)>) {
+fn outcome(m: &RunMetrics) -> (Vec<(f64, Scores)>, usize, Scores) {
     let epochs = m
         .epochs
         .iter()
@@ -124,7 +127,7 @@ fn wait_for_epochs(dir: &Path, epochs: u64) {
         let done = std::fs::read_to_string(&state)
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["epochs_done"].as_u64());
+            .and_then(|v| Some(v["epochs"].as_array()?.len() as u64));
         if done >= Some(epochs) {
             return;
         }

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use ptv2_harness::records::run_dir::{RunDir, RunStatus};
 use ptv2_harness::orchestration::sweep::expand;
+use ptv2_harness::records::run_dir::{RunDir, RunStatus};
 
 mod common;
 use common::data_dir;

@@ -167,7 +167,7 @@ impl EncoderConfig {
                 model_type: self.model_type.clone(),
             });
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(bad(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
@@ -229,7 +229,7 @@ impl EncoderConfig {
                 d.conv_act
             ));
         }
-        if d.conv_kernel_size % 2 == 0 && d.conv_kernel_size > 0 {
+        if d.conv_kernel_size.is_multiple_of(2) && d.conv_kernel_size > 0 {
             return Err(format!(
                 "conv_kernel_size {} is even (transformers pads (k − 1) / 2 each side, odd k keeps the length)",
                 d.conv_kernel_size

@@ -33,6 +33,7 @@ pub mod config;
 pub mod dropout;
 pub mod encoder;
 pub mod error;
+pub mod fixtures;
 pub mod hub;
 pub mod kernels;
 pub mod methods;

@@ -1,7 +1,7 @@
 //! Checkpoints keep their tensor names (`prompt.embedding`, `prefix.embedding`, `head.…`, and the
 //! whole model under FT) and reload into a new model to the same logits.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
 use ptv2_models::{
@@ -9,12 +9,7 @@ use ptv2_models::{
 };
 
 fn input(device: &Device) -> EncoderInput {
-    let row = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [1, 5]), device);
-    EncoderInput {
-        input_ids: row(vec![2, 15, 27, 33, 3]),
-        attention_mask: row(vec![1; 5]),
-        token_type_ids: row(vec![0; 5]),
-    }
+    EncoderInput::from_rows(vec![2, 15, 27, 33, 3], vec![1; 5], [1, 5], device)
 }
 
 fn logits(model: &TunedModel, device: &Device) -> Vec<f32> {
@@ -102,6 +97,41 @@ fn write_f32(path: &std::path::Path, tensors: &[(String, Vec<usize>, Vec<f32>)])
     safetensors::serialize_to_file(views, None, path).unwrap();
 }
 
+/// LoRA factors of query and value in every layer and a two-class head, all nonzero.
+fn nonzero_lora_tensors(
+    h: usize,
+    layers: usize,
+    rank: usize,
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut tensors = Vec::new();
+    let mut value = 0.0f32;
+    let mut next = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                value += 0.37;
+                value.sin() * 0.3
+            })
+            .collect()
+    };
+    for layer in 0..layers {
+        for letter in ["q", "v"] {
+            tensors.push((
+                format!("lora.{layer}.{letter}.a"),
+                vec![h, rank],
+                next(h * rank),
+            ));
+            tensors.push((
+                format!("lora.{layer}.{letter}.b"),
+                vec![rank, h],
+                next(rank * h),
+            ));
+        }
+    }
+    tensors.push(("head.classifier.weight".into(), vec![h, 2], next(h * 2)));
+    tensors.push(("head.classifier.bias".into(), vec![2], next(2)));
+    tensors
+}
+
 #[test]
 fn lora_saves_only_its_factors_and_head_and_merges_to_the_same_logits() {
     let device = Device::flex();
@@ -125,32 +155,7 @@ fn lora_saves_only_its_factors_and_head_and_merges_to_the_same_logits() {
     // Nonzero factors (B starts at zero, which would hide a factor that never reaches the weights).
     let dir = tempfile::tempdir().unwrap();
     let given = dir.path().join("given.safetensors");
-    let mut tensors = Vec::new();
-    let mut value = 0.0f32;
-    let mut next = |n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                value += 0.37;
-                (value.sin() * 0.3) as f32
-            })
-            .collect()
-    };
-    for layer in 0..layers {
-        for letter in ["q", "v"] {
-            tensors.push((
-                format!("lora.{layer}.{letter}.a"),
-                vec![h, rank],
-                next(h * rank),
-            ));
-            tensors.push((
-                format!("lora.{layer}.{letter}.b"),
-                vec![rank, h],
-                next(rank * h),
-            ));
-        }
-    }
-    tensors.push(("head.classifier.weight".into(), vec![h, 2], next(h * 2)));
-    tensors.push(("head.classifier.bias".into(), vec![2], next(2)));
+    let tensors = nonzero_lora_tensors(h, layers, rank);
     write_f32(&given, &tensors);
     let mut model = fresh();
     let base = logits(&model, &device);

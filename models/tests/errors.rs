@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
-use ptv2_models::hub::{fetch_embedded, EMBEDDED_MODELS};
 use ptv2_models::encoder::load::{load_encoder, ModelDir};
+use ptv2_models::hub::{fetch_embedded, EMBEDDED_MODELS};
 use ptv2_models::ModelError;
 
 fn tiny_roberta() -> PathBuf {
@@ -27,9 +27,7 @@ fn copy_with_config(dir: &Path, key: &str, value: serde_json::Value) {
 }
 
 fn load(dir: &Path) -> ModelError {
-    load_encoder(&ModelDir::new(dir), &Device::flex())
-        .err()
-        .expect("loading should fail")
+    load_encoder(&ModelDir::new(dir), &Device::flex()).expect_err("loading should fail")
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use ptv2_models::methods::loss::loss;
 use ptv2_models::{
@@ -61,41 +61,10 @@ fn pt2() -> Method {
     }
 }
 
-/// Every float parameter in visiting order: (trainable, values).
-#[derive(Default)]
-struct Snapshot(Vec<(bool, Vec<f32>)>);
-
-impl ModuleVisitor for Snapshot {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let tensor = param.val();
-        let trainable = tensor.is_require_grad();
-        let values = tensor
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap();
-        self.0.push((trainable, values));
-    }
-}
-
-fn snapshot(model: &TunedModel) -> Snapshot {
-    let mut s = Snapshot::default();
-    model.visit(&mut s);
-    s
-}
+use ptv2_models::fixtures::{snapshot, ParamSnapshot as Snapshot};
 
 fn batch(device: &Device) -> (EncoderInput, Targets) {
-    let ids = vec![2i64, 15, 27, 33, 3, 0, 2, 41, 9, 3, 12, 4];
-    let mask = vec![1i64, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1];
-    let t = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [2, 6]), device);
-    (
-        EncoderInput {
-            input_ids: t(ids),
-            attention_mask: t(mask),
-            token_type_ids: t(vec![0; 12]),
-        },
-        Targets::Classes(vec![1, 0]),
-    )
+    ptv2_models::fixtures::two_row_batch(device)
 }
 
 /// The model every test starts from: built on the CPU from seed 7. burn draws a parameter's
@@ -185,8 +154,8 @@ fn step_like_the_cpu(method: Method) {
         .map(|g| largest(g))
         .fold(0f32, f32::max);
     let (mut grad_gap, mut param_gap, mut compared, mut trainable_elements) = (0f32, 0f32, 0, 0);
-    for (i, (was_trainable, old)) in before.0.iter().enumerate() {
-        let (on_cpu, on_gpu) = (&cpu.0[i].1, &gpu.0[i].1);
+    for (i, (_, was_trainable, old)) in before.0.iter().enumerate() {
+        let (on_cpu, on_gpu) = (&cpu.0[i].2, &gpu.0[i].2);
         if !was_trainable {
             assert!(old == on_gpu, "{name}: a frozen tensor changed on wgpu");
             continue;

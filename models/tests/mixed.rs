@@ -2,10 +2,10 @@
 //! PT2 prefixes of different lengths and layer selections, PT prompts, no adapter, and three
 //! kinds of head in one forward pass, on BERT and on RoBERTa's position rule.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 
-use ptv2_models::methods::p_tuning_v2::LayerSelection;
 use ptv2_models::methods::mixed::{forward_mixed, RowGroup};
+use ptv2_models::methods::p_tuning_v2::LayerSelection;
 use ptv2_models::{
     Encoder, EncoderConfig, EncoderInput, HeadKind, Logits, Method, MethodInit, PromptPool,
     TunedModel,
@@ -27,12 +27,7 @@ fn input(rows: usize, seq: usize, pad_id: i64, salt: i64, device: &Device) -> En
             mask.push(on as i64);
         }
     }
-    let tensor = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [rows, seq]), device);
-    EncoderInput {
-        input_ids: tensor(ids),
-        attention_mask: tensor(mask),
-        token_type_ids: tensor(vec![0; rows * seq]),
-    }
+    EncoderInput::from_rows(ids, mask, [rows, seq], device)
 }
 
 fn values(logits: Logits) -> Vec<f32> {

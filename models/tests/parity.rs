@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde_json::Value;
 
-use ptv2_models::hub::{default_cache_dir, resolve_model};
 use ptv2_models::encoder::load::load_weights;
+use ptv2_models::hub::{default_cache_dir, resolve_model};
 use ptv2_models::{Encoder, EncoderConfig, EncoderInput, KvPrefix, Pretrained, Prompts};
 
 const TOLERANCE: f32 = 1e-4;

@@ -3,7 +3,7 @@
 //! truncated encoders), and PT prompts equal their word embeddings.
 
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
 use ptv2_models::{
@@ -24,12 +24,7 @@ fn init() -> MethodInit {
 }
 
 fn input(device: &Device) -> EncoderInput {
-    let row = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [1, IDS.len()]), device);
-    EncoderInput {
-        input_ids: row(IDS.to_vec()),
-        attention_mask: row(vec![1; IDS.len()]),
-        token_type_ids: row(vec![0; IDS.len()]),
-    }
+    EncoderInput::from_rows(IDS.to_vec(), vec![1; IDS.len()], [1, IDS.len()], device)
 }
 
 fn close(a: Tensor<2>, b: Tensor<2>) {

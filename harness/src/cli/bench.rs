@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use clap::Args;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -27,9 +27,9 @@ use ptv2_models::{
     MethodKind, MethodOptions, Pretrained, Targets, TunedModel,
 };
 
-use super::MachineArgs;
-use crate::run::optim::{adamw, clip_global_norm};
+use super::args::MachineArgs;
 use crate::records::run_dir::peak_rss_mb;
+use crate::run::optim::{adamw, clip_global_norm};
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -155,12 +155,7 @@ fn random_input(batch: usize, seq: usize, vocab: usize, device: &Device) -> Enco
     let ids: Vec<i64> = (0..batch * seq)
         .map(|_| rng.random_range(1000..vocab as i64))
         .collect();
-    let t = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [batch, seq]), device);
-    EncoderInput {
-        input_ids: t(ids),
-        attention_mask: t(vec![1; batch * seq]),
-        token_type_ids: t(vec![0; batch * seq]),
-    }
+    EncoderInput::from_rows(ids, vec![1; batch * seq], [batch, seq], device)
 }
 
 fn encoder_of(model: &str, cache: &Path, device: &Device) -> Result<(EncoderConfig, Encoder)> {
@@ -189,13 +184,14 @@ fn backend_name(device: &str) -> &str {
     }
 }
 
-/// Measure one model × method × length in this process.
-pub fn measure(args: &BenchArgs, model: &str, method: MethodKind, seq: usize) -> Result<BenchRow> {
-    let device = backend::device_by_name(&args.machine.device)?;
-    let train_device = device.clone().autodiff();
-    train_device.seed(0);
-    let cache = args.machine.cache_dir();
-    let (config, encoder) = encoder_of(model, &cache, &train_device)?;
+/// The benchmarked model: `model`'s encoder with `method` and a two-class sequence head.
+fn bench_model(
+    args: &BenchArgs,
+    model: &str,
+    method: MethodKind,
+    device: &Device,
+) -> Result<(EncoderConfig, TunedModel)> {
+    let (config, encoder) = encoder_of(model, &args.machine.cache_dir(), device)?;
     let options = MethodOptions {
         prompt_len: args.prompt_len,
         ..MethodOptions::neutral(method)
@@ -207,15 +203,20 @@ pub fn measure(args: &BenchArgs, model: &str, method: MethodKind, seq: usize) ->
         init_tokens: None,
     };
     let head = HeadKind::SequenceClassification { num_labels: 2 };
-    let mut tuned = TunedModel::new(encoder, &method, &head, &init, &train_device);
+    let tuned = TunedModel::new(encoder, &method, &head, &init, device);
+    Ok((config, tuned))
+}
+
+/// Measure one model × method × length in this process.
+pub fn measure(args: &BenchArgs, model: &str, method: MethodKind, seq: usize) -> Result<BenchRow> {
+    let device = backend::device_by_name(&args.machine.device)?;
+    let train_device = device.clone().autodiff();
+    train_device.seed(0);
+    let (config, mut tuned) = bench_model(args, model, method, &train_device)?;
+    let method = tuned.kind;
     let trainable = tuned.param_counts().trainable;
-    let (train_gflop, eval_gflop) = step_gflop(
-        &config,
-        method.kind(),
-        args.batch_size,
-        seq,
-        args.prompt_len,
-    );
+    let (train_gflop, eval_gflop) =
+        step_gflop(&config, method, args.batch_size, seq, args.prompt_len);
     let input = random_input(args.batch_size, seq, config.vocab_size, &train_device);
     let targets = Targets::Classes((0..args.batch_size as i64).map(|i| i % 2).collect());
     let mut optimizer = adamw();
@@ -234,22 +235,22 @@ pub fn measure(args: &BenchArgs, model: &str, method: MethodKind, seq: usize) ->
     // Evaluation: forward only, dropout off, on the inference device.
     let eval_model = tuned.valid();
     let eval_input = random_input(args.batch_size, seq, config.vocab_size, &device);
-    let mut eval_times = vec![];
-    for step in 0..args.warmup + args.steps {
-        let start = Instant::now();
-        let _ = eval_model.forward(&eval_input);
-        device.sync().ok();
-        if step >= args.warmup {
-            eval_times.push(start.elapsed().as_secs_f64());
-        }
-    }
+    let eval_times: Vec<f64> = (0..args.warmup + args.steps)
+        .map(|_| {
+            let start = Instant::now();
+            let _ = eval_model.forward(&eval_input);
+            device.sync().ok();
+            start.elapsed().as_secs_f64()
+        })
+        .skip(args.warmup)
+        .collect();
     let tmp = tempfile::tempdir()?;
     let checkpoint = tmp.path().join("checkpoint.safetensors");
     eval_model.save_checkpoint(&checkpoint)?;
     Ok(BenchRow {
         framework: format!("ptv2 (burn {})", backend_name(&args.machine.device)),
         model: model.into(),
-        method: method.kind(),
+        method,
         seq_len: seq,
         batch_size: args.batch_size,
         train_step_s: median(times),

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::DataArgs;
+use super::args::DataArgs;
 use crate::serving::serve::{http_request, ServeProcess};
 
 #[derive(Args, Debug)]
@@ -76,6 +76,39 @@ fn start(checkpoints: &[String], batching: &str, data: &DataArgs) -> Result<Serv
     ServeProcess::start(&std::env::current_exe()?, &args, Stdio::null())
 }
 
+/// `args.clients` clients, each sending `args.requests` of the bodies in turn: each request's
+/// latency in ms and its number of inputs.
+fn load(
+    server: &ServeProcess,
+    args: &BenchServeArgs,
+    bodies: &[(String, usize)],
+) -> Vec<Result<(f64, usize)>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..args.clients)
+            .map(|client| {
+                scope.spawn(move || {
+                    (0..args.requests)
+                        .map(|r| {
+                            let (body, n) = &bodies[(client + r) % bodies.len()];
+                            let sent = Instant::now();
+                            let (status, text) =
+                                http_request(&server.address, "POST", "/v1/predict", body)?;
+                            if status != 200 {
+                                bail!("request failed ({status}): {text}");
+                            }
+                            Ok((sent.elapsed().as_secs_f64() * 1e3, *n))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
 /// One configuration under the load: its row of the table.
 fn measure(name: &str, server: &ServeProcess, args: &BenchServeArgs) -> Result<Value> {
     let (_, text) = http_request(&server.address, "GET", "/v1/tasks", "")?;
@@ -99,31 +132,7 @@ fn measure(name: &str, server: &ServeProcess, args: &BenchServeArgs) -> Result<V
         }
     }
     let started = Instant::now();
-    let latencies: Vec<Result<(f64, usize)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..args.clients)
-            .map(|client| {
-                let bodies = &bodies;
-                scope.spawn(move || {
-                    (0..args.requests)
-                        .map(|r| {
-                            let (body, n) = &bodies[(client + r) % bodies.len()];
-                            let sent = Instant::now();
-                            let (status, text) =
-                                http_request(&server.address, "POST", "/v1/predict", body)?;
-                            if status != 200 {
-                                bail!("request failed ({status}): {text}");
-                            }
-                            Ok((sent.elapsed().as_secs_f64() * 1e3, *n))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
+    let latencies = load(server, args, &bodies);
     let wall = started.elapsed().as_secs_f64();
     let latencies = latencies.into_iter().collect::<Result<Vec<_>>>()?;
     let mut ms: Vec<f64> = latencies.iter().map(|(l, _)| *l).collect();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::SweepPaths;
+use super::args::SweepPaths;
 use crate::reporting::check::{compare, read_baseline, table};
 use crate::reporting::results::{collect, rows, summarize};
 

@@ -8,9 +8,9 @@ use burn::tensor::Tensor;
 use clap::Args;
 use serde::Serialize;
 
-use ptv2_models::{backend, resolve_model, Pretrained, Prompts};
+use ptv2_models::{backend, resolve_model, EncoderOutput, Pretrained, Prompts, TokenBatch};
 
-use super::MachineArgs;
+use super::args::MachineArgs;
 
 #[derive(Args, Debug)]
 pub struct EncodeArgs {
@@ -77,10 +77,35 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         .encoder
         .forward(&batch.to_input(&device), &Prompts::none());
 
-    let [n, seq, hidden] = output.last_hidden_state.dims();
+    let [n, _, hidden] = output.last_hidden_state.dims();
+    let inputs = encoded_texts(texts, &batch, output);
+    debug_assert_eq!(n, args.texts.len());
+    let out = EncodeOutput {
+        model: args.model.clone(),
+        model_dir: spec.dir.display().to_string(),
+        layers: model.config.num_hidden_layers,
+        device: backend::describe(&device),
+        inputs,
+    };
+    crate::records::io::write_json(&args.out, &out)?;
+    eprintln!(
+        "wrote {} ({} texts, hidden {hidden})",
+        args.out.display(),
+        args.texts.len()
+    );
+    Ok(())
+}
+
+/// Each input's real tokens (padding cut off) with their hidden states and pooled output.
+fn encoded_texts(
+    texts: Vec<(String, Option<String>)>,
+    batch: &TokenBatch,
+    output: EncoderOutput,
+) -> Vec<EncodedText> {
+    let [_, seq, hidden] = output.last_hidden_state.dims();
     let states = to_vec(output.last_hidden_state);
     let pooled = output.pooled.map(to_vec);
-    let inputs = texts
+    texts
         .into_iter()
         .enumerate()
         .map(|(i, (text, pair))| {
@@ -98,22 +123,7 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
                     .map(|p| p[i * hidden..(i + 1) * hidden].to_vec()),
             }
         })
-        .collect();
-    debug_assert_eq!(n, args.texts.len());
-    let out = EncodeOutput {
-        model: args.model.clone(),
-        model_dir: spec.dir.display().to_string(),
-        layers: model.config.num_hidden_layers,
-        device: backend::describe(&device),
-        inputs,
-    };
-    crate::records::io::write_json(&args.out, &out)?;
-    eprintln!(
-        "wrote {} ({} texts, hidden {hidden})",
-        args.out.display(),
-        args.texts.len()
-    );
-    Ok(())
+        .collect()
 }
 
 fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {

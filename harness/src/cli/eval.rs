@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::{DataArgs, MachineArgs};
+use super::args::EnvArgs;
 use crate::records::run_dir::{RunDir, METRICS_FILE};
 use crate::run::train::{score_test_of, Trained};
 
@@ -20,13 +20,11 @@ pub struct EvalArgs {
     #[arg(long)]
     pub record_test: bool,
     #[command(flatten)]
-    pub machine: MachineArgs,
-    #[command(flatten)]
-    pub data: DataArgs,
+    pub env: EnvArgs,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let env = args.machine.run_env(&args.data, &args.checkpoint, false)?;
+    let env = args.env.run_env(&args.checkpoint, false)?;
     // Loaded once for both splits.
     let trained = Trained::load(&args.checkpoint, &env)?;
     let settings = &trained.settings;

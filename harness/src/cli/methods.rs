@@ -49,12 +49,6 @@ pub fn methods_markdown() -> String {
 mod tests {
     #[test]
     fn docs_methods_holds_the_generated_table() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/methods.md");
-        let doc = std::fs::read_to_string(&path).unwrap_or_default();
-        let table = super::methods_markdown();
-        assert!(
-            doc.contains(&table),
-            "docs/methods.md's method table is out of date; replace it with `ptv2 methods`:\n{table}"
-        );
+        crate::cli::assert_doc_holds("docs/methods.md", &super::methods_markdown(), "methods");
     }
 }

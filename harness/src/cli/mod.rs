@@ -1,9 +1,11 @@
 //! The `ptv2` command line: one file per subcommand, each with its arguments and its `run`, and
 //! the arguments they share (where models, data and sweeps are).
 
+pub mod args;
 pub mod bench;
 pub mod bench_serve;
 pub mod check;
+pub mod commands;
 pub mod encode;
 pub mod eval;
 pub mod fetch;
@@ -17,15 +19,11 @@ pub mod serve;
 pub mod settings;
 pub mod slurm;
 pub mod sweep;
+pub mod tasks;
 pub mod train;
 
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
-
-use crate::records::run_dir::{PlannedRun, SweepDir};
-use crate::run::train::RunEnv;
+use anyhow::Result;
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -76,6 +74,10 @@ enum Command {
     Settings,
     /// Print the table of tuning methods: what each trains, its prompts, its PEFT type.
     Methods,
+    /// Print the table of tasks: family, files under the data dir, metric, labels.
+    Tasks,
+    /// Print every command with its arguments as markdown (docs/commands.md).
+    Commands,
 }
 
 impl Cli {
@@ -99,99 +101,22 @@ impl Cli {
             Command::Fetch(args) => fetch::run(&args),
             Command::Settings => settings::run(),
             Command::Methods => methods::run(),
+            Command::Tasks => tasks::run(),
+            Command::Commands => commands::run(&Cli::command()),
         }
     }
 }
 
-/// Where embedded models are cached and what computes.
-#[derive(Args, Debug, Clone)]
-pub struct MachineArgs {
-    /// Where embedded models are fetched to [default: $PTV2_CACHE or ~/.cache/ptv2].
-    #[arg(long, env = "PTV2_CACHE")]
-    pub cache: Option<PathBuf>,
-    /// cpu (burn flex backend), wgpu / vulkan (builds with the wgpu / vulkan feature) or cuda
-    /// (builds with the cuda feature).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-}
-
-impl MachineArgs {
-    pub fn cache_dir(&self) -> PathBuf {
-        self.cache
-            .clone()
-            .unwrap_or_else(ptv2_models::hub::default_cache_dir)
-    }
-
-    /// Where one run in `dir` reads and writes; `verbose` draws its progress and epoch lines.
-    pub fn run_env(&self, data: &DataArgs, dir: &Path, verbose: bool) -> Result<RunEnv> {
-        Ok(RunEnv {
-            cache: self.cache_dir(),
-            device: self.device.clone(),
-            data_dir: data.dir()?,
-            out: dir.to_path_buf(),
-            progress: verbose.then(indicatif::MultiProgress::new),
-            verbose,
-        })
-    }
-}
-
-/// Where the benchmark files are.
-#[derive(Args, Debug, Clone)]
-pub struct DataArgs {
-    /// Benchmark data dir [default: $PTV2_DATA or ../shared/data].
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-}
-
-impl DataArgs {
-    pub fn dir(&self) -> Result<PathBuf> {
-        crate::records::data::resolve_data_dir(self.data.as_deref())
-    }
-}
-
-/// A sweep and where its files are.
-#[derive(Args, Debug, Clone)]
-pub struct SweepPaths {
-    /// Sweep name (`experiments/NAME.toml`) or a path to a sweep TOML file.
-    pub name: String,
-    #[arg(long, default_value = "experiments")]
-    pub experiments: PathBuf,
-    /// Results go to REPORTS/NAME/.
-    #[arg(long, default_value = "reports")]
-    pub reports: PathBuf,
-}
-
-impl SweepPaths {
-    /// The sweep's TOML file: `experiments/NAME.toml`, or the argument when it is a path.
-    pub fn file(&self) -> PathBuf {
-        if self.name.ends_with(".toml") {
-            PathBuf::from(&self.name)
-        } else {
-            self.experiments.join(format!("{}.toml", self.name))
-        }
-    }
-
-    /// Its name (the reports dir): the file stem of a path, else the argument.
-    pub fn sweep_name(&self) -> String {
-        Path::new(&self.name)
-            .file_stem()
-            .map_or_else(|| self.name.clone(), |s| s.to_string_lossy().to_string())
-    }
-
-    pub fn dir(&self) -> SweepDir {
-        SweepDir(self.reports.join(self.sweep_name()))
-    }
-
-    /// Its runs; run dirs of an older id scheme are renamed to their ids now first.
-    pub fn runs(&self) -> Result<Vec<PlannedRun>> {
-        let path = self.file();
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read sweep file {}", path.display()))?;
-        let runs = crate::orchestration::sweep::expand(&text, &path.display().to_string())?;
-        let moved = self.dir().adopt_older_runs()?;
-        if moved > 0 {
-            eprintln!("renamed {moved} run dirs of an older ptv2 to their ids now");
-        }
-        Ok(runs)
-    }
+/// A generated table or reference must stand in its doc file: the freshness tests of `ptv2
+/// methods`, `ptv2 tasks` and `ptv2 commands`.
+#[cfg(test)]
+pub(crate) fn assert_doc_holds(doc: &str, generated: &str, command: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(doc);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        text.contains(generated),
+        "{doc} is out of date; replace its part with `ptv2 {command}`:\n{generated}"
+    );
 }

@@ -5,25 +5,23 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::{DataArgs, MachineArgs};
+use super::args::EnvArgs;
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// A PT2 or PT run dir (written by `ptv2 train`).
+    /// A PT2, PT or LoRA run dir (written by `ptv2 train`).
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// The adapter dir to write (adapter_config.json, adapter_model.safetensors).
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
-    pub machine: MachineArgs,
-    #[command(flatten)]
-    pub data: DataArgs,
+    pub env: EnvArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// A PEFT adapter dir (PREFIX_TUNING or PROMPT_TUNING).
+    /// A PEFT adapter dir (PREFIX_TUNING, PROMPT_TUNING or LORA).
     #[arg(long)]
     pub adapter: PathBuf,
     /// The backbone the adapter was trained on (an embedded name or an HF model dir).
@@ -43,20 +41,18 @@ pub struct ImportArgs {
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
-    pub machine: MachineArgs,
-    #[command(flatten)]
-    pub data: DataArgs,
+    pub env: EnvArgs,
 }
 
 pub fn export(args: &ExportArgs) -> Result<()> {
-    let env = args.machine.run_env(&args.data, &args.checkpoint, false)?;
+    let env = args.env.run_env(&args.checkpoint, false)?;
     crate::serving::peft::export(&args.checkpoint, &env, &args.out)?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }
 
 pub fn import(args: &ImportArgs) -> Result<()> {
-    let env = args.machine.run_env(&args.data, &args.out, false)?;
+    let env = args.env.run_env(&args.out, false)?;
     let mut values = vec![
         ("model".to_string(), args.model.clone()),
         ("task".to_string(), args.task.clone()),

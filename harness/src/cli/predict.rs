@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{DataArgs, MachineArgs};
+use super::args::EnvArgs;
 use crate::run::train::Trained;
 
 #[derive(Args, Debug)]
@@ -23,10 +23,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
-    pub machine: MachineArgs,
-    /// The run's data dir (its task's label set is read from it).
-    #[command(flatten)]
-    pub data: DataArgs,
+    pub env: EnvArgs,
 }
 
 /// The inputs, one JSON object a line (blank lines skipped), with where each came from.
@@ -56,7 +53,7 @@ fn read_inputs(source: &str) -> Result<Vec<(String, serde_json::Value)>> {
 
 pub fn run(args: &PredictArgs) -> Result<()> {
     let inputs = read_inputs(&args.input)?;
-    let env = args.machine.run_env(&args.data, &args.checkpoint, false)?;
+    let env = args.env.run_env(&args.checkpoint, false)?;
     let trained = Trained::load(&args.checkpoint, &env)?;
     let values: Vec<serde_json::Value> = inputs.iter().map(|(_, v)| v.clone()).collect();
     let at = |i: usize| inputs[i].0.clone();

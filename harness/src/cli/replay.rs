@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use super::{DataArgs, MachineArgs};
+use super::args::EnvArgs;
 use crate::records::run_dir::{RunDir, RunMetrics, TRAIN_ORDER_FILE};
 use crate::records::settings::Framework;
 use crate::run::train::train;
@@ -21,9 +21,7 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[command(flatten)]
-    pub machine: MachineArgs,
-    #[command(flatten)]
-    pub data: DataArgs,
+    pub env: EnvArgs,
 }
 
 pub fn run(args: &ReplayArgs) -> Result<()> {
@@ -42,7 +40,7 @@ pub fn run(args: &ReplayArgs) -> Result<()> {
         None => args.run.parent().unwrap_or(&args.run).join(settings.id()),
     };
     crate::records::signals::install();
-    let env = args.machine.run_env(&args.data, &out, true)?;
+    let env = args.env.run_env(&out, true)?;
     let replayed = train(&settings, &env)?;
     let same_batches = std::fs::read(ours.file(TRAIN_ORDER_FILE))
         .ok()

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::DataArgs;
+use super::args::DataArgs;
 
 #[derive(Args, Debug)]
 pub struct ScoreArgs {

@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use clap::Args;
 use serde_json::{json, Value};
 
-use super::{DataArgs, MachineArgs};
+use super::args::EnvArgs;
 use crate::serving::serve::{BatchPolicy, Batching, ServeError, Server};
 
 #[derive(Args, Debug)]
@@ -47,10 +47,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 4 << 20)]
     pub max_body_bytes: usize,
     #[command(flatten)]
-    pub machine: MachineArgs,
-    /// The runs' data dir (their tasks' label sets are read from it).
-    #[command(flatten)]
-    pub data: DataArgs,
+    pub env: EnvArgs,
 }
 
 #[derive(Clone)]
@@ -65,9 +62,7 @@ fn error(status: u16, message: impl Into<String>) -> Response {
 }
 
 pub fn run(args: &ServeArgs) -> Result<()> {
-    let env = args
-        .machine
-        .run_env(&args.data, std::path::Path::new("."), false)?;
+    let env = args.env.run_env(std::path::Path::new("."), false)?;
     let policy = BatchPolicy {
         batching: args.batching,
         max_rows: args.max_batch_rows.max(1),

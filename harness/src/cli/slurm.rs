@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{DataArgs, SweepPaths};
+use super::args::{DataArgs, SweepPaths};
 use crate::orchestration::runner::WorkerCommand;
 use crate::orchestration::slurm::SlurmOptions;
 

@@ -6,10 +6,10 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{DataArgs, MachineArgs, SweepPaths};
-use crate::records::run_dir::PlannedRun;
+use super::args::{EnvArgs, SweepPaths};
 use crate::orchestration::runner::{run_all, run_workers, SweepEnv, WorkerCommand};
 use crate::orchestration::sweep::{parse_shard, shard};
+use crate::records::run_dir::PlannedRun;
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
@@ -26,9 +26,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub shard: Option<String>,
     #[command(flatten)]
-    pub machine: MachineArgs,
-    #[command(flatten)]
-    pub data: DataArgs,
+    pub env: EnvArgs,
     /// Keep every run's best checkpoint (off: FT checkpoints are the whole model).
     #[arg(long)]
     pub keep_checkpoints: bool,
@@ -45,9 +43,9 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     let env = SweepEnv {
         name: args.sweep.sweep_name(),
         dir: args.sweep.dir(),
-        cache: args.machine.cache_dir(),
-        device: args.machine.device.clone(),
-        data_dir: args.data.dir()?,
+        cache: args.env.machine.cache_dir(),
+        device: args.env.machine.device.clone(),
+        data_dir: args.env.data.dir()?,
         keep_checkpoints: args.keep_checkpoints,
     };
     let mine = match &args.shard {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use super::{DataArgs, MachineArgs};
+use super::args::EnvArgs;
 use crate::records::run_dir::METRICS_FILE;
 use crate::records::settings::RunSettings;
 use crate::run::train::train;
@@ -15,9 +15,7 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub settings: RunSettings,
     #[command(flatten)]
-    pub machine: MachineArgs,
-    #[command(flatten)]
-    pub data: DataArgs,
+    pub env: EnvArgs,
     /// Output dir for config.json, metrics.json, the checkpoint and predictions.
     #[arg(long)]
     pub out: PathBuf,
@@ -26,7 +24,7 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> Result<()> {
     let settings = args.settings.clone().resolved()?;
     crate::records::signals::install();
-    let env = args.machine.run_env(&args.data, &args.out, true)?;
+    let env = args.env.run_env(&args.out, true)?;
     let metrics = train(&settings, &env)?;
     let scores: Vec<String> = metrics
         .best_dev

@@ -11,7 +11,9 @@ use anyhow::{bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::orchestration::claims::Claim;
-use crate::records::run_dir::{PlannedRun, RunStatus, StatusRecord, SweepDir, CHECKPOINT_FILE};
+use crate::records::run_dir::{
+    PlannedRun, RunDir, RunStatus, StatusRecord, SweepDir, CHECKPOINT_FILE,
+};
 use crate::run::train::{train, RunEnv};
 
 /// Where a sweep writes and how its runs execute.
@@ -104,6 +106,44 @@ impl SweepEta {
     }
 }
 
+/// Train one claimed run and record how it ended (its status file; the checkpoint removed unless
+/// kept). An interruption is returned without a status, so the run stays pending and resumes.
+fn run_one(run: &PlannedRun, dir: &RunDir, env: &SweepEnv, multi: &MultiProgress) -> Result<()> {
+    let run_env = RunEnv {
+        cache: env.cache.clone(),
+        device: env.device.clone(),
+        data_dir: env.data_dir.clone(),
+        out: dir.path().to_path_buf(),
+        progress: Some(multi.clone()),
+        verbose: false,
+    };
+    let result = train(&run.settings, &run_env);
+    if let Err(err) = &result {
+        if crate::records::signals::interrupted(err) {
+            return Err(result.unwrap_err());
+        }
+    }
+    let status = StatusRecord {
+        run_id: run.id.clone(),
+        status: RunStatus::of(&result),
+        error: result.err().map(|err| format!("{err:#}")),
+    };
+    if let Some(message) = &status.error {
+        multi.suspend(|| {
+            let (task, method) = (&run.settings.task, &run.settings.tuning.method);
+            eprintln!(
+                "run {} ({task} {method}) {:?}: {message}",
+                run.id, status.status
+            )
+        });
+    }
+    if !env.keep_checkpoints {
+        let _ = std::fs::remove_file(dir.file(CHECKPOINT_FILE));
+    }
+    crate::run::resume::clear(dir);
+    dir.write_status(&status)
+}
+
 /// Run every pending run of `runs` in this process, one after the other.
 pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Result<()> {
     let todo = env.dir.pending(runs);
@@ -130,40 +170,7 @@ pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Resu
         if dir.status().is_some() {
             continue;
         }
-        let run_env = RunEnv {
-            cache: env.cache.clone(),
-            device: env.device.clone(),
-            data_dir: env.data_dir.clone(),
-            out: dir.path().to_path_buf(),
-            progress: Some(multi.clone()),
-            verbose: false,
-        };
-        let result = train(&run.settings, &run_env);
-        if let Err(err) = &result {
-            if crate::records::signals::interrupted(err) {
-                // No status: the run stays pending and resumes from its saved epoch.
-                return Err(result.unwrap_err());
-            }
-        }
-        let status = StatusRecord {
-            run_id: run.id.clone(),
-            status: RunStatus::of(&result),
-            error: result.err().map(|err| format!("{err:#}")),
-        };
-        if let Some(message) = &status.error {
-            multi.suspend(|| {
-                let (task, method) = (&run.settings.task, &run.settings.tuning.method);
-                eprintln!(
-                    "run {} ({task} {method}) {:?}: {message}",
-                    run.id, status.status
-                )
-            });
-        }
-        if !env.keep_checkpoints {
-            let _ = std::fs::remove_file(dir.file(CHECKPOINT_FILE));
-        }
-        crate::run::resume::clear(&dir);
-        dir.write_status(&status)?;
+        run_one(run, &dir, env, &multi)?;
         overall.inc(1);
     }
     overall.finish_and_clear();

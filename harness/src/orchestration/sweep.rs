@@ -107,6 +107,27 @@ fn rules<'a>(
     Ok((overrides, excludes))
 }
 
+/// The grid's combinations on top of the fixed settings, the last axis varying fastest.
+fn cross_product(
+    fixed: &toml::Table,
+    axes: &[(String, Vec<Value>)],
+) -> Vec<BTreeMap<String, Value>> {
+    let mut combos: Vec<BTreeMap<String, Value>> = vec![fixed.clone().into_iter().collect()];
+    for (key, values) in axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|base| {
+                values.iter().map(move |v| {
+                    let mut next = base.clone();
+                    next.insert(key.clone(), v.clone());
+                    next
+                })
+            })
+            .collect();
+    }
+    combos
+}
+
 /// Expand a sweep file's text into its runs, in grid order, without duplicates.
 pub fn expand(text: &str, source: &str) -> Result<Vec<PlannedRun>> {
     let root: toml::Table =
@@ -129,22 +150,8 @@ pub fn expand(text: &str, source: &str) -> Result<Vec<PlannedRun>> {
     }
     let (overrides, excludes) = rules(&root, source)?;
 
-    // The cross product, the last axis varying fastest.
-    let mut combos: Vec<BTreeMap<String, Value>> = vec![fixed.clone().into_iter().collect()];
-    for (key, values) in &axes {
-        combos = combos
-            .into_iter()
-            .flat_map(|base| {
-                values.iter().map(move |v| {
-                    let mut next = base.clone();
-                    next.insert(key.clone(), v.clone());
-                    next
-                })
-            })
-            .collect();
-    }
     let mut runs: Vec<PlannedRun> = vec![];
-    for mut settings in combos {
+    for mut settings in cross_product(&fixed, &axes) {
         for o in &overrides {
             if matches(&settings, o["when"].as_table().expect("checked")) {
                 settings.extend(o["set"].as_table().expect("checked").clone());

@@ -91,25 +91,14 @@ pub struct StatusRecord {
 }
 
 /// A run whose loss stopped being finite: recorded as `diverged`, not `failed`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("diverged: loss is {loss} at epoch {epoch} step {step} (try a smaller --lr)")]
 pub struct Diverged {
     pub loss: f64,
     /// 1-based.
     pub epoch: usize,
     pub step: usize,
 }
-
-impl std::fmt::Display for Diverged {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "diverged: loss is {} at epoch {} step {} (try a smaller --lr)",
-            self.loss, self.epoch, self.step
-        )
-    }
-}
-
-impl std::error::Error for Diverged {}
 
 /// One run of a sweep: its settings and their id.
 #[derive(Debug, Clone, PartialEq)]

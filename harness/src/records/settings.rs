@@ -25,7 +25,7 @@ pub struct RunSettings {
     /// HF model dir or embedded name (`minilm-l6`; `minilm-l6@2` = its first 2 layers)
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
-    /// task name (the README's task table), `NAME:TRAIN,DEV` or `parquet:NAME:TRAIN,DEV`
+    /// task name (`ptv2 tasks` lists them), `NAME:TRAIN,DEV` or `parquet:NAME:TRAIN,DEV`
     #[arg(long)]
     pub task: String,
     /// the method and its options, flattened: flags, sweep keys and config.json keep one flat
@@ -536,9 +536,9 @@ mod tests {
         assert!(of("1", "0.1").contains("dropout=0.1") && !of("1", "0.1").contains("seed"));
     }
 
-    #[test]
-    fn later_settings_at_their_defaults_leave_the_id_alone() {
-        // A run from before `batching`'s default became `random`: its config.json has no key.
+    /// A PT2 run from before `batching`'s default became `random`: its values, its settings,
+    /// its config.json (which has no `batching` key).
+    fn grouped_pt2() -> (Vec<(String, String)>, RunSettings, String) {
         let base = values(&[
             ("task", "sst2"),
             ("method", "pt2"),
@@ -547,6 +547,12 @@ mod tests {
         ]);
         let plain = RunSettings::from_values(&base, "t").unwrap();
         let json = serde_json::to_string(&plain).unwrap();
+        (base, plain, json)
+    }
+
+    #[test]
+    fn later_settings_at_their_defaults_leave_the_id_alone() {
+        let (base, plain, json) = grouped_pt2();
         let serde_json::Value::Object(mut fields) = serde_json::to_value(&plain).unwrap() else {
             unreachable!()
         };
@@ -570,6 +576,11 @@ mod tests {
             RunSettings::from_values(&explicit, "t").unwrap().id(),
             plain.id()
         );
+    }
+
+    #[test]
+    fn a_later_setting_away_from_its_default_is_another_run() {
+        let (base, plain, json) = grouped_pt2();
         // Today's default batching is random: another run, and a listing says so of the old one.
         let today = RunSettings::from_values(&base[..3], "t").unwrap();
         assert_eq!(today.batching, Batching::Random);

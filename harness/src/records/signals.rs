@@ -26,22 +26,11 @@ pub fn stop_requested() -> bool {
 }
 
 /// A run stopped by a signal between two steps; its last finished epoch is saved.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("interrupted in epoch {signal_seen_at_epoch}: the run resumes from its last finished epoch when started again")]
 pub struct Interrupted {
     pub signal_seen_at_epoch: usize,
 }
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "interrupted in epoch {}: the run resumes from its last finished epoch when started again",
-            self.signal_seen_at_epoch
-        )
-    }
-}
-
-impl std::error::Error for Interrupted {}
 
 /// Did `err` come from an interruption?
 pub fn interrupted(err: &anyhow::Error) -> bool {

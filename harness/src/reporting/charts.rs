@@ -15,8 +15,8 @@ use plotters::prelude::*;
 
 use ptv2_models::MethodKind;
 
-use crate::reporting::results::SummaryRow;
 use crate::records::settings::{Framework, RunSettings};
+use crate::reporting::results::SummaryRow;
 
 const WIDTH: u32 = 900;
 const HEIGHT: u32 = 560;
@@ -335,23 +335,20 @@ struct MethodBars<'a> {
 
 impl Chart for MethodBars<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let methods: Vec<MethodKind> = MethodKind::ALL
-            .into_iter()
-            .filter(|m| self.rows.iter().any(|r| r.settings.tuning.method == *m))
-            .collect();
+        let methods = methods_in(&self.rows);
         // The best configuration of each method, with its std over seeds.
-        let best: Vec<(MethodKind, f64, f64)> = methods
+        let best: Vec<(MethodKind, &SummaryRow)> = methods
             .iter()
             .map(|m| {
                 let r = best_of(&self.rows, |r| r.settings.tuning.method == *m)
                     .expect("method present");
-                (*m, r.mean, r.std)
+                (*m, r)
             })
             .collect();
         let majority = majority_of(&self.rows);
         let top = best
             .iter()
-            .map(|b| b.1 + b.2)
+            .map(|(_, r)| r.mean + r.std)
             .chain(majority)
             .fold(0.0, f64::max);
         let mut chart = frame(root, &self.title)
@@ -369,28 +366,8 @@ impl Chart for MethodBars<'_> {
             .y_desc(format!("best dev {} (mean over seeds ± std)", self.metric))
             .axis_desc_style(("sans-serif", 18));
         draw_mesh(&mut mesh)?;
-        for (i, &(method, mean, std)) in best.iter().enumerate() {
-            let x = i as f64;
-            let color = method_color(method);
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(x + 0.2, 0.0), (x + 0.8, mean)],
-                    color.mix(0.8).filled(),
-                )))
-                .map_err(err)?;
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(x + 0.5, mean - std), (x + 0.5, mean + std)],
-                    BLACK.stroke_width(2),
-                )))
-                .map_err(err)?;
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    format!("{mean:.3}"),
-                    (x + 0.38, mean + std + top * 0.05),
-                    ("sans-serif", 16),
-                )))
-                .map_err(err)?;
+        for (i, &(method, row)) in best.iter().enumerate() {
+            draw_bars(&mut chart, method, &[(i as f64 + 0.2, row)], 0.6, top)?;
         }
         if majority.is_some() {
             draw_majority(&mut chart, (0.0, methods.len() as f64), majority)?;
@@ -416,10 +393,7 @@ impl Chart for Overview<'_> {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let methods: Vec<MethodKind> = MethodKind::ALL
-            .into_iter()
-            .filter(|m| self.rows.iter().any(|r| r.settings.tuning.method == *m))
-            .collect();
+        let methods = methods_in(&self.rows);
         let best = |task: &str, method: MethodKind| {
             best_of(&self.rows, |r| {
                 r.settings.task == task && r.settings.tuning.method == method
@@ -431,17 +405,7 @@ impl Chart for Overview<'_> {
             .map(|r| r.mean + r.std)
             .chain(self.rows.iter().filter_map(|r| r.majority))
             .fold(0.0, f64::max);
-        let labels: Vec<String> = tasks
-            .iter()
-            .map(|t| {
-                let metric = self
-                    .rows
-                    .iter()
-                    .find(|r| r.settings.task == *t)
-                    .map_or("", |r| r.metric.as_str());
-                format!("{t} ({metric})")
-            })
-            .collect();
+        let labels: Vec<String> = tasks.iter().map(|t| self.task_label(t)).collect();
         let mut chart = frame(root, &self.title)
             .build_cartesian_2d(
                 0.0..tasks.len() as f64,
@@ -470,6 +434,26 @@ impl Chart for Overview<'_> {
         self.draw_majorities(&mut chart, &tasks)?;
         draw_legend(&mut chart)?;
         Ok(())
+    }
+}
+
+/// The methods that have rows, in the registry's order.
+fn methods_in(rows: &[&SummaryRow]) -> Vec<MethodKind> {
+    MethodKind::ALL
+        .into_iter()
+        .filter(|m| rows.iter().any(|r| r.settings.tuning.method == *m))
+        .collect()
+}
+
+impl Overview<'_> {
+    /// `task (its main metric)`, an x-axis label.
+    fn task_label(&self, task: &str) -> String {
+        let metric = self
+            .rows
+            .iter()
+            .find(|r| r.settings.task == task)
+            .map_or("", |r| r.metric.as_str());
+        format!("{task} ({metric})")
     }
 }
 

@@ -114,30 +114,13 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(Target, f64)>> {
             .map(|i| Target::Configuration(key(&setting[i], &metric[i])))
             .collect()
     } else {
-        let (model, task, method, split) = (
+        let columns = [
             text("model")?,
             text("task")?,
             text("method")?,
             text("split")?,
-        );
-        (0..df.height())
-            .map(|i| match split[i].as_str() {
-                "dev" | "test" => Ok(Target::Best(Published {
-                    model: model[i].clone(),
-                    task: task[i].clone(),
-                    method: method[i]
-                        .parse()
-                        .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 2))?,
-                    metric: metric[i].clone(),
-                    test: split[i] == "test",
-                })),
-                other => Err(anyhow::anyhow!(
-                    "{}:{}: split \"{other}\": expected dev or test",
-                    path.display(),
-                    i + 2
-                )),
-            })
-            .collect::<Result<_>>()?
+        ];
+        published_targets(path, columns, &metric)?
     };
     targets
         .into_iter()
@@ -152,6 +135,33 @@ pub fn read_baseline(path: &Path) -> Result<Vec<(Target, f64)>> {
                 )
             })?;
             Ok((target, value))
+        })
+        .collect()
+}
+
+/// The targets of a table of published numbers: each row's model, task, method and metric, on
+/// dev or on test at the best dev epoch.
+fn published_targets(
+    path: &Path,
+    [model, task, method, split]: [Vec<String>; 4],
+    metric: &[String],
+) -> Result<Vec<Target>> {
+    (0..model.len())
+        .map(|i| match split[i].as_str() {
+            "dev" | "test" => Ok(Target::Best(Published {
+                model: model[i].clone(),
+                task: task[i].clone(),
+                method: method[i]
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), i + 2))?,
+                metric: metric[i].clone(),
+                test: split[i] == "test",
+            })),
+            other => Err(anyhow::anyhow!(
+                "{}:{}: split \"{other}\": expected dev or test",
+                path.display(),
+                i + 2
+            )),
         })
         .collect()
 }

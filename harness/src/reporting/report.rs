@@ -11,8 +11,9 @@ use anyhow::Result;
 
 use ptv2_models::MethodKind;
 
-use crate::reporting::charts::{framework_pairs, varying_settings};
+use crate::records::run_dir::{PlannedRun, SweepDir};
 use crate::records::settings::Framework;
+use crate::reporting::charts::{framework_pairs, varying_settings};
 
 use crate::reporting::results::{
     best, config_cells, runs_of, summary_markdown, ResultRow, RunRecord, SummaryRow,
@@ -328,6 +329,49 @@ fn framework_markdown(summary: &[SummaryRow]) -> String {
     md
 }
 
+/// The report's title and what it was made from: sweep file, revision, machine, runs, time.
+fn header_markdown(records: &[RunRecord], failed: usize, ctx: &ReportContext) -> String {
+    let ok = records.iter().filter(|r| r.metrics.is_some()).count();
+    let train_seconds: f64 = records
+        .iter()
+        .filter_map(|r| r.metrics.as_ref())
+        .map(|m| m.wall_seconds)
+        .sum();
+    format!(
+        "# Sweep `{}`\n\n- sweep file: `{}`\n- git revision: {}\n- backend: {}\n- machine: {} CPU threads, {}\n- runs: {} finished ({} ok, {} failed or diverged)\n- total training wall time, summed over runs: {:.1} min\n\n",
+        ctx.name,
+        ctx.sweep_file.display(),
+        crate::records::io::git_revision(),
+        ctx.device,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        std::env::consts::ARCH,
+        records.len(),
+        ok,
+        failed,
+        train_seconds / 60.0
+    )
+}
+
+/// The failed and diverged runs with their errors; empty when there are none.
+fn failed_markdown(failed: &[&ResultRow]) -> String {
+    if failed.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from("## Failed and diverged runs\n\n");
+    for r in failed {
+        md.push_str(&format!(
+            "- `{}` {} {}: {} — {}\n",
+            r.run_id,
+            r.settings.task,
+            r.settings.tuning.method,
+            r.status,
+            r.error.clone().unwrap_or_default()
+        ));
+    }
+    md.push('\n');
+    md
+}
+
 pub fn write_report(
     records: &[RunRecord],
     rows: &[ResultRow],
@@ -336,26 +380,8 @@ pub fn write_report(
     dir: &Path,
 ) -> Result<()> {
     let sweep_text = std::fs::read_to_string(ctx.sweep_file).unwrap_or_default();
-    let ok = records.iter().filter(|r| r.metrics.is_some()).count();
     let failed: Vec<&ResultRow> = rows.iter().filter(|r| r.status != "ok").collect();
-    let train_seconds: f64 = records
-        .iter()
-        .filter_map(|r| r.metrics.as_ref())
-        .map(|m| m.wall_seconds)
-        .sum();
-    let mut md = format!("# Sweep `{}`\n\n", ctx.name);
-    md.push_str(&format!(
-        "- sweep file: `{}`\n- git revision: {}\n- backend: {}\n- machine: {} CPU threads, {}\n- runs: {} finished ({} ok, {} failed or diverged)\n- total training wall time, summed over runs: {:.1} min\n\n",
-        ctx.sweep_file.display(),
-        crate::records::io::git_revision(),
-        ctx.device,
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-        std::env::consts::ARCH,
-        records.len(),
-        ok,
-        failed.len(),
-        train_seconds / 60.0
-    ));
+    let mut md = header_markdown(records, failed.len(), ctx);
     // The method verdicts are about ptv2's own runs; replays are compared with them below.
     let own: Vec<SummaryRow> = summary
         .iter()
@@ -379,25 +405,40 @@ pub fn write_report(
         let rel = png.strip_prefix(dir).unwrap_or(png);
         md.push_str(&format!("![{}]({})\n\n", rel.display(), rel.display()));
     }
-    if !failed.is_empty() {
-        md.push_str("## Failed and diverged runs\n\n");
-        for r in failed {
-            md.push_str(&format!(
-                "- `{}` {} {}: {} — {}\n",
-                r.run_id,
-                r.settings.task,
-                r.settings.tuning.method,
-                r.status,
-                r.error.clone().unwrap_or_default()
-            ));
-        }
-        md.push('\n');
-    }
+    md.push_str(&failed_markdown(&failed));
     md.push_str(&format!(
         "## The sweep file\n\n```toml\n{}\n```\n",
         sweep_text.trim_end()
     ));
     crate::records::io::write_atomic(&dir.join("report.md"), md.as_bytes())
+}
+
+/// Tables, charts and report.md of a sweep (`dir`, named `name`, from `sweep_file`), from its
+/// runs' files alone: what `ptv2 report`, `ptv2 sweep` and `ptv2 slurm --wait` end with.
+pub fn build(
+    dir: &SweepDir,
+    name: &str,
+    sweep_file: &Path,
+    runs: &[PlannedRun],
+    device: &str,
+) -> Result<()> {
+    let records = crate::reporting::results::collect(runs, dir)?;
+    let (rows, summary) = crate::reporting::results::write_tables(&records, dir.path())?;
+    let charts = crate::reporting::charts::draw_all(&summary, &dir.path().join("charts"))?;
+    let ctx = ReportContext {
+        name,
+        sweep_file,
+        device,
+        charts: &charts,
+    };
+    write_report(&records, &rows, &summary, &ctx, dir.path())?;
+    eprintln!(
+        "wrote {} ({} rows, {} charts)",
+        dir.path().join("report.md").display(),
+        rows.len(),
+        charts.len()
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -484,7 +525,8 @@ mod tests {
     #[test]
     fn replays_are_compared_with_their_runs_and_left_out_of_the_verdicts() {
         let replayed = |seed: u64, value: f64, init: Option<&str>| {
-            let mut r = crate::reporting::results::tests_support::row("sst2", "pt2", 16, seed, value);
+            let mut r =
+                crate::reporting::results::tests_support::row("sst2", "pt2", 16, seed, value);
             r.settings.framework = Framework::Pytorch;
             if let Some(init) = init {
                 r.settings.tuning.prefix_init = ptv2_models::PromptInit::parse(init).unwrap();

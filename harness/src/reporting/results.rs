@@ -199,6 +199,47 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, std)
 }
 
+/// One configuration's row: its seeds' mean and std, best and last epoch, and test split.
+fn summary_row(group: &[&ResultRow]) -> SummaryRow {
+    let of = |f: fn(&ResultRow) -> Option<f64>| -> Vec<f64> {
+        group.iter().filter_map(|r| f(r)).collect()
+    };
+    let (mean, std) = mean_std(&of(|r| r.value));
+    let (last_mean, last_std) = mean_std(&of(|r| r.last_value));
+    let tests = of(|r| r.test_value);
+    let (test_mean, test_std) = match tests.is_empty() {
+        true => (None, None),
+        false => {
+            let (mean, std) = mean_std(&tests);
+            (Some(mean), Some(std))
+        }
+    };
+    let first = group[0];
+    SummaryRow {
+        settings: first.settings.clone(),
+        configuration: first.settings.configuration(),
+        metric: first.metric.clone(),
+        mean,
+        std,
+        n: group.len(),
+        last_mean,
+        last_std,
+        test_mean,
+        test_std,
+        majority: first.majority,
+        trainable_params: first.trainable_params.unwrap_or(0),
+        trainable_percent: first.trainable_percent.unwrap_or(0.0),
+        total_params: first.total_params.unwrap_or(0),
+        wall_seconds: mean_std(&of(|r| r.wall_seconds)).0,
+        ft_target: None,
+        epochs_to_ft: None,
+        seconds_to_ft: None,
+        reached_ft: 0,
+        setting: first.setting.clone(),
+        curve: vec![],
+    }
+}
+
 /// Mean, std and count of each configuration's main dev metric over seeds.
 pub fn summarize(rows: &[ResultRow]) -> Vec<SummaryRow> {
     let mut groups: BTreeMap<(String, String), Vec<&ResultRow>> = BTreeMap::new();
@@ -208,48 +249,7 @@ pub fn summarize(rows: &[ResultRow]) -> Vec<SummaryRow> {
             .or_default()
             .push(r);
     }
-    let mut summary: Vec<SummaryRow> = groups
-        .into_values()
-        .map(|group| {
-            let of = |f: fn(&ResultRow) -> Option<f64>| -> Vec<f64> {
-                group.iter().filter_map(|r| f(r)).collect()
-            };
-            let (mean, std) = mean_std(&of(|r| r.value));
-            let (last_mean, last_std) = mean_std(&of(|r| r.last_value));
-            let tests = of(|r| r.test_value);
-            let (test_mean, test_std) = match tests.is_empty() {
-                true => (None, None),
-                false => {
-                    let (mean, std) = mean_std(&tests);
-                    (Some(mean), Some(std))
-                }
-            };
-            let first = group[0];
-            SummaryRow {
-                settings: first.settings.clone(),
-                configuration: first.settings.configuration(),
-                metric: first.metric.clone(),
-                mean,
-                std,
-                n: group.len(),
-                last_mean,
-                last_std,
-                test_mean,
-                test_std,
-                majority: first.majority,
-                trainable_params: first.trainable_params.unwrap_or(0),
-                trainable_percent: first.trainable_percent.unwrap_or(0.0),
-                total_params: first.total_params.unwrap_or(0),
-                wall_seconds: mean_std(&of(|r| r.wall_seconds)).0,
-                ft_target: None,
-                epochs_to_ft: None,
-                seconds_to_ft: None,
-                reached_ft: 0,
-                setting: first.setting.clone(),
-                curve: vec![],
-            }
-        })
-        .collect();
+    let mut summary: Vec<SummaryRow> = groups.into_values().map(|g| summary_row(&g)).collect();
     summary.sort_by(|a, b| {
         let (a_, b_) = (&a.settings, &b.settings);
         (&a_.model, &a_.task, a_.tuning.method, &a.setting).cmp(&(
@@ -452,6 +452,27 @@ pub fn write_tables(
     Ok((rows, summary))
 }
 
+/// One line per run: its main dev score, or its status.
+pub fn print_summary(dir: &SweepDir, runs: &[PlannedRun]) {
+    for run in runs {
+        let run_dir = dir.run(&run.id);
+        let s = &run.settings;
+        let outcome = match run_dir.status() {
+            None => "pending".to_string(),
+            Some(st) if st.status != RunStatus::Ok => {
+                format!("{:?}: {}", st.status, st.error.unwrap_or_default())
+            }
+            Some(_) => run_dir.metrics().map_or("no metrics.json".into(), |m| {
+                format!("{} {:.4}", m.best_dev[0].0, m.best_dev[0].1)
+            }),
+        };
+        println!(
+            "{}  {:<8} {:<4} P={:<3} seed={:<3} {outcome}",
+            run.id, s.task, s.tuning.method, s.tuning.prompt_len, s.seed
+        );
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests_support {
     use super::*;
@@ -543,7 +564,9 @@ mod tests {
 
     fn record(method: &str, seed: u64, curve: &[f64]) -> RunRecord {
         let toml = format!("[fixed]\nmodel = \"m\"\ntask = \"sst2\"\nmethod = \"{method}\"\nlr = 0.01\nepochs = {}\nbatch_size = 8\nseed = {seed}\n", curve.len());
-        let run = crate::orchestration::sweep::expand(&toml, "t.toml").unwrap().remove(0);
+        let run = crate::orchestration::sweep::expand(&toml, "t.toml")
+            .unwrap()
+            .remove(0);
         RunRecord {
             id: run.id,
             setting: run.settings.key(),

@@ -1,5 +1,5 @@
-//! A run replayed in the reference stack (`framework = "pytorch"`): PyTorch + transformers 4.46.3
-//! + PEFT 0.11.1 train what ptv2 would, from the same start, on the same batches, at the same
+//! A run replayed in the reference stack (`framework = "pytorch"`): PyTorch, transformers 4.46.3
+//! and PEFT 0.11.1 train what ptv2 would, from the same start, on the same batches, at the same
 //! learning rates, and ptv2 scores the logits they produce with its own task code. The training
 //! loop (`train::train_in_pytorch`) writes a bundle, runs `tools/reference/replay.py` on it and
 //! reads the logits back; this file holds the bundle's format and the Python process.
@@ -67,6 +67,47 @@ pub struct ReplaySpec {
     pub learning_rates: Vec<f64>,
     pub eval_batches: usize,
     pub threads: usize,
+}
+
+/// What a run's schedule and data are, as the trainer gets them besides its settings.
+pub struct ReplayPlan {
+    pub model_dir: PathBuf,
+    pub num_layers: usize,
+    pub steps_per_epoch: usize,
+    pub learning_rates: Vec<f64>,
+    pub eval_batches: usize,
+}
+
+impl ReplaySpec {
+    pub fn new(settings: &RunSettings, head: &HeadKind, plan: ReplayPlan) -> Self {
+        let (head, num_labels) = head_spec(head);
+        let tuning = &settings.tuning;
+        Self {
+            model_dir: plan.model_dir,
+            num_layers: plan.num_layers,
+            method: tuning.method,
+            prompt_len: tuning.prompt_len,
+            pool_first_prompt: !tuning.prompt_pool.is_cls(),
+            head,
+            num_labels,
+            dropout: settings.dropout,
+            backbone_dropout: settings.backbone_dropout,
+            lora_rank: tuning.lora_rank,
+            lora_alpha: tuning.lora_alpha,
+            lora_modules: tuning
+                .lora_targets
+                .targets()
+                .iter()
+                .map(|&t| t.peft_name())
+                .collect(),
+            seed: settings.seed,
+            epochs: settings.epochs,
+            steps_per_epoch: plan.steps_per_epoch,
+            learning_rates: plan.learning_rates,
+            eval_batches: plan.eval_batches,
+            threads: threads(),
+        }
+    }
 }
 
 /// What the Python trainer reports.

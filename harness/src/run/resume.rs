@@ -23,21 +23,34 @@ use crate::records::settings::RunSettings;
 
 const STATE_FILE: &str = "state.json";
 
-/// `resume/state.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ResumeState {
-    /// The run these files belong to; other settings in the same dir start over.
-    pub settings: RunSettings,
-    pub epochs_done: usize,
+/// What a run has done so far: the training loop's own record, and what `resume/state.json`
+/// stores of it (the same struct).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Progress {
     pub step: usize,
     pub train_seconds: f64,
-    /// Wall seconds of the run so far, over every process that worked on it.
+    /// Wall seconds of the run, over every process that worked on it.
     pub wall_seconds: f64,
     pub epochs: Vec<EpochRecord>,
     /// The best epoch so far (0-based index) and its main dev score.
     pub best: Option<(usize, f64)>,
     /// Dropout masks drawn from burn's generator since the model was built.
     pub dropout_draws: u64,
+}
+
+impl Progress {
+    pub fn epochs_done(&self) -> usize {
+        self.epochs.len()
+    }
+}
+
+/// `resume/state.json`: the progress and the run it belongs to (other settings in the same dir
+/// start over).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResumeState {
+    pub settings: RunSettings,
+    #[serde(flatten)]
+    pub progress: Progress,
 }
 
 fn dir_of(run: &RunDir) -> PathBuf {
@@ -60,14 +73,14 @@ fn trainable(store: BurnpackStore, model: &TunedModel) -> BurnpackStore {
     }
 }
 
-/// Save the state after `state.epochs_done` epochs.
+/// Save the state after `state.progress.epochs_done()` epochs.
 pub fn save(
     run: &RunDir,
     state: &ResumeState,
     model: &TunedModel,
     optimizer: &ModuleOptimizer,
 ) -> Result<()> {
-    let epoch = state.epochs_done;
+    let epoch = state.progress.epochs_done();
     std::fs::create_dir_all(dir_of(run))
         .with_context(|| format!("cannot create {}", dir_of(run).display()))?;
     let untracked = model.untracked_trainables();
@@ -115,7 +128,7 @@ pub fn restore(
     mut model: TunedModel,
     optimizer: ModuleOptimizer,
 ) -> Result<(TunedModel, ModuleOptimizer)> {
-    let path = model_file(run, state.epochs_done);
+    let path = model_file(run, state.progress.epochs_done());
     let store = BurnpackStore::from_file(&path).allow_partial(true);
     let mut store = trainable(store, &model);
     let result = model
@@ -142,7 +155,7 @@ pub fn restore(
     if result.applied.is_empty() {
         return Err(cannot_resume(&path, "no weights in it"));
     }
-    let path = optimizer_file(run, state.epochs_done);
+    let path = optimizer_file(run, state.progress.epochs_done());
     let optimizer = optimizer
         .load(&path)
         .map_err(|e| cannot_resume(&path, &e.to_string()))?;

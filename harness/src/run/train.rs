@@ -25,16 +25,16 @@ use ptv2_models::{
     Pretrained, TextEncoder, TunedModel,
 };
 
-use crate::run::init_tokens::init_tokens;
-use crate::run::optim::{adamw, clip_global_norm};
 use crate::records::run_dir::{
     peak_rss_mb, sha256_of, Diverged, EpochRecord, RunDir, RunMetrics, CHECKPOINT_FILE,
     CONFIG_FILE, METRICS_FILE, TRAIN_ORDER_FILE,
 };
-use crate::run::replay;
-use crate::run::resume::{self, ResumeState};
 use crate::records::settings::{Framework, MissingPooler, RunSettings};
 use crate::records::signals::Interrupted;
+use crate::run::init_tokens::init_tokens;
+use crate::run::optim::{adamw, clip_global_norm};
+use crate::run::replay;
+use crate::run::resume::{self, Progress, ResumeState};
 use crate::run::tasks::{epoch_batches, load_task, Predictor, Task};
 
 /// Where a run reads and writes; not part of its identity.
@@ -158,16 +158,13 @@ struct Training<'a> {
     /// Every epoch's batches so far (training-unit indices), written as `train_order.json`.
     order: Vec<Vec<Vec<usize>>>,
     steps_per_epoch: usize,
-    step: usize,
-    train_seconds: f64,
-    epochs: Vec<EpochRecord>,
-    /// The best epoch so far (0-based) and its main dev score.
-    best: Option<(usize, f64)>,
+    /// Steps, epochs and the best so far: what `resume/state.json` stores. Its wall seconds are
+    /// those of earlier processes (a resumed run) until it is saved.
+    progress: Progress,
     /// `dropout::draws()` when the model was built: the run's own draws are counted from it.
     draw_base: u64,
-    /// When this process started the run, and the wall seconds of earlier processes (resumed).
+    /// When this process started the run.
     started: Instant,
-    wall_before: f64,
 }
 
 impl<'a> Training<'a> {
@@ -214,13 +211,9 @@ impl<'a> Training<'a> {
             train_device,
             optimizer: adamw(),
             rng: StdRng::seed_from_u64(settings.seed),
-            step: 0,
-            train_seconds: 0.0,
-            epochs: vec![],
-            best: None,
+            progress: Progress::default(),
             draw_base: 0,
             started: Instant::now(),
-            wall_before: 0.0,
         };
         Ok((training, model))
     }
@@ -242,7 +235,7 @@ impl<'a> Training<'a> {
                 .into());
             }
             let (value, mut grads) = self.batch_gradients(&model, chunk)?;
-            let value = if injected_nan(self.step) {
+            let value = if injected_nan(self.progress.step) {
                 f64::NAN
             } else {
                 value
@@ -257,15 +250,15 @@ impl<'a> Training<'a> {
                 .into());
             }
             clip_global_norm(&model, &mut grads, 1.0);
-            let lr = self.lr_at(self.step);
+            let lr = self.lr_at(self.progress.step);
             model = self.optimizer.step(lr, model, grads);
-            self.step += 1;
+            self.progress.step += 1;
             loss_sum += value;
             bar.inc(1);
             bar.set_message(format!("loss {:.4}", loss_sum / (i + 1) as f64));
         }
         bar.finish_and_clear();
-        self.train_seconds += started.elapsed().as_secs_f64();
+        self.progress.train_seconds += started.elapsed().as_secs_f64();
         Ok((model, loss_sum / self.steps_per_epoch as f64))
     }
 
@@ -361,9 +354,9 @@ impl<'a> Training<'a> {
     ) -> Result<bool> {
         let result = self.task.evaluate(&self.predictor(model))?;
         let score = result.scores[0].1;
-        let improved = self.best.is_none_or(|(_, b)| score > b);
+        let improved = self.progress.best.is_none_or(|(_, b)| score > b);
         if improved {
-            self.best = Some((epoch, score));
+            self.progress.best = Some((epoch, score));
             crate::records::io::write_atomic(
                 &self.out.file(result.predictions_file),
                 result.predictions.as_bytes(),
@@ -379,7 +372,7 @@ impl<'a> Training<'a> {
                 started.elapsed().as_secs_f64()
             );
         }
-        self.epochs.push(EpochRecord {
+        self.progress.epochs.push(EpochRecord {
             epoch: epoch + 1,
             train_loss,
             dev: result.scores,
@@ -394,38 +387,34 @@ impl<'a> Training<'a> {
         let optimizer = std::mem::replace(&mut self.optimizer, adamw());
         let (model, optimizer) = resume::restore(&self.out, &state, model, optimizer)?;
         self.optimizer = optimizer;
-        for _ in 0..state.epochs_done {
+        let done = state.progress.epochs_done();
+        for _ in 0..done {
             self.next_epoch_batches();
         }
-        ptv2_models::dropout::replay_draws(&self.train_device, state.dropout_draws);
+        ptv2_models::dropout::replay_draws(&self.train_device, state.progress.dropout_draws);
         if self.env.verbose {
-            eprintln!("resuming after epoch {}", state.epochs_done);
+            eprintln!("resuming after epoch {done}");
         }
-        self.step = state.step;
-        self.train_seconds = state.train_seconds;
-        self.wall_before = state.wall_seconds;
-        self.epochs = state.epochs;
-        self.best = state.best;
+        self.progress = state.progress;
         Ok(model)
     }
 
     /// What `resume` needs after the epochs done so far.
     fn save_state(&self, model: &TunedModel) -> Result<()> {
+        let progress = Progress {
+            wall_seconds: self.wall_seconds(),
+            dropout_draws: ptv2_models::dropout::draws() - self.draw_base,
+            ..self.progress.clone()
+        };
         let state = ResumeState {
             settings: self.settings.clone(),
-            epochs_done: self.epochs.len(),
-            step: self.step,
-            train_seconds: self.train_seconds,
-            wall_seconds: self.wall_seconds(),
-            epochs: self.epochs.clone(),
-            best: self.best,
-            dropout_draws: ptv2_models::dropout::draws() - self.draw_base,
+            progress,
         };
         resume::save(&self.out, &state, model, &self.optimizer)
     }
 
     fn wall_seconds(&self) -> f64 {
-        self.wall_before + self.started.elapsed().as_secs_f64()
+        self.progress.wall_seconds + self.started.elapsed().as_secs_f64()
     }
 
     fn metrics(self, params: ParamCounts) -> Result<RunMetrics> {
@@ -436,7 +425,7 @@ impl<'a> Training<'a> {
                 epochs: &self.order,
             },
         )?;
-        let (best_epoch, _) = self.best.expect("at least one epoch");
+        let (best_epoch, _) = self.progress.best.expect("at least one epoch");
         let wall_seconds = self.wall_seconds();
         Ok(RunMetrics {
             task: self.settings.task.clone(),
@@ -445,15 +434,16 @@ impl<'a> Training<'a> {
             seed: self.settings.seed,
             params,
             trainable_percent: params.percent(),
-            best_dev: self.epochs[best_epoch].dev.clone(),
+            best_dev: self.progress.epochs[best_epoch].dev.clone(),
             best_epoch: best_epoch + 1,
             main_metric: self.task.main_metric().into(),
-            epochs: self.epochs,
+            epochs: self.progress.epochs,
             train_examples: self.task.train_len(),
             dev_examples: self.task.dev_len(),
-            steps: self.step,
+            steps: self.progress.step,
             wall_seconds,
-            train_steps_per_second: self.step as f64 / self.train_seconds.max(1e-9),
+            train_steps_per_second: self.progress.step as f64
+                / self.progress.train_seconds.max(1e-9),
             peak_rss_mb: peak_rss_mb(),
             checkpoint_sha256: sha256_of(&self.out.file(CHECKPOINT_FILE)),
             checkpoint_bytes: std::fs::metadata(self.out.file(CHECKPOINT_FILE))
@@ -510,7 +500,7 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
             settings.task, settings.tuning.method, settings.model
         );
     }
-    for epoch in run.epochs.len()..settings.epochs {
+    for epoch in run.progress.epochs.len()..settings.epochs {
         let epoch_start = Instant::now();
         let train_loss;
         (model, train_loss) = run.train_epoch(model, epoch)?;
@@ -547,7 +537,8 @@ pub fn score_test_of(
     dir: &Path,
     env: &RunEnv,
 ) -> Result<Option<Vec<(String, f64)>>> {
-    let Some(test_name) = crate::run::tasks::test_view(&trained.settings.task, &env.data_dir) else {
+    let Some(test_name) = crate::run::tasks::test_view(&trained.settings.task, &env.data_dir)
+    else {
         return Ok(None);
     };
     let test_settings = RunSettings {
@@ -605,40 +596,21 @@ fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> R
     };
     run.task.evaluate(&run.predictor(&recorder))?;
     let eval_inputs = recorder.inputs.into_inner().unwrap();
-    let (head, num_labels) = replay::head_spec(&head);
-    let spec = replay::ReplaySpec {
+    let plan = replay::ReplayPlan {
         model_dir: run.model_dir.clone(),
         num_layers: model.encoder.num_layers(),
-        method: settings.tuning.method,
-        prompt_len: settings.tuning.prompt_len,
-        pool_first_prompt: !settings.tuning.prompt_pool.is_cls(),
-        head,
-        num_labels,
-        dropout: settings.dropout,
-        backbone_dropout: settings.backbone_dropout,
-        lora_rank: settings.tuning.lora_rank,
-        lora_alpha: settings.tuning.lora_alpha,
-        lora_modules: settings
-            .tuning
-            .lora_targets
-            .targets()
-            .iter()
-            .map(|&t| t.peft_name())
-            .collect(),
-        seed: settings.seed,
-        epochs: settings.epochs,
         steps_per_epoch: run.steps_per_epoch,
         learning_rates: run.learning_rates(),
         eval_batches: eval_inputs.len(),
-        threads: replay::threads(),
     };
+    let spec = replay::ReplaySpec::new(settings, &head, plan);
     replay::write_bundle(&dir, &spec, &train, &eval_inputs)?;
     drop(train);
     let report = replay::run_python(&dir)?;
     for (epoch, done) in report.epochs.iter().enumerate() {
         let logits = replay::ReplayedLogits::read(&dir, epoch + 1, &run.device)?;
-        run.step += run.steps_per_epoch;
-        run.train_seconds += done.seconds;
+        run.progress.step += run.steps_per_epoch;
+        run.progress.train_seconds += done.seconds;
         let began = Instant::now() - Duration::from_secs_f64(done.seconds);
         run.score_epoch(&logits, epoch, done.train_loss, began)?;
     }

@@ -101,8 +101,8 @@ fn lora_factor_names(targets: &LoraTargets, layers: usize) -> Vec<(String, Strin
 }
 
 /// Write the PT2, PT or LoRA run in `run_dir` as a PEFT adapter dir `out`.
-pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
-    let trained = Trained::load(run_dir, env)?;
+/// PEFT's task type and head module of a run PEFT can hold; an error naming what PEFT cannot.
+fn exportable(trained: &Trained, run_dir: &Path) -> Result<(&'static str, &'static str)> {
     let settings = &trained.settings;
     let method = settings.tuning.method;
     if method.facts().peft_type.is_none() {
@@ -115,13 +115,11 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
         );
     }
     let encoder = &trained.model.encoder;
-    let head = trained.task.head();
-    let (task_type, module) = peft_head(&head)?;
+    let (task_type, module) = peft_head(&trained.task.head())?;
     if encoder.family() == ModelFamily::DebertaV2 {
         bail!("DeBERTa-v2: PEFT's prefix tuning needs past_key_values, which transformers' DebertaV2Model does not take, and PEFT names its projections query_proj/value_proj; export covers BERT and RoBERTa runs");
     }
-    let roberta = encoder.family() == ModelFamily::Roberta;
-    if roberta && task_type == "SEQ_CLS" {
+    if encoder.family() == ModelFamily::Roberta && task_type == "SEQ_CLS" {
         bail!("RoBERTa: PEFT's sequence head is RobertaClassificationHead (dense, tanh, out_proj), ptv2's reads the pooler; they are not the same head");
     }
     if method == MethodKind::Pt && task_type == "SEQ_CLS" && settings.tuning.prompt_pool.is_cls() {
@@ -130,6 +128,16 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
             run_dir.display()
         );
     }
+    Ok((task_type, module))
+}
+
+pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
+    let trained = Trained::load(run_dir, env)?;
+    let settings = &trained.settings;
+    let method = settings.tuning.method;
+    let encoder = &trained.model.encoder;
+    let (task_type, module) = exportable(&trained, run_dir)?;
+    let roberta = encoder.family() == ModelFamily::Roberta;
     let ours = read_tensors(&RunDir(run_dir.to_path_buf()).file(CHECKPOINT_FILE))?;
     let get = |name: &str| {
         ours.get(name)
@@ -407,16 +415,7 @@ pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Pat
         "head.classifier.bias".to_string(),
         get(&head_key(method, module, "bias"))?,
     );
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    write_tensors(&out.join(CHECKPOINT_FILE), &ours, ("producer", "ptv2"))?;
-    crate::records::io::write_json(&out.join(CONFIG_FILE), &settings)?;
-
-    let checked = Trained::load(out, env).map(|_| ());
-    if checked.is_err() {
-        let _ = std::fs::remove_file(out.join(CHECKPOINT_FILE));
-        let _ = std::fs::remove_file(out.join(CONFIG_FILE));
-    }
-    checked.with_context(|| {
+    write_checked_run(out, &ours, &settings, env).with_context(|| {
         format!(
             "{} does not fit {} / {}",
             adapter.display(),
@@ -424,4 +423,23 @@ pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Pat
             settings.task
         )
     })
+}
+
+/// Write a run dir of `tensors` and `settings`, then load it as `ptv2 predict` would; what does
+/// not load is removed again.
+fn write_checked_run(
+    out: &Path,
+    tensors: &BTreeMap<String, Floats>,
+    settings: &RunSettings,
+    env: &RunEnv,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    write_tensors(&out.join(CHECKPOINT_FILE), tensors, ("producer", "ptv2"))?;
+    crate::records::io::write_json(&out.join(CONFIG_FILE), settings)?;
+    let checked = Trained::load(out, env).map(|_| ());
+    if checked.is_err() {
+        let _ = std::fs::remove_file(out.join(CHECKPOINT_FILE));
+        let _ = std::fs::remove_file(out.join(CONFIG_FILE));
+    }
+    checked
 }

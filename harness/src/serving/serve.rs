@@ -6,7 +6,7 @@
 //! code of `ptv2 predict`, with the batcher behind its `Forward`.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use ptv2_models::methods::mixed::{forward_mixed, RowGroup};
 use ptv2_models::{EncoderCache, EncoderInput, Logits, TextEncoder, TunedModel};
 use serde_json::{json, Value};
 
-use crate::records::settings::{MissingPooler, RunSettings};
+use crate::records::settings::MissingPooler;
 use crate::run::tasks::{Forward, Predictor, Task};
 use crate::run::train::{RunEnv, Trained};
 
@@ -81,16 +81,9 @@ impl ServeError {
 }
 
 /// A forward pass that failed inside the batcher (not the request's fault).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("forward pass failed: {0}")]
 struct ForwardFailed(String);
-
-impl std::fmt::Display for ForwardFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "forward pass failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for ForwardFailed {}
 
 /// One chunk of a request's inputs, waiting for a forward pass.
 struct Job {
@@ -125,6 +118,52 @@ struct Models {
     pad_ids: Vec<i64>,
 }
 
+/// Add a loaded run to the served tasks, sharing the backbone of an earlier run of the same
+/// model where neither changed its encoder.
+fn add_served(
+    tasks: &mut Vec<ServedTask>,
+    models: &mut Models,
+    trained: Trained,
+    name: Option<String>,
+    dir: &Path,
+) -> Result<()> {
+    let name = name.unwrap_or_else(|| trained.settings.task.clone());
+    if let Some(other) = tasks.iter().find(|t| t.name == name) {
+        bail!(
+            "two checkpoints serve the task name \"{name}\" ({} and {}): name them, NAME=DIR",
+            other.dir.display(),
+            dir.display()
+        );
+    }
+    // PT and PT2 leave the encoder as loaded; FT and LoRA (merged) change its weights, a
+    // random pooler (`missing_pooler = random`) is the run's own.
+    let frozen = trained
+        .settings
+        .tuning
+        .method
+        .facts()
+        .shares_served_backbone
+        && trained.settings.missing_pooler == MissingPooler::Cls;
+    let shares = |t: &ServedTask| t.model == trained.settings.model && t.frozen;
+    let backbone = match tasks.iter().position(shares) {
+        Some(first) if frozen => models.backbone[first],
+        _ => tasks.len(),
+    };
+    models.backbone.push(backbone);
+    models.pad_ids.push(trained.text.pad_id() as i64);
+    models.models.push(trained.model);
+    tasks.push(ServedTask {
+        name,
+        frozen,
+        method: trained.settings.tuning.method,
+        model: trained.settings.model.clone(),
+        task: trained.task,
+        text: trained.text,
+        dir: dir.to_path_buf(),
+    });
+    Ok(())
+}
+
 impl Server {
     /// Load `[NAME=]DIR` runs; the frozen backbones once each.
     pub fn load(checkpoints: &[String], env: &RunEnv, policy: BatchPolicy) -> Result<Arc<Self>> {
@@ -143,38 +182,7 @@ impl Server {
             let (name, dir) = parse_checkpoint(text);
             let trained = Trained::load_sharing(&dir, env, &mut encoders)
                 .map_err(|e| e.context(format!("loading checkpoint {}", dir.display())))?;
-            let name = name.unwrap_or_else(|| trained.settings.task.clone());
-            if let Some(other) = tasks.iter().find(|t| t.name == name) {
-                bail!(
-                    "two checkpoints serve the task name \"{name}\" ({} and {}): name them, NAME=DIR",
-                    other.dir.display(),
-                    dir.display()
-                );
-            }
-            let method = trained.settings.tuning.method;
-            // PT and PT2 leave the encoder as loaded; FT and LoRA (merged) change its weights, a
-            // random pooler (`missing_pooler = random`) is the run's own.
-            let frozen = |settings: &RunSettings| {
-                settings.tuning.method.facts().shares_served_backbone
-                    && settings.missing_pooler == MissingPooler::Cls
-            };
-            let shares = |t: &ServedTask| t.model == trained.settings.model && t.frozen;
-            let backbone = match tasks.iter().position(shares) {
-                Some(first) if frozen(&trained.settings) => models.backbone[first],
-                _ => tasks.len(),
-            };
-            models.backbone.push(backbone);
-            models.pad_ids.push(trained.text.pad_id() as i64);
-            models.models.push(trained.model);
-            tasks.push(ServedTask {
-                name,
-                frozen: frozen(&trained.settings),
-                method,
-                model: trained.settings.model.clone(),
-                task: trained.task,
-                text: trained.text,
-                dir: dir.to_path_buf(),
-            });
+            add_served(&mut tasks, &mut models, trained, name, &dir)?;
         }
         let (sender, receiver) = mpsc::channel();
         let server = Arc::new(Self {

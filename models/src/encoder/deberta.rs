@@ -14,7 +14,6 @@ use burn::nn::{Dropout, Embedding, LayerNorm};
 use burn::tensor::activation::tanh;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::encoder::SelfAttention;
 use crate::{dropout, kernels};
 
 /// The relative-distance table shared by every layer (`encoder.rel_embeddings`, optionally
@@ -111,27 +110,30 @@ impl RelativeBias<'_> {
     /// already divided by `scale` (√(head_dim · (1 + c2p + p2c))), `key` is not.
     pub(crate) fn scores(
         &self,
-        attention: &SelfAttention,
+        projections: (&burn::nn::Linear, &burn::nn::Linear),
         query: &Tensor<4>,
         key: &Tensor<4>,
         scale: f64,
     ) -> Option<Tensor<4>> {
         let [batch, heads, _seq, head_dim] = query.dims();
-        let rows = self.table.dims()[1];
         let table = dropout::apply(&self.module.dropout, self.table.clone());
         let project = |linear: &burn::nn::Linear| {
-            attention
-                .split_heads(linear.forward(table.clone()))
+            // The attention's own query/key projections, split into heads.
+            let projected = linear.forward(table.clone());
+            let [one, rows, width] = projected.dims();
+            projected
+                .reshape([one, rows, heads, width / heads])
+                .swap_dims(1, 2)
                 .expand([batch, heads, rows, head_dim])
         };
         let mut score: Option<Tensor<4>> = None;
         if self.module.c2p {
-            let pos_key = project(&attention.key);
+            let pos_key = project(projections.1);
             let c2p = query.clone().matmul(pos_key.swap_dims(2, 3));
             score = Some(c2p.gather(3, self.c2p_index.clone()));
         }
         if self.module.p2c {
-            let pos_query = project(&attention.query) / scale;
+            let pos_query = project(projections.0) / scale;
             let p2c = key.clone().matmul(pos_query.swap_dims(2, 3));
             let p2c = p2c.gather(3, self.p2c_index.clone()).swap_dims(2, 3);
             score = Some(match score {

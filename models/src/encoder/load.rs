@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use burn::store::{ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
 use burn::tensor::Device;
 
-use crate::encoder::Encoder;
 use crate::config::{EncoderConfig, ModelFamily};
+use crate::encoder::Encoder;
 use crate::error::ModelError;
 
 /// The three files of a Hugging Face model dir.

@@ -11,8 +11,10 @@
 //! the real tokens' word embeddings, and optional per-layer key/value prefixes placed before the
 //! real tokens' keys/values (reference notes §1.2–1.3, §8).
 
+pub mod attention;
 pub mod deberta;
 pub mod load;
+pub mod seam;
 
 use burn::module::{Initializer, Module};
 use burn::nn::conv::Conv1dConfig;
@@ -23,114 +25,15 @@ use burn::nn::{
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor};
 
+pub use self::seam::{EncoderInput, EncoderOutput, KvPrefix, Prompts};
 use crate::config::{EncoderConfig, ModelFamily};
-use crate::encoder::deberta::{row_mask, ConvLayer, RelativeAttention, RelativeBias};
+
+use self::attention::{AddNorm, Attending, Attention, Intermediate, Layer, SelfAttention};
+use self::deberta::{row_mask, ConvLayer, RelativeAttention, RelativeBias};
 use crate::{dropout, kernels};
 
 /// HF 4.11 (the paper's version) masks with -10000, not -inf; after softmax both give exact zeros.
 const MASK_VALUE: f32 = -10000.0;
-
-/// Token-level inputs of one batch, all `[batch, seq]`.
-#[derive(Debug, Clone)]
-pub struct EncoderInput {
-    pub input_ids: Tensor<2, Int>,
-    /// 1 for real tokens, 0 for padding.
-    pub attention_mask: Tensor<2, Int>,
-    pub token_type_ids: Tensor<2, Int>,
-}
-
-/// Already-projected per-head key and value prefix of one layer, each `[batch or 1, heads, P, head_dim]`.
-#[derive(Debug, Clone)]
-pub struct KvPrefix {
-    pub key: Tensor<4>,
-    pub value: Tensor<4>,
-    /// `[batch, P]`, 1 for a real prefix column, 0 for padding (rows of a mixed-task batch whose
-    /// prefix is shorter, or absent at this layer). `None`: every column is real.
-    pub mask: Option<Tensor<2, Int>>,
-}
-
-impl KvPrefix {
-    /// Split a flat prefix `[batch, P, L·2·H]` in THUDM/PEFT layout `[layer][k|v][head][head_dim]`
-    /// into one `KvPrefix` per layer (`view(B,P,2L,nh,hd).permute(2,0,3,1,4).split(2)`).
-    pub fn split_flat(flat: Tensor<3>, num_layers: usize, num_heads: usize) -> Vec<KvPrefix> {
-        let [batch, p, width] = flat.dims();
-        let head_dim = width / (2 * num_layers * num_heads);
-        assert_eq!(
-            width,
-            2 * num_layers * num_heads * head_dim,
-            "flat prefix width {width} is not L·2·H for {num_layers} layers × {num_heads} heads"
-        );
-        // [B, P, 2L, nh, hd] → [2L, B, nh, P, hd]
-        let slots = flat
-            .reshape([batch, p, 2 * num_layers, num_heads, head_dim])
-            .permute([2, 0, 3, 1, 4]);
-        let slot = |i: usize| {
-            slots
-                .clone()
-                .narrow(0, i, 1)
-                .reshape([batch, num_heads, p, head_dim])
-        };
-        (0..num_layers)
-            .map(|l| KvPrefix {
-                key: slot(2 * l),
-                value: slot(2 * l + 1),
-                mask: None,
-            })
-            .collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.key.dims()[2]
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// What a tuning method adds to the frozen encoder. `Prompts::none()` gives plain BERT/RoBERTa.
-#[derive(Debug, Clone, Default)]
-pub struct Prompts {
-    /// `[batch or 1, P, hidden]`: vectors that stand in for word embeddings before the real tokens
-    /// (prompt tuning). They get positions, token type 0, LayerNorm and dropout like any token.
-    pub input: Option<Tensor<3>>,
-    /// One entry per layer (or empty for none): the key/value prefix of that layer. A layer with
-    /// `None` gets no extra columns at all — a zero prefix would not be a no-op.
-    pub layers: Vec<Option<KvPrefix>>,
-    /// `[batch, P]`, 1 for a real input prompt, 0 for padding; `None`: all real. Padding comes
-    /// first, so each row's prompts sit right before its tokens (`mixed.rs`).
-    pub input_mask: Option<Tensor<2, Int>>,
-    /// `[batch, 1]`: each row's own prefix length, where rows differ (`mixed.rs`); `None`: every
-    /// row is offset by the batch's prefix length.
-    pub row_offsets: Option<Tensor<2, Int>>,
-    /// The pooled output reads the first input prompt instead of the real `[CLS]` (PEFT's PT).
-    pub pool_first_prompt: bool,
-}
-
-impl Prompts {
-    pub fn none() -> Self {
-        Self::default()
-    }
-
-    /// HF offsets the real tokens' position ids by the prefix length (`past_key_values_length`).
-    pub(crate) fn prefix_len(&self) -> usize {
-        self.layers
-            .iter()
-            .flatten()
-            .map(KvPrefix::len)
-            .next()
-            .unwrap_or(0)
-    }
-}
-
-/// The encoder's outputs for the real tokens only (input prompts are sliced off).
-#[derive(Debug, Clone)]
-pub struct EncoderOutput {
-    /// `[batch, seq, hidden]`
-    pub last_hidden_state: Tensor<3>,
-    /// `tanh(dense(h_[CLS]))`, `[batch, hidden]`, when the checkpoint has a pooler.
-    pub pooled: Option<Tensor<2>>,
-}
 
 #[derive(Module, Debug)]
 pub struct Embeddings {
@@ -147,45 +50,6 @@ pub struct Embeddings {
     pub mask_padding: bool,
     /// The longest sequence: the position table's rows, or the config's `max_position_embeddings`.
     pub max_positions: usize,
-}
-
-#[derive(Module, Debug)]
-pub struct SelfAttention {
-    pub query: Linear,
-    pub key: Linear,
-    pub value: Linear,
-    pub dropout: Dropout,
-    pub num_heads: usize,
-    /// Scores are divided by √(head_dim · scale_factor): 1 for BERT, DeBERTa adds one per c2p/p2c.
-    pub scale_factor: usize,
-}
-
-/// `dense → dropout → + residual → LayerNorm`: HF's `BertSelfOutput` and `BertOutput`.
-#[derive(Module, Debug)]
-pub struct AddNorm {
-    pub dense: Linear,
-    pub layer_norm: LayerNorm,
-    /// burn's LayerNorm keeps its epsilon private; `kernels::layer_norm` needs it.
-    pub layer_norm_eps: f64,
-    pub dropout: Dropout,
-}
-
-#[derive(Module, Debug)]
-pub struct Attention {
-    pub self_attn: SelfAttention,
-    pub output: AddNorm,
-}
-
-#[derive(Module, Debug)]
-pub struct Intermediate {
-    pub dense: Linear,
-}
-
-#[derive(Module, Debug)]
-pub struct Layer {
-    pub attention: Attention,
-    pub intermediate: Intermediate,
-    pub output: AddNorm,
 }
 
 #[derive(Module, Debug)]
@@ -451,8 +315,7 @@ impl Encoder {
     }
 
     pub fn forward(&self, input: &EncoderInput, prompts: &Prompts) -> EncoderOutput {
-        let [batch, seq] = input.input_ids.dims();
-        let device = input.input_ids.device();
+        let [_, seq] = input.input_ids.dims();
         assert!(
             prompts.layers.is_empty() || prompts.layers.len() == self.num_layers(),
             "prompts.layers has {} entries, the encoder {} layers",
@@ -461,36 +324,31 @@ impl Encoder {
         );
 
         let (embedded, token_mask) = self.embed(input, prompts);
-        let n_input_prompts = embedded.dims()[1] - seq;
         let relative = self.relative_bias(&embedded);
 
-        // Prefix columns are always visible.
         let additive = additive_mask(token_mask.clone());
-        let with_prefix = |p: usize| {
-            if p == 0 {
-                additive.clone()
-            } else {
-                Tensor::cat(
-                    vec![Tensor::zeros([batch, 1, 1, p], &device), additive.clone()],
-                    3,
-                )
-            }
-        };
-
         let mut hidden = embedded.clone();
         for (i, layer) in self.encoder.layer.iter().enumerate() {
             let prefix = prompts.layers.get(i).and_then(Option::as_ref);
-            let mask = match prefix.and_then(|p| p.mask.clone()) {
-                Some(prefix_mask) => {
-                    Tensor::cat(vec![additive_mask(prefix_mask), additive.clone()], 3)
-                }
-                None => with_prefix(prefix.map_or(0, KvPrefix::len)),
+            let mask = layer_mask(&additive, prefix);
+            let with = Attending {
+                mask: &mask,
+                prefix,
+                relative: relative.as_ref(),
             };
-            hidden = layer.forward(hidden, &mask, prefix, relative.as_ref());
+            hidden = layer.forward(hidden, &with);
             hidden = self.after_layer(i, &embedded, hidden, &token_mask);
         }
+        self.pool(hidden, seq, prompts.pool_first_prompt)
+    }
 
-        let first_prompt = (prompts.pool_first_prompt && n_input_prompts > 0).then(|| {
+    /// The real tokens' states (input prompts cut off) and the pooled output: the pooler reads
+    /// the real [CLS], or the first prompt where the method asks for it; without a pooler the
+    /// head reads the [CLS] state itself, or the first prompt's.
+    fn pool(&self, hidden: Tensor<3>, seq: usize, pool_first_prompt: bool) -> EncoderOutput {
+        let [batch, total, _] = hidden.dims();
+        let n_input_prompts = total - seq;
+        let first_prompt = (pool_first_prompt && n_input_prompts > 0).then(|| {
             hidden
                 .clone()
                 .narrow(1, 0, 1)
@@ -501,8 +359,6 @@ impl Encoder {
         } else {
             hidden
         };
-        // The pooler reads the real [CLS], or the first prompt where the method asks for it;
-        // without a pooler the head reads the [CLS] state itself, or the first prompt's.
         let pooled = match (&self.pooler, first_prompt) {
             (Some(pooler), first) => {
                 let read = first.unwrap_or_else(|| {
@@ -541,7 +397,12 @@ impl Encoder {
                 kernels::dense(&attention.key, hidden.clone()),
                 kernels::dense(&attention.value, hidden.clone()),
             ));
-            hidden = layer.forward(hidden, &mask, None, relative.as_ref());
+            let with = Attending {
+                mask: &mask,
+                prefix: None,
+                relative: relative.as_ref(),
+            };
+            hidden = layer.forward(hidden, &with);
             hidden = self.after_layer(i, &embedded, hidden, &token_mask);
         }
         key_values
@@ -600,7 +461,25 @@ impl Encoder {
             not_pad = Tensor::cat(vec![real, not_pad], 1);
             types = Tensor::cat(vec![Tensor::zeros([batch, p], &device), types], 1);
         }
-        let total = words.dims()[1];
+        let mut x = words;
+        if let Some(positions) = self.position_embeddings(prompts, not_pad) {
+            x = x + positions;
+        }
+        if let Some(table) = &emb.token_type_embeddings {
+            x = x + table.forward(types);
+        }
+        let mut x = kernels::layer_norm(x, &emb.layer_norm, emb.layer_norm_eps);
+        if emb.mask_padding {
+            x = x * row_mask(&mask);
+        }
+        (dropout::apply(&emb.dropout, x), mask)
+    }
+
+    /// The position embeddings of prompts + tokens (`not_pad` over both), each row offset by the
+    /// prefix before it; `None` where the model has no absolute positions (DeBERTa-v3).
+    fn position_embeddings(&self, prompts: &Prompts, not_pad: Tensor<2, Int>) -> Option<Tensor<3>> {
+        let [batch, total] = not_pad.dims();
+        let device = not_pad.device();
         let offset = prompts.prefix_len() as i64;
         // The largest position id used must exist in the position table.
         let first_position = if self.roberta_padding_idx >= 0 {
@@ -614,28 +493,18 @@ impl Encoder {
             "{offset} prefix + {total} tokens need position {last_position}, the model has {}",
             self.max_positions()
         );
-        let mut x = words;
-        if let Some(table) = &emb.position_embeddings {
-            let plain_bert = self.roberta_padding_idx < 0
-                && prompts.row_offsets.is_none()
-                && prompts.input_mask.is_none();
-            let positions = if plain_bert {
-                Tensor::<1, Int>::arange(offset..offset + total as i64, &device)
-                    .unsqueeze::<2>()
-                    .expand([batch, total])
-            } else {
-                self.row_positions(prompts, not_pad, total)
-            };
-            x = x + table.forward(positions);
-        }
-        if let Some(table) = &emb.token_type_embeddings {
-            x = x + table.forward(types);
-        }
-        let mut x = kernels::layer_norm(x, &emb.layer_norm, emb.layer_norm_eps);
-        if emb.mask_padding {
-            x = x * row_mask(&mask);
-        }
-        (dropout::apply(&emb.dropout, x), mask)
+        let table = self.embeddings.position_embeddings.as_ref()?;
+        let plain_bert = self.roberta_padding_idx < 0
+            && prompts.row_offsets.is_none()
+            && prompts.input_mask.is_none();
+        let positions = if plain_bert {
+            Tensor::<1, Int>::arange(offset..offset + total as i64, &device)
+                .unsqueeze::<2>()
+                .expand([batch, total])
+        } else {
+            self.row_positions(prompts, not_pad, total)
+        };
+        Some(table.forward(positions))
     }
 }
 
@@ -677,95 +546,20 @@ fn additive_mask(mask: Tensor<2, Int>) -> Tensor<4> {
     additive.unsqueeze_dim::<3>(1).unsqueeze_dim(1)
 }
 
-impl Layer {
-    fn forward(
-        &self,
-        hidden: Tensor<3>,
-        mask: &Tensor<4>,
-        prefix: Option<&KvPrefix>,
-        relative: Option<&RelativeBias>,
-    ) -> Tensor<3> {
-        let attended = self
-            .attention
-            .self_attn
-            .forward(hidden.clone(), mask, prefix, relative);
-        let hidden = self.attention.output.forward(attended, hidden);
-        let inner = kernels::gelu(kernels::dense(&self.intermediate.dense, hidden.clone()));
-        self.output.forward(inner, hidden)
-    }
-}
-
-impl AddNorm {
-    fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let sum = dropout::apply(&self.dropout, kernels::dense(&self.dense, x)) + residual;
-        kernels::layer_norm(sum, &self.layer_norm, self.layer_norm_eps)
-    }
-}
-
-impl SelfAttention {
-    /// `[batch, seq, hidden]` → `[batch, heads, seq, head_dim]`
-    pub(crate) fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
-        let [batch, seq, hidden] = x.dims();
-        x.reshape([batch, seq, self.num_heads, hidden / self.num_heads])
-            .swap_dims(1, 2)
-    }
-
-    fn forward(
-        &self,
-        hidden: Tensor<3>,
-        mask: &Tensor<4>,
-        prefix: Option<&KvPrefix>,
-        relative: Option<&RelativeBias>,
-    ) -> Tensor<3> {
-        let [batch, seq, width] = hidden.dims();
-        let head_dim = width / self.num_heads;
-        let scale = ((head_dim * self.scale_factor) as f64).sqrt();
-        let query = self.split_heads(kernels::dense(&self.query, hidden.clone()));
-        let mut key = self.split_heads(kernels::dense(&self.key, hidden.clone()));
-        let mut value = self.split_heads(kernels::dense(&self.value, hidden));
-        // The fused attention scales inside its gemm; burn's ops scale the query rather than the
-        // scores (seq × head_dim numbers instead of seq × seq).
-        let fused = relative.is_none() && kernels::on_flex(&query);
-        let query = if fused { query } else { query / scale };
-        // DeBERTa's position scores, over the real tokens only (before the prefix joins).
-        let bias = relative.and_then(|r| r.scores(self, &query, &key, scale));
-        if let Some(prefix) = prefix {
-            // Prefix K/V are already per-head projections: they go before the real tokens' K/V.
-            let dims = [batch, self.num_heads, prefix.len(), head_dim];
-            let expand = |t: &Tensor<4>| {
-                if t.dims()[0] == batch {
-                    t.clone()
-                } else {
-                    t.clone().expand(dims)
-                }
-            };
-            key = Tensor::cat(vec![expand(&prefix.key), key], 2);
-            value = Tensor::cat(vec![expand(&prefix.value), value], 2);
+/// One layer's additive mask, `[batch, 1, 1, P + keys]`: its prefix columns visible (or masked
+/// where a row's prefix is padding, in a mixed-task batch), then the tokens'.
+fn layer_mask(additive: &Tensor<4>, prefix: Option<&KvPrefix>) -> Tensor<4> {
+    let prefix_mask = match prefix {
+        Some(KvPrefix {
+            mask: Some(mask), ..
+        }) => additive_mask(mask.clone()),
+        Some(prefix) if !prefix.is_empty() => {
+            let [batch, ..] = additive.dims();
+            Tensor::zeros([batch, 1, 1, prefix.len()], &additive.device())
         }
-        if fused {
-            let dropout = dropout::seed_and_keep(&self.dropout, &query.device());
-            let mask = mask.clone();
-            return kernels::attention::attention(query, key, value, mask, 1.0 / scale, dropout);
-        }
-        let mut scores = query.matmul(key.swap_dims(2, 3));
-        if let Some(bias) = bias {
-            // THUDM's DeBERTa prefix: zero position bias on the prefix columns.
-            let p = prefix.map_or(0, KvPrefix::len);
-            scores = if p == 0 {
-                scores + bias
-            } else {
-                let device = bias.device();
-                let zeros = Tensor::zeros([batch, self.num_heads, seq, p], &device);
-                scores + Tensor::cat(vec![zeros, bias], 3)
-            };
-        }
-        let scores = scores + mask.clone();
-        let probs = dropout::apply(&self.dropout, kernels::softmax_last(scores));
-        probs
-            .matmul(value)
-            .swap_dims(1, 2)
-            .reshape([batch, seq, width])
-    }
+        _ => return additive.clone(),
+    };
+    Tensor::cat(vec![prefix_mask, additive.clone()], 3)
 }
 
 #[cfg(test)]

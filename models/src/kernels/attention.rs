@@ -7,7 +7,7 @@
 //! softmax's output and the dropped-out copy the matmul keeps). Here inference makes no such
 //! tensor at all, and training keeps q, k, v and each query row's log-sum-exp: the backward pass
 //! makes the probabilities again from them (one small gemm a head), and the dropped-out copy from
-//! the dropout seed (the mask stream is `dropout::keep_mask`'s, so a seed gives the same mask as
+//! the dropout seed (the mask stream is `mask::keep_mask`'s, so a seed gives the same mask as
 //! the unfused ops). DeBERTa's relative scores and other backends keep burn's ops (`bert.rs`
 //! chooses).
 
@@ -20,7 +20,7 @@ use burn::backend::{backend_extension, Autodiff, Backend, DType, Dispatch};
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::dropout::{splitmix, threshold_and_scale};
+use crate::kernels::mask::{splitmix, threshold_and_scale};
 use crate::kernels::{dispatch, f32_tensor, isa, loops, Isa};
 
 /// `dropout(softmax(scale·q·kᵀ + mask)) · v`, heads merged: q `[B, H, S, D]`, k and v
@@ -363,7 +363,7 @@ fn tasks(q: &Heads) -> impl IndexedParallelIterator<Item = (usize, usize)> {
         .map(move |i| (i / heads, i % heads))
 }
 
-/// The attention dropout: `dropout::keep_mask`'s stream over the `[B, H, S, T]` probabilities.
+/// The attention dropout: `mask::keep_mask`'s stream over the `[B, H, S, T]` probabilities.
 struct AttentionDropout {
     seed: u64,
     threshold: u64,
@@ -710,6 +710,6 @@ mod tests {
             Tensor::ones([1, 1, H * D], &device) * 100.0,
         );
         let again = super::attention(split(q), split(k), split(moved), mask, 0.5, None);
-        assert_eq!(max_gap(fused.slice([0..1]), again.slice([0..1])), 0.0);
+        assert_eq!(max_gap(fused.narrow(0, 0, 1), again.narrow(0, 0, 1)), 0.0);
     }
 }

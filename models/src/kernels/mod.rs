@@ -16,6 +16,7 @@
 //! CPU has is picked at run time.
 
 pub mod attention;
+pub mod mask;
 
 use std::sync::OnceLock;
 
@@ -84,7 +85,7 @@ pub fn dense(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
     out.reshape([batch, seq, out_width])
 }
 
-/// `x` times `dropout::keep_mask(seed, n, keep)` on flex, the mask made on the fly in both passes:
+/// `x` times `mask::keep_mask(seed, n, keep)` on flex, the mask made on the fly in both passes:
 /// nothing but the seed is kept for the backward pass (a kept float mask was batch × heads × seq²
 /// numbers per layer for the attention probabilities).
 pub(crate) fn seeded_dropout<const D: usize>(x: Tensor<D>, seed: u64, keep: f64) -> Tensor<D> {
@@ -116,7 +117,7 @@ pub trait Kernels: Backend {
     ) -> FloatTensor<Self> {
         Self::linear(x, w, Some(b))
     }
-    /// `x` times `dropout::keep_mask(seed, n, keep)`, elementwise in `x`'s logical order.
+    /// `x` times `mask::keep_mask(seed, n, keep)`, elementwise in `x`'s logical order.
     fn fast_dropout(x: FloatTensor<Self>, seed: u64, keep: f64) -> FloatTensor<Self>;
     /// `grad · GELU'(x)`
     fn fast_gelu_backward(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
@@ -255,11 +256,11 @@ impl Kernels for Flex {
         let Some(n) = contiguous_f32(&x) else {
             // Other dtypes: the same mask as a tensor.
             let shape = x.shape();
-            let mask = crate::dropout::keep_mask(seed, shape.num_elements(), keep);
+            let mask = mask::keep_mask(seed, shape.num_elements(), keep);
             let mask = FlexTensor::from_data(burn::tensor::TensorData::new(mask, shape));
             return Flex::float_mul(x.clone(), Flex::float_cast(mask, x.dtype().into()));
         };
-        let (threshold, scale) = crate::dropout::threshold_and_scale(keep);
+        let (threshold, scale) = mask::threshold_and_scale(keep);
         // Chunks of an even length, so each starts at a whole pair of the mask's stream.
         map_into(x, n, ELEMENTS_PER_TASK, |i, s, o| {
             let first_pair = (i * ELEMENTS_PER_TASK / 2) as u64;
@@ -711,7 +712,7 @@ pub mod loops {
         }
     }
 
-    /// Element 2k + h of the mask is half h of SplitMix64's k-th output (`dropout::keep_mask`):
+    /// Element 2k + h of the mask is half h of SplitMix64's k-th output (`mask::keep_mask`):
     /// the stream's state is a counter, so any chunk can start at its own pair. The numbers are
     /// made a block at a time, then compared, so that both loops vectorise.
     #[inline(always)]
@@ -734,7 +735,7 @@ pub mod loops {
         for (block, (s, o)) in blocks.enumerate() {
             let base = first_pair + (block * PAIRS) as u64;
             for (k, pair) in halves.chunks_exact_mut(2).enumerate() {
-                let z = crate::dropout::splitmix(seed, base + k as u64);
+                let z = crate::kernels::mask::splitmix(seed, base + k as u64);
                 pair[0] = z as u32;
                 pair[1] = (z >> 32) as u32;
             }
@@ -903,6 +904,7 @@ pub mod math {
     /// Below −87.3 (where f32 runs out of normal numbers) it returns exactly 0, as libm does for
     /// the attention mask's −10000.
     #[inline(always)]
+    #[allow(clippy::excessive_precision)] // Cephes' coefficients, as published
     pub fn exp(x: f32) -> f32 {
         const LOW: f32 = -87.336_55;
         const HIGH: f32 = 88.376_26;
@@ -1134,10 +1136,8 @@ mod tests {
         let device = Device::flex().autodiff();
         let x = random(SHAPE, &device.clone().inner());
         let n = SHAPE.iter().product::<usize>();
-        let mask = Tensor::<4>::from_data(
-            TensorData::new(crate::dropout::keep_mask(99, n, 0.9), SHAPE),
-            &device,
-        );
+        let mask =
+            Tensor::<4>::from_data(TensorData::new(mask::keep_mask(99, n, 0.9), SHAPE), &device);
         let weights = random(SHAPE, &device);
         let tracked = Tensor::<4>::from_data(x.to_data(), &device).require_grad();
         let dropped = seeded_dropout(tracked.clone(), 99, 0.9);

@@ -1,7 +1,7 @@
 //! FT — full fine-tuning, the paper's reference point: nothing is injected and nothing is
 //! frozen; the whole encoder and the head train.
 
-use super::registry::{MethodFacts, PromptPlace, Trains};
+use super::facts::{MethodFacts, PromptPlace, Trains};
 
 pub const FACTS: MethodFacts = MethodFacts {
     name: "ft",

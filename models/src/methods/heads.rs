@@ -35,6 +35,7 @@ impl HeadKind {
 }
 
 /// What a head produces.
+#[allow(clippy::large_enum_variant)] // one per model or batch: a Box would only add indirection
 #[derive(Debug, Clone)]
 pub enum Logits {
     /// `[batch, classes]` (classification, multiple choice over choices) or `[batch, 1]` (regression)

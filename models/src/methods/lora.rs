@@ -13,7 +13,7 @@ use burn::module::{LoraAdapter, Module, Param, Reparameterizer};
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::registry::{MethodFacts, PromptPlace, Trains};
+use super::facts::{MethodFacts, PromptPlace, Trains};
 use crate::encoder::Encoder;
 
 pub const FACTS: MethodFacts = MethodFacts {

@@ -125,6 +125,39 @@ fn stack<const D: usize>(
     (Tensor::cat(tensors, 0), mask)
 }
 
+/// Layer `l`'s prefix of a batch of row groups: each group's prefix in its rows, shorter ones
+/// padded in front and masked; `None` where no group has one at this layer.
+fn mixed_prefix(
+    groups: &[RowGroup],
+    own: &[Prompts],
+    l: usize,
+    device: &Device,
+) -> Option<KvPrefix> {
+    let layer = |p: &Prompts| p.layers.get(l).and_then(Option::as_ref).cloned();
+    let lens: Vec<usize> = own
+        .iter()
+        .map(|p| layer(p).map_or(0, |kv| kv.len()))
+        .collect();
+    let widest = lens.iter().copied().max().unwrap_or(0);
+    if widest == 0 {
+        return None;
+    }
+    let [_, heads, _, head_dim] = own.iter().find_map(layer).unwrap().key.dims();
+    let dims = [1, heads, widest, head_dim];
+    let uniform = lens.iter().all(|&n| n == widest);
+    let side = |pick: fn(KvPrefix) -> Tensor<4>| {
+        let parts = groups
+            .iter()
+            .zip(own)
+            .map(|(g, p)| pad_front(layer(p).map(pick), dims, 2, g.rows(), device))
+            .collect();
+        stack(parts, uniform)
+    };
+    let (key, mask) = side(|kv| kv.key);
+    let (value, _) = side(|kv| kv.value);
+    Some(KvPrefix { key, value, mask })
+}
+
 /// The prompts of a batch of row groups, each group's adapter in its rows.
 fn mixed_prompts(groups: &[RowGroup], num_layers: usize, device: &Device) -> Prompts {
     let own: Vec<Prompts> = groups.iter().map(|g| g.model.prompts(1)).collect();
@@ -149,32 +182,9 @@ fn mixed_prompts(groups: &[RowGroup], num_layers: usize, device: &Device) -> Pro
         prompts.input_mask = mask;
     }
 
-    let layer = |p: &Prompts, l: usize| p.layers.get(l).and_then(Option::as_ref).cloned();
-    for l in 0..num_layers {
-        let lens: Vec<usize> = own
-            .iter()
-            .map(|p| layer(p, l).map_or(0, |kv| kv.len()))
-            .collect();
-        let widest = lens.iter().copied().max().unwrap_or(0);
-        if widest == 0 {
-            prompts.layers.push(None);
-            continue;
-        }
-        let [_, heads, _, head_dim] = own.iter().find_map(|p| layer(p, l)).unwrap().key.dims();
-        let dims = [1, heads, widest, head_dim];
-        let uniform = lens.iter().all(|&n| n == widest);
-        let side = |pick: fn(KvPrefix) -> Tensor<4>| {
-            let parts = groups
-                .iter()
-                .zip(&own)
-                .map(|(g, p)| pad_front(layer(p, l).map(pick), dims, 2, g.rows(), device))
-                .collect();
-            stack(parts, uniform)
-        };
-        let (key, mask) = side(|kv| kv.key);
-        let (value, _) = side(|kv| kv.value);
-        prompts.layers.push(Some(KvPrefix { key, value, mask }));
-    }
+    prompts.layers = (0..num_layers)
+        .map(|l| mixed_prefix(groups, &own, l, device))
+        .collect();
     if prompts.layers.iter().all(Option::is_none) {
         prompts.layers.clear();
     }

@@ -10,6 +10,7 @@
 //! Under every method the task head is trainable. Frozen parameters have `require_grad = false`,
 //! so autodiff computes no weight gradients for them and the optimizer keeps no state for them.
 
+pub mod facts;
 pub mod fine_tuning;
 pub mod heads;
 pub mod lora;
@@ -30,12 +31,13 @@ use serde::{Deserialize, Serialize};
 use crate::encoder::{Encoder, EncoderInput, Prompts};
 use crate::error::ModelError;
 use crate::methods::heads::{Head, HeadConfig, HeadKind, Logits};
+pub use facts::{MethodFacts, PromptPlace, Trains};
 use lora::LoraTargets;
-pub use options::{MethodOptions, LORA_ALPHA, LORA_RANK};
+pub use options::{MethodOptions, PromptInit, LORA_ALPHA, LORA_RANK};
 use p_tuning_v2::{LayerSelection, PrefixEncoder, PrefixEncoderConfig};
 pub use prompt_tuning::PromptPool;
 use prompt_tuning::{PromptTuning, PromptTuningConfig};
-pub use registry::{MethodFacts, MethodKind, PromptPlace, Trains};
+pub use registry::MethodKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
@@ -79,70 +81,6 @@ pub enum Method {
         targets: LoraTargets,
     },
 }
-
-/// How new prompts (PT) or prefixes (PT2) start. `Vocab` and `Text` start from real tokens: PT
-/// from their word embeddings (PEFT's TEXT init), PT2 from the frozen encoder's own key/value
-/// projections of them in every layer (Li & Liang's init with real-word activations). The harness
-/// picks the tokens (`MethodInit::init_tokens`); random inits are N(0, initializer_range).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub enum PromptInit {
-    /// N(0, the model's initializer_range), as HF `_init_weights` does (0.02 for BERT).
-    #[default]
-    Random,
-    /// N(0, std²): `normal:1` is PEFT's prefix init (a torch `nn.Embedding`).
-    Normal(f64),
-    /// P tokens sampled from the most frequent tokens of the training texts.
-    Vocab,
-    /// The tokens of this text, repeated or cut to P.
-    Text(String),
-}
-
-impl PromptInit {
-    pub fn is_random(&self) -> bool {
-        *self == Self::Random
-    }
-
-    /// The std of a random start: `normal:STD`'s, or `default` (the model's initializer_range).
-    pub fn random_std(&self, default: f64) -> f64 {
-        match self {
-            Self::Normal(std) => *std,
-            _ => default,
-        }
-    }
-
-    /// Parse `random`, `normal:STD`, `vocab` or `text:WORDS`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let expected = || {
-            format!("init \"{text}\": expected random, normal:STD (STD > 0), vocab or text:WORDS (non-empty)")
-        };
-        match text {
-            "random" => Ok(Self::Random),
-            "vocab" => Ok(Self::Vocab),
-            _ => match (text.strip_prefix("text:"), text.strip_prefix("normal:")) {
-                (Some(words), _) if !words.trim().is_empty() => Ok(Self::Text(words.to_string())),
-                (_, Some(std)) => match std.parse::<f64>() {
-                    Ok(std) if std > 0.0 && std.is_finite() => Ok(Self::Normal(std)),
-                    _ => Err(expected()),
-                },
-                _ => Err(expected()),
-            },
-        }
-    }
-}
-
-impl std::fmt::Display for PromptInit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Random => write!(f, "random"),
-            Self::Normal(std) => write!(f, "normal:{std}"),
-            Self::Vocab => write!(f, "vocab"),
-            Self::Text(words) => write!(f, "text:{words}"),
-        }
-    }
-}
-
-crate::text_form!(PromptInit);
 
 impl Method {
     /// The method of these options; options it does not have are ignored.
@@ -449,6 +387,7 @@ fn prefix_detached() -> bool {
 }
 
 /// What a method adds to the encoder (FT adds nothing).
+#[allow(clippy::large_enum_variant)] // one per model or batch: a Box would only add indirection
 #[derive(Module, Debug)]
 pub enum Adapter {
     /// PT: prompts at the input.

@@ -10,7 +10,6 @@ use super::lora::LoraTargets;
 use super::p_tuning_v2::LayerSelection;
 use super::prompt_tuning::PromptPool;
 use super::registry::MethodKind;
-use super::PromptInit;
 
 /// PEFT's `LoraConfig` defaults: r = 8, lora_alpha = 8, target modules query and value.
 pub const LORA_RANK: usize = 8;
@@ -87,3 +86,67 @@ impl MethodOptions {
         }
     }
 }
+
+/// How new prompts (PT) or prefixes (PT2) start. `Vocab` and `Text` start from real tokens: PT
+/// from their word embeddings (PEFT's TEXT init), PT2 from the frozen encoder's own key/value
+/// projections of them in every layer (Li & Liang's init with real-word activations). The harness
+/// picks the tokens (`MethodInit::init_tokens`); random inits are N(0, initializer_range).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum PromptInit {
+    /// N(0, the model's initializer_range), as HF `_init_weights` does (0.02 for BERT).
+    #[default]
+    Random,
+    /// N(0, std²): `normal:1` is PEFT's prefix init (a torch `nn.Embedding`).
+    Normal(f64),
+    /// P tokens sampled from the most frequent tokens of the training texts.
+    Vocab,
+    /// The tokens of this text, repeated or cut to P.
+    Text(String),
+}
+
+impl PromptInit {
+    pub fn is_random(&self) -> bool {
+        *self == Self::Random
+    }
+
+    /// The std of a random start: `normal:STD`'s, or `default` (the model's initializer_range).
+    pub fn random_std(&self, default: f64) -> f64 {
+        match self {
+            Self::Normal(std) => *std,
+            _ => default,
+        }
+    }
+
+    /// Parse `random`, `normal:STD`, `vocab` or `text:WORDS`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let expected = || {
+            format!("init \"{text}\": expected random, normal:STD (STD > 0), vocab or text:WORDS (non-empty)")
+        };
+        match text {
+            "random" => Ok(Self::Random),
+            "vocab" => Ok(Self::Vocab),
+            _ => match (text.strip_prefix("text:"), text.strip_prefix("normal:")) {
+                (Some(words), _) if !words.trim().is_empty() => Ok(Self::Text(words.to_string())),
+                (_, Some(std)) => match std.parse::<f64>() {
+                    Ok(std) if std > 0.0 && std.is_finite() => Ok(Self::Normal(std)),
+                    _ => Err(expected()),
+                },
+                _ => Err(expected()),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for PromptInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Random => write!(f, "random"),
+            Self::Normal(std) => write!(f, "normal:{std}"),
+            Self::Vocab => write!(f, "vocab"),
+            Self::Text(words) => write!(f, "text:{words}"),
+        }
+    }
+}
+
+crate::text_form!(PromptInit);

@@ -13,7 +13,7 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::registry::{MethodFacts, PromptPlace, Trains};
+use super::facts::{MethodFacts, PromptPlace, Trains};
 use crate::encoder::{KvPrefix, Prompts};
 
 pub const FACTS: MethodFacts = MethodFacts {
@@ -85,6 +85,7 @@ pub struct PrefixMlp {
 }
 
 /// What a prefix trains: the flat prefix itself, or Li & Liang's MLP that produces it.
+#[allow(clippy::large_enum_variant)] // one per model or batch: a Box would only add indirection
 #[derive(Module, Debug)]
 pub enum PrefixParams {
     /// `[P, L_sel·2·H]`

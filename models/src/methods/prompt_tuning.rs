@@ -8,7 +8,7 @@ use burn::module::{Initializer, Module, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::registry::{MethodFacts, PromptPlace, Trains};
+use super::facts::{MethodFacts, PromptPlace, Trains};
 use crate::encoder::Prompts;
 
 pub const FACTS: MethodFacts = MethodFacts {

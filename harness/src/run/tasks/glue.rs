@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::parquet::string_column;
+use super::task::Source;
 use super::text::{Label, Metric, TextExample, TextTask};
-use super::Source;
 use crate::records::data::require_file;
 
 #[derive(Debug, Clone, Copy)]
@@ -189,6 +189,23 @@ fn parquet_example(
     ))
 }
 
+/// A label cell: a number for regression, else one of the task's label names.
+fn parse_label(task: &GlueTask, raw: &str, at: impl Fn() -> String) -> Result<Label> {
+    if task.labels.is_empty() {
+        return Ok(Label::Value(raw.parse().with_context(|| {
+            format!("{}: label \"{raw}\" is not a number", at())
+        })?));
+    }
+    match task.labels.iter().position(|l| *l == raw) {
+        Some(class) => Ok(Label::Class(class)),
+        None => bail!(
+            "{}: label \"{raw}\" is not one of {}",
+            at(),
+            task.labels.join(", ")
+        ),
+    }
+}
+
 /// Read one TSV split. Every bad row is an error naming the file, line and what was expected.
 pub fn read_split(task: &GlueTask, path: &Path) -> Result<Vec<TextExample>> {
     let raw = crate::records::data::read_text(path)?;
@@ -234,24 +251,8 @@ pub fn read_split(task: &GlueTask, path: &Path) -> Result<Vec<TextExample>> {
                 fields.len()
             );
         }
-        let raw_label = fields[label_col].trim();
-        let label = if task.labels.is_empty() {
-            Label::Value(raw_label.parse().with_context(|| {
-                format!(
-                    "{}:{number}: label \"{raw_label}\" is not a number",
-                    path.display()
-                )
-            })?)
-        } else {
-            match task.labels.iter().position(|l| *l == raw_label) {
-                Some(class) => Label::Class(class),
-                None => bail!(
-                    "{}:{number}: label \"{raw_label}\" is not one of {}",
-                    path.display(),
-                    task.labels.join(", ")
-                ),
-            }
-        };
+        let at = || format!("{}:{number}", path.display());
+        let label = parse_label(task, fields[label_col].trim(), at)?;
         examples.push(TextExample::single(
             format!(
                 "{}:{number}",

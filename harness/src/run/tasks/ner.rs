@@ -11,7 +11,8 @@ use burn::tensor::Device;
 use ptv2_models::methods::loss::IGNORE_INDEX;
 use ptv2_models::{HeadKind, Logits, Targets, TextEncoder, TokenBatch};
 
-use super::{predict_in_chunks, Batch, DevResult, Predictor, Source, Task};
+use super::batching::predict_in_chunks;
+use super::task::{argmax_ids, Batch, DevResult, InputName, Json, Predictor, Source, Task};
 use crate::records::data::require_file;
 use crate::records::metrics::seqeval;
 
@@ -231,10 +232,7 @@ pub fn read_conll(path: &Path) -> Result<Vec<Sentence>> {
             flush(&mut current);
             continue;
         }
-        let fields: Vec<&str> = line
-            .split(|c| c == ' ' || c == '\t')
-            .filter(|f| !f.is_empty())
-            .collect();
+        let fields: Vec<&str> = line.split([' ', '\t']).filter(|f| !f.is_empty()).collect();
         if fields.len() < 2 {
             bail!(
                 "{}:{}: expected a word and a tag separated by spaces or tabs, found \"{line}\"",
@@ -315,12 +313,7 @@ impl TaggingTask {
             panic!("task {} needs token logits", self.name)
         };
         let [_, seq, _] = logits.dims();
-        let best = logits
-            .argmax(2)
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
-            .expect("argmax");
+        let best = argmax_ids(logits, 2);
         sentences
             .iter()
             .enumerate()
@@ -379,7 +372,7 @@ impl Task for TaggingTask {
         Some(self.score(&predicted))
     }
 
-    super::example_splits!(Sentence::size);
+    super::task::example_splits!(Sentence::size);
 
     fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch> {
         let sentences: Vec<&Sentence> = indices.iter().map(|&i| &self.train[i]).collect();
@@ -395,12 +388,7 @@ impl Task for TaggingTask {
         })
     }
 
-    fn predict(
-        &self,
-        with: &Predictor,
-        inputs: &[serde_json::Value],
-        at: &dyn Fn(usize) -> String,
-    ) -> Result<Vec<serde_json::Value>> {
+    fn predict(&self, with: &Predictor, inputs: &[Json], at: InputName) -> Result<Vec<Json>> {
         let sentences = inputs
             .iter()
             .enumerate()

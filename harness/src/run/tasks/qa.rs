@@ -13,9 +13,10 @@ use ptv2_models::{EncoderInput, HeadKind, Logits, Targets, TextEncoder};
 use serde_json::Value;
 use tokenizers::{PaddingParams, Tokenizer, TruncationParams, TruncationStrategy};
 
+use super::batching::predict_in_chunks;
 use super::parquet::string_column;
-use super::{
-    input_field, predict_in_chunks, take_subset, Batch, DevResult, Predictor, Source, Task,
+use super::task::{
+    input_field, take_subset, Batch, DevResult, InputName, Json, Predictor, Source, Task,
 };
 use crate::records::metrics::squad;
 use crate::records::settings::Subset;
@@ -495,12 +496,7 @@ impl Task for QaTask {
         })
     }
 
-    fn predict(
-        &self,
-        with: &Predictor,
-        inputs: &[serde_json::Value],
-        at: &dyn Fn(usize) -> String,
-    ) -> Result<Vec<serde_json::Value>> {
+    fn predict(&self, with: &Predictor, inputs: &[Json], at: InputName) -> Result<Vec<Json>> {
         let examples = inputs
             .iter()
             .enumerate()

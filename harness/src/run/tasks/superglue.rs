@@ -11,8 +11,8 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use super::parquet::string_column;
+use super::task::Source;
 use super::text::{Label, Metric, TextExample, TextTask};
-use super::Source;
 use crate::records::data::require_file;
 
 /// A SuperGLUE task, declared: its folder under `superglue/`, label names in class order (as
@@ -219,41 +219,50 @@ pub fn row_examples(
             let text = format!("{a} {b} Does {word} have the same meaning in both sentences?");
             examples.push(TextExample::single(id, text, None, label(row, labels, at)?));
         }
-        "wsc" => {
-            let target = row
-                .get("target")
-                .with_context(|| format!("{at}: no \"target\" object"))?;
-            let span1 = field(target, "span1_text", at)?.to_string();
-            let span2 = field(target, "span2_text", at)?;
-            let a = format!("{span2}: {}", s("text")?);
-            examples.push(TextExample::single(
-                id,
-                a,
-                Some(span1),
-                label(row, labels, at)?,
-            ));
-        }
-        "copa" => {
-            let connective = match s("question")?.as_str() {
-                "cause" => " because",
-                "effect" => " so",
-                other => bail!("{at}: question \"{other}\" is not cause or effect"),
-            };
-            let premise = format!("{}{connective}", s("premise")?);
-            let inputs = vec![
-                (premise.clone(), Some(s("choice1")?)),
-                (premise, Some(s("choice2")?)),
-            ];
-            examples.push(TextExample {
-                id,
-                inputs,
-                label: label(row, labels, at)?,
-            });
-        }
+        "wsc" => examples.push(wsc_example(row, id, at, labels)?),
+        "copa" => examples.push(copa_example(row, id, at, labels)?),
         "multirc" => examples.extend(multirc_examples(row, &id, at, labels)?),
         other => unreachable!("not a SuperGLUE task: {other}"),
     }
     Ok(examples)
+}
+
+/// WSC: the pronoun's sentence (marked by the pronoun) against the candidate noun phrase.
+fn wsc_example(row: &Value, id: String, at: &str, labels: &[&str]) -> Result<TextExample> {
+    let target = row
+        .get("target")
+        .with_context(|| format!("{at}: no \"target\" object"))?;
+    let span1 = field(target, "span1_text", at)?.to_string();
+    let span2 = field(target, "span2_text", at)?;
+    let a = format!("{span2}: {}", field(row, "text", at)?);
+    Ok(TextExample::single(
+        id,
+        a,
+        Some(span1),
+        label(row, labels, at)?,
+    ))
+}
+
+/// COPA: the premise with its connective against each of the two choices (multiple choice).
+fn copa_example(row: &Value, id: String, at: &str, labels: &[&str]) -> Result<TextExample> {
+    let connective = match field(row, "question", at)? {
+        "cause" => " because",
+        "effect" => " so",
+        other => bail!("{at}: question \"{other}\" is not cause or effect"),
+    };
+    let premise = format!("{}{connective}", field(row, "premise", at)?);
+    let inputs = vec![
+        (
+            premise.clone(),
+            Some(field(row, "choice1", at)?.to_string()),
+        ),
+        (premise, Some(field(row, "choice2", at)?.to_string())),
+    ];
+    Ok(TextExample {
+        id,
+        inputs,
+        label: label(row, labels, at)?,
+    })
 }
 
 /// MultiRC: one example per answer option of every question of the passage.

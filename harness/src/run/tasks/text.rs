@@ -7,7 +7,8 @@ use anyhow::{bail, Result};
 use burn::tensor::Device;
 use ptv2_models::{HeadKind, Logits, Targets, TextEncoder};
 
-use super::{input_field, predict_in_chunks, Batch, DevResult, Predictor, Task};
+use super::batching::predict_in_chunks;
+use super::task::{argmax_ids, input_field, Batch, DevResult, InputName, Json, Predictor, Task};
 use crate::records::metrics;
 
 /// The gold answer of a text example.
@@ -198,12 +199,7 @@ impl TextTask {
                 values.into_iter().map(Label::Value).collect()
             }
             Logits::Sequence(logits) => {
-                let best = logits
-                    .argmax(1)
-                    .into_data()
-                    .convert::<i64>()
-                    .try_to_vec::<i64>()
-                    .expect("argmax");
+                let best = argmax_ids(logits, 1);
                 best.into_iter().map(|c| Label::Class(c as usize)).collect()
             }
             other => panic!("task {} got logits of another head: {other:?}", self.name),
@@ -289,19 +285,14 @@ impl Task for TextTask {
         self.metric.main_name()
     }
 
-    super::example_splits!(TextExample::size);
+    super::task::example_splits!(TextExample::size);
 
     fn train_batch(&self, indices: &[usize], text: &TextEncoder, device: &Device) -> Result<Batch> {
         let examples: Vec<&TextExample> = indices.iter().map(|&i| &self.train[i]).collect();
         self.batch_of(&examples, text, device)
     }
 
-    fn predict(
-        &self,
-        with: &Predictor,
-        inputs: &[serde_json::Value],
-        at: &dyn Fn(usize) -> String,
-    ) -> Result<Vec<serde_json::Value>> {
+    fn predict(&self, with: &Predictor, inputs: &[Json], at: InputName) -> Result<Vec<Json>> {
         if matches!(self.head, HeadKind::MultipleChoice { .. }) {
             bail!(
                 "ptv2 predict does not take multiple-choice tasks ({}) yet",
