@@ -16,8 +16,6 @@ use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::Device;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
 use ptv2_models::methods::loss::loss;
 use ptv2_models::{
@@ -31,11 +29,12 @@ use crate::records::run_dir::{
 };
 use crate::records::settings::{Framework, MissingPooler, RunSettings};
 use crate::records::signals::Interrupted;
+use crate::run::batch_plan::BatchPlan;
 use crate::run::init_tokens::init_tokens;
 use crate::run::optim::{adamw, clip_global_norm};
 use crate::run::replay;
 use crate::run::resume::{self, Progress, ResumeState};
-use crate::run::tasks::{epoch_batches, load_task, Predictor, Task};
+use crate::run::tasks::{load_task, Predictor, Task};
 
 /// Where a run reads and writes; not part of its identity.
 #[derive(Debug, Clone)]
@@ -152,12 +151,8 @@ struct Training<'a> {
     device: Device,
     train_device: Device,
     optimizer: burn::optim::ModuleOptimizer,
-    rng: StdRng,
-    /// Each training unit's size, for length-grouped batches.
-    sizes: Vec<usize>,
-    /// Every epoch's batches so far (training-unit indices), written as `train_order.json`.
-    order: Vec<Vec<Vec<usize>>>,
-    steps_per_epoch: usize,
+    /// Each epoch's batches and each step's learning rate.
+    plan: BatchPlan,
     /// Steps, epochs and the best so far: what `resume/state.json` stores. Its wall seconds are
     /// those of earlier processes (a resumed run) until it is saved.
     progress: Progress,
@@ -201,16 +196,13 @@ impl<'a> Training<'a> {
             settings,
             env,
             out: RunDir(env.out.clone()),
-            steps_per_epoch: task.train_len().div_ceil(settings.batch_size),
-            sizes: task.train_sizes(),
-            order: vec![],
+            plan: BatchPlan::new(settings, task.train_sizes()),
             model_dir,
             task,
             text,
             device,
             train_device,
             optimizer: adamw(),
-            rng: StdRng::seed_from_u64(settings.seed),
             progress: Progress::default(),
             draw_base: 0,
             started: Instant::now(),
@@ -222,9 +214,9 @@ impl<'a> Training<'a> {
     fn train_epoch(&mut self, mut model: TunedModel, epoch: usize) -> Result<(TunedModel, f64)> {
         let started = Instant::now();
         let s = self.settings;
-        let batches = self.next_epoch_batches();
+        let batches = self.plan.next_epoch();
         let prefix = format!("epoch {}/{}", epoch + 1, s.epochs);
-        let bar = progress_bar(&self.env.progress, self.steps_per_epoch, prefix);
+        let bar = progress_bar(&self.env.progress, self.plan.steps_per_epoch, prefix);
         let mut loss_sum = 0.0;
         for (i, chunk) in batches.iter().enumerate() {
             if crate::records::signals::stop_requested() {
@@ -250,7 +242,7 @@ impl<'a> Training<'a> {
                 .into());
             }
             clip_global_norm(&model, &mut grads, 1.0);
-            let lr = self.lr_at(self.progress.step);
+            let lr = self.plan.lr_at(self.progress.step);
             model = self.optimizer.step(lr, model, grads);
             self.progress.step += 1;
             loss_sum += value;
@@ -259,7 +251,7 @@ impl<'a> Training<'a> {
         }
         bar.finish_and_clear();
         self.progress.train_seconds += started.elapsed().as_secs_f64();
-        Ok((model, loss_sum / self.steps_per_epoch as f64))
+        Ok((model, loss_sum / self.plan.steps_per_epoch as f64))
     }
 
     /// One batch's mean loss and its gradients: in one pass, or (`grad_accum` k > 1) summed over
@@ -296,29 +288,6 @@ impl<'a> Training<'a> {
             text: &self.text,
             device: &self.device,
         }
-    }
-
-    /// The next epoch's batches (as `batching` cuts them), recorded for `train_order.json`.
-    fn next_epoch_batches(&mut self) -> Vec<Vec<usize>> {
-        let s = self.settings;
-        let batches = epoch_batches(&self.sizes, s.batch_size, s.batching, &mut self.rng);
-        self.order.push(batches.clone());
-        batches
-    }
-
-    /// The learning rate of step `step` (0-based, counted over the whole run).
-    fn lr_at(&self, step: usize) -> f64 {
-        let s = self.settings;
-        let total = self.steps_per_epoch * s.epochs;
-        s.schedule
-            .lr(s.lr, step, total, step / self.steps_per_epoch)
-    }
-
-    /// The learning rate of every step of the run, in order (what a replay trains with).
-    fn learning_rates(&self) -> Vec<f64> {
-        (0..self.steps_per_epoch * self.settings.epochs)
-            .map(|step| self.lr_at(step))
-            .collect()
     }
 
     /// Score dev; keep the checkpoint and predictions of a new best epoch.
@@ -389,7 +358,7 @@ impl<'a> Training<'a> {
         self.optimizer = optimizer;
         let done = state.progress.epochs_done();
         for _ in 0..done {
-            self.next_epoch_batches();
+            self.plan.next_epoch();
         }
         ptv2_models::dropout::replay_draws(&self.train_device, state.progress.dropout_draws);
         if self.env.verbose {
@@ -422,7 +391,7 @@ impl<'a> Training<'a> {
             &self.out.file(TRAIN_ORDER_FILE),
             &TrainOrder {
                 train_units: self.task.train_len(),
-                epochs: &self.order,
+                epochs: &self.plan.order,
             },
         )?;
         let (best_epoch, _) = self.progress.best.expect("at least one epoch");
@@ -584,7 +553,7 @@ fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> R
     let model = model.save_checkpoint(&dir.join(replay::INIT_FILE))?;
     let mut train = BTreeMap::new();
     for epoch in 0..settings.epochs {
-        for (step, chunk) in run.next_epoch_batches().iter().enumerate() {
+        for (step, chunk) in run.plan.next_epoch().iter().enumerate() {
             let batch = run.task.train_batch(chunk, &run.text, &run.device)?;
             replay::batch_tensors(&format!("e{epoch}.s{step}"), &batch, &mut train);
         }
@@ -599,8 +568,8 @@ fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> R
     let plan = replay::ReplayPlan {
         model_dir: run.model_dir.clone(),
         num_layers: model.encoder.num_layers(),
-        steps_per_epoch: run.steps_per_epoch,
-        learning_rates: run.learning_rates(),
+        steps_per_epoch: run.plan.steps_per_epoch,
+        learning_rates: run.plan.learning_rates(),
         eval_batches: eval_inputs.len(),
     };
     let spec = replay::ReplaySpec::new(settings, &head, plan);
@@ -609,7 +578,7 @@ fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> R
     let report = replay::run_python(&dir)?;
     for (epoch, done) in report.epochs.iter().enumerate() {
         let logits = replay::ReplayedLogits::read(&dir, epoch + 1, &run.device)?;
-        run.progress.step += run.steps_per_epoch;
+        run.progress.step += run.plan.steps_per_epoch;
         run.progress.train_seconds += done.seconds;
         let began = Instant::now() - Duration::from_secs_f64(done.seconds);
         run.score_epoch(&logits, epoch, done.train_loss, began)?;
