@@ -1,4 +1,4 @@
-//! What DeBERTa-v2/v3 adds to the BERT encoder of `bert.rs` (transformers' `modeling_deberta_v2`):
+//! What DeBERTa-v2/v3 adds to the BERT encoder of `mod.rs` (transformers' `modeling_deberta_v2`):
 //! disentangled attention — besides content-to-content scores, content-to-position (c2p) and
 //! position-to-content (p2c) scores against a table of relative-distance embeddings, read through
 //! the layer's own query/key projections (`share_att_key`), distances bucketed logarithmically past

@@ -8,8 +8,8 @@
 //! tensor at all, and training keeps q, k, v and each query row's log-sum-exp: the backward pass
 //! makes the probabilities again from them (one small gemm a head), and the dropped-out copy from
 //! the dropout seed (the mask stream is `mask::keep_mask`'s, so a seed gives the same mask as
-//! the unfused ops). DeBERTa's relative scores and other backends keep burn's ops (`bert.rs`
-//! chooses).
+//! the unfused ops). DeBERTa's relative scores and other backends keep burn's ops
+//! (`encoder/attention.rs` chooses).
 
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
