@@ -354,7 +354,7 @@ impl Chart for MethodBars<'_> {
         let mut chart = frame(root, &self.title)
             .build_cartesian_2d(
                 0.0..methods.len() as f64,
-                0.0..(top * legend_headroom(1)).max(0.1),
+                0.0..(top * legend_headroom(methods.len() + 1)).max(0.1),
             )
             .map_err(err)?;
         let names: Vec<String> = methods.iter().map(|m| method_label(*m).into()).collect();
