@@ -90,9 +90,12 @@ fn compared() -> impl Iterator<Item = MethodKind> {
     MethodKind::ALL.into_iter().filter(|m| *m != MethodKind::Ft)
 }
 
-/// "PT, PT2 and LoRA": the compared methods' short labels, for headings.
-fn compared_names() -> String {
-    let names: Vec<&str> = compared().map(|m| m.facts().short).collect();
+/// "PT, PT2 and LoRA": the short labels of the compared methods the summary has, for headings.
+fn compared_names(summary: &[SummaryRow]) -> String {
+    let names: Vec<&str> = compared()
+        .filter(|m| summary.iter().any(|r| r.settings.tuning.method == *m))
+        .map(|m| m.facts().short)
+        .collect();
     match names.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => names.join(""),
@@ -390,7 +393,7 @@ pub fn write_report(
         .collect();
     let comparisons = comparisons(records, &own);
     md.push_str(&framework_markdown(summary));
-    md.push_str(&format!("## {} against FT\n\n", compared_names()));
+    md.push_str(&format!("## {} against FT\n\n", compared_names(&own)));
     md.push_str("Each method's best configuration (mean over seeds of the best dev epoch, the paper's protocol). ");
     md.push_str("A difference counts only when the paired bootstrap's 95% interval leaves out zero; a method less than 2 points above the majority-class level learned next to nothing.\n\n");
     md.push_str(&verdicts(&own, &comparisons));
@@ -477,8 +480,11 @@ mod tests {
     }
 
     #[test]
-    fn the_heading_names_every_method_compared_with_ft() {
-        assert_eq!(compared_names(), "PT, PT2 and LoRA");
+    fn the_heading_names_the_methods_compared_with_ft_that_ran() {
+        let all = summary_of(&[("ft", 0.8), ("pt", 0.7), ("pt2", 0.78), ("lora", 0.79)]);
+        assert_eq!(compared_names(&all), "PT, PT2 and LoRA");
+        let no_lora = summary_of(&[("ft", 0.8), ("pt", 0.7), ("pt2", 0.78)]);
+        assert_eq!(compared_names(&no_lora), "PT and PT2");
     }
 
     #[test]
