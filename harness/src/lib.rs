@@ -7,8 +7,10 @@
 //! 3. `reporting`: tables, statistics, charts and reports, reading records only;
 //!    `orchestration`: many runs (sweeps, the runner, claims, Slurm);
 //!    `serving`: trained runs put to use (the HTTP server, PEFT import/export);
+//!    `bench`: train steps beside PyTorch's, the server under load;
 //! 4. `cli`: the commands, each a thin file of arguments and a call.
 
+pub mod bench;
 pub mod cli;
 pub mod orchestration;
 pub mod records;

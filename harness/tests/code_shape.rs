@@ -13,9 +13,17 @@ const HARNESS_LAYERS: &[(&str, &[&str])] = &[
     ("reporting", &["records"]),
     ("orchestration", &["records", "run"]),
     ("serving", &["records", "run"]),
+    ("bench", &["records", "run", "reporting", "serving"]),
     (
         "cli",
-        &["records", "run", "reporting", "orchestration", "serving"],
+        &[
+            "records",
+            "run",
+            "reporting",
+            "orchestration",
+            "serving",
+            "bench",
+        ],
     ),
 ];
 

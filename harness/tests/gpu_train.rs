@@ -4,7 +4,9 @@
 #![cfg(feature = "wgpu")]
 
 use ptv2_harness::records::settings::RunSettings;
-use ptv2_harness::run::train::{evaluate_checkpoint, train, RunEnv};
+use ptv2_harness::run::setup::RunEnv;
+use ptv2_harness::run::train::train;
+use ptv2_harness::run::trained::evaluate_checkpoint;
 
 mod common;
 use common::data_dir;

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use ptv2_harness::records::run_dir::{RunMetrics, CHECKPOINT_FILE};
 use ptv2_harness::records::settings::RunSettings;
-use ptv2_harness::run::train::{evaluate_checkpoint, train, RunEnv};
+use ptv2_harness::run::setup::RunEnv;
+use ptv2_harness::run::train::train;
+use ptv2_harness::run::trained::evaluate_checkpoint;
 
 mod common;
 use common::data_dir;

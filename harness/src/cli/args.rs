@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::records::run_dir::{PlannedRun, SweepDir};
-use crate::run::train::RunEnv;
+use crate::run::setup::RunEnv;
 
 /// Where embedded models are cached and what computes.
 #[derive(Args, Debug, Clone)]

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::args::EnvArgs;
 use crate::records::run_dir::{RunDir, METRICS_FILE};
-use crate::run::train::{score_test_of, Trained};
+use crate::run::trained::{score_test_of, Trained};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {

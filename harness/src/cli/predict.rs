@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::args::EnvArgs;
-use crate::run::train::Trained;
+use crate::run::trained::Trained;
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {

@@ -14,7 +14,8 @@ use crate::orchestration::claims::Claim;
 use crate::records::run_dir::{
     PlannedRun, RunDir, RunStatus, StatusRecord, SweepDir, CHECKPOINT_FILE,
 };
-use crate::run::train::{train, RunEnv};
+use crate::run::setup::RunEnv;
+use crate::run::train::train;
 
 /// Where a sweep writes and how its runs execute.
 #[derive(Debug, Clone)]

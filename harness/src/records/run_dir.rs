@@ -57,7 +57,7 @@ pub struct RunMetrics {
     /// Label names in class order (what the predictions file's labels index), if classes.
     #[serde(default)]
     pub labels: Vec<String>,
-    /// The best dev epoch's scores on the task's labelled test split (`train::score_test`), where
+    /// The best dev epoch's scores on the task's labelled test split (`trained::score_test`), where
     /// it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_test: Option<Vec<(String, f64)>>,

@@ -1,8 +1,8 @@
 //! A run replayed in the reference stack (`framework = "pytorch"`): PyTorch, transformers 4.46.3
 //! and PEFT 0.11.1 train what ptv2 would, from the same start, on the same batches, at the same
 //! learning rates, and ptv2 scores the logits they produce with its own task code. The training
-//! loop (`train::train_in_pytorch`) writes a bundle, runs `tools/reference/replay.py` on it and
-//! reads the logits back; this file holds the bundle's format and the Python process.
+//! loop hands its start to `train_in_pytorch`, which writes a bundle, runs
+//! `tools/reference/replay.py` on it and returns where the logits are; the loop scores them.
 //!
 //! The bundle (`RUN_DIR/replay/`): `replay.json` (`ReplaySpec`), `init.safetensors` (the run's
 //! initial checkpoint: prompts, prefix or LoRA factors and head, in ptv2's names), `train.safetensors` (every
@@ -18,15 +18,20 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
-use ptv2_models::{EncoderInput, HeadKind, Logits, MethodKind, Targets};
+use ptv2_models::{
+    EncoderInput, HeadKind, Logits, MethodKind, ModelFamily, Targets, TextEncoder, TunedModel,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::records::io::{read_tensors, write_safetensors, Floats, RawTensor};
+use crate::records::run_dir::RunDir;
 use crate::records::settings::RunSettings;
 use crate::records::signals::Interrupted;
-use crate::run::tasks::{Batch, Forward};
+use crate::run::batch_plan::BatchPlan;
+use crate::run::tasks::{Batch, Forward, Predictor, Task};
 
 pub const REPLAY_DIR: &str = "replay";
 pub const INIT_FILE: &str = "init.safetensors";
@@ -67,6 +72,73 @@ pub struct ReplaySpec {
     pub learning_rates: Vec<f64>,
     pub eval_batches: usize,
     pub threads: usize,
+}
+
+/// A run's start as the reference stack gets it: the model ptv2 built for this seed, its task,
+/// tokenizer and batch plan.
+pub struct ReplayStart<'a> {
+    pub settings: &'a RunSettings,
+    pub model: TunedModel,
+    pub task: &'a dyn Task,
+    pub text: &'a TextEncoder,
+    pub plan: &'a mut BatchPlan,
+    pub device: &'a Device,
+    pub model_dir: PathBuf,
+}
+
+/// Train the run in PyTorch + PEFT: the same start (saved), the same batches and learning
+/// rates, the dev batches recorded as ptv2's evaluation forms them. Returns the bundle's dir and
+/// Python's report; `ReplayedLogits::read` reads each epoch's logits from that dir.
+pub fn train_in_pytorch(run: &RunDir, start: ReplayStart) -> Result<(PathBuf, ReplayReport)> {
+    let ReplayStart {
+        settings,
+        model,
+        task,
+        text,
+        plan,
+        device,
+        model_dir,
+    } = start;
+    let head = task.head();
+    check_supported(settings, &head)?;
+    if model.encoder.family() == ModelFamily::DebertaV2 {
+        bail!("framework pytorch cannot replay a DeBERTa run (the replay builds BERT and RoBERTa; PEFT's prefix tuning cannot run on DebertaV2Model)");
+    }
+    let dir = run.file(REPLAY_DIR);
+    // A replay does not resume: an interrupted one starts over from a new bundle.
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let model = model.save_checkpoint(&dir.join(INIT_FILE))?;
+    let mut train = BTreeMap::new();
+    for epoch in 0..settings.epochs {
+        for (step, chunk) in plan.next_epoch().iter().enumerate() {
+            let batch = task.train_batch(chunk, text, device)?;
+            batch_tensors(&format!("e{epoch}.s{step}"), &batch, &mut train);
+        }
+    }
+    let eval_model = model.valid();
+    let recorder = Recorder {
+        model: &eval_model,
+        inputs: Default::default(),
+    };
+    task.evaluate(&Predictor {
+        model: &recorder,
+        text,
+        device,
+    })?;
+    let eval_inputs = recorder.inputs.into_inner().unwrap();
+    let replay_plan = ReplayPlan {
+        model_dir,
+        num_layers: model.encoder.num_layers(),
+        steps_per_epoch: plan.steps_per_epoch,
+        learning_rates: plan.learning_rates(),
+        eval_batches: eval_inputs.len(),
+    };
+    let spec = ReplaySpec::new(settings, &head, replay_plan);
+    write_bundle(&dir, &spec, &train, &eval_inputs)?;
+    drop(train);
+    let report = run_python(&dir)?;
+    Ok((dir, report))
 }
 
 /// What a run's schedule and data are, as the trainer gets them besides its settings.

@@ -6,8 +6,7 @@
 //! task has one) scored with that epoch's checkpoint. Every random source is seeded. Batches are
 //! drawn at random (`batching = random`) or group examples of similar length (`grouped`).
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,107 +18,29 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use ptv2_models::methods::loss::loss;
 use ptv2_models::{
-    backend, resolve_model, Encoder, EncoderCache, EncoderConfig, MethodInit, ParamCounts,
-    Pretrained, TextEncoder, TunedModel,
+    backend, EncoderCache, MethodInit, ParamCounts, Pretrained, TextEncoder, TunedModel,
 };
 
 use crate::records::run_dir::{
-    peak_rss_mb, sha256_of, Diverged, EpochRecord, RunDir, RunMetrics, CHECKPOINT_FILE,
-    CONFIG_FILE, METRICS_FILE, TRAIN_ORDER_FILE,
+    peak_rss_mb, sha256_of, Diverged, RunDir, RunMetrics, CHECKPOINT_FILE, CONFIG_FILE,
+    METRICS_FILE, TRAIN_ORDER_FILE,
 };
-use crate::records::settings::{Framework, MissingPooler, RunSettings};
+use crate::records::settings::{Framework, RunSettings};
 use crate::records::signals::Interrupted;
 use crate::run::batch_plan::BatchPlan;
+use crate::run::evaluation::{keep_checkpoint, DevScoring, EpochDone};
 use crate::run::init_tokens::init_tokens;
 use crate::run::optim::{adamw, clip_global_norm};
-use crate::run::replay;
+use crate::run::replay::{self, ReplayStart, ReplayedLogits};
 use crate::run::resume::{self, Progress, ResumeState};
-use crate::run::tasks::{load_task, Predictor, Task};
-
-/// Where a run reads and writes; not part of its identity.
-#[derive(Debug, Clone)]
-pub struct RunEnv {
-    pub cache: PathBuf,
-    pub device: String,
-    pub data_dir: PathBuf,
-    pub out: PathBuf,
-    /// Where to draw the per-epoch progress bar; None draws nothing.
-    pub progress: Option<MultiProgress>,
-    /// Lines about each epoch on stderr.
-    pub verbose: bool,
-}
-
-/// The task with `max_train` / `max_eval` applied (the train subset is a fixed random draw, the
-/// same for every seed) and its tokenizer-dependent features prepared.
-pub fn load_prepared(
-    settings: &RunSettings,
-    data_dir: &Path,
-    text: &TextEncoder,
-) -> Result<Box<dyn Task>> {
-    let mut task = load_task(&settings.task, data_dir)?;
-    task.subset(settings.max_train, settings.max_eval, settings.subset);
-    task.prepare(text)?;
-    if task.train_len() == 0 || task.dev_len() == 0 {
-        anyhow::bail!("task {}: empty train or dev split", task.name());
-    }
-    Ok(task)
-}
-
-/// The run's pretrained model on `device` and its task, subset and prepared, and the model's
-/// dir (resolved once: an embedded model's weights are checksummed on each resolve).
-fn pretrained_and_task(
-    settings: &RunSettings,
-    env: &RunEnv,
-    device: &Device,
-    encoders: &mut EncoderCache,
-) -> Result<(Pretrained, Box<dyn Task>, PathBuf)> {
-    let spec = resolve_model(&settings.model, &env.cache)?;
-    let pretrained = Pretrained::load_cached(&spec, settings.max_len, device, encoders)
-        .with_context(|| format!("loading model {}", settings.model))?;
-    check_token_budget(settings, &pretrained.encoder)?;
-    let task = load_prepared(settings, &env.data_dir, &pretrained.text)?;
-    Ok((pretrained, task, spec.dir))
-}
-
-/// The encoder as `missing_pooler` asks: a random pooler where the checkpoint has none.
-fn with_missing_pooler(
-    encoder: Encoder,
-    settings: &RunSettings,
-    config: &EncoderConfig,
-) -> Encoder {
-    match settings.missing_pooler {
-        MissingPooler::Random => encoder.with_random_pooler(config.initializer_range),
-        MissingPooler::Context => encoder.with_context_pooler(config.initializer_range),
-        MissingPooler::Cls => encoder,
-    }
-}
+use crate::run::setup::{method_init, pretrained_and_task, with_missing_pooler, RunEnv};
+use crate::run::tasks::{Forward, Predictor, Task};
+use crate::run::trained::score_test;
 
 /// A test switch for the divergence path (`PTV2_FAULT=nan-loss`): the loss of every run's second
 /// step reads as NaN. Nothing else sets it.
 fn injected_nan(step: usize) -> bool {
     step == 1 && std::env::var("PTV2_FAULT").is_ok_and(|f| f == "nan-loss")
-}
-
-/// Prompt and real tokens together must fit the model's position table.
-fn check_token_budget(settings: &RunSettings, encoder: &Encoder) -> Result<()> {
-    let (prompt, budget) = (settings.tuning.prompt_len, encoder.token_budget());
-    if prompt + settings.max_len > budget {
-        anyhow::bail!(
-            "\"prompt_len\" {prompt} + \"max_len\" {} = {} tokens, but {} has {budget} positions: lower them so that they add up to at most {budget}",
-            settings.max_len,
-            prompt + settings.max_len,
-            settings.model
-        );
-    }
-    Ok(())
-}
-
-fn method_init(settings: &RunSettings, encoder: &EncoderConfig) -> MethodInit {
-    MethodInit {
-        dropout: settings.dropout,
-        init_std: encoder.initializer_range,
-        init_tokens: None,
-    }
 }
 
 fn progress_bar(progress: &Option<MultiProgress>, len: usize, prefix: String) -> ProgressBar {
@@ -139,7 +60,7 @@ fn progress_bar(progress: &Option<MultiProgress>, len: usize, prefix: String) ->
 
 /// A run being trained: its task and tokenizer, the optimizer and what happened so far. The
 /// model itself moves through `train_epoch` (burn's optimizer takes it by value);
-/// `train_in_pytorch` takes the same start, batches and scoring to the reference stack.
+/// a replay hands the same start and batch plan to the reference stack and scores what returns.
 struct Training<'a> {
     settings: &'a RunSettings,
     env: &'a RunEnv,
@@ -281,73 +202,31 @@ impl<'a> Training<'a> {
         Ok((loss_sum, accumulator.grads()))
     }
 
-    /// The run's tokenizer and eval device with `model`.
-    fn predictor<'m>(&'m self, model: &'m dyn crate::run::tasks::Forward) -> Predictor<'m> {
-        Predictor {
-            model,
-            text: &self.text,
-            device: &self.device,
-        }
-    }
-
-    /// Score dev; keep the checkpoint and predictions of a new best epoch.
-    fn evaluate_epoch(
-        &mut self,
-        model: &TunedModel,
-        epoch: usize,
-        train_loss: f64,
-        started: Instant,
-    ) -> Result<()> {
+    /// Score dev as `ptv2 eval` will score the checkpoint (LoRA's factors merged); a new best
+    /// epoch's weights become the checkpoint.
+    fn evaluate(&mut self, model: &TunedModel, done: EpochDone) -> Result<()> {
         let eval_model = model.valid();
-        // Scored as `ptv2 eval` will score the checkpoint: LoRA's factors merged.
         let merged = eval_model.clone().merged();
-        if self.score_epoch(&merged, epoch, train_loss, started)? {
-            let tmp = self
-                .out
-                .file(&format!(".{CHECKPOINT_FILE}.tmp-{}", std::process::id()));
-            eval_model.save_checkpoint(&tmp)?;
-            std::fs::rename(&tmp, self.out.file(CHECKPOINT_FILE))
-                .context("cannot move checkpoint into place")?;
+        if self.score_epoch(&merged, done)? {
+            keep_checkpoint(&self.out, eval_model)?;
         }
         Ok(())
     }
 
-    /// Score dev with `model`, record the epoch, and write the predictions of a new best epoch;
-    /// true when it is one.
-    fn score_epoch(
-        &mut self,
-        model: &dyn crate::run::tasks::Forward,
-        epoch: usize,
-        train_loss: f64,
-        started: Instant,
-    ) -> Result<bool> {
-        let result = self.task.evaluate(&self.predictor(model))?;
-        let score = result.scores[0].1;
-        let improved = self.progress.best.is_none_or(|(_, b)| score > b);
-        if improved {
-            self.progress.best = Some((epoch, score));
-            crate::records::io::write_atomic(
-                &self.out.file(result.predictions_file),
-                result.predictions.as_bytes(),
-            )?;
-        }
-        if self.env.verbose {
-            eprintln!(
-                "epoch {}/{}: train loss {train_loss:.4}, dev {} {score:.4}{} ({:.0} s)",
-                epoch + 1,
-                self.settings.epochs,
-                result.scores[0].0,
-                if improved { " (best)" } else { "" },
-                started.elapsed().as_secs_f64()
-            );
-        }
-        self.progress.epochs.push(EpochRecord {
-            epoch: epoch + 1,
-            train_loss,
-            dev: result.scores,
-            seconds: started.elapsed().as_secs_f64(),
-        });
-        Ok(improved)
+    /// Score dev with `model` and record the epoch; true for a new best epoch.
+    fn score_epoch(&mut self, model: &dyn Forward, done: EpochDone) -> Result<bool> {
+        let scoring = DevScoring {
+            out: &self.out,
+            task: self.task.as_ref(),
+            epochs: self.settings.epochs,
+            verbose: self.env.verbose,
+        };
+        let with = Predictor {
+            model,
+            text: &self.text,
+            device: &self.device,
+        };
+        scoring.score(&with, done, &mut self.progress)
     }
 
     /// Go on from a saved state: its weights and moments, the batch order and burn's generator
@@ -451,7 +330,7 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
         .with_context(|| format!("cannot create {}", env.out.display()))?;
     crate::records::io::write_json(&env.out.join(CONFIG_FILE), settings)?;
     if settings.framework == Framework::Pytorch {
-        return train_in_pytorch(settings, env, started);
+        return replayed(settings, env, started);
     }
     let (mut run, mut model) = Training::start(settings, env)?;
     run.started = started;
@@ -473,7 +352,12 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
         let epoch_start = Instant::now();
         let train_loss;
         (model, train_loss) = run.train_epoch(model, epoch)?;
-        run.evaluate_epoch(&model, epoch, train_loss, epoch_start)?;
+        let done = EpochDone {
+            epoch,
+            train_loss,
+            began: epoch_start,
+        };
+        run.evaluate(&model, done)?;
         if epoch + 1 < settings.epochs {
             run.save_state(&model)?;
         }
@@ -489,99 +373,37 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
     Ok(metrics)
 }
 
-/// The reference's protocol where a task has a labelled test split: the best dev epoch's
-/// checkpoint (chosen on dev alone) scored on test, its predictions written beside dev's
-/// (`test_predictions.*`). None for tasks without one.
-pub fn score_test(dir: &Path, env: &RunEnv) -> Result<Option<Vec<(String, f64)>>> {
-    let task = RunDir(dir.to_path_buf()).settings()?.task;
-    if crate::run::tasks::test_view(&task, &env.data_dir).is_none() {
-        return Ok(None);
-    }
-    score_test_of(&Trained::load(dir, env)?, dir, env)
-}
-
-/// `score_test` with the run already loaded.
-pub fn score_test_of(
-    trained: &Trained,
-    dir: &Path,
-    env: &RunEnv,
-) -> Result<Option<Vec<(String, f64)>>> {
-    let Some(test_name) = crate::run::tasks::test_view(&trained.settings.task, &env.data_dir)
-    else {
-        return Ok(None);
-    };
-    let test_settings = RunSettings {
-        task: test_name,
-        ..trained.settings.clone()
-    };
-    let test = load_prepared(&test_settings, &env.data_dir, &trained.text)?;
-    // Labels are read from the splits: the head's classes must be the same ones in the same order.
-    if test.labels() != trained.task.labels() {
-        anyhow::bail!(
-            "{}: the test split's labels {:?} are not the dev run's {:?}",
-            trained.settings.task,
-            test.labels(),
-            trained.task.labels()
-        );
-    }
-    let result = test.evaluate(&trained.predictor())?;
-    let file = result.predictions_file.replacen("dev_", "test_", 1);
-    crate::records::io::write_atomic(
-        &RunDir(dir.to_path_buf()).file(&file),
-        result.predictions.as_bytes(),
-    )?;
-    Ok(Some(result.scores))
-}
-
-/// The run trained by the reference stack (`replay.rs`): the same start (the model ptv2 builds
-/// for this seed, saved), the same batches and learning rates, the dev batches recorded as ptv2's
-/// evaluation forms them; Python's logits are scored by the task like ptv2's own. No checkpoint:
-/// the trained weights stay on the PyTorch side.
-fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> Result<RunMetrics> {
+/// The run trained by the reference stack (`replay.rs`) from this run's start, batches and
+/// learning rates; each epoch's logits come back and are scored here like ptv2's own. No
+/// checkpoint: the trained weights stay on the PyTorch side.
+fn replayed(settings: &RunSettings, env: &RunEnv, started: Instant) -> Result<RunMetrics> {
     let (mut run, model) = Training::start(settings, env)?;
     run.started = started;
     let params = model.param_counts();
-    let head = run.task.head();
-    replay::check_supported(settings, &head)?;
-    if model.encoder.family() == ptv2_models::ModelFamily::DebertaV2 {
-        anyhow::bail!("framework pytorch cannot replay a DeBERTa run (the replay builds BERT and RoBERTa; PEFT's prefix tuning cannot run on DebertaV2Model)");
-    }
-    let dir = run.out.file(replay::REPLAY_DIR);
-    // A replay does not resume: an interrupted one starts over from a new bundle.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let model = model.save_checkpoint(&dir.join(replay::INIT_FILE))?;
-    let mut train = BTreeMap::new();
-    for epoch in 0..settings.epochs {
-        for (step, chunk) in run.plan.next_epoch().iter().enumerate() {
-            let batch = run.task.train_batch(chunk, &run.text, &run.device)?;
-            replay::batch_tensors(&format!("e{epoch}.s{step}"), &batch, &mut train);
-        }
-    }
-    let eval_model = model.valid();
-    let recorder = replay::Recorder {
-        model: &eval_model,
-        inputs: Default::default(),
-    };
-    run.task.evaluate(&run.predictor(&recorder))?;
-    let eval_inputs = recorder.inputs.into_inner().unwrap();
-    let plan = replay::ReplayPlan {
+    let start = ReplayStart {
+        settings,
+        model,
+        task: run.task.as_ref(),
+        text: &run.text,
+        plan: &mut run.plan,
+        device: &run.device,
         model_dir: run.model_dir.clone(),
-        num_layers: model.encoder.num_layers(),
-        steps_per_epoch: run.plan.steps_per_epoch,
-        learning_rates: run.plan.learning_rates(),
-        eval_batches: eval_inputs.len(),
     };
-    let spec = replay::ReplaySpec::new(settings, &head, plan);
-    replay::write_bundle(&dir, &spec, &train, &eval_inputs)?;
-    drop(train);
-    let report = replay::run_python(&dir)?;
+    let (dir, report) = replay::train_in_pytorch(&run.out, start)?;
     for (epoch, done) in report.epochs.iter().enumerate() {
-        let logits = replay::ReplayedLogits::read(&dir, epoch + 1, &run.device)?;
+        let logits = ReplayedLogits::read(&dir, epoch + 1, &run.device)?;
         run.progress.step += run.plan.steps_per_epoch;
         run.progress.train_seconds += done.seconds;
         let began = Instant::now() - Duration::from_secs_f64(done.seconds);
-        run.score_epoch(&logits, epoch, done.train_loss, began)?;
+        let train_loss = done.train_loss;
+        run.score_epoch(
+            &logits,
+            EpochDone {
+                epoch,
+                train_loss,
+                began,
+            },
+        )?;
     }
     let mut metrics = run.metrics(params)?;
     metrics.device = report.device;
@@ -589,80 +411,4 @@ fn train_in_pytorch(settings: &RunSettings, env: &RunEnv, started: Instant) -> R
     crate::records::io::write_json(&env.out.join(METRICS_FILE), &metrics)?;
     replay::remove_tensors(&dir, settings.epochs);
     Ok(metrics)
-}
-
-/// A finished run loaded back: its settings, task, tokenizer and the model with its checkpoint.
-pub struct Trained {
-    pub settings: RunSettings,
-    pub task: Box<dyn Task>,
-    pub text: TextEncoder,
-    pub model: TunedModel,
-    pub device: Device,
-}
-
-impl Trained {
-    /// Load the run in `dir`: the pretrained model and task its config.json names, and its
-    /// checkpoint (refused unless it is the file the run wrote).
-    pub fn load(dir: &Path, env: &RunEnv) -> Result<Self> {
-        Self::load_sharing(dir, env, &mut EncoderCache::default())
-    }
-
-    /// `load`, with the pretrained encoder shared through `encoders` (runs served side by side).
-    pub fn load_sharing(dir: &Path, env: &RunEnv, encoders: &mut EncoderCache) -> Result<Self> {
-        let run = RunDir(dir.to_path_buf());
-        let settings = run.settings()?;
-        let device = backend::device_by_name(&env.device)?;
-        let (pretrained, task, _) = pretrained_and_task(&settings, env, &device, encoders)?;
-        let Pretrained {
-            encoder,
-            text,
-            config: encoder_config,
-        } = pretrained;
-        let init = method_init(&settings, &encoder_config);
-        let encoder = with_missing_pooler(encoder, &settings, &encoder_config);
-        let saved = settings.method()?.as_saved();
-        let mut model = TunedModel::new(encoder, &saved, &task.head(), &init, &device);
-        check_checkpoint(&run)?;
-        model.load_checkpoint(&run.file(CHECKPOINT_FILE))?;
-        Ok(Self {
-            settings,
-            task,
-            text,
-            // LoRA's factors merged: inference pays for no adapter.
-            model: model.merged(),
-            device,
-        })
-    }
-
-    pub fn predictor(&self) -> Predictor<'_> {
-        Predictor {
-            model: &self.model,
-            text: &self.text,
-            device: &self.device,
-        }
-    }
-}
-
-/// Reload a run's checkpoint and score it on its dev split again.
-pub fn evaluate_checkpoint(dir: &Path, env: &RunEnv) -> Result<(RunSettings, Vec<(String, f64)>)> {
-    let trained = Trained::load(dir, env)?;
-    let scores = trained.task.evaluate(&trained.predictor())?.scores;
-    Ok((trained.settings, scores))
-}
-
-/// The checkpoint is the one the run wrote: its sha256 is the one in metrics.json (a run still in
-/// progress has none to check against).
-fn check_checkpoint(run: &RunDir) -> Result<()> {
-    let Ok(metrics) = run.metrics() else {
-        return Ok(());
-    };
-    let path = run.file(CHECKPOINT_FILE);
-    match (&metrics.checkpoint_sha256, sha256_of(&path)) {
-        (Some(recorded), Some(found)) if *recorded != found => anyhow::bail!(
-            "{}: sha256 {found} is not the {recorded} that {} recorded: the file changed or is another run's",
-            path.display(),
-            run.file(METRICS_FILE).display()
-        ),
-        _ => Ok(()),
-    }
 }

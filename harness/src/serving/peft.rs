@@ -24,7 +24,8 @@ use serde_json::{json, Value};
 use crate::records::io::{read_tensors, Floats, RawTensor};
 use crate::records::run_dir::{RunDir, CHECKPOINT_FILE, CONFIG_FILE};
 use crate::records::settings::RunSettings;
-use crate::run::train::{RunEnv, Trained};
+use crate::run::setup::RunEnv;
+use crate::run::trained::Trained;
 
 pub const ADAPTER_CONFIG: &str = "adapter_config.json";
 pub const ADAPTER_WEIGHTS: &str = "adapter_model.safetensors";

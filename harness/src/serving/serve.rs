@@ -18,8 +18,9 @@ use ptv2_models::{EncoderCache, EncoderInput, Logits, TextEncoder, TunedModel};
 use serde_json::{json, Value};
 
 use crate::records::settings::MissingPooler;
+use crate::run::setup::RunEnv;
 use crate::run::tasks::{Forward, Predictor, Task};
-use crate::run::train::{RunEnv, Trained};
+use crate::run::trained::Trained;
 
 /// Which inputs may share a forward pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

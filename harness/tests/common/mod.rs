@@ -6,7 +6,8 @@ use std::process::Command;
 use serde_json::Value;
 
 use ptv2_harness::records::settings::RunSettings;
-use ptv2_harness::run::train::{train, RunEnv};
+use ptv2_harness::run::setup::RunEnv;
+use ptv2_harness::run::train::train;
 
 /// The benchmark data: `$PTV2_DATA`, else `shared/data` beside the checkout (as CI has it).
 pub fn data_dir() -> PathBuf {
