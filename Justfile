@@ -21,9 +21,9 @@ demo:
 test:
     cargo test --release --workspace
     @py="${PTV2_PYTHON:-python3}"; if "$py" -c "import torch, transformers, peft, safetensors" 2>/dev/null; \
-      then echo "test: the PyTorch replay test (ignored above) runs with $py"; \
+      then echo "test: the PyTorch replay and PEFT-native tests (ignored above) run with $py"; \
            PTV2_PYTHON="$py" cargo test --release -p ptv2-harness --test replay -- --ignored; \
-      else echo "test: $py cannot import torch, transformers, peft: the PyTorch replay test stays ignored (set PTV2_PYTHON)"; fi
+      else echo "test: $py cannot import torch, transformers, peft: the PyTorch replay and PEFT-native tests stay ignored (set PTV2_PYTHON)"; fi
     @if [ "$(id -u)" = 0 ]; then echo "test: the full-disk test (ignored above) runs as root"; \
            cargo test --release -p ptv2-harness --test bad_inputs -- --ignored; \
       else echo "test: not root: the full-disk test (mounts a tmpfs) stays ignored"; fi

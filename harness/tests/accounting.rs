@@ -25,12 +25,7 @@ fn counts(method: Method, labels: usize) -> (usize, usize) {
 fn pt2_trainable_params_follow_the_formula() {
     let (p, l, h, c) = (5, 2, 32, 3);
     let head = h * c + c;
-    let plain = Method::Pt2 {
-        prompt_len: p,
-        reparam_hidden: None,
-        layers: LayerSelection::All,
-        init: Default::default(),
-    };
+    let plain = Method::pt2(p);
     assert_eq!(counts(plain, c).0, p * l * 2 * h + head);
 
     let hidden = 16;
@@ -40,6 +35,7 @@ fn pt2_trainable_params_follow_the_formula() {
         reparam_hidden: Some(hidden),
         layers: LayerSelection::All,
         init: Default::default(),
+        prefix_dropout: None,
     };
     assert_eq!(counts(reparam, c).0, mlp + head);
 
@@ -48,6 +44,7 @@ fn pt2_trainable_params_follow_the_formula() {
         reparam_hidden: None,
         layers: LayerSelection::Top(1),
         init: Default::default(),
+        prefix_dropout: None,
     };
     assert_eq!(counts(top, c).0, p * 2 * h + head);
 }

@@ -91,15 +91,7 @@ fn check_frozen_on(method: Method, config: &EncoderConfig, expected_trainable: u
 #[test]
 fn pt2_trains_only_prefix_and_head() {
     // prefix embedding + head weight + head bias
-    check_frozen(
-        Method::Pt2 {
-            prompt_len: 4,
-            reparam_hidden: None,
-            layers: Default::default(),
-            init: Default::default(),
-        },
-        3,
-    );
+    check_frozen(Method::pt2(4), 3);
 }
 
 #[test]
@@ -111,6 +103,7 @@ fn pt2_with_reparameterization_trains_the_mlp() {
             reparam_hidden: Some(8),
             layers: Default::default(),
             init: Default::default(),
+            prefix_dropout: None,
         },
         7,
     );
@@ -155,12 +148,7 @@ fn ft_trains_everything() {
 #[test]
 fn a_context_pooler_trains_with_the_head_under_pt2() {
     let config = EncoderConfig::tiny_deberta();
-    let method = Method::Pt2 {
-        prompt_len: 4,
-        reparam_hidden: None,
-        layers: Default::default(),
-        init: Default::default(),
-    };
+    let method = Method::pt2(4);
     let (before, after, state_tensors) = train_steps_of(method, |device| {
         Encoder::init(&config, false, device).with_context_pooler(0.02)
     });

@@ -43,6 +43,7 @@ fn checkpoints_keep_their_names_and_reload() {
         reparam_hidden: Some(8),
         layers: LayerSelection::All,
         init: Default::default(),
+        prefix_dropout: None,
     };
     let pt = Method::Pt {
         prompt_len: 3,
@@ -188,12 +189,7 @@ fn a_random_pooler_travels_with_a_frozen_backbone_checkpoint() {
     let config = EncoderConfig::tiny_bert();
     // No pooler in the "checkpoint" (as roberta-large): THUDM's code draws one.
     let head = HeadKind::SequenceClassification { num_labels: 2 };
-    let method = Method::Pt2 {
-        prompt_len: 2,
-        reparam_hidden: None,
-        layers: LayerSelection::All,
-        init: Default::default(),
-    };
+    let method = Method::pt2(2);
     let init = MethodInit::default();
     let pretrained = Encoder::init(&config, false, &device);
     let build = |seed: u64| {

@@ -53,12 +53,7 @@ fn no_dropout() -> MethodInit {
 }
 
 fn pt2() -> Method {
-    Method::Pt2 {
-        prompt_len: 4,
-        reparam_hidden: None,
-        layers: Default::default(),
-        init: Default::default(),
-    }
+    Method::pt2(4)
 }
 
 use ptv2_models::fixtures::{snapshot, ParamSnapshot as Snapshot};

@@ -48,6 +48,7 @@ fn pt2(prompt_len: usize, layers: &str) -> Method {
         reparam_hidden: None,
         layers: LayerSelection::parse(layers).unwrap(),
         init: Default::default(),
+        prefix_dropout: None,
     }
 }
 

@@ -304,15 +304,7 @@ fn pt_and_pt2_logits_equal_pytorch() {
     let head_bias = Tensor::<1>::from_data(TensorData::new(vec![0.05f32, -0.05], [2]), &device);
 
     let cases = [
-        (
-            Method::Pt2 {
-                prompt_len: 4,
-                reparam_hidden: None,
-                layers: Default::default(),
-                init: Default::default(),
-            },
-            "pt2_logits",
-        ),
+        (Method::pt2(4), "pt2_logits"),
         (
             Method::Pt {
                 prompt_len: 3,
@@ -388,12 +380,7 @@ fn tiny_deberta_equals_transformers_and_thudm_prefix() {
         assert_close(&format!("{name} prefix: hidden"), diff);
 
         let p = fixture["prefix_len"].as_u64().unwrap() as usize;
-        let method = Method::Pt2 {
-            prompt_len: p,
-            reparam_hidden: None,
-            layers: Default::default(),
-            init: Default::default(),
-        };
+        let method = Method::pt2(p);
         let init = MethodInit {
             dropout: 0.0,
             init_std: 0.02,

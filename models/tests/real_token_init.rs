@@ -53,6 +53,7 @@ fn a_prefix_from_tokens_is_the_encoders_keys_and_values_of_them() {
         reparam_hidden: None,
         layers: LayerSelection::All,
         init: PromptInit::Text("four words".into()),
+        prefix_dropout: None,
     };
     let head = HeadKind::SequenceClassification { num_labels: 2 };
     let model = TunedModel::new(encoder, &method, &head, &init(), &device);
@@ -90,12 +91,14 @@ fn a_top_layers_prefix_takes_those_layers_activations_and_prompts_take_word_embe
         reparam_hidden: None,
         layers: LayerSelection::Top(1),
         init: PromptInit::Vocab,
+        prefix_dropout: None,
     };
     let all = Method::Pt2 {
         prompt_len: P,
         reparam_hidden: None,
         layers: LayerSelection::All,
         init: PromptInit::Vocab,
+        prefix_dropout: None,
     };
     let head = HeadKind::SequenceClassification { num_labels: 2 };
     let full = TunedModel::new(encoder.clone(), &all, &head, &init(), &device);

@@ -9,6 +9,13 @@ not is added here so the two train the same thing: dropout on the prefix (THUDM'
 head's dropout at the run's rate; PT's sequence head reads the real [CLS] unless the run pools
 the first prompt (PEFT's own choice).
 
+`framework = "peft-native"` (the bundle's `native`) trains the configuration the way PEFT's users
+do instead: transformers' own head init and classifier dropout, PEFT's own prompt, prefix and
+LoRA inits, no prefix dropout, and a `DataLoader(shuffle=True)` drawing batches from every
+training example (`all.*`), each batch cut to its longest example. Only the tokenization, the
+learning rate of each step (ptv2's schedule: linear decay is transformers' own formula) and the
+scoring are ptv2's.
+
 Usage: python replay.py BUNDLE_DIR   (ptv2 runs it; see `ptv2 replay`)
 """
 
@@ -137,12 +144,48 @@ def tuned_model(spec, init):
     with torch.no_grad():
         model.prompt_encoder[model.active_adapter].embedding.weight.copy_(start)
     if spec["method"] == "pt2":
-        with_prefix_dropout(model, spec["dropout"])
+        with_prefix_dropout(model, spec["prefix_dropout"])
         if spec["head"] == "span":
             qa_prefix_with_token_types(model, spec["prompt_len"])
     elif not spec["pool_first_prompt"]:
         pooling_real_cls(model, spec["prompt_len"])
     return model
+
+
+def native_model(spec):
+    """The model as a PEFT user builds it: every init PEFT's or transformers' own."""
+    auto_class, task_type, _ = HEADS[spec["head"]]
+    overrides = {}
+    if spec["backbone_dropout"] is not None:
+        overrides["hidden_dropout_prob"] = spec["backbone_dropout"]
+    config = transformers.AutoConfig.from_pretrained(
+        spec["model_dir"], num_labels=spec["num_labels"], num_hidden_layers=spec["num_layers"], **overrides
+    )
+    model = getattr(transformers, auto_class).from_pretrained(spec["model_dir"], config=config)
+    method = spec["method"]
+    if method == "ft":
+        return model
+    if method == "lora":
+        config = peft.LoraConfig(
+            task_type=task_type, r=spec["lora_rank"], lora_alpha=spec["lora_alpha"], target_modules=spec["lora_modules"]
+        )
+    elif method == "pt2":
+        config = peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
+    else:
+        config = peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
+    return peft.get_peft_model(model, config)
+
+
+def native_batches(spec, train, generator):
+    """One epoch of PEFT's loop: shuffled batches of every training example, each cut to its
+    longest example (right padding), as a collator pads them."""
+    count = train["all.input_ids"].shape[0]
+    loader = torch.utils.data.DataLoader(range(count), batch_size=spec["batch_size"], shuffle=True, generator=generator)
+    for index in loader:
+        length = int(train["all.attention_mask"][index].sum(1).max())
+        batch = {k: train[f"all.{k}"][index][:, :length] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        labels = train["all.labels"][index]
+        yield batch, labels[:, :length] if spec["head"] == "token" else labels
 
 
 def outputs(model, tensors, prefix):
@@ -174,37 +217,54 @@ def evaluate(spec, model, batches):
     return logits
 
 
+def ptv2_batches(spec, train, epoch):
+    """One epoch of ptv2's own batches, as the run drew them."""
+    for s in range(spec["steps_per_epoch"]):
+        prefix = f"e{epoch}.s{s}"
+        batch = {k: train[f"{prefix}.{k}"] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        yield batch, train[f"{prefix}.labels"]
+
+
+def train_epoch(spec, model, params, optimizer, batches, step):
+    """One epoch's steps; returns the mean training loss and the next step."""
+    model.train()
+    total, count = 0.0, 0
+    for batch, labels in batches:
+        loss = loss_of(spec, model(**batch), labels)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        for group in optimizer.param_groups:
+            group["lr"] = spec["learning_rates"][step]
+        optimizer.step()
+        optimizer.zero_grad()
+        total += loss.item()
+        count += 1
+        step += 1
+    assert count == spec["steps_per_epoch"], (count, spec["steps_per_epoch"])
+    return total / count, step
+
+
 def main(bundle):
     bundle = Path(bundle)
     spec = json.loads((bundle / "replay.json").read_text())
     torch.manual_seed(spec["seed"])
     torch.set_num_threads(spec["threads"])
-    init = load_file(bundle / "init.safetensors")
     train = load_file(bundle / "train.safetensors")
     dev = load_file(bundle / "eval.safetensors")
-    model = tuned_model(spec, init)
+    model = native_model(spec) if spec["native"] else tuned_model(spec, load_file(bundle / "init.safetensors"))
+    generator = torch.Generator().manual_seed(spec["seed"])
     params = [p for p in model.parameters() if p.requires_grad]
     print(f"trainable {sum(p.numel() for p in params)} of {sum(p.numel() for p in model.parameters())}", flush=True)
     optimizer = torch.optim.AdamW(params, lr=spec["learning_rates"][0], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     epochs, step = [], 0
     for epoch in range(spec["epochs"]):
         started = time.time()
-        model.train()
-        total = 0.0
-        for s in range(spec["steps_per_epoch"]):
-            loss = loss_of(spec, outputs(model, train, f"e{epoch}.s{s}"), train[f"e{epoch}.s{s}.labels"])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            for group in optimizer.param_groups:
-                group["lr"] = spec["learning_rates"][step]
-            optimizer.step()
-            optimizer.zero_grad()
-            total += loss.item()
-            step += 1
+        batches = native_batches(spec, train, generator) if spec["native"] else ptv2_batches(spec, train, epoch)
+        train_loss, step = train_epoch(spec, model, params, optimizer, batches, step)
         seconds = time.time() - started
         save_file(evaluate(spec, model, dev), bundle / f"epoch{epoch + 1}.safetensors")
-        epochs.append({"train_loss": total / spec["steps_per_epoch"], "seconds": seconds})
-        print(f"epoch {epoch + 1}: train loss {epochs[-1]['train_loss']:.4f} ({seconds:.0f} s)", flush=True)
+        epochs.append({"train_loss": train_loss, "seconds": seconds})
+        print(f"epoch {epoch + 1}: train loss {train_loss:.4f} ({seconds:.0f} s)", flush=True)
     report = {
         "epochs": epochs,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -80,7 +80,7 @@ pub struct RunSettings {
     #[arg(long, value_enum, default_value_t = Batching::Random)]
     #[serde(default, skip_serializing_if = "is_default")]
     pub batching: Batching,
-    /// who trains the run: `ptv2`, or `pytorch` (the same data, batches, init and schedule replayed in PyTorch + transformers + PEFT by tools/reference/replay.py; needs `PTV2_PYTHON`)
+    /// who trains the run: `ptv2`; `pytorch` (the same data, batches, init and schedule replayed in PyTorch + transformers + PEFT by tools/reference/replay.py); or `peft-native` (PEFT's own loop: its inits, its shuffled batches, no prefix dropout; ptv2 tokenizes and scores). Both need `PTV2_PYTHON`
     #[arg(long, value_enum, default_value_t = Framework::Ptv2)]
     #[serde(default, skip_serializing_if = "is_default")]
     pub framework: Framework,
@@ -120,9 +120,28 @@ pub enum Batching {
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Framework {
+    /// ptv2 itself.
     #[default]
     Ptv2,
+    /// The replay: PyTorch + PEFT train ptv2's run, from its start, on its batches.
     Pytorch,
+    /// PEFT's own training loop, as its users write it: PEFT's model and inits, a shuffling
+    /// `DataLoader`, no ptv2 batches (ptv2 tokenizes and scores).
+    #[serde(rename = "peft-native")]
+    PeftNative,
+}
+
+impl Framework {
+    pub const ALL: [Self; 3] = [Self::Ptv2, Self::Pytorch, Self::PeftNative];
+
+    /// Its name in tables and chart legends.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Ptv2 => "ptv2",
+            Self::Pytorch => "PyTorch + PEFT replay",
+            Self::PeftNative => "PEFT's own loop",
+        }
+    }
 }
 
 /// The settings added after runs existed, each with what a config.json without it means: the
@@ -130,7 +149,7 @@ pub enum Framework {
 /// holds that value (its field's `skip_serializing_if`), so that earlier runs keep their ids;
 /// `fill_omitted`, the listings (`away_from_default`) and the id tests read this table.
 #[allow(clippy::type_complexity)]
-const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 10] = [
+const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 11] = [
     ("prompt_pool", || "cls".into()),
     ("subset", || "random".into()),
     // Not the flag's default (random): runs before the change were grouped (see Batching).
@@ -142,6 +161,7 @@ const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 10] = [
     ("backbone_dropout", || serde_json::Value::Null),
     ("missing_pooler", || "cls".into()),
     ("grad_accum", || 1.into()),
+    ("prefix_dropout", || serde_json::Value::Null),
 ];
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -213,6 +233,10 @@ impl RunSettings {
     pub fn resolved(mut self) -> Result<Self> {
         self.check_ranges()?;
         self.tuning = self.method()?.options();
+        // A prefix dropout equal to the run's dropout is what leaving it out means: one run.
+        if self.tuning.prefix_dropout == Some(self.dropout) {
+            self.tuning.prefix_dropout = None;
+        }
         Ok(self)
     }
 
@@ -238,6 +262,7 @@ impl RunSettings {
         for (key, rate) in [
             ("dropout", Some(self.dropout)),
             ("backbone_dropout", self.backbone_dropout),
+            ("prefix_dropout", self.tuning.prefix_dropout),
         ] {
             if let Some(rate) = rate.filter(|r| !(0.0..1.0).contains(r)) {
                 bail!("\"{key}\" must be in [0, 1), found {rate}");
@@ -611,6 +636,37 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("normal:STD (STD > 0)"), "{err}");
+    }
+
+    #[test]
+    fn prefix_dropout_is_its_own_setting() {
+        let (base, plain, _) = grouped_pt2();
+        let with = |extra: &[(&str, &str)]| {
+            RunSettings::from_values(&[base.clone(), values(extra)].concat(), "s.toml")
+        };
+        let off = with(&[("prefix_dropout", "0")]).unwrap();
+        assert_ne!(off.id(), plain.id(), "no prefix dropout is another run");
+        assert_eq!((off.dropout, off.tuning.prefix_dropout), (0.1, Some(0.0)));
+        assert!(off
+            .away_from_default()
+            .contains(&("prefix_dropout", "0.0".to_string())));
+        let err = format!("{:#}", with(&[("prefix_dropout", "1.5")]).unwrap_err());
+        assert!(
+            err.contains("\"prefix_dropout\" must be in [0, 1)"),
+            "{err}"
+        );
+        let ft = |extra: &[(&str, &str)]| {
+            let mut v = values(&[("task", "sst2"), ("method", "ft"), ("lr", "1e-5")]);
+            v.extend(values(extra));
+            RunSettings::from_values(&v, "t").unwrap().id()
+        };
+        assert_eq!(ft(&[("prefix_dropout", "0")]), ft(&[]), "FT has no prefix");
+        let same = with(&[("prefix_dropout", "0.1")]).unwrap();
+        assert_eq!(
+            same.id(),
+            plain.id(),
+            "the run's own dropout is the default"
+        );
     }
 
     #[test]

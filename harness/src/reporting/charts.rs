@@ -3,7 +3,7 @@
 //! bars of the best FT/PT/PT2, score vs trainable parameters (log axis), and score vs model size
 //! when the sweep has several models. Pure functions of the summary rows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -832,72 +832,71 @@ fn scatter_charts(
     Ok(written)
 }
 
-/// One task's configurations trained by ptv2 and replayed in PyTorch + PEFT, side by side:
-/// each configuration (named by the settings that differ between the task's rows) a pair of bars,
-/// mean ± std over seeds, with the majority-class level.
+/// One task's configurations trained by ptv2, replayed in PyTorch + PEFT and trained by PEFT's
+/// own loop, side by side: each configuration (named by the settings that differ between the
+/// task's rows) a group of bars, one per framework it ran in, mean ± std over seeds, with the
+/// majority-class level.
 struct FrameworkBars<'a> {
     title: String,
     metric: String,
-    /// Configuration label, ptv2's row, PyTorch's row.
-    pairs: Vec<(String, Option<&'a SummaryRow>, Option<&'a SummaryRow>)>,
+    sets: Vec<FrameworkSet<'a>>,
 }
+
+/// Bar colours by framework (`Framework::ALL`'s order): ptv2 in PT2's colour, the replay grey,
+/// PEFT's own loop a light grey-blue.
+const FRAMEWORK_COLORS: [RGBColor; 3] = [
+    RGBColor(214, 39, 40),
+    RGBColor(120, 120, 120),
+    RGBColor(120, 160, 200),
+];
 
 impl<'a> Chart for FrameworkBars<'a> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let rows = || self.pairs.iter().flat_map(|(_, a, b)| [a, b]).flatten();
+        let rows = || self.sets.iter().flat_map(|set| set.by).flatten();
         let majority = rows().find_map(|r| r.majority);
         let top = rows()
             .map(|r| r.mean + r.std)
             .chain(majority)
             .fold(0.0, f64::max);
-        let slots = self.pairs.len() as f64;
+        let slots = self.sets.len() as f64;
         let mut chart = frame(root, &self.title)
             .build_cartesian_2d(0.0..slots, 0.0..(top * 1.3).max(0.1))
             .map_err(err)?;
-        let names: Vec<String> = self.pairs.iter().map(|(label, ..)| label.clone()).collect();
+        let names: Vec<String> = self.sets.iter().map(|set| set.label.clone()).collect();
         let label_at = slot_labels(&names);
         let mut mesh = chart.configure_mesh();
         mesh.disable_x_mesh()
-            .x_labels(self.pairs.len() * 2 + 1)
+            .x_labels(self.sets.len() * 2 + 1)
             .x_label_formatter(&label_at)
             .y_desc(format!("best dev {} (mean over seeds ± std)", self.metric))
             .axis_desc_style(("sans-serif", 18));
         draw_mesh(&mut mesh)?;
-        let side = |pytorch: bool| {
-            let at = |(i, pair): (
-                usize,
-                &(String, Option<&'a SummaryRow>, Option<&'a SummaryRow>),
-            )| {
-                let row = if pytorch { pair.2 } else { pair.1 };
-                Some((i as f64 + if pytorch { 0.5 } else { 0.1 }, row?))
-            };
-            self.pairs
+        let present: Vec<usize> = (0..Framework::ALL.len())
+            .filter(|&f| self.sets.iter().any(|set| set.by[f].is_some()))
+            .collect();
+        let width = 0.8 / present.len() as f64;
+        for (place, &f) in present.iter().enumerate() {
+            let bars: Vec<(f64, &SummaryRow)> = self
+                .sets
                 .iter()
                 .enumerate()
-                .filter_map(at)
-                .collect::<Vec<_>>()
-        };
-        let (ours, theirs) = (side(false), side(true));
-        draw_series_bars(
-            &mut chart,
-            (method_color(MethodKind::Pt2), "ptv2"),
-            &ours,
-            0.4,
-            top,
-        )?;
-        let torch = (RGBColor(120, 120, 120), "PyTorch + PEFT replay");
-        draw_series_bars(&mut chart, torch, &theirs, 0.4, top)?;
+                .filter_map(|(i, set)| Some((i as f64 + 0.1 + place as f64 * width, set.by[f]?)))
+                .collect();
+            let series = (FRAMEWORK_COLORS[f], Framework::ALL[f].label());
+            draw_series_bars(&mut chart, series, &bars, width, top)?;
+        }
         draw_majority(&mut chart, (0.0, slots), majority)?;
         draw_legend(&mut chart)
     }
 }
 
-/// The same pairs as `FrameworkBars`, epoch by epoch: each configuration one colour, ptv2's
-/// learning curve solid with dots, PyTorch's dashed (mean over seeds).
+/// The same configurations as `FrameworkBars`, epoch by epoch: each configuration one colour,
+/// ptv2's learning curve solid with dots, the replay's dashed, PEFT's own loop's dotted (mean
+/// over seeds).
 struct FrameworkCurves<'a> {
     title: String,
     metric: String,
-    pairs: Vec<(String, Option<&'a SummaryRow>, Option<&'a SummaryRow>)>,
+    sets: Vec<FrameworkSet<'a>>,
 }
 
 const CONFIGURATION_COLORS: [RGBColor; 4] = [
@@ -909,28 +908,31 @@ const CONFIGURATION_COLORS: [RGBColor; 4] = [
 
 impl Chart for FrameworkCurves<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let rows = || self.pairs.iter().flat_map(|(_, a, b)| [a, b]).flatten();
+        let rows = || self.sets.iter().flat_map(|set| set.by).flatten();
         let epochs = rows().map(|r| r.curve.len()).max().unwrap_or(1) as f64;
         let y = y_range(rows().flat_map(|r| r.curve.iter().copied()));
         let mut chart = epoch_plane(root, &self.title, &self.metric, epochs, y)?;
         let points = |r: &SummaryRow| -> Vec<(f64, f64)> {
             (1..).map(f64::from).zip(r.curve.iter().copied()).collect()
         };
-        for (i, (label, ours, theirs)) in self.pairs.iter().enumerate() {
+        for (i, set) in self.sets.iter().enumerate() {
             let color = CONFIGURATION_COLORS[i % CONFIGURATION_COLORS.len()];
-            if let Some(r) = ours {
-                draw_dotted_line(&mut chart, &points(r), color, &format!("ptv2, {label}"), 3)?;
+            let label = |f: usize| format!("{}, {}", Framework::ALL[f].label(), set.label);
+            if let Some(r) = set.by[0] {
+                draw_dotted_line(&mut chart, &points(r), color, &label(0), 3)?;
             }
-            if let Some(r) = theirs {
+            // The replay in long dashes, PEFT's own loop in short ones.
+            for (f, (dash, gap)) in [(1, (6, 4)), (2, (2, 3))] {
+                let Some(r) = set.by[f] else { continue };
                 let style = color.stroke_width(2);
                 chart
-                    .draw_series(DashedLineSeries::new(points(r), 6, 4, style))
+                    .draw_series(DashedLineSeries::new(points(r), dash, gap, style))
                     .map_err(err)?
-                    .label(format!("PyTorch + PEFT, {label}"))
+                    .label(label(f))
                     .legend(move |(x, y)| {
                         EmptyElement::at((x, y))
-                            + PathElement::new(vec![(0, 0), (7, 0)], style)
-                            + PathElement::new(vec![(12, 0), (20, 0)], style)
+                            + PathElement::new(vec![(0, 0), (dash, 0)], style)
+                            + PathElement::new(vec![(dash + gap, 0), (2 * dash + gap, 0)], style)
                     });
             }
         }
@@ -974,62 +976,77 @@ pub fn varying_settings(row: &SummaryRow, rows: &[&SummaryRow]) -> String {
     }
 }
 
-/// A framework pair per configuration: its label (`label_of(row, rows)`), ptv2's row, PyTorch's,
-/// in the order the configurations first appear.
-pub fn framework_pairs<'a>(
-    rows: &[&'a SummaryRow],
-    label_of: fn(&SummaryRow, &[&SummaryRow]) -> String,
-) -> Vec<(String, Option<&'a SummaryRow>, Option<&'a SummaryRow>)> {
-    let mut pairs: Vec<(String, Option<&SummaryRow>, Option<&SummaryRow>)> = vec![];
-    for r in rows {
-        let label = label_of(r, rows);
-        let i = match pairs.iter().position(|p| p.0 == label) {
-            Some(i) => i,
-            None => {
-                pairs.push((label, None, None));
-                pairs.len() - 1
-            }
-        };
-        match r.settings.framework {
-            Framework::Ptv2 => pairs[i].1 = Some(r),
-            Framework::Pytorch => pairs[i].2 = Some(r),
-        }
-    }
-    // The defaults first, the configurations that change something after them.
-    pairs.sort_by_key(|p| p.0 != "defaults");
-    pairs
+/// One configuration of a task in every framework it ran in.
+#[derive(Clone)]
+pub struct FrameworkSet<'a> {
+    /// The settings that tell it from the task's other configurations (`varying_settings`).
+    pub label: String,
+    /// Its summary row in each framework, in `Framework::ALL`'s order.
+    pub by: [Option<&'a SummaryRow>; 3],
 }
 
-/// `{task}_frameworks` for every task with PyTorch replays in the summary.
+/// The task's rows by configuration, in the order the configurations first appear (the
+/// defaults first).
+pub fn framework_sets<'a>(
+    rows: &[&'a SummaryRow],
+    label_of: fn(&SummaryRow, &[&SummaryRow]) -> String,
+) -> Vec<FrameworkSet<'a>> {
+    let mut sets: Vec<FrameworkSet<'a>> = vec![];
+    for r in rows {
+        let label = label_of(r, rows);
+        let i = match sets.iter().position(|set| set.label == label) {
+            Some(i) => i,
+            None => {
+                sets.push(FrameworkSet {
+                    label,
+                    by: [None; 3],
+                });
+                sets.len() - 1
+            }
+        };
+        let f = Framework::ALL
+            .iter()
+            .position(|&f| f == r.settings.framework)
+            .expect("every framework is in ALL");
+        sets[i].by[f] = Some(r);
+    }
+    sets.sort_by_key(|set| set.label != "defaults");
+    sets
+}
+
+/// The tasks that ran in another framework beside ptv2.
+pub fn tasks_with_other_frameworks(summary: &[SummaryRow]) -> BTreeSet<&str> {
+    summary
+        .iter()
+        .filter(|r| r.settings.framework != Framework::Ptv2)
+        .map(|r| r.settings.task.as_str())
+        .collect()
+}
+
+/// `{task}_frameworks` and `{task}_framework_curves` for every task that ran in another
+/// framework beside ptv2.
 fn framework_charts(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
     let mut written = vec![];
-    let tasks: std::collections::BTreeSet<&str> = summary
-        .iter()
-        .filter(|r| r.settings.framework == Framework::Pytorch)
-        .map(|r| r.settings.task.as_str())
-        .collect();
-    for task in tasks {
+    for task in tasks_with_other_frameworks(summary) {
         let rows: Vec<&SummaryRow> = summary.iter().filter(|r| r.settings.task == task).collect();
-        let (metric, pairs) = (
+        let (metric, sets) = (
             rows[0].metric.clone(),
-            framework_pairs(&rows, varying_settings),
+            framework_sets(&rows, varying_settings),
         );
         // Only where runs recorded per-epoch curves (an empty range would not draw).
         if rows.iter().any(|r| !r.curve.is_empty()) {
             let curves = FrameworkCurves {
-                title: format!("{task}: learning curves, ptv2 (solid) vs PyTorch + PEFT (dashed)"),
+                title: format!("{task}: learning curves by framework (mean over seeds)"),
                 metric: metric.clone(),
-                pairs: pairs.clone(),
+                sets: sets.clone(),
             };
-            written.push(render(
-                &curves,
-                &dir.join(format!("{task}_framework_curves")),
-            )?);
+            let file = dir.join(format!("{task}_framework_curves"));
+            written.push(render(&curves, &file)?);
         }
         let bars = FrameworkBars {
-            title: format!("{task}: ptv2 vs the same runs in PyTorch + PEFT"),
+            title: format!("{task}: ptv2 beside PyTorch + PEFT"),
             metric,
-            pairs,
+            sets,
         };
         written.push(render(&bars, &dir.join(format!("{task}_frameworks")))?);
     }

@@ -13,7 +13,7 @@ use ptv2_models::MethodKind;
 
 use crate::records::run_dir::{PlannedRun, SweepDir};
 use crate::records::settings::Framework;
-use crate::reporting::charts::{framework_pairs, varying_settings};
+use crate::reporting::charts::{framework_sets, tasks_with_other_frameworks, varying_settings};
 
 use crate::reporting::results::{
     best, config_cells, runs_of, summary_markdown, ResultRow, RunRecord, SummaryRow,
@@ -295,36 +295,43 @@ pub struct ReportContext<'a> {
     pub charts: &'a [std::path::PathBuf],
 }
 
-/// ptv2's runs against their PyTorch + PEFT replays, configuration by configuration; empty
-/// when the sweep has no replays.
+/// ptv2's runs beside the same configurations in PyTorch + PEFT — replayed on ptv2's batches
+/// (`pytorch`) and trained by PEFT's own loop (`peft-native`) — configuration by configuration;
+/// empty when the sweep ran ptv2 alone.
 fn framework_markdown(summary: &[SummaryRow]) -> String {
-    let tasks: BTreeSet<&str> = summary
-        .iter()
-        .filter(|r| r.settings.framework == Framework::Pytorch)
-        .map(|r| r.settings.task.as_str())
-        .collect();
+    let tasks = tasks_with_other_frameworks(summary);
     if tasks.is_empty() {
         return String::new();
     }
-    let mut md = String::from("## ptv2 against the same runs in PyTorch + transformers + PEFT\n\n");
-    md.push_str("Each configuration trained by ptv2 and replayed by `tools/reference/replay.py` (`framework = pytorch`: the same training examples, batches, initial weights and learning rates). Best dev epoch, mean ± std over seeds.\n\n");
-    md.push_str("| task | configuration | metric | ptv2 | PyTorch + PEFT | ptv2 − PyTorch (points) |\n|---|---|---|---|---|---|\n");
+    let mut md = String::from(
+        "## ptv2 beside PyTorch + transformers + PEFT
+
+",
+    );
+    md.push_str("The replay (`framework = pytorch`, `tools/reference/replay.py`) trains each ptv2 run again from the same initial weights, on the same batches, at the same learning rates: it tests ptv2's arithmetic. PEFT's own loop (`peft-native`) trains the configuration as PEFT's users do: PEFT's and transformers' inits, no prefix dropout, its own shuffled batches; ptv2 only tokenizes and scores. Best dev epoch, mean ± std over seeds.\n\n");
+    md.push_str("| task | configuration | metric | ptv2 | replay | PEFT's own loop | ptv2 − replay (points) | ptv2 − PEFT's own (points) |\n|---|---|---|---|---|---|---|---|\n");
     let cell = |r: Option<&SummaryRow>| {
         r.map_or("–".to_string(), |r| {
             format!("{:.4} ± {:.4} (n={})", r.mean, r.std, r.n)
         })
     };
+    let gap = |a: Option<&SummaryRow>, b: Option<&SummaryRow>| {
+        a.zip(b)
+            .map_or("–".to_string(), |(a, b)| points(a.mean - b.mean))
+    };
     for task in tasks {
         let rows: Vec<&SummaryRow> = summary.iter().filter(|r| r.settings.task == task).collect();
-        for (label, ours, theirs) in framework_pairs(&rows, varying_settings) {
-            let gap = ours
-                .zip(theirs)
-                .map_or("–".to_string(), |(a, b)| points(a.mean - b.mean));
+        for set in framework_sets(&rows, varying_settings) {
+            let [ours, replay, native] = set.by;
             md.push_str(&format!(
-                "| {task} | {label} | {} | {} | {} | {gap} |\n",
+                "| {task} | {} | {} | {} | {} | {} | {} | {} |\n",
+                set.label,
                 rows[0].metric,
                 cell(ours),
-                cell(theirs)
+                cell(replay),
+                cell(native),
+                gap(ours, replay),
+                gap(ours, native)
             ));
         }
     }
@@ -530,15 +537,18 @@ mod tests {
 
     #[test]
     fn replays_are_compared_with_their_runs_and_left_out_of_the_verdicts() {
-        let replayed = |seed: u64, value: f64, init: Option<&str>| {
+        let other = |framework: Framework, seed: u64, value: f64, init: Option<&str>| {
             let mut r =
                 crate::reporting::results::tests_support::row("sst2", "pt2", 16, seed, value);
-            r.settings.framework = Framework::Pytorch;
+            r.settings.framework = framework;
             if let Some(init) = init {
                 r.settings.tuning.prefix_init = ptv2_models::PromptInit::parse(init).unwrap();
             }
             (r.run_id, r.setting) = (r.settings.id(), r.settings.key());
             r
+        };
+        let replayed = |seed: u64, value: f64, init: Option<&str>| {
+            other(Framework::Pytorch, seed, value, init)
         };
         let ours = |seed: u64, value: f64| {
             crate::reporting::results::tests_support::row("sst2", "pt2", 16, seed, value)
@@ -549,16 +559,17 @@ mod tests {
             replayed(1, 0.79, None),
             replayed(2, 0.81, None),
             replayed(1, 0.70, Some("normal:1")),
+            other(Framework::PeftNative, 1, 0.83, None),
         ];
         let mut summary = summarize(&rows);
         let text = framework_markdown(&summary);
         assert!(
-            text.contains("| sst2 | defaults | accuracy | 0.8100 ± 0.0141 (n=2) | 0.8000 ± 0.0141 (n=2) | 1.00 |"),
+            text.contains("| sst2 | defaults | accuracy | 0.8100 ± 0.0141 (n=2) | 0.8000 ± 0.0141 (n=2) | 0.8300 ± 0.0000 (n=1) | 1.00 | -2.00 |"),
             "{text}"
         );
         assert!(
             text.contains(
-                "| sst2 | prefix_init normal:1 | accuracy | – | 0.7000 ± 0.0000 (n=1) | – |"
+                "| sst2 | prefix_init normal:1 | accuracy | – | 0.7000 ± 0.0000 (n=1) | – | – | – |"
             ),
             "{text}"
         );

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::records::io::{read_tensors, write_safetensors, Floats, RawTensor};
 use crate::records::run_dir::RunDir;
-use crate::records::settings::RunSettings;
+use crate::records::settings::{Framework, RunSettings};
 use crate::records::signals::Interrupted;
 use crate::run::batch_plan::BatchPlan;
 use crate::run::tasks::{Batch, Forward, Predictor, Task};
@@ -57,8 +57,10 @@ pub struct ReplaySpec {
     /// `sequence`, `regression`, `token` or `span`.
     pub head: &'static str,
     pub num_labels: usize,
-    /// On the prefix and before the head, as ptv2 applies it.
+    /// Before the head, as ptv2 applies it.
     pub dropout: f64,
+    /// On the prefix (PT2): the run's `prefix_dropout`, else its dropout.
+    pub prefix_dropout: f64,
     /// The backbone's hidden dropout, where the run sets it (else the model config's).
     pub backbone_dropout: Option<f64>,
     /// LoRA: r, alpha and PEFT's `target_modules` (unused by the other methods).
@@ -66,6 +68,10 @@ pub struct ReplaySpec {
     pub lora_alpha: f64,
     pub lora_modules: Vec<&'static str>,
     pub seed: u64,
+    /// `peft-native`: PEFT's own model, inits and `DataLoader(shuffle=True)` over `all.*`
+    /// (every training unit), batches of `batch_size`; else ptv2's batches `e{epoch}.s{step}.*`.
+    pub native: bool,
+    pub batch_size: usize,
     pub epochs: usize,
     pub steps_per_epoch: usize,
     /// The learning rate of every step, in order (ptv2's schedule, computed once).
@@ -110,10 +116,17 @@ pub fn train_in_pytorch(run: &RunDir, start: ReplayStart) -> Result<(PathBuf, Re
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let model = model.save_checkpoint(&dir.join(INIT_FILE))?;
     let mut train = BTreeMap::new();
-    for epoch in 0..settings.epochs {
-        for (step, chunk) in plan.next_epoch().iter().enumerate() {
-            let batch = task.train_batch(chunk, text, device)?;
-            batch_tensors(&format!("e{epoch}.s{step}"), &batch, &mut train);
+    if settings.framework == Framework::PeftNative {
+        // PEFT's loop draws its own batches: every training unit once, padded to the longest.
+        let every: Vec<usize> = (0..task.train_sizes().len()).collect();
+        let batch = task.train_batch(&every, text, device)?;
+        batch_tensors("all", &batch, &mut train);
+    } else {
+        for epoch in 0..settings.epochs {
+            for (step, chunk) in plan.next_epoch().iter().enumerate() {
+                let batch = task.train_batch(chunk, text, device)?;
+                batch_tensors(&format!("e{epoch}.s{step}"), &batch, &mut train);
+            }
         }
     }
     let eval_model = model.valid();
@@ -163,6 +176,7 @@ impl ReplaySpec {
             head,
             num_labels,
             dropout: settings.dropout,
+            prefix_dropout: tuning.prefix_dropout.unwrap_or(settings.dropout),
             backbone_dropout: settings.backbone_dropout,
             lora_rank: tuning.lora_rank,
             lora_alpha: tuning.lora_alpha,
@@ -173,6 +187,8 @@ impl ReplaySpec {
                 .map(|&t| t.peft_name())
                 .collect(),
             seed: settings.seed,
+            native: settings.framework == Framework::PeftNative,
+            batch_size: settings.batch_size,
             epochs: settings.epochs,
             steps_per_epoch: plan.steps_per_epoch,
             learning_rates: plan.learning_rates,
@@ -219,7 +235,10 @@ pub fn check_supported(settings: &RunSettings, head: &HeadKind) -> Result<()> {
             MethodKind::Ft | MethodKind::Pt | MethodKind::Pt2 | MethodKind::Lora => return Ok(()),
         }
     };
-    bail!("framework pytorch cannot replay {why}")
+    bail!(
+        "framework {} cannot train {why}",
+        serde_json::to_value(settings.framework)?
+    )
 }
 
 /// The head's name in `ReplaySpec` and its number of outputs.
@@ -429,5 +448,44 @@ pub fn remove_tensors(dir: &Path, epochs: usize) {
     files.extend((1..=epochs).map(|e| format!("epoch{e}.safetensors")));
     for file in files {
         let _ = std::fs::remove_file(dir.join(file));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_of(extra: &[(&str, &str)]) -> ReplaySpec {
+        let mut values = vec![("task", "sst2"), ("method", "pt2"), ("lr", "0.01")];
+        values.extend(extra);
+        let values: Vec<(String, String)> = values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let settings = RunSettings::from_values(&values, "t").unwrap();
+        let plan = ReplayPlan {
+            model_dir: "m".into(),
+            num_layers: 2,
+            steps_per_epoch: 1,
+            learning_rates: vec![0.01],
+            eval_batches: 1,
+        };
+        let head = HeadKind::SequenceClassification { num_labels: 2 };
+        ReplaySpec::new(&settings, &head, plan)
+    }
+
+    #[test]
+    fn the_spec_carries_the_prefix_dropout_and_the_framework() {
+        let spec = spec_of(&[]);
+        assert_eq!(
+            (spec.dropout, spec.prefix_dropout, spec.native),
+            (0.1, 0.1, false)
+        );
+        let spec = spec_of(&[("prefix_dropout", "0"), ("framework", "peft-native")]);
+        assert_eq!(
+            (spec.dropout, spec.prefix_dropout, spec.native),
+            (0.1, 0.0, true)
+        );
+        assert_eq!(spec.batch_size, 16);
     }
 }

@@ -329,7 +329,7 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
     std::fs::create_dir_all(&env.out)
         .with_context(|| format!("cannot create {}", env.out.display()))?;
     crate::records::io::write_json(&env.out.join(CONFIG_FILE), settings)?;
-    if settings.framework == Framework::Pytorch {
+    if settings.framework != Framework::Ptv2 {
         return replayed(settings, env, started);
     }
     let (mut run, mut model) = Training::start(settings, env)?;
@@ -373,9 +373,9 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
     Ok(metrics)
 }
 
-/// The run trained by the reference stack (`replay.rs`) from this run's start, batches and
-/// learning rates; each epoch's logits come back and are scored here like ptv2's own. No
-/// checkpoint: the trained weights stay on the PyTorch side.
+/// The run trained by the reference stack (`replay.rs`): from this run's start and batches
+/// (`pytorch`), or PEFT's own way (`peft-native`); each epoch's logits come back and are scored
+/// here like ptv2's own. No checkpoint: the trained weights stay on the PyTorch side.
 fn replayed(settings: &RunSettings, env: &RunEnv, started: Instant) -> Result<RunMetrics> {
     let (mut run, model) = Training::start(settings, env)?;
     run.started = started;

@@ -71,6 +71,10 @@ pub enum Method {
             skip_serializing_if = "PromptInit::is_random"
         )]
         init: PromptInit,
+        /// Dropout on the prefix; `None` takes the run's dropout (THUDM's code), `Some(0.0)`
+        /// none (PEFT).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix_dropout: Option<f64>,
     },
     Lora {
         #[serde(rename = "lora_rank")]
@@ -83,6 +87,17 @@ pub enum Method {
 }
 
 impl Method {
+    /// PT2 with P prompts: a plain prefix on every layer, started as THUDM's code starts it.
+    pub fn pt2(prompt_len: usize) -> Self {
+        Self::Pt2 {
+            prompt_len,
+            reparam_hidden: None,
+            layers: LayerSelection::All,
+            init: PromptInit::Random,
+            prefix_dropout: None,
+        }
+    }
+
     /// The method of these options; options it does not have are ignored.
     pub fn from_options(o: &MethodOptions) -> Result<Self, String> {
         Ok(match o.method {
@@ -101,6 +116,7 @@ impl Method {
                     reparam_hidden: o.reparam_hidden,
                     layers: o.prefix_layers.clone(),
                     init: o.prefix_init.clone(),
+                    prefix_dropout: o.prefix_dropout,
                 }
             }
             MethodKind::Lora => Self::Lora {
@@ -131,11 +147,13 @@ impl Method {
                 reparam_hidden,
                 layers,
                 init,
+                prefix_dropout,
             } => MethodOptions {
                 prompt_len: *prompt_len,
                 reparam_hidden: *reparam_hidden,
                 prefix_layers: layers.clone(),
                 prefix_init: init.clone(),
+                prefix_dropout: *prefix_dropout,
                 ..neutral
             },
             Self::Lora {
@@ -225,6 +243,7 @@ impl Method {
                 reparam_hidden: None,
                 layers: layers.clone(),
                 init: PromptInit::Random,
+                prefix_dropout: None,
             },
             Self::Ft | Self::Lora { .. } => self.clone(),
         }
@@ -459,6 +478,7 @@ fn new_adapter(
             prompt_len,
             reparam_hidden,
             layers,
+            prefix_dropout,
             ..
         } => {
             let config = PrefixEncoderConfig::new(
@@ -469,7 +489,7 @@ fn new_adapter(
             )
             .with_layers(layers.clone())
             .with_reparam_hidden(*reparam_hidden)
-            .with_dropout(init.dropout)
+            .with_dropout(prefix_dropout.unwrap_or(init.dropout))
             .with_init_std(method.init().random_std(init.init_std));
             Some(Adapter::Prefix(match &real_tokens {
                 Some((tokens, frozen)) => {
@@ -699,5 +719,40 @@ impl TunedModel {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EncoderConfig;
+
+    /// The prefix's dropout rate in a PT2 model built with `prefix_dropout` at a run dropout of 0.1.
+    fn prefix_rate(prefix_dropout: Option<f64>) -> f64 {
+        let device = Device::flex();
+        let encoder = Encoder::init(&EncoderConfig::tiny_bert(), false, &device);
+        let method = Method::from_options(&MethodOptions {
+            prompt_len: 2,
+            prefix_dropout,
+            ..MethodOptions::neutral(MethodKind::Pt2)
+        })
+        .unwrap();
+        let head = HeadKind::SequenceClassification { num_labels: 2 };
+        let model = TunedModel::new(encoder, &method, &head, &MethodInit::default(), &device);
+        assert_eq!(
+            model.head.dropout.prob, 0.1,
+            "the head keeps the run's dropout"
+        );
+        match model.adapter {
+            Some(Adapter::Prefix(prefix)) => prefix.dropout.prob,
+            _ => unreachable!("PT2 has a prefix"),
+        }
+    }
+
+    #[test]
+    fn prefix_dropout_sets_the_prefix_alone() {
+        assert_eq!(prefix_rate(None), 0.1, "THUDM's: the run's dropout");
+        assert_eq!(prefix_rate(Some(0.0)), 0.0, "PEFT's: none");
+        assert_eq!(prefix_rate(Some(0.3)), 0.3);
     }
 }

@@ -35,6 +35,10 @@ pub struct MethodOptions {
     /// pt2: how the prefix starts: `random` (N(0, the model's initializer_range), as THUDM's code), `normal:STD` (`normal:1` is PEFT's), `vocab` (the frozen encoder's keys/values of frequent training tokens), `text:WORDS`
     #[arg(long, default_value = "random")]
     pub prefix_init: PromptInit,
+    /// pt2: dropout on the prefix's keys and values, per example [default: the run's dropout, as THUDM's code; `0` as PEFT]
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_dropout: Option<f64>,
     /// pt: where a sequence head reads: `cls` (the real [CLS], as the paper's code) or `first` (the first prompt, as PEFT's BertForSequenceClassification; `import-peft` sets it)
     #[arg(long, default_value = "cls")]
     #[serde(default, skip_serializing_if = "PromptPool::is_cls")]
@@ -79,6 +83,7 @@ impl MethodOptions {
             prefix_layers: LayerSelection::All,
             prompt_init: PromptInit::Random,
             prefix_init: PromptInit::Random,
+            prefix_dropout: None,
             prompt_pool: PromptPool::Cls,
             lora_rank: LORA_RANK,
             lora_alpha: LORA_ALPHA,
