@@ -8,21 +8,34 @@ use ptv2_harness::run::tasks::{glue, ner, qa};
 mod common;
 use common::{data_dir, predict, small_run};
 
-/// A GLUE task's first 16 dev examples through `ptv2 predict` give the run's own dev predictions.
-fn classification_predicts_what_evaluation_predicted(task: &str) {
+/// A small PT2 run of `task` (P = 4) in a temporary dir, and its run dir.
+fn pt2_run(task: &str, max_len: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join(task);
-    small_run(task, "pt2", 4, "64", &run);
+    small_run(task, "pt2", 4, max_len, &run);
+    (dir, run)
+}
+
+/// The first 16 of `examples` as `ptv2 predict` inputs (`input` makes each one's JSON), predicted
+/// by `run`.
+fn predict_first_16<T>(
+    run: &std::path::Path,
+    examples: &[T],
+    input: impl Fn(&T) -> Value,
+) -> Vec<Value> {
+    let inputs: Vec<Value> = examples[..16].iter().map(input).collect();
+    predict(run, &inputs)
+}
+
+/// A GLUE task's first 16 dev examples through `ptv2 predict` give the run's own dev predictions.
+fn classification_predicts_what_evaluation_predicted(task: &str) {
+    let (_dir, run) = pt2_run(task, "64");
     let spec = glue::TASKS.iter().find(|t| t.name == task).unwrap();
     let dev = glue::read_split(spec, &data_dir().join(spec.dev)).unwrap();
-    let inputs: Vec<Value> = dev[..16]
-        .iter()
-        .map(|e| match &e.inputs[0] {
-            (text, Some(pair)) => json!({"text": text, "pair": pair}),
-            (text, None) => json!({"text": text}),
-        })
-        .collect();
-    let outputs = predict(&run, &inputs);
+    let outputs = predict_first_16(&run, &dev, |e| match &e.inputs[0] {
+        (text, Some(pair)) => json!({"text": text, "pair": pair}),
+        (text, None) => json!({"text": text}),
+    });
     let tsv = std::fs::read_to_string(run.join("dev_predictions.tsv")).unwrap();
     let expected: Vec<&str> = tsv
         .lines()
@@ -57,15 +70,9 @@ fn single_sentences_predict_what_evaluation_predicted() {
 
 #[test]
 fn ner_predicts_what_evaluation_predicted() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("wnut17");
-    small_run("wnut17", "pt2", 4, "64", &run);
+    let (_dir, run) = pt2_run("wnut17", "64");
     let sentences = ner::read_conll(&data_dir().join("ner/wnut17/emerging.dev.conll")).unwrap();
-    let inputs: Vec<Value> = sentences[..16]
-        .iter()
-        .map(|s| json!({"tokens": s.words}))
-        .collect();
-    let outputs = predict(&run, &inputs);
+    let outputs = predict_first_16(&run, &sentences, |s| json!({"tokens": s.words}));
     let conll = std::fs::read_to_string(run.join("dev_predictions.conll")).unwrap();
     let expected: Vec<Vec<String>> = conll
         .split("\n\n")
@@ -97,15 +104,13 @@ fn ner_predicts_what_evaluation_predicted() {
 /// Extractive QA (SQuAD v1.1), 128-token windows.
 #[test]
 fn qa_predicts_what_evaluation_predicted() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("squad");
-    small_run("squad", "pt2", 4, "128", &run);
+    let (_dir, run) = pt2_run("squad", "128");
     let dev = qa::read_squad(&data_dir().join("squad/v1.1/dev-v1.1.json")).unwrap();
-    let inputs: Vec<Value> = dev[..16]
-        .iter()
-        .map(|e| json!({"question": e.question, "context": e.context}))
-        .collect();
-    let outputs = predict(&run, &inputs);
+    let outputs = predict_first_16(
+        &run,
+        &dev,
+        |e| json!({"question": e.question, "context": e.context}),
+    );
     let by_id: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("dev_predictions.json")).unwrap())
             .unwrap();

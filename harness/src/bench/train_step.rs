@@ -32,13 +32,18 @@ use crate::run::optim::{adamw, clip_global_norm};
 /// What to measure (every model × method × length) and where the tables go.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
+    /// Embedded names or dirs, `tiny` (a random 2-layer BERT) or `config:PATH` (random weights).
     pub models: Vec<String>,
     pub methods: Vec<MethodKind>,
+    /// Tokens per example; every example of a batch has them all.
     pub seq_lens: Vec<usize>,
     pub batch_size: usize,
+    /// P of PT and PT2.
     pub prompt_len: usize,
+    /// Steps run before the measured ones, and the measured ones (their median is reported).
     pub warmup: usize,
     pub steps: usize,
+    /// Where bench.csv, bench.md and the chart go.
     pub out: PathBuf,
     /// The `--device` name, and where embedded models are fetched to.
     pub device: String,

@@ -149,6 +149,11 @@ fn field<'a>(row: &'a Value, key: &str, at: &str) -> Result<&'a str> {
         .with_context(|| format!("{at}: expected a string field \"{key}\""))
 }
 
+/// The list under `key`; `missing` says what is wrong where it is not one.
+fn list<'a>(row: &'a Value, key: &str, missing: impl FnOnce() -> String) -> Result<&'a Vec<Value>> {
+    row.get(key).and_then(Value::as_array).with_context(missing)
+}
+
 /// A label as the task's class index: bools, label strings or ints, by task.
 fn label(row: &Value, labels: &[&str], at: &str) -> Result<Label> {
     let value = row
@@ -272,16 +277,14 @@ fn multirc_examples(row: &Value, id: &str, at: &str, labels: &[&str]) -> Result<
         .get("passage")
         .with_context(|| format!("{at}: no \"passage\" object"))?;
     let paragraph = field(passage, "text", at)?;
-    let questions = passage
-        .get("questions")
-        .and_then(Value::as_array)
-        .with_context(|| format!("{at}: no passage.questions list"))?;
+    let questions = list(passage, "questions", || {
+        format!("{at}: no passage.questions list")
+    })?;
     for (q, question) in questions.iter().enumerate() {
         let q_text = field(question, "question", at)?;
-        let answers = question
-            .get("answers")
-            .and_then(Value::as_array)
-            .with_context(|| format!("{at}: question {q} has no answers list"))?;
+        let answers = list(question, "answers", || {
+            format!("{at}: question {q} has no answers list")
+        })?;
         for (a, answer) in answers.iter().enumerate() {
             let pair = format!("{q_text} {}", field(answer, "text", at)?);
             examples.push(TextExample::single(
