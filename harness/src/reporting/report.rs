@@ -308,7 +308,7 @@ fn framework_markdown(summary: &[SummaryRow]) -> String {
 
 ",
     );
-    md.push_str("The replay (`framework = pytorch`, `tools/reference/replay.py`) trains each ptv2 run again from the same initial weights, on the same batches, at the same learning rates: it tests ptv2's arithmetic. PEFT's own loop (`peft-native`) trains the configuration as PEFT's users do: PEFT's and transformers' inits, no prefix dropout, its own shuffled batches; ptv2 only tokenizes and scores. Best dev epoch, mean ± std over seeds.\n\n");
+    md.push_str("The replay (`framework = pytorch`, `tools/reference/replay.py`) trains each ptv2 run again from the same initial weights, on the same batches, at the same learning rates: it tests ptv2's arithmetic. PEFT's own loop (`peft-native`) trains the configuration as PEFT's users do: PEFT's and transformers' inits, no prefix dropout, its own shuffled batches; ptv2 only tokenizes and scores; where a task ran it in one configuration, every ptv2 configuration is measured against it. Best dev epoch, mean ± std over seeds.\n\n");
     md.push_str("| task | configuration | metric | ptv2 | replay | PEFT's own loop | ptv2 − replay (points) | ptv2 − PEFT's own (points) |\n|---|---|---|---|---|---|---|---|\n");
     let cell = |r: Option<&SummaryRow>| {
         r.map_or("–".to_string(), |r| {
@@ -321,7 +321,12 @@ fn framework_markdown(summary: &[SummaryRow]) -> String {
     };
     for task in tasks {
         let rows: Vec<&SummaryRow> = summary.iter().filter(|r| r.settings.task == task).collect();
-        for set in framework_sets(&rows, varying_settings) {
+        let sets = framework_sets(&rows, varying_settings);
+        // PEFT's own loop follows none of ptv2's prefix, init or batching settings: where the
+        // task ran it in one configuration, every ptv2 configuration is measured against it.
+        let natives: Vec<&SummaryRow> = sets.iter().filter_map(|set| set.by[2]).collect();
+        let only_native = (natives.len() == 1).then(|| natives[0]);
+        for set in sets {
             let [ours, replay, native] = set.by;
             md.push_str(&format!(
                 "| {task} | {} | {} | {} | {} | {} | {} | {} |\n",
@@ -331,7 +336,7 @@ fn framework_markdown(summary: &[SummaryRow]) -> String {
                 cell(replay),
                 cell(native),
                 gap(ours, replay),
-                gap(ours, native)
+                gap(ours, native.or(only_native))
             ));
         }
     }
@@ -559,6 +564,7 @@ mod tests {
             replayed(1, 0.79, None),
             replayed(2, 0.81, None),
             replayed(1, 0.70, Some("normal:1")),
+            other(Framework::Ptv2, 1, 0.78, Some("normal:1")),
             other(Framework::PeftNative, 1, 0.83, None),
         ];
         let mut summary = summarize(&rows);
@@ -569,9 +575,9 @@ mod tests {
         );
         assert!(
             text.contains(
-                "| sst2 | prefix_init normal:1 | accuracy | – | 0.7000 ± 0.0000 (n=1) | – | – | – |"
+                "| sst2 | prefix_init normal:1 | accuracy | 0.7800 ± 0.0000 (n=1) | 0.7000 ± 0.0000 (n=1) | – | 8.00 | -5.00 |"
             ),
-            "{text}"
+            "PEFT's own loop, run in one configuration, measures every ptv2 configuration: {text}"
         );
         assert_eq!(framework_markdown(&summary_of(&[("pt2", 0.8)])), "");
         let dir = tempfile::tempdir().unwrap();
