@@ -26,7 +26,7 @@ fn env(out: std::path::PathBuf, device: &str) -> RunEnv {
 fn a_wgpu_run_trains_and_its_checkpoint_scores_the_same_on_the_cpu() {
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../models/tests/fixtures/tiny_deberta_v2");
-    let values: Vec<(String, String)> = [
+    let values = [
         ("model", model.to_str().unwrap()),
         ("task", "sst2"),
         ("method", "pt2"),
@@ -38,10 +38,7 @@ fn a_wgpu_run_trains_and_its_checkpoint_scores_the_same_on_the_cpu() {
         ("max_train", "32"),
         ("max_eval", "32"),
         ("max_len", "32"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    ];
     let settings = RunSettings::from_values(&values, "test").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let metrics = train(&settings, &env(dir.path().to_path_buf(), "wgpu")).unwrap();

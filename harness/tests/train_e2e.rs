@@ -15,7 +15,7 @@ use common::data_dir;
 
 fn config(task: &str, method: &str) -> RunSettings {
     let lr = if method == "ft" { "5e-5" } else { "1e-2" };
-    let values: Vec<(String, String)> = [
+    let values = [
         ("task", task),
         ("method", method),
         ("prompt_len", "8"),
@@ -26,10 +26,7 @@ fn config(task: &str, method: &str) -> RunSettings {
         ("max_train", "24"),
         ("max_eval", "16"),
         ("max_len", "64"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    ];
     RunSettings::from_values(&values, "test").unwrap()
 }
 

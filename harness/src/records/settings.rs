@@ -201,9 +201,9 @@ impl RunSettings {
 
     /// Settings from `key = value` text pairs (a sweep's resolved keys, an old config.json),
     /// parsed and defaulted exactly as `ptv2 train`'s flags are. Errors name `at` and the key.
-    pub fn from_values(values: &[(String, String)], at: &str) -> Result<Self> {
+    pub fn from_values<K: AsRef<str>, V: AsRef<str>>(values: &[(K, V)], at: &str) -> Result<Self> {
         let command = SettingsCommand::command();
-        for (key, _) in values {
+        for key in values.iter().map(|(k, _)| k.as_ref()) {
             if !command.get_arguments().any(|a| a.get_id() == key) {
                 bail!(
                     "{at}: unknown key \"{key}\" (expected one of: {})",
@@ -212,14 +212,16 @@ impl RunSettings {
             }
         }
         for arg in command.get_arguments().filter(|a| a.is_required_set()) {
-            if !values.iter().any(|(k, _)| k == arg.get_id()) {
+            if !values.iter().any(|(k, _)| arg.get_id() == k.as_ref()) {
                 bail!(
                     "{at}: no value for \"{}\" (set it in [fixed] or [grid])",
                     arg.get_id()
                 );
             }
         }
-        let argv = values.iter().map(|(k, v)| format!("{}={v}", flag(k)));
+        let argv = values
+            .iter()
+            .map(|(k, v)| format!("{}={}", flag(k.as_ref()), v.as_ref()));
         let matches = command
             .try_get_matches_from(argv)
             .map_err(|e| clap_error(&e, at))?;

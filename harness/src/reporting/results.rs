@@ -479,7 +479,7 @@ pub(crate) mod tests_support {
 
     /// A finished run's main-metric row, for tests.
     pub(crate) fn row(task: &str, method: &str, p: usize, seed: u64, value: f64) -> ResultRow {
-        let values: Vec<(String, String)> = [
+        let values = [
             ("model", "m".to_string()),
             ("task", task.into()),
             ("method", method.into()),
@@ -488,10 +488,7 @@ pub(crate) mod tests_support {
             ("epochs", "1".into()),
             ("batch_size", "8".into()),
             ("seed", seed.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        ];
         let settings = RunSettings::from_values(&values, "test").unwrap();
         ResultRow {
             run_id: settings.id(),

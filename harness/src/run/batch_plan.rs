@@ -66,17 +66,14 @@ mod tests {
     use super::*;
 
     fn settings(seed: &str) -> RunSettings {
-        let values: Vec<(String, String)> = [
+        let values = [
             ("task", "sst2"),
             ("method", "pt2"),
             ("lr", "0.01"),
             ("epochs", "3"),
             ("batch_size", "4"),
             ("seed", seed),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        ];
         RunSettings::from_values(&values, "t").unwrap()
     }
 

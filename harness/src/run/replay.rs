@@ -458,10 +458,6 @@ mod tests {
     fn spec_of(extra: &[(&str, &str)]) -> ReplaySpec {
         let mut values = vec![("task", "sst2"), ("method", "pt2"), ("lr", "0.01")];
         values.extend(extra);
-        let values: Vec<(String, String)> = values
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         let settings = RunSettings::from_values(&values, "t").unwrap();
         let plan = ReplayPlan {
             model_dir: "m".into(),

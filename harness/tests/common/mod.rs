@@ -20,7 +20,7 @@ pub fn data_dir() -> PathBuf {
 #[allow(dead_code)]
 pub fn small_run(task: &str, method: &str, prompt_len: usize, max_len: &str, out: &Path) {
     let prompt_len = prompt_len.to_string();
-    let values: Vec<(String, String)> = [
+    let values = [
         ("model", "minilm-l6@2"),
         ("task", task),
         ("method", method),
@@ -31,10 +31,7 @@ pub fn small_run(task: &str, method: &str, prompt_len: usize, max_len: &str, out
         ("max_train", "32"),
         ("max_eval", "16"),
         ("max_len", max_len),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    ];
     let settings = RunSettings::from_values(&values, "test").unwrap();
     let env = RunEnv {
         cache: ptv2_models::hub::default_cache_dir(),
