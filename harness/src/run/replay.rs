@@ -93,7 +93,8 @@ pub struct ReplayStart<'a> {
 }
 
 /// Train the run in PyTorch + PEFT: the same start (saved), the same batches and learning
-/// rates, the dev batches recorded as ptv2's evaluation forms them. Returns the bundle's dir and
+/// rates (`peft-native`: every training example, PEFT's own start), the dev batches recorded as
+/// ptv2's evaluation forms them. Returns the bundle's dir and
 /// Python's report; `ReplayedLogits::read` reads each epoch's logits from that dir.
 pub fn train_in_pytorch(run: &RunDir, start: ReplayStart) -> Result<(PathBuf, ReplayReport)> {
     let ReplayStart {
@@ -108,15 +109,21 @@ pub fn train_in_pytorch(run: &RunDir, start: ReplayStart) -> Result<(PathBuf, Re
     let head = task.head();
     check_supported(settings, &head)?;
     if model.encoder.family() == ModelFamily::DebertaV2 {
-        bail!("framework pytorch cannot replay a DeBERTa run (the replay builds BERT and RoBERTa; PEFT's prefix tuning cannot run on DebertaV2Model)");
+        bail!("framework {} cannot train a DeBERTa run (the replay builds BERT and RoBERTa; PEFT's prefix tuning cannot run on DebertaV2Model)", framework_name(settings));
     }
     let dir = run.file(REPLAY_DIR);
     // A replay does not resume: an interrupted one starts over from a new bundle.
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let model = model.save_checkpoint(&dir.join(INIT_FILE))?;
+    let native = settings.framework == Framework::PeftNative;
+    // PEFT's own loop starts from its own weights: only the replay needs ptv2's start.
+    let model = if native {
+        model
+    } else {
+        model.save_checkpoint(&dir.join(INIT_FILE))?
+    };
     let mut train = BTreeMap::new();
-    if settings.framework == Framework::PeftNative {
+    if native {
         // PEFT's loop draws its own batches: every training unit once, padded to the longest.
         let every: Vec<usize> = (0..task.train_sizes().len()).collect();
         let batch = task.train_batch(&every, text, device)?;
@@ -235,10 +242,14 @@ pub fn check_supported(settings: &RunSettings, head: &HeadKind) -> Result<()> {
             MethodKind::Ft | MethodKind::Pt | MethodKind::Pt2 | MethodKind::Lora => return Ok(()),
         }
     };
-    bail!(
-        "framework {} cannot train {why}",
-        serde_json::to_value(settings.framework)?
-    )
+    bail!("framework {} cannot train {why}", framework_name(settings))
+}
+
+/// The run's framework as its flag and sweep value spell it (`pytorch`, `peft-native`).
+fn framework_name(settings: &RunSettings) -> String {
+    use clap::ValueEnum;
+    let value = settings.framework.to_possible_value();
+    value.map_or_else(String::new, |v| v.get_name().to_string())
 }
 
 /// The head's name in `ReplaySpec` and its number of outputs.
@@ -483,5 +494,25 @@ mod tests {
             (0.1, 0.0, true)
         );
         assert_eq!(spec.batch_size, 16);
+    }
+
+    #[test]
+    fn a_refusal_names_the_framework_as_its_flag_spells_it() {
+        let settings = RunSettings::from_values(
+            &[
+                ("task", "copa"),
+                ("method", "pt2"),
+                ("lr", "0.01"),
+                ("framework", "peft-native"),
+            ],
+            "t",
+        )
+        .unwrap();
+        let head = HeadKind::MultipleChoice { num_choices: 2 };
+        let err = check_supported(&settings, &head).unwrap_err().to_string();
+        assert!(
+            err.starts_with("framework peft-native cannot train multiple choice"),
+            "{err}"
+        );
     }
 }
