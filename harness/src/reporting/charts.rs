@@ -842,13 +842,15 @@ struct FrameworkBars<'a> {
     sets: Vec<FrameworkSet<'a>>,
 }
 
-/// Bar colours by framework (`Framework::ALL`'s order): ptv2 in PT2's colour, the replay grey,
-/// PEFT's own loop a light grey-blue.
-const FRAMEWORK_COLORS: [RGBColor; 3] = [
-    RGBColor(214, 39, 40),
-    RGBColor(120, 120, 120),
-    RGBColor(120, 160, 200),
-];
+/// A framework's bar colour: ptv2 in PT2's colour, the replay grey, PEFT's own loop a light
+/// grey-blue.
+fn framework_color(framework: Framework) -> RGBColor {
+    match framework {
+        Framework::Ptv2 => method_color(MethodKind::Pt2),
+        Framework::Pytorch => RGBColor(120, 120, 120),
+        Framework::PeftNative => RGBColor(120, 160, 200),
+    }
+}
 
 impl<'a> Chart for FrameworkBars<'a> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
@@ -882,7 +884,8 @@ impl<'a> Chart for FrameworkBars<'a> {
                 .enumerate()
                 .filter_map(|(i, set)| Some((i as f64 + 0.1 + place as f64 * width, set.by[f]?)))
                 .collect();
-            let series = (FRAMEWORK_COLORS[f], Framework::ALL[f].label());
+            let framework = Framework::ALL[f];
+            let series = (framework_color(framework), framework.label());
             draw_series_bars(&mut chart, series, &bars, width, top)?;
         }
         draw_majority(&mut chart, (0.0, slots), majority)?;

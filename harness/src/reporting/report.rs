@@ -303,11 +303,7 @@ fn framework_markdown(summary: &[SummaryRow]) -> String {
     if tasks.is_empty() {
         return String::new();
     }
-    let mut md = String::from(
-        "## ptv2 beside PyTorch + transformers + PEFT
-
-",
-    );
+    let mut md = String::from("## ptv2 beside PyTorch + transformers + PEFT\n\n");
     md.push_str("The replay (`framework = pytorch`, `tools/reference/replay.py`) trains each ptv2 run again from the same initial weights, on the same batches, at the same learning rates: it tests ptv2's arithmetic. PEFT's own loop (`peft-native`) trains the configuration as PEFT's users do: PEFT's and transformers' inits, no prefix dropout, its own shuffled batches; ptv2 only tokenizes and scores; where a task ran it in one configuration, every ptv2 configuration is measured against it. Best dev epoch, mean ± std over seeds.\n\n");
     md.push_str("| task | configuration | metric | ptv2 | replay | PEFT's own loop | ptv2 − replay (points) | ptv2 − PEFT's own (points) |\n|---|---|---|---|---|---|---|---|\n");
     let cell = |r: Option<&SummaryRow>| {
