@@ -40,20 +40,22 @@ HEADS = {
 }
 
 
-def base_model(spec, init):
-    """The pretrained model with its first num_layers layers and ptv2's initial head."""
-    auto_class, _, head_name = HEADS[spec["head"]]
-    overrides = {}
+def pretrained(spec, **config):
+    """The pretrained model with its first num_layers layers, a new head of the run's size, and
+    the run's backbone dropout where it sets one; `config` overrides more of the model's config."""
+    auto_class, _, _ = HEADS[spec["head"]]
     if spec["backbone_dropout"] is not None:
-        overrides["hidden_dropout_prob"] = spec["backbone_dropout"]
+        config["hidden_dropout_prob"] = spec["backbone_dropout"]
     config = transformers.AutoConfig.from_pretrained(
-        spec["model_dir"],
-        num_labels=spec["num_labels"],
-        num_hidden_layers=spec["num_layers"],
-        classifier_dropout=spec["dropout"],
-        **overrides,
+        spec["model_dir"], num_labels=spec["num_labels"], num_hidden_layers=spec["num_layers"], **config
     )
-    model = getattr(transformers, auto_class).from_pretrained(spec["model_dir"], config=config)
+    return getattr(transformers, auto_class).from_pretrained(spec["model_dir"], config=config)
+
+
+def base_model(spec, init):
+    """The pretrained model with ptv2's initial head and the run's head dropout."""
+    _, _, head_name = HEADS[spec["head"]]
+    model = pretrained(spec, classifier_dropout=spec["dropout"])
     head = getattr(model, head_name)
     with torch.no_grad():
         # burn's Linear weight is [in, out], torch's [out, in].
@@ -154,14 +156,8 @@ def tuned_model(spec, init):
 
 def native_model(spec):
     """The model as a PEFT user builds it: every init PEFT's or transformers' own."""
-    auto_class, task_type, _ = HEADS[spec["head"]]
-    overrides = {}
-    if spec["backbone_dropout"] is not None:
-        overrides["hidden_dropout_prob"] = spec["backbone_dropout"]
-    config = transformers.AutoConfig.from_pretrained(
-        spec["model_dir"], num_labels=spec["num_labels"], num_hidden_layers=spec["num_layers"], **overrides
-    )
-    model = getattr(transformers, auto_class).from_pretrained(spec["model_dir"], config=config)
+    _, task_type, _ = HEADS[spec["head"]]
+    model = pretrained(spec)
     method = spec["method"]
     if method == "ft":
         return model
@@ -183,14 +179,18 @@ def native_batches(spec, train, generator):
     loader = torch.utils.data.DataLoader(range(count), batch_size=spec["batch_size"], shuffle=True, generator=generator)
     for index in loader:
         length = int(train["all.attention_mask"][index].sum(1).max())
-        batch = {k: train[f"all.{k}"][index][:, :length] for k in ("input_ids", "attention_mask", "token_type_ids")}
+        batch = {k: v[index][:, :length] for k, v in inputs_of(train, "all").items()}
         labels = train["all.labels"][index]
         yield batch, labels[:, :length] if spec["head"] == "token" else labels
 
 
+def inputs_of(tensors, prefix):
+    """A batch's model inputs, `{prefix}.input_ids` and its siblings in the bundle."""
+    return {k: tensors[f"{prefix}.{k}"] for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
 def outputs(model, tensors, prefix):
-    inputs = {k: tensors[f"{prefix}.{k}"] for k in ("input_ids", "attention_mask", "token_type_ids")}
-    return model(**inputs)
+    return model(**inputs_of(tensors, prefix))
 
 
 def loss_of(spec, out, labels):
@@ -221,8 +221,7 @@ def ptv2_batches(spec, train, epoch):
     """One epoch of ptv2's own batches, as the run drew them."""
     for s in range(spec["steps_per_epoch"]):
         prefix = f"e{epoch}.s{s}"
-        batch = {k: train[f"{prefix}.{k}"] for k in ("input_ids", "attention_mask", "token_type_ids")}
-        yield batch, train[f"{prefix}.labels"]
+        yield inputs_of(train, prefix), train[f"{prefix}.labels"]
 
 
 def train_epoch(spec, model, params, optimizer, batches, step):
