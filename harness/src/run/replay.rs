@@ -122,31 +122,8 @@ pub fn train_in_pytorch(run: &RunDir, start: ReplayStart) -> Result<(PathBuf, Re
     } else {
         model.save_checkpoint(&dir.join(INIT_FILE))?
     };
-    let mut train = BTreeMap::new();
-    if native {
-        // PEFT's loop draws its own batches: every training unit once, padded to the longest.
-        let every: Vec<usize> = (0..task.train_sizes().len()).collect();
-        let batch = task.train_batch(&every, text, device)?;
-        batch_tensors("all", &batch, &mut train);
-    } else {
-        for epoch in 0..settings.epochs {
-            for (step, chunk) in plan.next_epoch().iter().enumerate() {
-                let batch = task.train_batch(chunk, text, device)?;
-                batch_tensors(&format!("e{epoch}.s{step}"), &batch, &mut train);
-            }
-        }
-    }
-    let eval_model = model.valid();
-    let recorder = Recorder {
-        model: &eval_model,
-        inputs: Default::default(),
-    };
-    task.evaluate(&Predictor {
-        model: &recorder,
-        text,
-        device,
-    })?;
-    let eval_inputs = recorder.inputs.into_inner().unwrap();
+    let train = train_batches(native, settings.epochs, task, text, plan, device)?;
+    let eval_inputs = dev_batches(&model, task, text, device)?;
     let replay_plan = ReplayPlan {
         model_dir,
         num_layers: model.encoder.num_layers(),
@@ -159,6 +136,52 @@ pub fn train_in_pytorch(run: &RunDir, start: ReplayStart) -> Result<(PathBuf, Re
     drop(train);
     let report = run_python(&dir)?;
     Ok((dir, report))
+}
+
+/// The training batches Python gets: ptv2's, epoch by epoch (a replay), or every training unit
+/// once, padded to the longest (PEFT's own loop draws its own batches from them).
+fn train_batches(
+    native: bool,
+    epochs: usize,
+    task: &dyn Task,
+    text: &TextEncoder,
+    plan: &mut BatchPlan,
+    device: &Device,
+) -> Result<BTreeMap<String, RawTensor>> {
+    let mut train = BTreeMap::new();
+    if native {
+        let every: Vec<usize> = (0..task.train_sizes().len()).collect();
+        let batch = task.train_batch(&every, text, device)?;
+        batch_tensors("all", &batch, &mut train);
+        return Ok(train);
+    }
+    for epoch in 0..epochs {
+        for (step, chunk) in plan.next_epoch().iter().enumerate() {
+            let batch = task.train_batch(chunk, text, device)?;
+            batch_tensors(&format!("e{epoch}.s{step}"), &batch, &mut train);
+        }
+    }
+    Ok(train)
+}
+
+/// The dev batches exactly as ptv2's evaluation forms them, recorded by running it once.
+fn dev_batches(
+    model: &TunedModel,
+    task: &dyn Task,
+    text: &TextEncoder,
+    device: &Device,
+) -> Result<Vec<EncoderInput>> {
+    let eval_model = model.valid();
+    let recorder = Recorder {
+        model: &eval_model,
+        inputs: Default::default(),
+    };
+    task.evaluate(&Predictor {
+        model: &recorder,
+        text,
+        device,
+    })?;
+    Ok(recorder.inputs.into_inner().unwrap())
 }
 
 /// What a run's schedule and data are, as the trainer gets them besides its settings.
