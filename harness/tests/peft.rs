@@ -70,7 +70,13 @@ fn imported_prefix_predicts_peft_logits_and_exports_what_peft_saved() {
     let dir = tempfile::tempdir().unwrap();
     let expected = expected();
     let inputs: Vec<Value> = expected["pairs"].as_array().unwrap().clone();
-    for kind in ["prefix_seq_cls", "prompt_seq_cls", "lora_seq_cls"] {
+    for kind in [
+        "prefix_seq_cls",
+        "prompt_seq_cls",
+        "ptuning_lstm_seq_cls",
+        "ptuning_mlp_seq_cls",
+        "lora_seq_cls",
+    ] {
         let adapter = fixtures().join(kind);
         let run = dir.path().join(format!("{kind}-run"));
         let (ok, stderr) = import(&adapter, "rte", &run);
@@ -102,24 +108,28 @@ fn imported_prefix_predicts_peft_logits_and_exports_what_peft_saved() {
             read_tensors(&adapter.join(ADAPTER_WEIGHTS)).unwrap(),
             "{kind}: exported tensors"
         );
-        let (ours, peft) = (config(&exported), config(&adapter));
-        for (key, value) in peft.as_object().unwrap() {
-            if key == "target_modules" {
-                // PEFT keeps them as a set: any order.
-                let sorted = |v: &Value| {
-                    let mut names: Vec<String> = v
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|m| m.to_string())
-                        .collect();
-                    names.sort();
-                    names
-                };
-                assert_eq!(sorted(&ours[key]), sorted(value), "{kind}: target_modules");
-            } else if key != "base_model_name_or_path" {
-                assert_eq!(&ours[key], value, "{kind}: adapter_config.json \"{key}\"");
-            }
+        assert_same_config(kind, &config(&exported), &config(&adapter));
+    }
+}
+
+/// An exported adapter_config.json says what PEFT's says, key by key.
+fn assert_same_config(kind: &str, ours: &Value, peft: &Value) {
+    for (key, value) in peft.as_object().unwrap() {
+        if key == "target_modules" {
+            // PEFT keeps them as a set: any order.
+            let sorted = |v: &Value| {
+                let mut names: Vec<String> = v
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.to_string())
+                    .collect();
+                names.sort();
+                names
+            };
+            assert_eq!(sorted(&ours[key]), sorted(value), "{kind}: target_modules");
+        } else if key != "base_model_name_or_path" {
+            assert_eq!(&ours[key], value, "{kind}: adapter_config.json \"{key}\"");
         }
     }
 }

@@ -77,6 +77,13 @@ fn a_replay_without_dropout_matches_the_ptv2_run() {
     let cases = [
         ("sst2", "pt2", "1e-2", "64"),
         ("sst2", "pt", "3e-2", "64"),
+        ("sst2", "ptuning", "1e-2", "64"),
+        (
+            "sst2",
+            "ptuning --ptuning-encoder mlp --reparam-hidden 16",
+            "1e-2",
+            "64",
+        ),
         ("rte", "ft", "1e-4", "128"),
         ("sst2", "lora", "1e-3", "64"),
         ("wnut17", "lora", "1e-3", "64"),
@@ -88,22 +95,25 @@ fn a_replay_without_dropout_matches_the_ptv2_run() {
     }
 }
 
-/// Train one case in ptv2, replay it, and compare the two runs epoch by epoch.
+/// Train one case in ptv2, replay it, and compare the two runs epoch by epoch. `method` is the
+/// method's name and any of its flags.
 fn train_and_replay(
     (task, method, lr, max_len): (&str, &str, &str, &str),
     model: &str,
     tmp: &Path,
     python: &str,
 ) {
-    let ours = tmp.join(format!("{task}-{method}"));
-    let replay = tmp.join(format!("{task}-{method}-pytorch"));
+    let name = method.replace(' ', "");
+    let ours = tmp.join(format!("{task}-{name}"));
+    let replay = tmp.join(format!("{task}-{name}-pytorch"));
     #[rustfmt::skip]
-    let train = [
-        "train", "--model", model, "--task", task, "--method", method, "--prompt-len", "4",
+    let mut train = vec![
+        "train", "--model", model, "--task", task, "--prompt-len", "4",
         "--lr", lr, "--epochs", "2", "--batch-size", "8", "--max-train", "48",
         "--max-eval", "32", "--max-len", max_len, "--dropout", "0",
-        "--out", ours.to_str().unwrap(),
+        "--out", ours.to_str().unwrap(), "--method",
     ];
+    train.extend(method.split_whitespace());
     ptv2(&train, python);
     ptv2(
         &[

@@ -327,7 +327,7 @@ fn pt_and_pt2_logits_equal_pytorch() {
                 prompt.embedding = Param::from_tensor(formula(3, hidden, seed, &device));
                 Some(Adapter::Prompt(prompt))
             }
-            None => None,
+            _ => unreachable!("only PT2 and PT cases"),
         };
         tuned.head.classifier.weight = Param::from_tensor(head_weight.clone());
         tuned.head.classifier.bias = Some(Param::from_tensor(head_bias.clone()));

@@ -4,10 +4,12 @@ Run once (needs torch, transformers==4.46.3, peft==0.11.1, tokenizers<0.21):
     python tools/reference/make_peft_fixtures.py --minilm ~/.cache/ptv2/models/minilm-l6 \
         --out harness/tests/fixtures/peft
 
-For PREFIX_TUNING, PROMPT_TUNING and LORA on MiniLM-L6 (BertForSequenceClassification, 2 labels,
+For PREFIX_TUNING (plain and with prefix_projection), PROMPT_TUNING, P_TUNING (LSTM and MLP prompt
+encoders) and LORA on MiniLM-L6 (BertForSequenceClassification, 2 labels,
 the classifier in `modules_to_save`), with seeded random prefix/prompt/LoRA factors (B too, which
-PEFT starts at zero) and classifier values large enough to move the logits, writes:
-  prefix_seq_cls/, prompt_seq_cls/,
+PEFT starts at zero; a prompt encoder's or projection's own weights as PEFT starts them) and classifier values large enough to move the logits, writes:
+  prefix_seq_cls/, prefix_projection_seq_cls/, prompt_seq_cls/,
+  ptuning_lstm_seq_cls/, ptuning_mlp_seq_cls/,
   lora_seq_cls/                      what `PeftModel.save_pretrained` wrote (adapter_config.json,
                                      adapter_model.safetensors), reloaded once with
                                      `PeftModel.from_pretrained` to check it gives the same logits
@@ -22,6 +24,7 @@ from peft import (
     LoraConfig,
     PeftModel,
     PrefixTuningConfig,
+    PromptEncoderConfig,
     PromptTuningConfig,
     TaskType,
     get_peft_model,
@@ -88,6 +91,17 @@ def main():
     configs = {
         "prefix_seq_cls": PrefixTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=5),
         "prompt_seq_cls": PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=3),
+        "prefix_projection_seq_cls": PrefixTuningConfig(
+            task_type=TaskType.SEQ_CLS, num_virtual_tokens=4, prefix_projection=True, encoder_hidden_size=24
+        ),
+        "ptuning_lstm_seq_cls": PromptEncoderConfig(
+            task_type=TaskType.SEQ_CLS, num_virtual_tokens=3, encoder_reparameterization_type="LSTM",
+            encoder_hidden_size=16,
+        ),
+        "ptuning_mlp_seq_cls": PromptEncoderConfig(
+            task_type=TaskType.SEQ_CLS, num_virtual_tokens=4, encoder_reparameterization_type="MLP",
+            encoder_hidden_size=32,
+        ),
         "lora_seq_cls": LoraConfig(
             task_type=TaskType.SEQ_CLS, r=4, lora_alpha=8, target_modules=["query", "value"]
         ),

@@ -3,10 +3,11 @@
 ptv2 writes a bundle (harness/src/replay.rs): the run's initial prompts/prefix and head, every
 training step's batch, the dev batches and the learning rate of every step. This script trains
 the same model from the same start on the same batches at the same rates — PEFT's PrefixTuning
-(PT2), PromptTuning (PT) or LoRA on a frozen transformers model, or the whole model (FT) — and writes
+(PT2), PromptTuning (PT), P-tuning (its PromptEncoder, LSTM or MLP) or LoRA on a frozen
+transformers model, or the whole model (FT) — and writes
 each epoch's dev logits; ptv2 scores them with its own task code. What ptv2 does and PEFT does
 not is added here so the two train the same thing: dropout on the prefix (THUDM's code) and the
-head's dropout at the run's rate; PT's sequence head reads the real [CLS] unless the run pools
+head's dropout at the run's rate; PT's and P-tuning's sequence head reads the real [CLS] unless the run pools
 the first prompt (PEFT's own choice).
 
 `framework = "peft-native"` (the bundle's `native`) trains the configuration the way PEFT's users
@@ -129,6 +130,40 @@ def with_lora(model, spec, task_type, init):
     return model
 
 
+def ptuning_config(spec, task_type):
+    return peft.PromptEncoderConfig(
+        task_type=task_type,
+        num_virtual_tokens=spec["prompt_len"],
+        encoder_reparameterization_type=spec["ptuning_encoder"],
+        encoder_hidden_size=spec["ptuning_hidden"],
+    )
+
+
+def ptuning_start(encoder, init):
+    """PEFT's PromptEncoder set to ptv2's start: burn's Linear weights are [in, out] (torch's
+    transposed), and its LSTM keeps one linear per gate where torch stacks the gates i, f, g, o."""
+    torch_params = dict(encoder.named_parameters())
+    ours = {"embedding.weight": init["prompt.embedding"]}
+    dense = {"lstm": ["dense_in", "dense_out"], "mlp": ["dense_in", "dense_mid", "dense_out"]}
+    kind = "lstm" if hasattr(encoder, "lstm_head") else "mlp"
+    for i, name in enumerate(dense[kind]):
+        ours[f"mlp_head.{2 * i}.weight"] = init[f"adapter.net.{name}.weight"].T
+        ours[f"mlp_head.{2 * i}.bias"] = init[f"adapter.net.{name}.bias"]
+    if kind == "lstm":
+        gates = ["input_gate", "forget_gate", "cell_gate", "output_gate"]
+        for layer in range(encoder.lstm_head.num_layers):
+            for direction, suffix in [("forward", ""), ("reverse", "_reverse")]:
+                at = f"adapter.net.layers.{layer}.{direction}"
+                for torch_name, ours_name in [("ih", "input_transform"), ("hh", "hidden_transform")]:
+                    key = f"lstm_head.{{}}_{torch_name}_l{layer}{suffix}"
+                    ours[key.format("weight")] = torch.cat([init[f"{at}.{g}.{ours_name}.weight"].T for g in gates])
+                    ours[key.format("bias")] = torch.cat([init[f"{at}.{g}.{ours_name}.bias"] for g in gates])
+    assert set(ours) == set(torch_params), sorted(set(ours) ^ set(torch_params))
+    with torch.no_grad():
+        for name, value in ours.items():
+            torch_params[name].copy_(value)
+
+
 def tuned_model(spec, init):
     model = base_model(spec, init)
     if spec["method"] == "ft":
@@ -136,15 +171,19 @@ def tuned_model(spec, init):
     _, task_type, _ = HEADS[spec["head"]]
     if spec["method"] == "lora":
         return with_lora(model, spec, task_type, init)
-    if spec["method"] == "pt2":
-        config = peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
-        start = init["prefix.embedding"]
+    if spec["method"] == "ptuning":
+        model = peft.get_peft_model(model, ptuning_config(spec, task_type))
+        ptuning_start(model.prompt_encoder[model.active_adapter], init)
     else:
-        config = peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
-        start = init["prompt.embedding"]
-    model = peft.get_peft_model(model, config)
-    with torch.no_grad():
-        model.prompt_encoder[model.active_adapter].embedding.weight.copy_(start)
+        if spec["method"] == "pt2":
+            config = peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
+            start = init["prefix.embedding"]
+        else:
+            config = peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
+            start = init["prompt.embedding"]
+        model = peft.get_peft_model(model, config)
+        with torch.no_grad():
+            model.prompt_encoder[model.active_adapter].embedding.weight.copy_(start)
     if spec["method"] == "pt2":
         with_prefix_dropout(model, spec["prefix_dropout"])
         if spec["head"] == "span":
@@ -167,6 +206,8 @@ def native_model(spec):
         )
     elif method == "pt2":
         config = peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
+    elif method == "ptuning":
+        config = ptuning_config(spec, task_type)
     else:
         config = peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
     return peft.get_peft_model(model, config)

@@ -149,7 +149,7 @@ impl Framework {
 /// holds that value (its field's `skip_serializing_if`), so that earlier runs keep their ids;
 /// `fill_omitted`, the listings (`away_from_default`) and the id tests read this table.
 #[allow(clippy::type_complexity)]
-const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 11] = [
+const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 12] = [
     ("prompt_pool", || "cls".into()),
     ("subset", || "random".into()),
     // Not the flag's default (random): runs before the change were grouped (see Batching).
@@ -162,6 +162,7 @@ const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 11] = [
     ("missing_pooler", || "cls".into()),
     ("grad_accum", || 1.into()),
     ("prefix_dropout", || serde_json::Value::Null),
+    ("ptuning_encoder", || "lstm".into()),
 ];
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {

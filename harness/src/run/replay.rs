@@ -59,6 +59,9 @@ pub struct ReplaySpec {
     pub num_labels: usize,
     /// Before the head, as ptv2 applies it.
     pub dropout: f64,
+    /// P-tuning: PEFT's `encoder_reparameterization_type` and `encoder_hidden_size`.
+    pub ptuning_encoder: &'static str,
+    pub ptuning_hidden: usize,
     /// On the prefix (PT2): the run's `prefix_dropout`, else its dropout.
     pub prefix_dropout: f64,
     /// The backbone's hidden dropout, where the run sets it (else the model config's).
@@ -120,13 +123,14 @@ pub fn train_in_pytorch(run: &RunDir, start: ReplayStart) -> Result<(PathBuf, Re
     let model = if native {
         model
     } else {
-        model.save_checkpoint(&dir.join(INIT_FILE))?
+        model.save_uncollapsed(&dir.join(INIT_FILE))?
     };
     let train = train_batches(native, settings.epochs, task, text, plan, device)?;
     let eval_inputs = dev_batches(&model, task, text, device)?;
     let replay_plan = ReplayPlan {
         model_dir,
         num_layers: model.encoder.num_layers(),
+        hidden: model.encoder.hidden_size(),
         steps_per_epoch: plan.steps_per_epoch,
         learning_rates: plan.learning_rates(),
         eval_batches: eval_inputs.len(),
@@ -188,6 +192,8 @@ fn dev_batches(
 pub struct ReplayPlan {
     pub model_dir: PathBuf,
     pub num_layers: usize,
+    /// The model's hidden size H.
+    pub hidden: usize,
     pub steps_per_epoch: usize,
     pub learning_rates: Vec<f64>,
     pub eval_batches: usize,
@@ -206,6 +212,10 @@ impl ReplaySpec {
             head,
             num_labels,
             dropout: settings.dropout,
+            ptuning_encoder: tuning.ptuning_encoder.peft_name(),
+            ptuning_hidden: tuning
+                .reparam_hidden
+                .unwrap_or(tuning.ptuning_encoder.default_hidden(plan.hidden)),
             prefix_dropout: tuning.prefix_dropout.unwrap_or(settings.dropout),
             backbone_dropout: settings.backbone_dropout,
             lora_rank: tuning.lora_rank,
@@ -259,10 +269,14 @@ pub fn check_supported(settings: &RunSettings, head: &HeadKind) -> Result<()> {
             MethodKind::Pt2 if o.prefix_layers != LayerSelection::All => {
                 "prefix_layers other than all (PEFT's prefix covers every layer)"
             }
-            MethodKind::Pt if token_or_span => {
-                "PT with a token or span head (PEFT's prompt tuning puts its prompts among the tokens the head reads)"
+            MethodKind::Pt | MethodKind::Ptuning if token_or_span => {
+                "input prompts with a token or span head (PEFT's PT and P-tuning put their prompts among the tokens the head reads)"
             }
-            MethodKind::Ft | MethodKind::Pt | MethodKind::Pt2 | MethodKind::Lora => return Ok(()),
+            MethodKind::Ft
+            | MethodKind::Pt
+            | MethodKind::Ptuning
+            | MethodKind::Pt2
+            | MethodKind::Lora => return Ok(()),
         }
     };
     bail!("framework {} cannot train {why}", framework_name(settings))
@@ -496,6 +510,7 @@ mod tests {
         let plan = ReplayPlan {
             model_dir: "m".into(),
             num_layers: 2,
+            hidden: 8,
             steps_per_epoch: 1,
             learning_rates: vec![0.01],
             eval_batches: 1,

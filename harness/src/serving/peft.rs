@@ -1,11 +1,13 @@
-//! PEFT interop: a PT2, PT or LoRA run as a PEFT adapter dir, and a PEFT adapter as a ptv2 run dir.
+//! PEFT interop: a PT2, PT, P-tuning or LoRA run as a PEFT adapter dir, and a PEFT adapter as a
+//! ptv2 run dir.
 //!
 //! PEFT's layout (peft 0.11 `PeftModel.save_pretrained`, fixtures in harness/tests/fixtures/peft):
-//! `adapter_config.json` (`peft_type` PREFIX_TUNING, PROMPT_TUNING or LORA, `task_type`,
+//! `adapter_config.json` (`peft_type` PREFIX_TUNING, PROMPT_TUNING, P_TUNING or LORA, `task_type`,
 //! `num_virtual_tokens` or `r`/`lora_alpha`/`target_modules`, …) and `adapter_model.safetensors`
 //! holding
 //! - `prompt_embeddings`: a prefix `[P, L·2·H]` in the same `[layer][k|v][head][head_dim]` layout as
-//!   ptv2's flat prefix, or prompts `[P, H]`;
+//!   ptv2's flat prefix, or prompts `[P, H]` (P_TUNING's: its prompt encoder's output, as ptv2's
+//!   checkpoint holds it);
 //! - or LoRA's `base_model.model.{bert|roberta}.encoder.layer.{i}.attention.self.query.lora_A.weight`
 //!   `[r, in]` and `…lora_B.weight` `[out, r]` (ptv2's `lora.{i}.q.a` / `.b` are their transposes);
 //!
@@ -17,7 +19,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use ptv2_models::methods::lora::{LoraTargets, Target};
+use ptv2_models::methods::p_tuning::LSTM_LAYERS;
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
+use ptv2_models::methods::PromptPlace;
 use ptv2_models::{HeadKind, MethodKind, ModelFamily};
 use serde_json::{json, Value};
 
@@ -60,7 +64,7 @@ fn peft_head(kind: &HeadKind) -> Result<(&'static str, &'static str)> {
 fn prompt_tensor(method: MethodKind) -> Result<&'static str> {
     match method {
         MethodKind::Pt2 => Ok("prefix.embedding"),
-        MethodKind::Pt => Ok("prompt.embedding"),
+        MethodKind::Pt | MethodKind::Ptuning => Ok("prompt.embedding"),
         MethodKind::Ft | MethodKind::Lora => bail!("method {method} has no prompt tensor"),
     }
 }
@@ -70,7 +74,7 @@ fn prompt_tensor(method: MethodKind) -> Result<&'static str> {
 fn head_key(method: MethodKind, module: &str, tensor: &str) -> String {
     match method {
         MethodKind::Lora => format!("base_model.model.{module}.{tensor}"),
-        MethodKind::Ft | MethodKind::Pt | MethodKind::Pt2 => {
+        MethodKind::Ft | MethodKind::Pt | MethodKind::Ptuning | MethodKind::Pt2 => {
             format!("base_model.{module}.{tensor}")
         }
     }
@@ -101,7 +105,12 @@ fn lora_factor_names(targets: &LoraTargets, layers: usize) -> Vec<(String, Strin
     names
 }
 
-/// Write the PT2, PT or LoRA run in `run_dir` as a PEFT adapter dir `out`.
+/// Do a run's prompts enter at the input (PT, P-tuning), where PEFT's sequence head reads the
+/// first prompt?
+fn input_prompts(method: MethodKind) -> bool {
+    method.facts().prompts == PromptPlace::Input
+}
+
 /// PEFT's task type and head module of a run PEFT can hold; an error naming what PEFT cannot.
 fn exportable(trained: &Trained, run_dir: &Path) -> Result<(&'static str, &'static str)> {
     let settings = &trained.settings;
@@ -123,7 +132,7 @@ fn exportable(trained: &Trained, run_dir: &Path) -> Result<(&'static str, &'stat
     if encoder.family() == ModelFamily::Roberta && task_type == "SEQ_CLS" {
         bail!("RoBERTa: PEFT's sequence head is RobertaClassificationHead (dense, tanh, out_proj), ptv2's reads the pooler; they are not the same head");
     }
-    if method == MethodKind::Pt && task_type == "SEQ_CLS" && settings.tuning.prompt_pool.is_cls() {
+    if input_prompts(method) && task_type == "SEQ_CLS" && settings.tuning.prompt_pool.is_cls() {
         eprintln!(
             "warning: {} reads the real [CLS] (prompt_pool cls); PEFT's sequence head reads the first prompt, so PEFT's logits will differ from ptv2's",
             run_dir.display()
@@ -132,6 +141,7 @@ fn exportable(trained: &Trained, run_dir: &Path) -> Result<(&'static str, &'stat
     Ok((task_type, module))
 }
 
+/// Write the PT2, PT, P-tuning or LoRA run in `run_dir` as a PEFT adapter dir `out`.
 pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
     let trained = Trained::load(run_dir, env)?;
     let settings = &trained.settings;
@@ -171,7 +181,7 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
         lora_config(settings, module)
     } else {
         let prompt = get(prompt_tensor(method)?)?;
-        let extra = prompt_config(method, prompt.shape[0], encoder);
+        let extra = prompt_config(settings, prompt.shape[0], encoder);
         tensors.insert(PROMPT_EMBEDDINGS.to_string(), prompt);
         extra
     };
@@ -187,8 +197,13 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
     crate::records::io::write_atomic(&out.join(ADAPTER_CONFIG), text.as_bytes())
 }
 
-/// The config fields of a PREFIX_TUNING or PROMPT_TUNING adapter of `prompt_len` tokens.
-fn prompt_config(method: MethodKind, prompt_len: usize, encoder: &ptv2_models::Encoder) -> Value {
+/// The config fields of a PREFIX_TUNING, PROMPT_TUNING or P_TUNING adapter of `prompt_len` tokens.
+fn prompt_config(
+    settings: &RunSettings,
+    prompt_len: usize,
+    encoder: &ptv2_models::Encoder,
+) -> Value {
+    let method = settings.tuning.method;
     let hidden = encoder.hidden_size();
     let peft_type = method.facts().peft_type.expect("a method with a PEFT type");
     let mut config = json!({
@@ -202,6 +217,16 @@ fn prompt_config(method: MethodKind, prompt_len: usize, encoder: &ptv2_models::E
     let extra = if method == MethodKind::Pt2 {
         // Saved collapsed: a reparameterized prefix is stored as its MLP's output, as PEFT does.
         json!({"encoder_hidden_size": hidden, "prefix_projection": false})
+    } else if method == MethodKind::Ptuning {
+        // Also saved as its output; the encoder's shape says how it was trained.
+        let kind = settings.tuning.ptuning_encoder;
+        let width = settings
+            .tuning
+            .reparam_hidden
+            .unwrap_or(kind.default_hidden(hidden));
+        json!({"encoder_dropout": 0.0, "encoder_hidden_size": width,
+               "encoder_num_layers": LSTM_LAYERS,
+               "encoder_reparameterization_type": kind.peft_name()})
     } else {
         json!({"prompt_tuning_init": "RANDOM", "prompt_tuning_init_text": null,
                "tokenizer_kwargs": null, "tokenizer_name_or_path": null})
@@ -288,6 +313,44 @@ impl AdapterConfig {
             .get(key)
             .and_then(Value::as_f64)
             .with_context(|| format!("{}: expected a number \"{key}\"", self.path.display()))
+    }
+
+    /// The run settings of the adapter's method (`prompt` its prompt tensor, if it has one).
+    fn method_values(&self, prompt: Option<&Floats>) -> Result<Vec<(String, String)>> {
+        let mut values = vec![("method".to_string(), self.method.to_string())];
+        match self.method {
+            MethodKind::Lora => values.extend(self.lora_values()?),
+            MethodKind::Ptuning => values.extend(self.ptuning_values()?),
+            _ => {}
+        }
+        if let Some(prompt) = prompt {
+            values.push(("prompt_len".to_string(), prompt.shape[0].to_string()));
+        }
+        if input_prompts(self.method) && self.task_type == "SEQ_CLS" {
+            // PEFT's sequence head reads the first prompt (position 0 of prompts + tokens).
+            values.push(("prompt_pool".to_string(), "first".to_string()));
+        }
+        Ok(values)
+    }
+
+    /// P-tuning's settings (`ptuning_encoder`, `reparam_hidden`); an LSTM of another depth than
+    /// ptv2's is refused.
+    fn ptuning_values(&self) -> Result<Vec<(String, String)>> {
+        let kind = self.string("encoder_reparameterization_type")?;
+        let layers = self.number("encoder_num_layers")?;
+        if kind == "LSTM" && layers != LSTM_LAYERS as f64 {
+            bail!(
+                "{}: \"encoder_num_layers\" is {layers}; ptv2's LSTM prompt encoder has {LSTM_LAYERS}",
+                self.path.display()
+            );
+        }
+        Ok(vec![
+            ("ptuning_encoder".into(), kind.to_ascii_lowercase()),
+            (
+                "reparam_hidden".into(),
+                self.number("encoder_hidden_size")?.to_string(),
+            ),
+        ])
     }
 
     /// LoRA's settings (`lora_rank`, `lora_alpha`, `lora_targets`); what ptv2's LoRA does not do
@@ -377,21 +440,12 @@ pub fn import(adapter: &Path, base: &[(String, String)], env: &RunEnv, out: &Pat
             .cloned()
             .with_context(|| format!("{}: no tensor {name}", weights_path.display()))
     };
-    let mut values = base.to_vec();
-    values.push(("method".to_string(), method.to_string()));
-    let prompt = if method == MethodKind::Lora {
-        values.extend(config.lora_values()?);
-        None
-    } else {
-        Some(get(PROMPT_EMBEDDINGS)?)
+    let prompt = match method {
+        MethodKind::Lora => None,
+        _ => Some(get(PROMPT_EMBEDDINGS)?),
     };
-    if let Some(prompt) = &prompt {
-        values.push(("prompt_len".to_string(), prompt.shape[0].to_string()));
-    }
-    if method == MethodKind::Pt && config.task_type == "SEQ_CLS" {
-        // PEFT's sequence head reads the first prompt (position 0 of prompts + tokens).
-        values.push(("prompt_pool".to_string(), "first".to_string()));
-    }
+    let mut values = base.to_vec();
+    values.extend(config.method_values(prompt.as_ref())?);
     let settings = RunSettings::from_values(&values, "import-peft")?.resolved()?;
     // Checked before anything is written: the shape check of loading would name the tensors only.
     let task = crate::run::tasks::load_task(&settings.task, &env.data_dir)?;

@@ -2,6 +2,8 @@
 //!
 //! - **FT** — full fine-tuning: nothing injected, nothing frozen.
 //! - **PT** — prompt tuning (`prompt_tuning.rs`): input-layer prompts, backbone frozen.
+//! - **P-tuning** (`p_tuning.rs`): input-layer prompts made by a prompt encoder (LSTM or MLP)
+//!   over trainable embeddings, backbone frozen; saved as PT's prompts.
 //! - **PT2** — P-tuning v2 (`p_tuning_v2.rs`): per-layer K/V prefixes, backbone frozen.
 //! - **LoRA** (`lora.rs`): low-rank updates of the attention projections, backbone frozen. It is
 //!   the one method that works inside the encoder's weights (burn's reparameterization) rather
@@ -17,6 +19,7 @@ pub mod lora;
 pub mod loss;
 pub mod mixed;
 pub mod options;
+pub mod p_tuning;
 pub mod p_tuning_v2;
 pub mod prompt_tuning;
 pub mod registry;
@@ -34,6 +37,8 @@ use crate::methods::heads::{Head, HeadConfig, HeadKind, Logits};
 pub use facts::{MethodFacts, PromptPlace, Trains};
 use lora::LoraTargets;
 pub use options::{MethodOptions, PromptInit, LORA_ALPHA, LORA_RANK};
+use p_tuning::PromptEncoder;
+pub use p_tuning::PromptEncoderKind;
 use p_tuning_v2::{LayerSelection, PrefixEncoder, PrefixEncoderConfig};
 pub use prompt_tuning::PromptPool;
 use prompt_tuning::{PromptTuning, PromptTuningConfig};
@@ -51,6 +56,20 @@ pub enum Method {
             skip_serializing_if = "PromptInit::is_random"
         )]
         init: PromptInit,
+        #[serde(
+            default,
+            rename = "prompt_pool",
+            skip_serializing_if = "PromptPool::is_cls"
+        )]
+        pool: PromptPool,
+    },
+    Ptuning {
+        prompt_len: usize,
+        #[serde(default, rename = "ptuning_encoder")]
+        encoder: PromptEncoderKind,
+        /// The prompt encoder's hidden size; `None`: `PromptEncoderKind::default_hidden`.
+        #[serde(default, rename = "reparam_hidden")]
+        hidden: Option<usize>,
         #[serde(
             default,
             rename = "prompt_pool",
@@ -107,6 +126,12 @@ impl Method {
                 init: o.prompt_init.clone(),
                 pool: o.prompt_pool,
             },
+            MethodKind::Ptuning => Self::Ptuning {
+                prompt_len: o.prompt_len,
+                encoder: o.ptuning_encoder,
+                hidden: o.reparam_hidden,
+                pool: o.prompt_pool,
+            },
             MethodKind::Pt2 => {
                 if o.reparam_hidden.is_some() && !matches!(o.prefix_init, PromptInit::Random) {
                     return Err(format!("prefix_init {} needs a plain prefix: a reparameterized one (reparam_hidden) starts random", o.prefix_init));
@@ -142,6 +167,18 @@ impl Method {
                 prompt_pool: *pool,
                 ..neutral
             },
+            Self::Ptuning {
+                prompt_len,
+                encoder,
+                hidden,
+                pool,
+            } => MethodOptions {
+                prompt_len: *prompt_len,
+                ptuning_encoder: *encoder,
+                reparam_hidden: *hidden,
+                prompt_pool: *pool,
+                ..neutral
+            },
             Self::Pt2 {
                 prompt_len,
                 reparam_hidden,
@@ -173,6 +210,7 @@ impl Method {
         match self {
             Self::Ft => MethodKind::Ft,
             Self::Pt { .. } => MethodKind::Pt,
+            Self::Ptuning { .. } => MethodKind::Ptuning,
             Self::Pt2 { .. } => MethodKind::Pt2,
             Self::Lora { .. } => MethodKind::Lora,
         }
@@ -188,6 +226,12 @@ impl Method {
     pub fn details(&self) -> String {
         match self {
             Self::Ft | Self::Pt { .. } => String::new(),
+            Self::Ptuning {
+                encoder, hidden, ..
+            } => {
+                let hidden = hidden.map(|h| format!(" hidden={h}")).unwrap_or_default();
+                format!("encoder={encoder}{hidden}")
+            }
             Self::Pt2 {
                 layers,
                 reparam_hidden,
@@ -212,24 +256,31 @@ impl Method {
     pub fn prompt_len(&self) -> usize {
         match self {
             Self::Ft | Self::Lora { .. } => 0,
-            Self::Pt { prompt_len, .. } | Self::Pt2 { prompt_len, .. } => *prompt_len,
+            Self::Pt { prompt_len, .. }
+            | Self::Ptuning { prompt_len, .. }
+            | Self::Pt2 { prompt_len, .. } => *prompt_len,
         }
     }
 
-    /// How the prompts or prefix start (`Random` for FT and LoRA, which have none).
+    /// How the prompts or prefix start (`Random` for FT and LoRA, which have none, and for
+    /// P-tuning, whose encoder starts as PyTorch's modules do).
     pub fn init(&self) -> &PromptInit {
         static RANDOM: PromptInit = PromptInit::Random;
         match self {
-            Self::Ft | Self::Lora { .. } => &RANDOM,
+            Self::Ft | Self::Lora { .. } | Self::Ptuning { .. } => &RANDOM,
             Self::Pt { init, .. } | Self::Pt2 { init, .. } => init,
         }
     }
 
-    /// The method as stored in a checkpoint: a reparameterized prefix is saved collapsed, and
-    /// the init no longer matters once trained weights are loaded.
+    /// The method as stored in a checkpoint: a reparameterized prefix is saved collapsed, a
+    /// P-tuning encoder as the PT prompts it makes, and the init no longer matters once trained
+    /// weights are loaded.
     pub fn as_saved(&self) -> Self {
         match self {
             Self::Pt {
+                prompt_len, pool, ..
+            }
+            | Self::Ptuning {
                 prompt_len, pool, ..
             } => Self::Pt {
                 prompt_len: *prompt_len,
@@ -411,6 +462,8 @@ fn prefix_detached() -> bool {
 pub enum Adapter {
     /// PT: prompts at the input.
     Prompt(PromptTuning),
+    /// P-tuning: prompts at the input, made by a prompt encoder.
+    PromptEncoder(PromptEncoder),
     /// PT2: a K/V prefix at every (selected) layer.
     Prefix(PrefixEncoder),
 }
@@ -442,7 +495,16 @@ fn exactly(name: &str) -> String {
     format!("^{}$", name.replace('.', r"\."))
 }
 
-/// A new PT or PT2 adapter; real-token inits read the frozen encoder in evaluation mode.
+/// The real tokens of a `vocab` or `text` init, and the frozen encoder (evaluation mode) that
+/// reads them.
+fn real_tokens(encoder: &Encoder, init: &MethodInit) -> Option<(RealTokens, Encoder)> {
+    init.init_tokens.as_deref().map(|ids| {
+        let frozen = encoder.clone().valid();
+        (RealTokens::new(ids, &frozen), frozen)
+    })
+}
+
+/// A new PT, P-tuning or PT2 adapter (FT and LoRA have none).
 fn new_adapter(
     encoder: &Encoder,
     method: &Method,
@@ -450,23 +512,28 @@ fn new_adapter(
     device: &Device,
 ) -> Option<Adapter> {
     let hidden = encoder.hidden_size();
-    let frozen = init.init_tokens.as_ref().map(|_| encoder.clone().valid());
-    let real_tokens = init
-        .init_tokens
-        .as_deref()
-        .zip(frozen.as_ref())
-        .map(|(ids, frozen)| (RealTokens::new(ids, frozen), frozen));
     match method {
         Method::Ft | Method::Lora { .. } => None,
+        Method::Ptuning {
+            prompt_len,
+            encoder: kind,
+            hidden: width,
+            pool,
+        } => Some(Adapter::PromptEncoder(PromptEncoder::new(
+            (*prompt_len, hidden),
+            (*kind, *width),
+            *pool,
+            device,
+        ))),
         Method::Pt {
             prompt_len, pool, ..
         } => {
             let std = method.init().random_std(init.init_std);
             let config = PromptTuningConfig::new(*prompt_len, hidden).with_init_std(std);
-            let prompt = match &real_tokens {
-                Some((tokens, frozen)) => {
-                    config.init_with(onto(tokens.word_embeddings(frozen), device))
-                }
+            let start = real_tokens(encoder, init)
+                .map(|(tokens, frozen)| onto(tokens.word_embeddings(&frozen), device));
+            let prompt = match start {
+                Some(start) => config.init_with(start),
                 None => config.init(device),
             };
             Some(Adapter::Prompt(PromptTuning {
@@ -474,32 +541,45 @@ fn new_adapter(
                 ..prompt
             }))
         }
-        Method::Pt2 {
-            prompt_len,
-            reparam_hidden,
-            layers,
-            prefix_dropout,
-            ..
-        } => {
-            let config = PrefixEncoderConfig::new(
-                *prompt_len,
-                encoder.num_layers(),
-                encoder.num_heads(),
-                hidden,
-            )
-            .with_layers(layers.clone())
-            .with_reparam_hidden(*reparam_hidden)
-            .with_dropout(prefix_dropout.unwrap_or(init.dropout))
-            .with_init_std(method.init().random_std(init.init_std));
-            Some(Adapter::Prefix(match &real_tokens {
-                Some((tokens, frozen)) => {
-                    let selected = layers.layers(config.num_layers);
-                    config.init_with(onto(tokens.flat_prefix(frozen, &selected), device))
-                }
-                None => config.init(device),
-            }))
-        }
+        Method::Pt2 { .. } => new_prefix(encoder, method, init, device).map(Adapter::Prefix),
     }
+}
+
+/// PT2's new prefix (`None` for another method).
+fn new_prefix(
+    encoder: &Encoder,
+    method: &Method,
+    init: &MethodInit,
+    device: &Device,
+) -> Option<PrefixEncoder> {
+    let Method::Pt2 {
+        prompt_len,
+        reparam_hidden,
+        layers,
+        prefix_dropout,
+        ..
+    } = method
+    else {
+        return None;
+    };
+    let config = PrefixEncoderConfig::new(
+        *prompt_len,
+        encoder.num_layers(),
+        encoder.num_heads(),
+        encoder.hidden_size(),
+    )
+    .with_layers(layers.clone())
+    .with_reparam_hidden(*reparam_hidden)
+    .with_dropout(prefix_dropout.unwrap_or(init.dropout))
+    .with_init_std(method.init().random_std(init.init_std));
+    let start = real_tokens(encoder, init).map(|(tokens, frozen)| {
+        let selected = layers.layers(config.num_layers);
+        onto(tokens.flat_prefix(&frozen, &selected), device)
+    });
+    Some(match start {
+        Some(start) => config.init_with(start),
+        None => config.init(device),
+    })
 }
 
 impl TunedModel {
@@ -548,6 +628,7 @@ impl TunedModel {
     pub fn prompts(&self, batch: usize) -> Prompts {
         match &self.adapter {
             Some(Adapter::Prompt(prompt)) => prompt.prompts(),
+            Some(Adapter::PromptEncoder(encoder)) => encoder.prompts(),
             Some(Adapter::Prefix(prefix)) if !prefix_detached() => prefix.prompts(batch),
             _ => Prompts::none(),
         }
@@ -629,14 +710,22 @@ impl TunedModel {
             .collect()
     }
 
-    /// Save what the method trained (`trained_patterns`; a PT2 prefix collapsed) and the frozen
+    /// Save what the method trained (`trained_patterns`; a PT2 prefix collapsed, a P-tuning
+    /// encoder as its prompts) and the frozen
     /// tensors that were drawn at random rather than loaded (a random pooler).
     pub fn save_checkpoint(self, path: &Path) -> Result<Self, ModelError> {
         let adapter = match self.adapter {
             Some(Adapter::Prefix(prefix)) => Some(Adapter::Prefix(prefix.collapse())),
+            Some(Adapter::PromptEncoder(encoder)) => Some(Adapter::Prompt(encoder.collapse())),
             other => other,
         };
-        let model = Self { adapter, ..self };
+        Self { adapter, ..self }.save_uncollapsed(path)
+    }
+
+    /// Save what the method trains as it stands: a P-tuning encoder whole, as the replay's
+    /// start needs it (`save_checkpoint` writes what a run keeps).
+    pub fn save_uncollapsed(self, path: &Path) -> Result<Self, ModelError> {
+        let model = self;
         // One metadata entry: burn's default several come out in hash order, and a checkpoint
         // of the same weights must be the same bytes.
         let mut store = SafetensorsStore::from_file(path)

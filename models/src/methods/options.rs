@@ -7,6 +7,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use super::lora::LoraTargets;
+use super::p_tuning::PromptEncoderKind;
 use super::p_tuning_v2::LayerSelection;
 use super::prompt_tuning::PromptPool;
 use super::registry::MethodKind;
@@ -20,12 +21,16 @@ pub struct MethodOptions {
     /// the tuning method (`ptv2 methods` lists them with what each trains)
     #[arg(long, value_enum)]
     pub method: MethodKind,
-    /// prompt length P of pt and pt2 (ft and lora have none: their combinations collapse into one run)
+    /// prompt length P of pt, ptuning and pt2 (ft and lora have none: their combinations collapse into one run)
     #[arg(long, default_value_t = 16)]
     pub prompt_len: usize,
-    /// pt2: train the prefix through an MLP of this hidden size (reparameterization)
+    /// pt2: train the prefix through an MLP of this hidden size (reparameterization); ptuning: the prompt encoder's hidden size [ptuning's default: H/2 per LSTM direction, H for the MLP, as the P-tuning paper's code]
     #[arg(long)]
     pub reparam_hidden: Option<usize>,
+    /// ptuning: the prompt encoder, `lstm` (the P-tuning paper's: a 2-layer bidirectional LSTM and an MLP) or `mlp` (PEFT's recommended 3-layer MLP)
+    #[arg(long, default_value = "lstm")]
+    #[serde(default, skip_serializing_if = "PromptEncoderKind::is_lstm")]
+    pub ptuning_encoder: PromptEncoderKind,
     /// pt2: which layers get a prefix: `all`, `top:K`, `bottom:K`
     #[arg(long, default_value = "all")]
     pub prefix_layers: LayerSelection,
@@ -39,7 +44,7 @@ pub struct MethodOptions {
     #[arg(long)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_dropout: Option<f64>,
-    /// pt: where a sequence head reads: `cls` (the real [CLS], as the paper's code) or `first` (the first prompt, as PEFT's BertForSequenceClassification; `import-peft` sets it)
+    /// pt, ptuning: where a sequence head reads: `cls` (the real [CLS], as the paper's code) or `first` (the first prompt, as PEFT's BertForSequenceClassification; `import-peft` sets it)
     #[arg(long, default_value = "cls")]
     #[serde(default, skip_serializing_if = "PromptPool::is_cls")]
     pub prompt_pool: PromptPool,
@@ -80,6 +85,7 @@ impl MethodOptions {
             method,
             prompt_len: 0,
             reparam_hidden: None,
+            ptuning_encoder: PromptEncoderKind::Lstm,
             prefix_layers: LayerSelection::All,
             prompt_init: PromptInit::Random,
             prefix_init: PromptInit::Random,

@@ -10,27 +10,29 @@
 use serde::{Deserialize, Serialize};
 
 use super::facts::{MethodFacts, PromptPlace};
-use super::{fine_tuning, lora, p_tuning_v2, prompt_tuning};
+use super::{fine_tuning, lora, p_tuning, p_tuning_v2, prompt_tuning};
 
-/// A tuning method, written as its lowercase name (`ft`, `pt`, `pt2`, `lora`) in flags, sweep
+/// A tuning method, written as its lowercase name (`ft`, `pt`, `ptuning`, `pt2`, `lora`) in flags, sweep
 /// files and config.json. Ordered as the paper's tables (and ptv2's charts) list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MethodKind {
     Ft,
     Pt,
+    Ptuning,
     Pt2,
     Lora,
 }
 
 impl MethodKind {
     /// Every method, in the paper's order.
-    pub const ALL: [MethodKind; 4] = [Self::Ft, Self::Pt, Self::Pt2, Self::Lora];
+    pub const ALL: [MethodKind; 5] = [Self::Ft, Self::Pt, Self::Ptuning, Self::Pt2, Self::Lora];
 
     pub fn facts(self) -> &'static MethodFacts {
         match self {
             Self::Ft => &fine_tuning::FACTS,
             Self::Pt => &prompt_tuning::FACTS,
+            Self::Ptuning => &p_tuning::FACTS,
             Self::Pt2 => &p_tuning_v2::FACTS,
             Self::Lora => &lora::FACTS,
         }
@@ -109,10 +111,10 @@ mod tests {
                 assert_eq!(MethodKind::from_peft_type(peft), Some(kind));
             }
         }
-        assert_eq!(MethodKind::names(), ["ft", "pt", "pt2", "lora"]);
+        assert_eq!(MethodKind::names(), ["ft", "pt", "ptuning", "pt2", "lora"]);
         assert!("p2"
             .parse::<MethodKind>()
             .unwrap_err()
-            .contains("ft, pt, pt2, lora"));
+            .contains("ft, pt, ptuning, pt2, lora"));
     }
 }
