@@ -61,6 +61,11 @@ fn export(run: &Path, out: &Path) -> (bool, String) {
     ])
 }
 
+/// A run dir's settings.
+fn config_json(run: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap()
+}
+
 fn config(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join(ADAPTER_CONFIG)).unwrap()).unwrap()
 }
@@ -70,17 +75,19 @@ fn imported_prefix_predicts_peft_logits_and_exports_what_peft_saved() {
     let dir = tempfile::tempdir().unwrap();
     let expected = expected();
     let inputs: Vec<Value> = expected["pairs"].as_array().unwrap().clone();
-    for kind in [
-        "prefix_seq_cls",
-        "prompt_seq_cls",
-        "ptuning_lstm_seq_cls",
-        "ptuning_mlp_seq_cls",
-        "lora_seq_cls",
+    for (kind, method) in [
+        ("prefix_seq_cls", "pt2"),
+        ("prefix_projection_seq_cls", "prefix"),
+        ("prompt_seq_cls", "pt"),
+        ("ptuning_lstm_seq_cls", "ptuning"),
+        ("ptuning_mlp_seq_cls", "ptuning"),
+        ("lora_seq_cls", "lora"),
     ] {
         let adapter = fixtures().join(kind);
         let run = dir.path().join(format!("{kind}-run"));
         let (ok, stderr) = import(&adapter, "rte", &run);
         assert!(ok, "{kind} import: {stderr}");
+        assert_eq!(config_json(&run)["method"], method, "{kind}: imported as");
 
         let outputs = predict(&run, &inputs);
         let mut gap = 0.0f64;

@@ -78,6 +78,7 @@ fn a_replay_without_dropout_matches_the_ptv2_run() {
         ("sst2", "pt2", "1e-2", "64"),
         ("sst2", "pt", "3e-2", "64"),
         ("sst2", "ptuning", "1e-2", "64"),
+        ("sst2", "prefix --reparam-hidden 16", "1e-2", "64"),
         (
             "sst2",
             "ptuning --ptuning-encoder mlp --reparam-hidden 16",

@@ -3,7 +3,8 @@
 ptv2 writes a bundle (harness/src/replay.rs): the run's initial prompts/prefix and head, every
 training step's batch, the dev batches and the learning rate of every step. This script trains
 the same model from the same start on the same batches at the same rates — PEFT's PrefixTuning
-(PT2), PromptTuning (PT), P-tuning (its PromptEncoder, LSTM or MLP) or LoRA on a frozen
+(PT2; with prefix_projection, prefix-tuning), PromptTuning (PT), P-tuning (its PromptEncoder,
+LSTM or MLP) or LoRA on a frozen
 transformers model, or the whole model (FT) — and writes
 each epoch's dev logits; ptv2 scores them with its own task code. What ptv2 does and PEFT does
 not is added here so the two train the same thing: dropout on the prefix (THUDM's code) and the
@@ -135,8 +136,29 @@ def ptuning_config(spec, task_type):
         task_type=task_type,
         num_virtual_tokens=spec["prompt_len"],
         encoder_reparameterization_type=spec["ptuning_encoder"],
-        encoder_hidden_size=spec["ptuning_hidden"],
+        encoder_hidden_size=spec["encoder_hidden"],
     )
+
+
+def prefix_config(spec, task_type):
+    """PT2's prefix, or prefix-tuning's: the prefix through PEFT's projection MLP."""
+    if spec["method"] == "prefix":
+        return peft.PrefixTuningConfig(
+            task_type=task_type,
+            num_virtual_tokens=spec["prompt_len"],
+            prefix_projection=True,
+            encoder_hidden_size=spec["encoder_hidden"],
+        )
+    return peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
+
+
+def projection_start(encoder, init):
+    """PEFT's prefix projection set to ptv2's MLP (burn's [in, out] weights transposed)."""
+    with torch.no_grad():
+        encoder.embedding.weight.copy_(init["adapter.params.embedding"])
+        for index, name in [(0, "dense_in"), (2, "dense_out")]:
+            encoder.transform[index].weight.copy_(init[f"adapter.params.{name}.weight"].T)
+            encoder.transform[index].bias.copy_(init[f"adapter.params.{name}.bias"])
 
 
 def ptuning_start(encoder, init):
@@ -174,6 +196,9 @@ def tuned_model(spec, init):
     if spec["method"] == "ptuning":
         model = peft.get_peft_model(model, ptuning_config(spec, task_type))
         ptuning_start(model.prompt_encoder[model.active_adapter], init)
+    elif spec["method"] == "prefix":
+        model = peft.get_peft_model(model, prefix_config(spec, task_type))
+        projection_start(model.prompt_encoder[model.active_adapter], init)
     else:
         if spec["method"] == "pt2":
             config = peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
@@ -184,7 +209,7 @@ def tuned_model(spec, init):
         model = peft.get_peft_model(model, config)
         with torch.no_grad():
             model.prompt_encoder[model.active_adapter].embedding.weight.copy_(start)
-    if spec["method"] == "pt2":
+    if spec["method"] in ("pt2", "prefix"):
         with_prefix_dropout(model, spec["prefix_dropout"])
         if spec["head"] == "span":
             qa_prefix_with_token_types(model, spec["prompt_len"])
@@ -204,8 +229,8 @@ def native_model(spec):
         config = peft.LoraConfig(
             task_type=task_type, r=spec["lora_rank"], lora_alpha=spec["lora_alpha"], target_modules=spec["lora_modules"]
         )
-    elif method == "pt2":
-        config = peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
+    elif method in ("pt2", "prefix"):
+        config = prefix_config(spec, task_type)
     elif method == "ptuning":
         config = ptuning_config(spec, task_type)
     else:

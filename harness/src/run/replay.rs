@@ -21,6 +21,7 @@ use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
+use ptv2_models::methods::prefix_tuning::MLP_HIDDEN;
 use ptv2_models::{
     EncoderInput, HeadKind, Logits, MethodKind, ModelFamily, Targets, TextEncoder, TunedModel,
 };
@@ -59,9 +60,10 @@ pub struct ReplaySpec {
     pub num_labels: usize,
     /// Before the head, as ptv2 applies it.
     pub dropout: f64,
-    /// P-tuning: PEFT's `encoder_reparameterization_type` and `encoder_hidden_size`.
+    /// P-tuning: PEFT's `encoder_reparameterization_type`.
     pub ptuning_encoder: &'static str,
-    pub ptuning_hidden: usize,
+    /// PEFT's `encoder_hidden_size`: P-tuning's encoder's, prefix-tuning's MLP's.
+    pub encoder_hidden: usize,
     /// On the prefix (PT2): the run's `prefix_dropout`, else its dropout.
     pub prefix_dropout: f64,
     /// The backbone's hidden dropout, where the run sets it (else the model config's).
@@ -213,9 +215,10 @@ impl ReplaySpec {
             num_labels,
             dropout: settings.dropout,
             ptuning_encoder: tuning.ptuning_encoder.peft_name(),
-            ptuning_hidden: tuning
-                .reparam_hidden
-                .unwrap_or(tuning.ptuning_encoder.default_hidden(plan.hidden)),
+            encoder_hidden: tuning.reparam_hidden.unwrap_or(match tuning.method {
+                MethodKind::Prefix => MLP_HIDDEN,
+                _ => tuning.ptuning_encoder.default_hidden(plan.hidden),
+            }),
             prefix_dropout: tuning.prefix_dropout.unwrap_or(settings.dropout),
             backbone_dropout: settings.backbone_dropout,
             lora_rank: tuning.lora_rank,
@@ -276,6 +279,7 @@ pub fn check_supported(settings: &RunSettings, head: &HeadKind) -> Result<()> {
             | MethodKind::Pt
             | MethodKind::Ptuning
             | MethodKind::Pt2
+            | MethodKind::Prefix
             | MethodKind::Lora => return Ok(()),
         }
     };

@@ -21,6 +21,7 @@ use anyhow::{bail, Context, Result};
 use ptv2_models::methods::lora::{LoraTargets, Target};
 use ptv2_models::methods::p_tuning::LSTM_LAYERS;
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
+use ptv2_models::methods::prefix_tuning::MLP_HIDDEN;
 use ptv2_models::methods::PromptPlace;
 use ptv2_models::{HeadKind, MethodKind, ModelFamily};
 use serde_json::{json, Value};
@@ -63,7 +64,7 @@ fn peft_head(kind: &HeadKind) -> Result<(&'static str, &'static str)> {
 /// The ptv2 checkpoint name of a prompt method's tensor.
 fn prompt_tensor(method: MethodKind) -> Result<&'static str> {
     match method {
-        MethodKind::Pt2 => Ok("prefix.embedding"),
+        MethodKind::Pt2 | MethodKind::Prefix => Ok("prefix.embedding"),
         MethodKind::Pt | MethodKind::Ptuning => Ok("prompt.embedding"),
         MethodKind::Ft | MethodKind::Lora => bail!("method {method} has no prompt tensor"),
     }
@@ -74,7 +75,11 @@ fn prompt_tensor(method: MethodKind) -> Result<&'static str> {
 fn head_key(method: MethodKind, module: &str, tensor: &str) -> String {
     match method {
         MethodKind::Lora => format!("base_model.model.{module}.{tensor}"),
-        MethodKind::Ft | MethodKind::Pt | MethodKind::Ptuning | MethodKind::Pt2 => {
+        MethodKind::Ft
+        | MethodKind::Pt
+        | MethodKind::Ptuning
+        | MethodKind::Pt2
+        | MethodKind::Prefix => {
             format!("base_model.{module}.{tensor}")
         }
     }
@@ -217,6 +222,10 @@ fn prompt_config(
     let extra = if method == MethodKind::Pt2 {
         // Saved collapsed: a reparameterized prefix is stored as its MLP's output, as PEFT does.
         json!({"encoder_hidden_size": hidden, "prefix_projection": false})
+    } else if method == MethodKind::Prefix {
+        // Also saved collapsed; PEFT loads it as a plain prefix in inference mode.
+        let width = settings.tuning.reparam_hidden.unwrap_or(MLP_HIDDEN);
+        json!({"encoder_hidden_size": width, "prefix_projection": true})
     } else if method == MethodKind::Ptuning {
         // Also saved as its output; the encoder's shape says how it was trained.
         let kind = settings.tuning.ptuning_encoder;
@@ -297,6 +306,9 @@ impl AdapterConfig {
                 peft_types()
             )
         })?;
+        if config.method == MethodKind::Pt2 && config.fields["prefix_projection"] == json!(true) {
+            config.method = MethodKind::Prefix;
+        }
         config.task_type = config.string("task_type")?.to_string();
         Ok(config)
     }
@@ -321,6 +333,10 @@ impl AdapterConfig {
         match self.method {
             MethodKind::Lora => values.extend(self.lora_values()?),
             MethodKind::Ptuning => values.extend(self.ptuning_values()?),
+            MethodKind::Prefix => values.push((
+                "reparam_hidden".into(),
+                self.number("encoder_hidden_size")?.to_string(),
+            )),
             _ => {}
         }
         if let Some(prompt) = prompt {

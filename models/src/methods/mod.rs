@@ -5,6 +5,7 @@
 //! - **P-tuning** (`p_tuning.rs`): input-layer prompts made by a prompt encoder (LSTM or MLP)
 //!   over trainable embeddings, backbone frozen; saved as PT's prompts.
 //! - **PT2** — P-tuning v2 (`p_tuning_v2.rs`): per-layer K/V prefixes, backbone frozen.
+//! - **Prefix-tuning** (`prefix_tuning.rs`): PT2 trained through Li & Liang's MLP, by its name.
 //! - **LoRA** (`lora.rs`): low-rank updates of the attention projections, backbone frozen. It is
 //!   the one method that works inside the encoder's weights (burn's reparameterization) rather
 //!   than through `Prompts`: its update belongs to the weight, and merges into it for inference.
@@ -18,9 +19,11 @@ pub mod heads;
 pub mod lora;
 pub mod loss;
 pub mod mixed;
+pub mod mlm_head;
 pub mod options;
 pub mod p_tuning;
 pub mod p_tuning_v2;
+pub mod prefix_tuning;
 pub mod prompt_tuning;
 pub mod registry;
 
@@ -95,6 +98,14 @@ pub enum Method {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prefix_dropout: Option<f64>,
     },
+    Prefix {
+        prompt_len: usize,
+        /// The MLP's hidden size; `None`: Li & Liang's 512.
+        #[serde(default, rename = "reparam_hidden")]
+        hidden: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix_dropout: Option<f64>,
+    },
     Lora {
         #[serde(rename = "lora_rank")]
         rank: usize,
@@ -144,6 +155,11 @@ impl Method {
                     prefix_dropout: o.prefix_dropout,
                 }
             }
+            MethodKind::Prefix => Self::Prefix {
+                prompt_len: o.prompt_len,
+                hidden: o.reparam_hidden,
+                prefix_dropout: o.prefix_dropout,
+            },
             MethodKind::Lora => Self::Lora {
                 rank: o.lora_rank,
                 alpha: o.lora_alpha,
@@ -193,6 +209,12 @@ impl Method {
                 prefix_dropout: *prefix_dropout,
                 ..neutral
             },
+            // PT2's options with prefix-tuning's name and its own (unset) width.
+            Self::Prefix { hidden, .. } => MethodOptions {
+                method: MethodKind::Prefix,
+                reparam_hidden: *hidden,
+                ..self.as_pt2().options()
+            },
             Self::Lora {
                 rank,
                 alpha,
@@ -212,6 +234,7 @@ impl Method {
             Self::Pt { .. } => MethodKind::Pt,
             Self::Ptuning { .. } => MethodKind::Ptuning,
             Self::Pt2 { .. } => MethodKind::Pt2,
+            Self::Prefix { .. } => MethodKind::Prefix,
             Self::Lora { .. } => MethodKind::Lora,
         }
     }
@@ -226,6 +249,9 @@ impl Method {
     pub fn details(&self) -> String {
         match self {
             Self::Ft | Self::Pt { .. } => String::new(),
+            Self::Prefix { hidden, .. } => {
+                hidden.map(|h| format!("hidden={h}")).unwrap_or_default()
+            }
             Self::Ptuning {
                 encoder, hidden, ..
             } => {
@@ -258,7 +284,8 @@ impl Method {
             Self::Ft | Self::Lora { .. } => 0,
             Self::Pt { prompt_len, .. }
             | Self::Ptuning { prompt_len, .. }
-            | Self::Pt2 { prompt_len, .. } => *prompt_len,
+            | Self::Pt2 { prompt_len, .. }
+            | Self::Prefix { prompt_len, .. } => *prompt_len,
         }
     }
 
@@ -267,12 +294,31 @@ impl Method {
     pub fn init(&self) -> &PromptInit {
         static RANDOM: PromptInit = PromptInit::Random;
         match self {
-            Self::Ft | Self::Lora { .. } | Self::Ptuning { .. } => &RANDOM,
+            Self::Ft | Self::Lora { .. } | Self::Ptuning { .. } | Self::Prefix { .. } => &RANDOM,
             Self::Pt { init, .. } | Self::Pt2 { init, .. } => init,
         }
     }
 
-    /// The method as stored in a checkpoint: a reparameterized prefix is saved collapsed, a
+    /// PT2 as prefix-tuning trains it: its prefix through the MLP on every layer.
+    pub fn as_pt2(&self) -> Self {
+        match self {
+            Self::Prefix {
+                prompt_len,
+                hidden,
+                prefix_dropout,
+            } => Self::Pt2 {
+                prompt_len: *prompt_len,
+                reparam_hidden: Some(hidden.unwrap_or(prefix_tuning::MLP_HIDDEN)),
+                layers: LayerSelection::All,
+                init: PromptInit::Random,
+                prefix_dropout: *prefix_dropout,
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// The method as stored in a checkpoint: a reparameterized prefix is saved collapsed (and
+    /// prefix-tuning's as PT2's), a
     /// P-tuning encoder as the PT prompts it makes, and the init no longer matters once trained
     /// weights are loaded.
     pub fn as_saved(&self) -> Self {
@@ -287,6 +333,7 @@ impl Method {
                 init: PromptInit::Random,
                 pool: *pool,
             },
+            Self::Prefix { prompt_len, .. } => Method::pt2(*prompt_len),
             Self::Pt2 {
                 prompt_len, layers, ..
             } => Self::Pt2 {
@@ -541,7 +588,9 @@ fn new_adapter(
                 ..prompt
             }))
         }
-        Method::Pt2 { .. } => new_prefix(encoder, method, init, device).map(Adapter::Prefix),
+        Method::Pt2 { .. } | Method::Prefix { .. } => {
+            new_prefix(encoder, &method.as_pt2(), init, device).map(Adapter::Prefix)
+        }
     }
 }
 
@@ -815,6 +864,7 @@ impl TunedModel {
 mod tests {
     use super::*;
     use crate::config::EncoderConfig;
+    use p_tuning_v2::PrefixParams;
 
     /// The prefix's dropout rate in a PT2 model built with `prefix_dropout` at a run dropout of 0.1.
     fn prefix_rate(prefix_dropout: Option<f64>) -> f64 {
@@ -836,6 +886,30 @@ mod tests {
             Some(Adapter::Prefix(prefix)) => prefix.dropout.prob,
             _ => unreachable!("PT2 has a prefix"),
         }
+    }
+
+    #[test]
+    fn prefix_tuning_is_pt2_through_li_and_liangs_mlp_under_its_own_name() {
+        let options = MethodOptions {
+            prompt_len: 3,
+            ..MethodOptions::neutral(MethodKind::Prefix)
+        };
+        let method = Method::from_options(&options).unwrap();
+        assert_eq!(method.options(), options, "options round trip");
+        assert_eq!(method.kind(), MethodKind::Prefix);
+        assert_eq!(method.as_saved(), Method::pt2(3), "saved as PT2's plain prefix");
+        let device = Device::flex();
+        let encoder = Encoder::init(&EncoderConfig::tiny_bert(), false, &device);
+        let head = HeadKind::SequenceClassification { num_labels: 2 };
+        let model = TunedModel::new(encoder, &method, &head, &MethodInit::default(), &device);
+        let Some(Adapter::Prefix(prefix)) = &model.adapter else {
+            panic!("prefix-tuning has a prefix")
+        };
+        let PrefixParams::Reparameterized(mlp) = &prefix.params else {
+            panic!("trained through the MLP")
+        };
+        assert_eq!(mlp.dense_in.weight.dims()[1], prefix_tuning::MLP_HIDDEN);
+        assert_eq!(model.kind, MethodKind::Prefix);
     }
 
     #[test]

@@ -21,10 +21,10 @@ pub struct MethodOptions {
     /// the tuning method (`ptv2 methods` lists them with what each trains)
     #[arg(long, value_enum)]
     pub method: MethodKind,
-    /// prompt length P of pt, ptuning and pt2 (ft and lora have none: their combinations collapse into one run)
+    /// prompt length P of pt, ptuning, pt2 and prefix (ft and lora have none: their combinations collapse into one run)
     #[arg(long, default_value_t = 16)]
     pub prompt_len: usize,
-    /// pt2: train the prefix through an MLP of this hidden size (reparameterization); ptuning: the prompt encoder's hidden size [ptuning's default: H/2 per LSTM direction, H for the MLP, as the P-tuning paper's code]
+    /// pt2: train the prefix through an MLP of this hidden size (reparameterization); prefix: that MLP's size [default 512, Li & Liang's]; ptuning: the prompt encoder's hidden size [default: H/2 per LSTM direction, H for the MLP, as the P-tuning paper's code]
     #[arg(long)]
     pub reparam_hidden: Option<usize>,
     /// ptuning: the prompt encoder, `lstm` (the P-tuning paper's: a 2-layer bidirectional LSTM and an MLP) or `mlp` (PEFT's recommended 3-layer MLP)
@@ -40,7 +40,7 @@ pub struct MethodOptions {
     /// pt2: how the prefix starts: `random` (N(0, the model's initializer_range), as THUDM's code), `normal:STD` (`normal:1` is PEFT's), `vocab` (the frozen encoder's keys/values of frequent training tokens), `text:WORDS`
     #[arg(long, default_value = "random")]
     pub prefix_init: PromptInit,
-    /// pt2: dropout on the prefix's keys and values, per example [default: the run's dropout, as THUDM's code; `0` as PEFT]
+    /// pt2, prefix: dropout on the prefix's keys and values, per example [default: the run's dropout, as THUDM's code; `0` as PEFT]
     #[arg(long)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_dropout: Option<f64>,

@@ -10,10 +10,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::facts::{MethodFacts, PromptPlace};
-use super::{fine_tuning, lora, p_tuning, p_tuning_v2, prompt_tuning};
+use super::{fine_tuning, lora, p_tuning, p_tuning_v2, prefix_tuning, prompt_tuning};
 
-/// A tuning method, written as its lowercase name (`ft`, `pt`, `ptuning`, `pt2`, `lora`) in flags, sweep
-/// files and config.json. Ordered as the paper's tables (and ptv2's charts) list them.
+/// A tuning method, written as its lowercase name (`ft`, `pt`, `ptuning`, `pt2`, `prefix`,
+/// `lora`) in flags, sweep files and config.json. Ordered as the paper's tables (and ptv2's charts) list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MethodKind {
@@ -21,12 +21,20 @@ pub enum MethodKind {
     Pt,
     Ptuning,
     Pt2,
+    Prefix,
     Lora,
 }
 
 impl MethodKind {
     /// Every method, in the paper's order.
-    pub const ALL: [MethodKind; 5] = [Self::Ft, Self::Pt, Self::Ptuning, Self::Pt2, Self::Lora];
+    pub const ALL: [MethodKind; 6] = [
+        Self::Ft,
+        Self::Pt,
+        Self::Ptuning,
+        Self::Pt2,
+        Self::Prefix,
+        Self::Lora,
+    ];
 
     pub fn facts(self) -> &'static MethodFacts {
         match self {
@@ -34,6 +42,7 @@ impl MethodKind {
             Self::Pt => &prompt_tuning::FACTS,
             Self::Ptuning => &p_tuning::FACTS,
             Self::Pt2 => &p_tuning_v2::FACTS,
+            Self::Prefix => &prefix_tuning::FACTS,
             Self::Lora => &lora::FACTS,
         }
     }
@@ -54,7 +63,8 @@ impl MethodKind {
         self.facts().freezes_backbone
     }
 
-    /// The method whose PEFT `peft_type` this is.
+    /// The method whose PEFT `peft_type` this is (the first listed: PREFIX_TUNING is PT2's; an
+    /// adapter's `prefix_projection` makes it prefix-tuning's).
     pub fn from_peft_type(peft_type: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
@@ -107,14 +117,21 @@ mod tests {
             assert_eq!(kind.name().parse::<MethodKind>(), Ok(kind));
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.name()));
-            if let Some(peft) = kind.facts().peft_type {
+            if let Some(peft) = kind
+                .facts()
+                .peft_type
+                .filter(|_| kind != MethodKind::Prefix)
+            {
                 assert_eq!(MethodKind::from_peft_type(peft), Some(kind));
             }
         }
-        assert_eq!(MethodKind::names(), ["ft", "pt", "ptuning", "pt2", "lora"]);
+        assert_eq!(
+            MethodKind::names(),
+            ["ft", "pt", "ptuning", "pt2", "prefix", "lora"]
+        );
         assert!("p2"
             .parse::<MethodKind>()
             .unwrap_err()
-            .contains("ft, pt, ptuning, pt2, lora"));
+            .contains("ft, pt, ptuning, pt2, prefix, lora"));
     }
 }
