@@ -897,7 +897,11 @@ mod tests {
         let method = Method::from_options(&options).unwrap();
         assert_eq!(method.options(), options, "options round trip");
         assert_eq!(method.kind(), MethodKind::Prefix);
-        assert_eq!(method.as_saved(), Method::pt2(3), "saved as PT2's plain prefix");
+        assert_eq!(
+            method.as_saved(),
+            Method::pt2(3),
+            "saved as PT2's plain prefix"
+        );
         let device = Device::flex();
         let encoder = Encoder::init(&EncoderConfig::tiny_bert(), false, &device);
         let head = HeadKind::SequenceClassification { num_labels: 2 };
