@@ -21,7 +21,6 @@ use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
-use ptv2_models::methods::prefix_tuning::MLP_HIDDEN;
 use ptv2_models::{
     EncoderInput, HeadKind, Logits, MethodKind, ModelFamily, Targets, TextEncoder, TunedModel,
 };
@@ -63,7 +62,7 @@ pub struct ReplaySpec {
     /// P-tuning: PEFT's `encoder_reparameterization_type`.
     pub ptuning_encoder: &'static str,
     /// PEFT's `encoder_hidden_size`: P-tuning's encoder's, prefix-tuning's MLP's.
-    pub encoder_hidden: usize,
+    pub encoder_hidden: Option<usize>,
     /// On the prefix (PT2): the run's `prefix_dropout`, else its dropout.
     pub prefix_dropout: f64,
     /// The backbone's hidden dropout, where the run sets it (else the model config's).
@@ -215,10 +214,10 @@ impl ReplaySpec {
             num_labels,
             dropout: settings.dropout,
             ptuning_encoder: tuning.ptuning_encoder.peft_name(),
-            encoder_hidden: tuning.reparam_hidden.unwrap_or(match tuning.method {
-                MethodKind::Prefix => MLP_HIDDEN,
-                _ => tuning.ptuning_encoder.default_hidden(plan.hidden),
-            }),
+            encoder_hidden: settings
+                .method()
+                .ok()
+                .and_then(|m| m.encoder_hidden(plan.hidden)),
             prefix_dropout: tuning.prefix_dropout.unwrap_or(settings.dropout),
             backbone_dropout: settings.backbone_dropout,
             lora_rank: tuning.lora_rank,

@@ -21,7 +21,6 @@ use anyhow::{bail, Context, Result};
 use ptv2_models::methods::lora::{LoraTargets, Target};
 use ptv2_models::methods::p_tuning::LSTM_LAYERS;
 use ptv2_models::methods::p_tuning_v2::LayerSelection;
-use ptv2_models::methods::prefix_tuning::MLP_HIDDEN;
 use ptv2_models::methods::PromptPlace;
 use ptv2_models::{HeadKind, MethodKind, ModelFamily};
 use serde_json::{json, Value};
@@ -186,7 +185,7 @@ pub fn export(run_dir: &Path, env: &RunEnv, out: &Path) -> Result<()> {
         lora_config(settings, module)
     } else {
         let prompt = get(prompt_tensor(method)?)?;
-        let extra = prompt_config(settings, prompt.shape[0], encoder);
+        let extra = prompt_config(settings, prompt.shape[0], encoder)?;
         tensors.insert(PROMPT_EMBEDDINGS.to_string(), prompt);
         extra
     };
@@ -207,9 +206,10 @@ fn prompt_config(
     settings: &RunSettings,
     prompt_len: usize,
     encoder: &ptv2_models::Encoder,
-) -> Value {
+) -> Result<Value> {
     let method = settings.tuning.method;
     let hidden = encoder.hidden_size();
+    let width = settings.method()?.encoder_hidden(hidden);
     let peft_type = method.facts().peft_type.expect("a method with a PEFT type");
     let mut config = json!({
         "num_attention_heads": encoder.num_heads(),
@@ -224,18 +224,12 @@ fn prompt_config(
         json!({"encoder_hidden_size": hidden, "prefix_projection": false})
     } else if method == MethodKind::Prefix {
         // Also saved collapsed; PEFT loads it as a plain prefix in inference mode.
-        let width = settings.tuning.reparam_hidden.unwrap_or(MLP_HIDDEN);
         json!({"encoder_hidden_size": width, "prefix_projection": true})
     } else if method == MethodKind::Ptuning {
         // Also saved as its output; the encoder's shape says how it was trained.
-        let kind = settings.tuning.ptuning_encoder;
-        let width = settings
-            .tuning
-            .reparam_hidden
-            .unwrap_or(kind.default_hidden(hidden));
         json!({"encoder_dropout": 0.0, "encoder_hidden_size": width,
                "encoder_num_layers": LSTM_LAYERS,
-               "encoder_reparameterization_type": kind.peft_name()})
+               "encoder_reparameterization_type": settings.tuning.ptuning_encoder.peft_name()})
     } else {
         json!({"prompt_tuning_init": "RANDOM", "prompt_tuning_init_text": null,
                "tokenizer_kwargs": null, "tokenizer_name_or_path": null})
@@ -244,7 +238,7 @@ fn prompt_config(
         .as_object_mut()
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
-    config
+    Ok(config)
 }
 
 /// The config fields of a LORA adapter, as PEFT 0.11 writes them.

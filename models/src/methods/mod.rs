@@ -299,16 +299,31 @@ impl Method {
         }
     }
 
+    /// The width of the network a prompt trains through, defaults resolved: P-tuning's encoder,
+    /// prefix-tuning's MLP, a reparameterized PT2 prefix's MLP (`None` where there is none). PEFT
+    /// calls it `encoder_hidden_size`.
+    pub fn encoder_hidden(&self, model_hidden: usize) -> Option<usize> {
+        match self {
+            Self::Ptuning {
+                encoder, hidden, ..
+            } => Some(hidden.unwrap_or(encoder.default_hidden(model_hidden))),
+            Self::Prefix { hidden, .. } => Some(hidden.unwrap_or(prefix_tuning::MLP_HIDDEN)),
+            Self::Pt2 { reparam_hidden, .. } => *reparam_hidden,
+            Self::Ft | Self::Pt { .. } | Self::Lora { .. } => None,
+        }
+    }
+
     /// PT2 as prefix-tuning trains it: its prefix through the MLP on every layer.
     pub fn as_pt2(&self) -> Self {
         match self {
             Self::Prefix {
                 prompt_len,
-                hidden,
                 prefix_dropout,
+                ..
             } => Self::Pt2 {
                 prompt_len: *prompt_len,
-                reparam_hidden: Some(hidden.unwrap_or(prefix_tuning::MLP_HIDDEN)),
+                // The model's width does not matter here: prefix-tuning's default is fixed.
+                reparam_hidden: self.encoder_hidden(0),
                 layers: LayerSelection::All,
                 init: PromptInit::Random,
                 prefix_dropout: *prefix_dropout,
