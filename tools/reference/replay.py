@@ -131,25 +131,27 @@ def with_lora(model, spec, task_type, init):
     return model
 
 
-def ptuning_config(spec, task_type):
-    return peft.PromptEncoderConfig(
-        task_type=task_type,
-        num_virtual_tokens=spec["prompt_len"],
-        encoder_reparameterization_type=spec["ptuning_encoder"],
-        encoder_hidden_size=spec["encoder_hidden"],
-    )
-
-
-def prefix_config(spec, task_type):
-    """PT2's prefix, or prefix-tuning's: the prefix through PEFT's projection MLP."""
-    if spec["method"] == "prefix":
+def prompt_config(spec, task_type):
+    """PEFT's config of a prompt method: PT's prompts, P-tuning's prompt encoder, PT2's prefix,
+    or prefix-tuning's (the prefix through PEFT's projection MLP)."""
+    method, prompt_len = spec["method"], spec["prompt_len"]
+    if method == "ptuning":
+        return peft.PromptEncoderConfig(
+            task_type=task_type,
+            num_virtual_tokens=prompt_len,
+            encoder_reparameterization_type=spec["ptuning_encoder"],
+            encoder_hidden_size=spec["encoder_hidden"],
+        )
+    if method == "prefix":
         return peft.PrefixTuningConfig(
             task_type=task_type,
-            num_virtual_tokens=spec["prompt_len"],
+            num_virtual_tokens=prompt_len,
             prefix_projection=True,
             encoder_hidden_size=spec["encoder_hidden"],
         )
-    return peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
+    if method == "pt2":
+        return peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=prompt_len)
+    return peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=prompt_len)
 
 
 def projection_start(encoder, init):
@@ -193,22 +195,16 @@ def tuned_model(spec, init):
     _, task_type, _ = HEADS[spec["head"]]
     if spec["method"] == "lora":
         return with_lora(model, spec, task_type, init)
+    model = peft.get_peft_model(model, prompt_config(spec, task_type))
+    encoder = model.prompt_encoder[model.active_adapter]
     if spec["method"] == "ptuning":
-        model = peft.get_peft_model(model, ptuning_config(spec, task_type))
-        ptuning_start(model.prompt_encoder[model.active_adapter], init)
+        ptuning_start(encoder, init)
     elif spec["method"] == "prefix":
-        model = peft.get_peft_model(model, prefix_config(spec, task_type))
-        projection_start(model.prompt_encoder[model.active_adapter], init)
+        projection_start(encoder, init)
     else:
-        if spec["method"] == "pt2":
-            config = peft.PrefixTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
-            start = init["prefix.embedding"]
-        else:
-            config = peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
-            start = init["prompt.embedding"]
-        model = peft.get_peft_model(model, config)
+        start = init["prefix.embedding" if spec["method"] == "pt2" else "prompt.embedding"]
         with torch.no_grad():
-            model.prompt_encoder[model.active_adapter].embedding.weight.copy_(start)
+            encoder.embedding.weight.copy_(start)
     if spec["method"] in ("pt2", "prefix"):
         with_prefix_dropout(model, spec["prefix_dropout"])
         if spec["head"] == "span":
@@ -229,12 +225,8 @@ def native_model(spec):
         config = peft.LoraConfig(
             task_type=task_type, r=spec["lora_rank"], lora_alpha=spec["lora_alpha"], target_modules=spec["lora_modules"]
         )
-    elif method in ("pt2", "prefix"):
-        config = prefix_config(spec, task_type)
-    elif method == "ptuning":
-        config = ptuning_config(spec, task_type)
     else:
-        config = peft.PromptTuningConfig(task_type=task_type, num_virtual_tokens=spec["prompt_len"])
+        config = prompt_config(spec, task_type)
     return peft.get_peft_model(model, config)
 
 

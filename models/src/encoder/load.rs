@@ -81,7 +81,7 @@ fn key_renames(prefix: &str, family: ModelFamily) -> Vec<(String, String)> {
     renames
 }
 
-fn regex_escape(s: &str) -> String {
+pub(crate) fn regex_escape(s: &str) -> String {
     s.replace('.', r"\.")
 }
 
@@ -174,17 +174,29 @@ struct Header {
     shapes: HashMap<String, Vec<usize>>,
 }
 
-fn read_header(path: &Path, bytes: &[u8]) -> Result<Header, ModelError> {
+/// A safetensors file's bytes, and its tensors' names → shapes as its header lists them.
+pub(crate) type Safetensors = (Vec<u8>, HashMap<String, Vec<usize>>);
+
+pub(crate) fn read_safetensors(path: &Path) -> Result<Safetensors, ModelError> {
+    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let (_, metadata) =
-        safetensors::SafeTensors::read_metadata(bytes).map_err(|e| ModelError::BadWeights {
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| ModelError::BadWeights {
             path: path.to_path_buf(),
             message: format!("{e:?}"),
         })?;
-    let raw: HashMap<String, Vec<usize>> = metadata
+    let shapes = metadata
         .tensors()
         .into_iter()
         .map(|(name, info)| (name, info.shape.clone()))
         .collect();
+    Ok((bytes, shapes))
+}
+
+/// The header with the family prefix found and stripped.
+fn read_header(raw: HashMap<String, Vec<usize>>) -> Header {
     let prefix = ENCODER_PREFIXES
         .into_iter()
         .find(|p| raw.contains_key(&format!("{p}embeddings.word_embeddings.weight")))
@@ -200,7 +212,7 @@ fn read_header(path: &Path, bytes: &[u8]) -> Result<Header, ModelError> {
             Some((name, shape))
         })
         .collect();
-    Ok(Header { prefix, shapes })
+    Header { prefix, shapes }
 }
 
 fn check_tensors(
@@ -247,11 +259,8 @@ pub fn load_weights(
     path: &Path,
     device: &Device,
 ) -> Result<Encoder, ModelError> {
-    let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let header = read_header(path, &bytes)?;
+    let (bytes, raw) = read_safetensors(path)?;
+    let header = read_header(raw);
     let with_pooler = header.shapes.contains_key("pooler.dense.weight");
     check_tensors(path, &header, &expected_tensors(config, with_pooler))?;
 

@@ -15,6 +15,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Tensor};
 
 use crate::config::{EncoderConfig, ModelFamily};
+use crate::encoder::load::{read_safetensors, regex_escape};
 use crate::error::ModelError;
 
 #[derive(Module, Debug)]
@@ -69,17 +70,7 @@ impl MlmHead {
     /// The head of the checkpoint `path` (a `…ForMaskedLM` model.safetensors). A checkpoint
     /// without one (a sentence-embedding or task model) is one error naming what it lacks.
     pub fn load(config: &EncoderConfig, path: &Path, device: &Device) -> Result<Self, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
-            ModelError::BadWeights {
-                path: path.to_path_buf(),
-                message: format!("{e:?}"),
-            }
-        })?;
-        let present = metadata.tensors();
+        let (bytes, present) = read_safetensors(path)?;
         let missing: Vec<String> = needed(config.family())
             .into_iter()
             .filter(|name| !present.contains_key(name))
@@ -97,7 +88,7 @@ impl MlmHead {
             .with_from_adapter(PyTorchToBurnAdapter)
             .allow_partial(true);
         for (from, to) in names(config.family()) {
-            let from = format!("^{}", from.replace('.', r"\."));
+            let from = format!("^{}", regex_escape(from));
             let from = if to == "bias" {
                 format!("{from}$")
             } else {
