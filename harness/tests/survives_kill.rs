@@ -89,12 +89,14 @@ fn train_args(out: &Path, method: MethodKind, extra: &[&str]) -> Vec<String> {
     args
 }
 
-/// Every method the registry lists, and the variants that train tensors of their own: a
-/// reparameterized PT2 prefix (its MLP) and DeBERTa's context pooler (trained with the head).
+/// Every method the registry lists that trains (zero-shot prompting is one evaluation, with
+/// nothing to resume), and the variants that train tensors of their own: a reparameterized PT2
+/// prefix (its MLP) and DeBERTa's context pooler (trained with the head).
 fn resume_cases() -> Vec<(String, MethodKind, Vec<String>)> {
     let minilm = ["--model", "minilm-l6@1"];
     let mut cases: Vec<(String, MethodKind, Vec<String>)> = MethodKind::ALL
         .into_iter()
+        .filter(|m| !m.trains_nothing())
         .map(|m| (m.name().to_string(), m, minilm.map(String::from).to_vec()))
         .collect();
     let reparam = [minilm[0], minilm[1], "--reparam-hidden", "16"]

@@ -44,13 +44,13 @@ pub use encoder::load::{load_encoder, ModelDir};
 pub use encoder::{Encoder, EncoderInput, EncoderOutput, KvPrefix, Prompts};
 pub use error::ModelError;
 pub use hub::{resolve_model, ModelSpec, DEFAULT_MODEL};
-pub use methods::heads::{Head, HeadConfig, HeadKind, Logits};
+pub use methods::heads::{Head, HeadConfig, HeadKind, Logits, TaskHead};
 pub use methods::loss::Targets;
 pub use methods::{
     Adapter, Method, MethodInit, MethodKind, MethodOptions, ParamCounts, PromptInit, PromptPool,
     TunedModel,
 };
-pub use tokenize::{TextEncoder, TokenBatch};
+pub use tokenize::{Piece, TextEncoder, TokenBatch};
 
 /// A pretrained model ready to use: config, encoder (possibly layer-truncated) and tokenizer.
 pub struct Pretrained {

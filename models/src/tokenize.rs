@@ -26,6 +26,17 @@ pub struct TextEncoder {
     max_len: usize,
 }
 
+/// One piece of a templated input (`encode_pieces`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    /// Text, tokenized as written: a leading space is kept, which byte-level BPE and SentencePiece
+    /// read as the start of a word. `cut`: its tokens may be cut at the end when the row passes
+    /// `max_len` (an example's own text, never the template's words).
+    Text { text: String, cut: bool },
+    /// One token by id (the `[MASK]`).
+    Token(u32),
+}
+
 /// One encoded batch, padded to the longest: `[batch][seq]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenBatch {
@@ -129,6 +140,77 @@ impl TextEncoder {
         Ok(TokenBatch::from_encodings(&encodings))
     }
 
+    /// The id of the mask token (`[MASK]` of BERT and DeBERTa, `<mask>` of RoBERTa).
+    pub fn mask_id(&self) -> Option<u32> {
+        self.first_known(&["[MASK]", "<mask>"])
+    }
+
+    /// The id of the unknown token (`[UNK]`, `<unk>`).
+    pub fn unk_id(&self) -> Option<u32> {
+        self.first_known(&["[UNK]", "<unk>"])
+    }
+
+    fn first_known(&self, tokens: &[&str]) -> Option<u32> {
+        tokens.iter().find_map(|t| self.tokenizer.token_to_id(t))
+    }
+
+    /// The token ids of `text` without special tokens.
+    pub fn ids_of(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.encode_ids(text, false)
+    }
+
+    fn encode_ids(&self, text: &str, special_tokens: bool) -> Result<Vec<u32>, ModelError> {
+        let encoding =
+            self.tokenizer
+                .encode(text, special_tokens)
+                .map_err(|e| ModelError::Tokenizer {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Encode each row of pieces as one sequence, LM-BFF's way: the model's special tokens
+    /// around the pieces' tokens; where a row passes `max_len`, its longest cuttable piece loses
+    /// its last token until it fits, so that the template (and its `[MASK]`) always stays.
+    pub fn encode_pieces(&self, rows: &[Vec<Piece>]) -> Result<TokenBatch, ModelError> {
+        // The special tokens around a sequence: BERT's [CLS] … [SEP], RoBERTa's <s> … </s>.
+        let specials = self.encode_ids("", true)?;
+        let (open, close) = specials.split_at(specials.len().min(1));
+        let budget = self.max_len.saturating_sub(specials.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut parts = row
+                .iter()
+                .map(|piece| match piece {
+                    Piece::Text { text, cut } => Ok((self.ids_of(text)?, *cut)),
+                    Piece::Token(id) => Ok((vec![*id], false)),
+                })
+                .collect::<Result<Vec<_>, ModelError>>()?;
+            let mut total: usize = parts.iter().map(|(p, _)| p.len()).sum();
+            while total > budget {
+                let Some((longest, _)) = parts
+                    .iter_mut()
+                    .filter(|(p, cut)| *cut && !p.is_empty())
+                    .max_by_key(|(p, _)| p.len())
+                else {
+                    break;
+                };
+                longest.pop();
+                total -= 1;
+            }
+            let body = parts.into_iter().flat_map(|(p, _)| p);
+            ids.push(
+                open.iter()
+                    .copied()
+                    .chain(body)
+                    .chain(close.iter().copied())
+                    .collect(),
+            );
+        }
+        Ok(TokenBatch::from_ids(ids, self.pad_id()))
+    }
+
     /// Encode sentences already split into words (NER); `word_ids` map tokens back to words.
     pub fn encode_words_batch(&self, sentences: &[Vec<String>]) -> Result<TokenBatch, ModelError> {
         let inputs: Vec<EncodeInput> = sentences
@@ -160,6 +242,30 @@ impl TokenBatch {
             word_ids: encodings
                 .iter()
                 .map(|e| e.get_word_ids().to_vec())
+                .collect(),
+        }
+    }
+
+    /// Rows of token ids (one segment each), padded behind to the longest with `pad_id`.
+    pub fn from_ids(rows: Vec<Vec<u32>>, pad_id: u32) -> Self {
+        let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let padded = |row: &Vec<u32>, real: u32, pad: u32| {
+            let mut out = vec![real; row.len()];
+            out.resize(longest, pad);
+            out
+        };
+        Self {
+            attention_mask: rows.iter().map(|r| padded(r, 1, 0)).collect(),
+            token_type_ids: rows.iter().map(|r| padded(r, 0, 0)).collect(),
+            offsets: rows.iter().map(|_| vec![(0, 0); longest]).collect(),
+            sequence_ids: rows.iter().map(|_| vec![None; longest]).collect(),
+            word_ids: rows.iter().map(|_| vec![None; longest]).collect(),
+            input_ids: rows
+                .into_iter()
+                .map(|mut row| {
+                    row.resize(longest, pad_id);
+                    row
+                })
                 .collect(),
         }
     }

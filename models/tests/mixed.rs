@@ -129,9 +129,11 @@ fn check_groups(
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         // The control: without its adapter the same head gives other logits.
-        let plain = model
-            .head
-            .forward(encoder.forward(&inputs[i], &Default::default()));
+        let plain = model.head.forward(
+            encoder.forward(&inputs[i], &Default::default()),
+            &inputs[i].input_ids,
+            encoder,
+        );
         let adapter_effect = alone
             .iter()
             .zip(values(plain))

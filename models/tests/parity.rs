@@ -287,6 +287,7 @@ fn tiny_roberta_position_rule_equals_transformers() {
 #[test]
 fn pt_and_pt2_logits_equal_pytorch() {
     use burn::module::Param;
+    use ptv2_models::TaskHead;
     use ptv2_models::{Adapter, HeadKind, Logits, Method, MethodInit, TunedModel};
 
     let device = Device::flex();
@@ -329,8 +330,11 @@ fn pt_and_pt2_logits_equal_pytorch() {
             }
             _ => unreachable!("only PT2 and PT cases"),
         };
-        tuned.head.classifier.weight = Param::from_tensor(head_weight.clone());
-        tuned.head.classifier.bias = Some(Param::from_tensor(head_bias.clone()));
+        let TaskHead::Classifier(head) = &mut tuned.head else {
+            unreachable!("a classifier head")
+        };
+        head.classifier.weight = Param::from_tensor(head_weight.clone());
+        head.classifier.bias = Some(Param::from_tensor(head_bias.clone()));
         let Logits::Sequence(logits) = tuned.forward(&input) else {
             panic!("sequence logits")
         };
@@ -363,7 +367,7 @@ fn deberta_log_buckets_equal_transformers() {
 #[test]
 fn tiny_deberta_equals_transformers_and_thudm_prefix() {
     use burn::module::Param;
-    use ptv2_models::{Adapter, HeadKind, Logits, Method, MethodInit, TunedModel};
+    use ptv2_models::{Adapter, HeadKind, Logits, Method, MethodInit, TaskHead, TunedModel};
 
     let device = Device::flex();
     for name in ["tiny_deberta_v2", "tiny_deberta_abs"] {
@@ -397,8 +401,11 @@ fn tiny_deberta_equals_transformers_and_thudm_prefix() {
         tuned.adapter = Some(Adapter::Prefix(prefix.with_flat(flat)));
         let weight = formula(3, hidden, 1.3, &device).mul_scalar(0.2).transpose();
         let bias = Tensor::<1>::from_data(TensorData::new(vec![0.05f32, -0.05, 0.0], [3]), &device);
-        tuned.head.classifier.weight = Param::from_tensor(weight);
-        tuned.head.classifier.bias = Some(Param::from_tensor(bias));
+        let TaskHead::Classifier(head) = &mut tuned.head else {
+            unreachable!("a classifier head")
+        };
+        head.classifier.weight = Param::from_tensor(weight);
+        head.classifier.bias = Some(Param::from_tensor(bias));
         let Logits::Token(logits) = tuned.forward(&input) else {
             panic!("token logits")
         };

@@ -29,8 +29,13 @@ fn argument_row(arg: &clap::Arg) -> String {
         Some(long) => format!("`--{long}`"),
         None => format!("`<{value}>`"),
     };
-    let defaults: Vec<String> = arg
-        .get_default_values()
+    // A hidden default stands for "not given" (`--lr`'s NaN), not a value.
+    let shown = if arg.is_hide_default_value_set() {
+        &[][..]
+    } else {
+        arg.get_default_values()
+    };
+    let defaults: Vec<String> = shown
         .iter()
         .map(|v| v.to_string_lossy().to_string())
         .collect();

@@ -28,6 +28,7 @@ pub fn methods_markdown() -> String {
         };
         let trains = match f.trains {
             Trains::Everything => "everything".to_string(),
+            Trains::Matching([]) => "nothing".to_string(),
             Trains::Matching(patterns) => patterns
                 .iter()
                 .map(|p| format!("`{}`", p.replace('|', "\\|")))

@@ -41,7 +41,7 @@ enum Command {
     /// Encode texts with a model and write token ids and last hidden states as JSON (for parity checks).
     Encode(encode::EncodeArgs),
     /// Train one model × task × method run and write metrics.json, the checkpoint and predictions.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Train a finished run again in PyTorch + transformers + PEFT and print both side by side.
     Replay(replay::ReplayArgs),
     /// Reload a run's checkpoint and score it on dev again.

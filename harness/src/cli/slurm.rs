@@ -37,6 +37,8 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
             .unwrap_or_else(ptv2_models::hub::default_cache_dir),
         device: "cpu".into(),
         keep_checkpoints: false,
+        // A Slurm log is a file: a line per run and epoch, as it happens.
+        talk: crate::records::events::Talk::Lines,
     };
     let name = args.sweep.sweep_name();
     if crate::orchestration::slurm::run(&name, &args.options, runs.len(), &worker)? {

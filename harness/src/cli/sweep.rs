@@ -9,6 +9,7 @@ use clap::Args;
 use super::args::{EnvArgs, SweepPaths};
 use crate::orchestration::runner::{run_all, run_workers, SweepEnv, WorkerCommand};
 use crate::orchestration::sweep::{parse_shard, shard};
+use crate::records::events::{self, Talk};
 use crate::records::run_dir::PlannedRun;
 
 #[derive(Args, Debug)]
@@ -33,9 +34,29 @@ pub struct SweepArgs {
     /// Skip the summary at the end (worker processes).
     #[arg(long, hide = true)]
     pub no_report: bool,
-    /// No progress bars.
+    /// No progress bars, and no lines off a terminal.
     #[arg(long)]
     pub quiet: bool,
+    /// Say each run's start and finish, each epoch and a line every 5 minutes as JSON, one
+    /// object per line on stdout (`event`: run_started, epoch, step, run_finished), for tools.
+    #[arg(long)]
+    pub json: bool,
+    /// What a worker process says (set by the sweep that starts it).
+    #[arg(long, hide = true, value_enum)]
+    pub talk: Option<Talk>,
+}
+
+/// What the sweep says on stdout: JSON events when asked, nothing when quiet or on a terminal
+/// (the progress bars say it there), else a line per event (a file, a pipe, a Slurm log).
+fn talk(args: &SweepArgs) -> Talk {
+    use std::io::IsTerminal;
+    match (args.talk, args.json, args.quiet) {
+        (Some(talk), _, _) => talk,
+        (None, true, _) => Talk::Json,
+        (None, false, true) => Talk::Quiet,
+        (None, false, false) if std::io::stdout().is_terminal() => Talk::Quiet,
+        (None, false, false) => Talk::Lines,
+    }
 }
 
 pub fn run(args: &SweepArgs) -> Result<()> {
@@ -58,6 +79,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     }
     std::fs::create_dir_all(env.dir.path())?;
     crate::records::signals::install();
+    events::set_talk(talk(args));
     // Independent runs scale better as one process per core than as one process on every core.
     let workers = args.workers.unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -73,13 +95,17 @@ pub fn run(args: &SweepArgs) -> Result<()> {
             cache: env.cache.clone(),
             device: env.device.clone(),
             keep_checkpoints: args.keep_checkpoints,
+            talk: talk(args),
         };
         run_workers(&runs, &env, workers, &command)?;
     } else {
-        run_all(&mine, &env, !args.quiet)?;
+        run_all(&runs, &mine, &env, !args.quiet && !args.json)?;
     }
     if !args.no_report {
-        super::report::print_summary(&args.sweep, &runs);
+        // JSON events are the whole of stdout for a tool; the table is for people.
+        if !args.json {
+            super::report::print_summary(&args.sweep, &runs);
+        }
         super::report::build(&args.sweep, &runs, &env.device)?;
     }
     Ok(())

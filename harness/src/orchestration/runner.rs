@@ -10,7 +10,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use clap::ValueEnum;
+
 use crate::orchestration::claims::Claim;
+use crate::records::events::{self, Event, Talk};
 use crate::records::run_dir::{
     PlannedRun, RunDir, RunStatus, StatusRecord, SweepDir, CHECKPOINT_FILE,
 };
@@ -43,6 +46,8 @@ pub struct WorkerCommand {
     pub cache: PathBuf,
     pub device: String,
     pub keep_checkpoints: bool,
+    /// What the workers say on stdout (`events`): lines or JSON off a terminal.
+    pub talk: Talk,
 }
 
 impl WorkerCommand {
@@ -63,6 +68,10 @@ impl WorkerCommand {
             shard.into(),
             "--no-report".into(),
             "--quiet".into(),
+            "--talk".into(),
+            self.talk
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().into()),
         ]);
         args
     }
@@ -96,14 +105,21 @@ impl SweepEta {
         }
     }
 
-    pub fn message(&self, done: usize) -> String {
+    /// Seconds left at this pace; None before a run finished here.
+    pub fn seconds_left(&self, done: usize) -> Option<f64> {
         let finished_here = done.saturating_sub(self.done_before);
         if finished_here == 0 {
-            return "sweep ETA after the first run".into();
+            return None;
         }
         let per_run = self.started.elapsed().as_secs_f64() / finished_here as f64;
-        let left = per_run * self.total.saturating_sub(done) as f64;
-        format!("sweep ETA {:.0} min", (left / 60.0).ceil())
+        Some(per_run * self.total.saturating_sub(done) as f64)
+    }
+
+    pub fn message(&self, done: usize) -> String {
+        match self.seconds_left(done) {
+            None => "sweep ETA after the first run".into(),
+            Some(left) => format!("sweep ETA {:.0} min", (left / 60.0).ceil()),
+        }
     }
 }
 
@@ -145,8 +161,14 @@ fn run_one(run: &PlannedRun, dir: &RunDir, env: &SweepEnv, multi: &MultiProgress
     dir.write_status(&status)
 }
 
-/// Run every pending run of `runs` in this process, one after the other.
-pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Result<()> {
+/// Run every pending run of `runs` (this shard's of the sweep's `all`) in this process, one
+/// after the other, saying each start, epoch and finish (`events`).
+pub fn run_all(
+    all: &[PlannedRun],
+    runs: &[PlannedRun],
+    env: &SweepEnv,
+    show_progress: bool,
+) -> Result<()> {
     let todo = env.dir.pending(runs);
     let multi = if show_progress {
         MultiProgress::new()
@@ -155,6 +177,7 @@ pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Resu
     };
     let overall = overall_bar(&multi, runs.len(), runs.len() - todo.len());
     let eta = SweepEta::new(runs.len(), runs.len() - todo.len());
+    let sweep_eta = SweepEta::new(all.len(), all.len() - env.dir.pending(all).len());
     for run in todo {
         overall.set_message(format!(
             "{}; now {} {} {}",
@@ -171,11 +194,56 @@ pub fn run_all(runs: &[PlannedRun], env: &SweepEnv, show_progress: bool) -> Resu
         if dir.status().is_some() {
             continue;
         }
-        run_one(run, &dir, env, &multi)?;
+        say_started(run, all, env);
+        events::set_current_run(Some(&run.id));
+        let result = run_one(run, &dir, env, &multi);
+        events::set_current_run(None);
+        result?;
+        say_finished(run, &dir, all, env, &sweep_eta);
         overall.inc(1);
     }
     overall.finish_and_clear();
     Ok(())
+}
+
+fn say_started(run: &PlannedRun, all: &[PlannedRun], env: &SweepEnv) {
+    events::emit(&Event::RunStarted {
+        run_id: &run.id,
+        task: &run.settings.task,
+        method: run.settings.tuning.method.name(),
+        seed: run.settings.seed,
+        done: all.len() - env.dir.pending(all).len(),
+        total: all.len(),
+    });
+}
+
+/// The run's status and best score, with the sweep's count of finished runs and its ETA.
+fn say_finished(
+    run: &PlannedRun,
+    dir: &RunDir,
+    all: &[PlannedRun],
+    env: &SweepEnv,
+    eta: &SweepEta,
+) {
+    let done = all.len() - env.dir.pending(all).len();
+    let status = dir.status().map_or("unknown".into(), |s| {
+        format!("{:?}", s.status).to_lowercase()
+    });
+    let metrics = dir.metrics().ok();
+    let best = metrics.as_ref().and_then(|m| m.best_dev.first());
+    events::emit(&Event::RunFinished {
+        run_id: &run.id,
+        task: &run.settings.task,
+        method: run.settings.tuning.method.name(),
+        seed: run.settings.seed,
+        status: &status,
+        metric: best.map(|(metric, _)| metric.as_str()),
+        score: best.map(|(_, score)| *score),
+        seconds: metrics.as_ref().map(|m| m.wall_seconds),
+        done,
+        total: all.len(),
+        eta_seconds: eta.seconds_left(done),
+    });
 }
 
 /// Start `workers` processes of this binary, each running one shard, and wait for all of them,

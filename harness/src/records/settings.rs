@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use ptv2_models::methods::PromptPlace;
-use ptv2_models::{Method, MethodOptions, DEFAULT_MODEL};
+use ptv2_models::{Method, MethodKind, MethodOptions, DEFAULT_MODEL};
 
 use crate::records::schedule::Schedule;
 
@@ -37,8 +37,16 @@ pub struct RunSettings {
     #[arg(long, value_enum, default_value_t = MissingPooler::Cls)]
     #[serde(default, skip_serializing_if = "is_default")]
     pub missing_pooler: MissingPooler,
-    /// peak learning rate (AdamW)
+    /// what reads the encoder's output: `classifier` (a new linear head on the [CLS], the paper's) or `verbalizer` (the checkpoint's masked-LM head at a template's [MASK], a label word per class, experiments/templates.toml; needs a …ForMaskedLM model). `prompt` always reads the verbalizer
+    #[arg(long, value_enum, default_value_t = HeadChoice::Classifier)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub head: HeadChoice,
+    /// the verbalizer's template, by name in experiments/templates.toml (default: the task's only one)
     #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// peak learning rate (AdamW); every method but `prompt` (which trains nothing) needs one
+    #[arg(long, default_value_t = f64::NAN, hide_default_value = true)]
     pub lr: f64,
     /// training epochs (dev is scored after each; the best epoch counts)
     #[arg(long, default_value_t = 3)]
@@ -96,6 +104,15 @@ pub enum MissingPooler {
     Context,
 }
 
+/// What reads the encoder's output (`TaskHead`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadChoice {
+    #[default]
+    Classifier,
+    Verbalizer,
+}
+
 /// Which `max_train` training examples a run keeps.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -149,7 +166,7 @@ impl Framework {
 /// holds that value (its field's `skip_serializing_if`), so that earlier runs keep their ids;
 /// `fill_omitted`, the listings (`away_from_default`) and the id tests read this table.
 #[allow(clippy::type_complexity)]
-const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 12] = [
+const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 14] = [
     ("prompt_pool", || "cls".into()),
     ("subset", || "random".into()),
     // Not the flag's default (random): runs before the change were grouped (see Batching).
@@ -163,6 +180,8 @@ const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 12] = [
     ("grad_accum", || 1.into()),
     ("prefix_dropout", || serde_json::Value::Null),
     ("ptuning_encoder", || "lstm".into()),
+    ("head", || "classifier".into()),
+    ("template", || serde_json::Value::Null),
 ];
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -212,13 +231,18 @@ impl RunSettings {
                 );
             }
         }
+        let given = |key: &str| values.iter().find(|(k, _)| k.as_ref() == key);
         for arg in command.get_arguments().filter(|a| a.is_required_set()) {
-            if !values.iter().any(|(k, _)| arg.get_id() == k.as_ref()) {
+            if given(arg.get_id().as_str()).is_none() {
                 bail!(
                     "{at}: no value for \"{}\" (set it in [fixed] or [grid])",
                     arg.get_id()
                 );
             }
+        }
+        let method = given("method").and_then(|(_, m)| MethodKind::parse(m.as_ref()).ok());
+        if given("lr").is_none() && !method.is_some_and(MethodKind::trains_nothing) {
+            bail!("{at}: no value for \"lr\" (set it in [fixed] or [grid]; only prompt, which trains nothing, goes without)");
         }
         let argv = values
             .iter()
@@ -236,6 +260,15 @@ impl RunSettings {
     pub fn resolved(mut self) -> Result<Self> {
         self.check_ranges()?;
         self.tuning = self.method()?.options();
+        if self.tuning.method.trains_nothing() {
+            // Zero-shot: one evaluation of the pretrained model through its masked-LM head;
+            // the training settings and the seed change nothing, so they collapse into one run.
+            (self.lr, self.epochs, self.seed) = (0.0, 1, 1);
+            self.head = HeadChoice::Verbalizer;
+        }
+        if self.head == HeadChoice::Classifier {
+            self.template = None;
+        }
         // A prefix dropout equal to the run's dropout is what leaving it out means: one run.
         if self.tuning.prefix_dropout == Some(self.dropout) {
             self.tuning.prefix_dropout = None;
@@ -259,7 +292,12 @@ impl RunSettings {
                 bail!("\"{key}\" must be at least 1, found 0");
             }
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
+        let method = self.tuning.method;
+        if !(method.trains_nothing() || self.lr > 0.0 && self.lr.is_finite()) {
+            // NaN is the flag's default: not given.
+            if self.lr.is_nan() {
+                bail!("no value for \"lr\" (--lr): {method} trains, it needs a learning rate > 0");
+            }
             bail!("\"lr\" must be a number > 0, found {}", self.lr);
         }
         for (key, rate) in [
@@ -452,7 +490,8 @@ pub fn schema_markdown() -> String {
     let command = SettingsCommand::command();
     let mut out = String::from("| key | meaning | default |\n|---|---|---|\n");
     for arg in command.get_arguments().filter(|a| a.get_id() != "help") {
-        let default = if arg.is_required_set() {
+        // A hidden default stands for "not given" (`lr`'s NaN): the key is required.
+        let default = if arg.is_required_set() || arg.is_hide_default_value_set() {
             "required".to_string()
         } else {
             match arg.get_default_values() {

@@ -18,7 +18,7 @@ use ptv2_models::MethodKind;
 use crate::records::settings::{Framework, RunSettings};
 use crate::reporting::results::SummaryRow;
 
-const WIDTH: u32 = 900;
+const WIDTH: u32 = 1100;
 const HEIGHT: u32 = 560;
 
 fn method_color(method: MethodKind) -> RGBColor {
@@ -65,14 +65,18 @@ fn render(chart: &impl Chart, stem: &Path) -> Result<PathBuf> {
     {
         let root = BitMapBackend::new(&png, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
+        LEGEND.with(|legend| legend.borrow_mut().clear());
         chart.draw(&root)?;
+        draw_noted_legend(&root)?;
         root.present().map_err(err)?;
     }
     {
         let svg = stem.with_extension("svg");
         let root = SVGBackend::new(&svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
+        LEGEND.with(|legend| legend.borrow_mut().clear());
         chart.draw(&root)?;
+        draw_noted_legend(&root)?;
         root.present().map_err(err)?;
     }
     Ok(png)
@@ -87,9 +91,23 @@ fn frame<'a, 'b, DB: DrawingBackend>(
     builder
         .caption(title, ("sans-serif", 24))
         .margin(20)
+        .margin_right(20 + LEGEND_WIDTH)
         .x_label_area_size(50)
         .y_label_area_size(70);
     builder
+}
+
+/// The strip right of the data where the legend goes, so that it never covers a bar or a line.
+const LEGEND_WIDTH: u32 = 250;
+
+/// The top of a score axis: the metric's own scale (every ptv2 metric is at most 1: accuracy,
+/// F1, Matthews, Pearson, exact match as fractions), past it only if a value is.
+fn score_top(highest: f64) -> f64 {
+    if highest <= 1.0 {
+        1.0
+    } else {
+        highest * 1.1
+    }
 }
 
 /// Learning curves' plane: epochs 1..=`epochs` across, the dev metric up, its mesh drawn.
@@ -146,39 +164,95 @@ fn draw_dotted_line<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
 ) -> Result<()> {
     chart
         .draw_series(LineSeries::new(points.to_vec(), color.stroke_width(2)))
-        .map_err(err)?
-        .label(label)
-        .legend(line_legend(color.stroke_width(2)));
+        .map_err(err)?;
+    note(label, Mark::Line(rgb(&color)));
     chart
         .draw_series(points.iter().map(|&p| Circle::new(p, dot, color.filled())))
         .map_err(err)?;
     Ok(())
 }
 
-fn draw_legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
-) -> Result<()> {
-    draw_legend_at(chart, SeriesLabelPosition::UpperRight)
+/// What a legend entry shows beside its label.
+#[derive(Debug, Clone, Copy)]
+enum Mark {
+    Line(RGBColor),
+    /// Dash and gap lengths in pixels.
+    Dashed(RGBColor, i32, i32),
+    Bar(RGBColor),
+    Dot(RGBColor),
 }
 
-/// The legend at `position`; learning curves rise to the right, so theirs goes bottom right.
-fn draw_legend_at<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
-    position: SeriesLabelPosition,
-) -> Result<()> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .label_font(("sans-serif", 16))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)
+thread_local! {
+    /// The entries of the chart being drawn, in order, each label once (`note`).
+    static LEGEND: std::cell::RefCell<Vec<(String, Mark)>> = const { std::cell::RefCell::new(vec![]) };
 }
 
-/// A legend entry: a short line in `style`.
-fn line_legend(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
-    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style)
+/// Note a legend entry of the chart being drawn; `render` draws them right of the data.
+fn note(label: &str, mark: Mark) {
+    LEGEND.with(|legend| {
+        let mut legend = legend.borrow_mut();
+        if !legend.iter().any(|(l, _)| l == label) {
+            legend.push((label.to_string(), mark));
+        }
+    });
+}
+
+fn rgb(color: &impl Color) -> RGBColor {
+    let (r, g, b) = color.to_backend_color().rgb;
+    RGBColor(r, g, b)
+}
+
+/// The noted entries in the strip right of the plotting area (`LEGEND_WIDTH`): outside the
+/// data, so that no bar or line is hidden. Long labels wrap.
+fn draw_noted_legend<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>) -> Result<()> {
+    let entries = LEGEND.with(|legend| std::mem::take(&mut *legend.borrow_mut()));
+    let x = (WIDTH - LEGEND_WIDTH) as i32;
+    let mut y = 70;
+    for (label, mark) in entries {
+        let at = (x, y + 8);
+        match mark {
+            Mark::Line(c) => root.draw(&PathElement::new(
+                vec![at, (x + 22, y + 8)],
+                c.stroke_width(2),
+            )),
+            Mark::Dashed(c, dash, gap) => root
+                .draw(&PathElement::new(
+                    vec![at, (x + dash, y + 8)],
+                    c.stroke_width(2),
+                ))
+                .and_then(|_| {
+                    root.draw(&PathElement::new(
+                        vec![(x + dash + gap, y + 8), (x + 2 * dash + gap, y + 8)],
+                        c.stroke_width(2),
+                    ))
+                }),
+            Mark::Bar(c) => root.draw(&Rectangle::new([(x, y + 2), (x + 16, y + 14)], c.filled())),
+            Mark::Dot(c) => root.draw(&Circle::new((x + 8, y + 8), 6, c.filled())),
+        }
+        .map_err(err)?;
+        for line in wrap(&label, 28) {
+            root.draw(&Text::new(line, (x + 30, y), ("sans-serif", 15)))
+                .map_err(err)?;
+            y += 18;
+        }
+        y += 6;
+    }
+    Ok(())
+}
+
+/// Words into lines of at most `width` characters.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = vec![];
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }
 
 /// The best configuration (highest mean over seeds) among the rows that `keep` admits.
@@ -216,9 +290,8 @@ fn draw_majority<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
             4,
             grey.stroke_width(2),
         ))
-        .map_err(err)?
-        .label(MAJORITY_LABEL)
-        .legend(line_legend(grey.stroke_width(2)));
+        .map_err(err)?;
+    note(MAJORITY_LABEL, Mark::Dashed(rgb(&grey), 4, 4));
     Ok(())
 }
 
@@ -254,8 +327,9 @@ fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let lo = v.iter().copied().fold(f64::MAX, f64::min);
     let hi = v.iter().copied().fold(f64::MIN, f64::max);
     let pad = ((hi - lo) * 0.15).max(0.02);
-    let legend_band = (hi - lo + 2.0 * pad) * 0.35;
-    (lo - pad).max(0.0).min(lo)..hi + pad + legend_band
+    let top = hi + pad;
+    let top = if hi <= 1.0 { top.min(1.0) } else { top };
+    (lo - pad).max(0.0).min(lo)..top
 }
 
 struct PromptLength<'a> {
@@ -314,15 +388,13 @@ impl Chart for PromptLength<'_> {
                     6,
                     color.stroke_width(2),
                 ))
-                .map_err(err)?
-                .label(method_label(MethodKind::Ft))
-                .legend(line_legend(color.stroke_width(2)));
+                .map_err(err)?;
+            note(method_label(MethodKind::Ft), Mark::Dashed(color, 10, 6));
         }
         for (&method, points) in &lines {
             let color = method_color(method);
             draw_dotted_line(&mut chart, points, color, method_label(method), 5)?;
         }
-        draw_legend(&mut chart)?;
         Ok(())
     }
 }
@@ -352,12 +424,10 @@ impl Chart for MethodBars<'_> {
             .chain(majority)
             .fold(0.0, f64::max);
         let mut chart = frame(root, &self.title)
-            .build_cartesian_2d(
-                0.0..methods.len() as f64,
-                0.0..(top * legend_headroom(methods.len() + 1)).max(0.1),
-            )
+            .build_cartesian_2d(0.0..methods.len() as f64, 0.0..score_top(top))
             .map_err(err)?;
-        let names: Vec<String> = methods.iter().map(|m| method_label(*m).into()).collect();
+        // Short names under the bars; the legend beside them spells each out.
+        let names: Vec<String> = methods.iter().map(|m| m.facts().short.into()).collect();
         let label_at = slot_labels(&names);
         let mut mesh = chart.configure_mesh();
         mesh.disable_x_mesh()
@@ -371,7 +441,6 @@ impl Chart for MethodBars<'_> {
         }
         if majority.is_some() {
             draw_majority(&mut chart, (0.0, methods.len() as f64), majority)?;
-            draw_legend(&mut chart)?;
         }
         Ok(())
     }
@@ -407,10 +476,7 @@ impl Chart for Overview<'_> {
             .fold(0.0, f64::max);
         let labels: Vec<String> = tasks.iter().map(|t| self.task_label(t)).collect();
         let mut chart = frame(root, &self.title)
-            .build_cartesian_2d(
-                0.0..tasks.len() as f64,
-                0.0..(top * legend_headroom(methods.len() + 1)).max(0.1),
-            )
+            .build_cartesian_2d(0.0..tasks.len() as f64, 0.0..score_top(top))
             .map_err(err)?;
         let label_at = slot_labels(&labels);
         let mut mesh = chart.configure_mesh();
@@ -432,7 +498,6 @@ impl Chart for Overview<'_> {
             draw_bars(&mut chart, method, &bars, width, top)?;
         }
         self.draw_majorities(&mut chart, &tasks)?;
-        draw_legend(&mut chart)?;
         Ok(())
     }
 }
@@ -455,12 +520,6 @@ impl Overview<'_> {
             .map_or("", |r| r.metric.as_str());
         format!("{task} ({metric})")
     }
-}
-
-/// How far above the highest bar the y axis goes, so that a legend of `entries` lines in the
-/// upper right clears the bars and their labels.
-fn legend_headroom(entries: usize) -> f64 {
-    1.2 + 0.08 * entries as f64
 }
 
 type Plane<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
@@ -492,9 +551,8 @@ fn draw_series_bars<DB: DrawingBackend>(
                 color.mix(0.85).filled(),
             )
         }))
-        .map_err(err)?
-        .label(label)
-        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled()));
+        .map_err(err)?;
+    note(label, Mark::Bar(rgb(&color)));
     chart
         .draw_series(bars.iter().map(|(x, r)| {
             PathElement::new(
@@ -526,7 +584,6 @@ impl Overview<'_> {
         tasks: &[&str],
     ) -> Result<()> {
         let grey = MAJORITY_COLOR;
-        let mut labelled = false;
         for (t, task) in tasks.iter().enumerate() {
             let task_rows: Vec<&SummaryRow> = self
                 .rows
@@ -537,7 +594,7 @@ impl Overview<'_> {
             let Some(level) = majority_of(&task_rows) else {
                 continue;
             };
-            let series = chart
+            chart
                 .draw_series(DashedLineSeries::new(
                     vec![(t as f64 + 0.05, level), (t as f64 + 0.95, level)],
                     4,
@@ -545,12 +602,7 @@ impl Overview<'_> {
                     grey.stroke_width(2),
                 ))
                 .map_err(err)?;
-            if !labelled {
-                series
-                    .label(MAJORITY_LABEL)
-                    .legend(line_legend(grey.stroke_width(2)));
-                labelled = true;
-            }
+            note(MAJORITY_LABEL, Mark::Dashed(grey, 4, 4));
         }
         Ok(())
     }
@@ -614,7 +666,6 @@ impl Chart for Curves<'_> {
                 .collect();
             draw_dotted_line(&mut chart, &points, color, &label, 4)?;
         }
-        draw_legend_at(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     }
 }
@@ -672,11 +723,9 @@ impl Chart for Scatter<'_> {
             }
             chart
                 .draw_series(points.iter().map(|&p| Circle::new(p, 6, color.filled())))
-                .map_err(err)?
-                .label(method_label(method))
-                .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
+                .map_err(err)?;
+            note(method_label(method), Mark::Dot(color));
         }
-        draw_legend(&mut chart)?;
         Ok(())
     }
 }
@@ -688,6 +737,22 @@ fn model_suffix(model: &str, models: usize) -> String {
     } else {
         String::new()
     }
+}
+
+/// A model as chart titles name it: an embedded name as it is, a dir by its last part.
+fn model_name(model: &str) -> &str {
+    model
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+}
+
+/// A task as chart titles and file names show it: a task read by path by its name alone
+/// (`sst2:TRAIN,DEV` and `parquet:sst2:TRAIN,DEV` → `sst2`).
+fn task_label(task: &str) -> &str {
+    let task = task.strip_prefix("parquet:").unwrap_or(task);
+    task.split(':').next().unwrap_or(task)
 }
 
 /// Draw every chart a summary supports into `dir`; returns the PNG paths.
@@ -710,18 +775,23 @@ pub fn draw_all(all: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
             .filter(|r| r.settings.model == *model)
             .collect();
         let chart = Overview {
-            title: format!("Every task: {} ({model})", methods_title(&rows)),
+            title: format!(
+                "Every task: {} ({})",
+                methods_title(&rows),
+                model_name(model)
+            ),
             rows,
         };
         let suffix = model_suffix(model, models.len());
         written.push(render(&chart, &dir.join(format!("overview{suffix}")))?);
     }
-    for task in &tasks {
+    for full_task in &tasks {
         let task_rows: Vec<&SummaryRow> = summary
             .iter()
             .copied()
-            .filter(|r| r.settings.task == *task)
+            .filter(|r| r.settings.task == *full_task)
             .collect();
+        let task = task_label(full_task);
         // Prompt length, curves and bars per model, so models are not mixed in one line.
         for model in &models {
             let rows: Vec<&SummaryRow> = task_rows
@@ -736,7 +806,7 @@ pub fn draw_all(all: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
                         model_suffix(model, models.len())
                     ))
                 };
-                written.extend(task_charts(task, model, rows, &stem)?);
+                written.extend(task_charts(task, model_name(model), rows, &stem)?);
             }
         }
         written.extend(scatter_charts(task, task_rows, models.len() > 1, dir)?);
@@ -862,7 +932,7 @@ impl<'a> Chart for FrameworkBars<'a> {
             .fold(0.0, f64::max);
         let slots = self.sets.len() as f64;
         let mut chart = frame(root, &self.title)
-            .build_cartesian_2d(0.0..slots, 0.0..(top * 1.3).max(0.1))
+            .build_cartesian_2d(0.0..slots, 0.0..score_top(top))
             .map_err(err)?;
         let names: Vec<String> = self.sets.iter().map(|set| set.label.clone()).collect();
         let label_at = slot_labels(&names);
@@ -889,7 +959,7 @@ impl<'a> Chart for FrameworkBars<'a> {
             draw_series_bars(&mut chart, series, &bars, width, top)?;
         }
         draw_majority(&mut chart, (0.0, slots), majority)?;
-        draw_legend(&mut chart)
+        Ok(())
     }
 }
 
@@ -930,16 +1000,11 @@ impl Chart for FrameworkCurves<'_> {
                 let style = color.stroke_width(2);
                 chart
                     .draw_series(DashedLineSeries::new(points(r), dash, gap, style))
-                    .map_err(err)?
-                    .label(label(f))
-                    .legend(move |(x, y)| {
-                        EmptyElement::at((x, y))
-                            + PathElement::new(vec![(0, 0), (dash, 0)], style)
-                            + PathElement::new(vec![(dash + gap, 0), (2 * dash + gap, 0)], style)
-                    });
+                    .map_err(err)?;
+                note(&label(f), Mark::Dashed(rgb(&color), dash, gap));
             }
         }
-        draw_legend_at(&mut chart, SeriesLabelPosition::LowerRight)
+        Ok(())
     }
 }
 
@@ -1030,8 +1095,12 @@ pub fn tasks_with_other_frameworks(summary: &[SummaryRow]) -> BTreeSet<&str> {
 /// framework beside ptv2.
 fn framework_charts(summary: &[SummaryRow], dir: &Path) -> Result<Vec<PathBuf>> {
     let mut written = vec![];
-    for task in tasks_with_other_frameworks(summary) {
-        let rows: Vec<&SummaryRow> = summary.iter().filter(|r| r.settings.task == task).collect();
+    for full_task in tasks_with_other_frameworks(summary) {
+        let rows: Vec<&SummaryRow> = summary
+            .iter()
+            .filter(|r| r.settings.task == full_task)
+            .collect();
+        let task = task_label(full_task);
         let (metric, sets) = (
             rows[0].metric.clone(),
             framework_sets(&rows, varying_settings),
@@ -1103,11 +1172,8 @@ impl Chart for BenchRatios<'_> {
                 .draw_series(points.iter().map(|&(x, y)| {
                     Rectangle::new([(x + 0.01, 0.0), (x + 0.39, y)], color.mix(0.85).filled())
                 }))
-                .map_err(err)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
-                });
+                .map_err(err)?;
+            note(label, Mark::Bar(rgb(&color)));
             chart
                 .draw_series(points.iter().map(|&(x, y)| {
                     Text::new(
@@ -1125,10 +1191,9 @@ impl Chart for BenchRatios<'_> {
                 4,
                 BLACK.stroke_width(2),
             ))
-            .map_err(err)?
-            .label("PyTorch (= 1)")
-            .legend(line_legend(BLACK.stroke_width(2)));
-        draw_legend(&mut chart)
+            .map_err(err)?;
+        note("PyTorch (= 1)", Mark::Dashed(BLACK, 6, 4));
+        Ok(())
     }
 }
 

@@ -1,7 +1,9 @@
-//! A sweep's results: tables, statistics, charts, report.md and the regression check; reads records only.
+//! A sweep's results: tables, statistics, charts, report.md and report.html, and the regression
+//! check; reads records only.
 
 pub mod charts;
 pub mod check;
+pub mod html;
 pub mod report;
 pub mod results;
 pub mod stats;

@@ -11,6 +11,7 @@ use anyhow::Result;
 
 use ptv2_models::MethodKind;
 
+use crate::records::references::{references_in, Reference};
 use crate::records::run_dir::{PlannedRun, SweepDir};
 use crate::records::settings::Framework;
 use crate::reporting::charts::{framework_sets, tasks_with_other_frameworks, varying_settings};
@@ -295,6 +296,49 @@ pub struct ReportContext<'a> {
     pub charts: &'a [std::path::PathBuf],
 }
 
+/// The sweep's best mean of each method a `[[reference]]` names, beside the published score of
+/// the same method on the same task with a larger model (empty without references).
+fn references_markdown(summary: &[SummaryRow], references: &[Reference]) -> String {
+    if references.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from("## Beside published numbers at larger scale
+
+This sweep's best configuration of each method (mean ± std over seeds of the best dev epoch, in points) next to what the paper's authors published for the same method and task with a larger model. The protocols differ (data size, epochs, dev or test split; each source says which): the comparison places this sweep's model on the claim's scale axis, it does not test ptv2.\n\n| task | method | this sweep (model) | published | published model | source |\n|---|---|---|---|---|---|\n");
+    for r in references {
+        let ours = best_of_method(summary, &r.task, r.method).map_or("– (not run)".into(), |s| {
+            format!(
+                "{:.2} ± {:.2} ({})",
+                s.mean * 100.0,
+                s.std * 100.0,
+                s.settings.model
+            )
+        });
+        md.push_str(&format!(
+            "| {} | {} | {ours} | {:.1} | {} | {} |\n",
+            r.task,
+            r.method.facts().short,
+            r.score,
+            r.model,
+            r.source
+        ));
+    }
+    md.push('\n');
+    md
+}
+
+/// The configuration of `method` on `task` with the highest mean.
+fn best_of_method<'a>(
+    summary: &'a [SummaryRow],
+    task: &str,
+    method: MethodKind,
+) -> Option<&'a SummaryRow> {
+    summary
+        .iter()
+        .filter(|s| s.settings.task == task && s.settings.tuning.method == method)
+        .max_by(|a, b| a.mean.total_cmp(&b.mean))
+}
+
 /// ptv2's runs beside the same configurations in PyTorch + PEFT — replayed on ptv2's batches
 /// (`pytorch`) and trained by PEFT's own loop (`peft-native`) — configuration by configuration;
 /// empty when the sweep ran ptv2 alone.
@@ -401,6 +445,7 @@ pub fn write_report(
         .collect();
     let comparisons = comparisons(records, &own);
     md.push_str(&framework_markdown(summary));
+    md.push_str(&references_markdown(&own, &references_in(&sweep_text)));
     md.push_str(&format!("## {} against FT\n\n", compared_names(&own)));
     md.push_str("Each method's best configuration (mean over seeds of the best dev epoch, the paper's protocol). ");
     md.push_str("A difference counts only when the paired bootstrap's 95% interval leaves out zero; a method less than 2 points above the majority-class level learned next to nothing.\n\n");
@@ -421,7 +466,8 @@ pub fn write_report(
         "## The sweep file\n\n```toml\n{}\n```\n",
         sweep_text.trim_end()
     ));
-    crate::records::io::write_atomic(&dir.join("report.md"), md.as_bytes())
+    crate::records::io::write_atomic(&dir.join("report.md"), md.as_bytes())?;
+    super::html::write_html(&md, records, &format!("Sweep {}", ctx.name), dir)
 }
 
 /// Tables, charts and report.md of a sweep (`dir`, named `name`, from `sweep_file`), from its

@@ -79,6 +79,9 @@ pub struct ResultRow {
     pub trainable_params: Option<usize>,
     pub total_params: Option<usize>,
     pub trainable_percent: Option<f64>,
+    /// The run's checkpoint: what a task costs to keep (FT the whole model, PT its prompts, a
+    /// zero-shot prompt nothing).
+    pub checkpoint_bytes: Option<u64>,
     pub wall_seconds: Option<f64>,
     pub steps_per_second: Option<f64>,
     pub peak_rss_mb: Option<f64>,
@@ -109,6 +112,7 @@ pub fn rows(records: &[RunRecord]) -> Vec<ResultRow> {
             trainable_params: None,
             total_params: None,
             trainable_percent: None,
+            checkpoint_bytes: None,
             wall_seconds: None,
             steps_per_second: None,
             peak_rss_mb: None,
@@ -131,6 +135,7 @@ pub fn rows(records: &[RunRecord]) -> Vec<ResultRow> {
                 trainable_params: Some(m.params.trainable),
                 total_params: Some(m.params.total),
                 trainable_percent: Some(m.trainable_percent),
+                checkpoint_bytes: Some(m.checkpoint_bytes),
                 wall_seconds: Some(m.wall_seconds),
                 steps_per_second: Some(m.train_steps_per_second),
                 peak_rss_mb: Some(m.peak_rss_mb),
@@ -167,6 +172,8 @@ pub struct SummaryRow {
     pub trainable_params: usize,
     pub trainable_percent: f64,
     pub total_params: usize,
+    /// Storage per task: the checkpoint's bytes (its first run's; seeds keep the same tensors).
+    pub checkpoint_bytes: u64,
     /// Mean wall seconds of a run.
     pub wall_seconds: f64,
     /// The cost of a point (`cost_of_a_point`): the score that is within one point of FT's best
@@ -230,6 +237,7 @@ fn summary_row(group: &[&ResultRow]) -> SummaryRow {
         trainable_params: first.trainable_params.unwrap_or(0),
         trainable_percent: first.trainable_percent.unwrap_or(0.0),
         total_params: first.total_params.unwrap_or(0),
+        checkpoint_bytes: first.checkpoint_bytes.unwrap_or(0),
         wall_seconds: mean_std(&of(|r| r.wall_seconds)).0,
         ft_target: None,
         epochs_to_ft: None,
@@ -394,14 +402,14 @@ fn cell(value: Option<f64>, digits: usize) -> String {
 }
 
 pub fn summary_markdown(summary: &[SummaryRow]) -> String {
-    let mut out = String::from("| model | task | method | P | init | lr | epochs | metric | best epoch: mean ± std | last epoch: mean ± std | test at best dev | n | majority | trainable | % | s/run |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut out = String::from("| model | task | method | P | init | lr | epochs | metric | best epoch: mean ± std | last epoch: mean ± std | test at best dev | n | majority | trainable | % | checkpoint bytes | s/run |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for s in summary {
         let test = match (s.test_mean, s.test_std) {
             (Some(mean), Some(std)) => format!("{mean:.4} ± {std:.4}"),
             _ => "–".into(),
         };
         out.push_str(&format!(
-            "{} {} | {:.4} ± {:.4} | {:.4} ± {:.4} | {test} | {} | {} | {} | {:.3} | {:.0} |\n",
+            "{} {} | {:.4} ± {:.4} | {:.4} ± {:.4} | {test} | {} | {} | {} | {:.3} | {} | {:.0} |\n",
             config_cells(s),
             s.metric,
             s.mean,
@@ -412,6 +420,7 @@ pub fn summary_markdown(summary: &[SummaryRow]) -> String {
             cell(s.majority, 4),
             s.trainable_params,
             s.trainable_percent,
+            s.checkpoint_bytes,
             s.wall_seconds
         ));
     }
@@ -506,6 +515,7 @@ pub(crate) mod tests_support {
             trainable_params: Some(100),
             total_params: Some(1000),
             trainable_percent: Some(10.0),
+            checkpoint_bytes: Some(0),
             wall_seconds: Some(1.0),
             steps_per_second: Some(1.0),
             peak_rss_mb: Some(1.0),

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 
 use ptv2_models::TunedModel;
 
+use crate::records::events::{self, Event};
 use crate::records::io::write_atomic;
 use crate::records::run_dir::{EpochRecord, RunDir, CHECKPOINT_FILE};
 use crate::run::resume::Progress;
@@ -59,6 +60,17 @@ impl DevScoring<'_> {
                 result.scores[0].0,
                 if improved { " (best)" } else { "" },
             );
+        }
+        if let Some(run_id) = events::current_run() {
+            events::emit(&Event::Epoch {
+                run_id: &run_id,
+                epoch: done.epoch + 1,
+                epochs: self.epochs,
+                train_loss: done.train_loss,
+                metric: &result.scores[0].0,
+                dev: score,
+                seconds,
+            });
         }
         progress.epochs.push(EpochRecord {
             epoch: done.epoch + 1,

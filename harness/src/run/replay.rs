@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::records::io::{read_tensors, write_safetensors, Floats, RawTensor};
 use crate::records::run_dir::RunDir;
-use crate::records::settings::{Framework, RunSettings};
+use crate::records::settings::{Framework, HeadChoice, RunSettings};
 use crate::records::signals::Interrupted;
 use crate::run::batch_plan::BatchPlan;
 use crate::run::tasks::{Batch, Forward, Predictor, Task};
@@ -261,6 +261,8 @@ pub fn check_supported(settings: &RunSettings, head: &HeadKind) -> Result<()> {
     let o = &settings.tuning;
     let why = if matches!(head, HeadKind::MultipleChoice { .. }) {
         "multiple choice (PEFT's prompt methods have no multiple-choice task type)"
+    } else if settings.head == HeadChoice::Verbalizer {
+        "the verbalizer head (the replay builds transformers' classification heads)"
     } else if settings.missing_pooler != crate::records::settings::MissingPooler::Cls {
         "missing_pooler random or context (the replay builds transformers' own heads)"
     } else {
@@ -274,6 +276,7 @@ pub fn check_supported(settings: &RunSettings, head: &HeadKind) -> Result<()> {
             MethodKind::Pt | MethodKind::Ptuning if token_or_span => {
                 "input prompts with a token or span head (PEFT's PT and P-tuning put their prompts among the tokens the head reads)"
             }
+            MethodKind::Prompt => "discrete prompting (it trains nothing)",
             MethodKind::Ft
             | MethodKind::Pt
             | MethodKind::Ptuning

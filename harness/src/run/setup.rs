@@ -8,11 +8,15 @@ use anyhow::{Context, Result};
 use burn::tensor::Device;
 use indicatif::MultiProgress;
 
+use ptv2_models::methods::mlm_head::MlmHead;
+use ptv2_models::methods::verbalizer::VerbalizerHead;
 use ptv2_models::{
-    resolve_model, Encoder, EncoderCache, EncoderConfig, MethodInit, Pretrained, TextEncoder,
+    resolve_model, Encoder, EncoderCache, EncoderConfig, MethodInit, ModelDir, Pretrained,
+    TextEncoder, TunedModel,
 };
 
-use crate::records::settings::{MissingPooler, RunSettings};
+use crate::records::settings::{HeadChoice, MissingPooler, RunSettings};
+use crate::run::tasks::templates::Verbalizer;
 use crate::run::tasks::{load_task, Task};
 
 /// Where a run reads and writes; not part of its identity.
@@ -38,6 +42,11 @@ pub fn load_prepared(
     let mut task = load_task(&settings.task, data_dir)?;
     task.subset(settings.max_train, settings.max_eval, settings.subset);
     task.prepare(text)?;
+    if settings.head == HeadChoice::Verbalizer {
+        let labels = task.labels();
+        let template = settings.template.as_deref();
+        task.use_verbalizer(Verbalizer::resolve(task.name(), template, &labels, text)?)?;
+    }
     if task.train_len() == 0 || task.dev_len() == 0 {
         anyhow::bail!("task {}: empty train or dev split", task.name());
     }
@@ -71,6 +80,26 @@ pub fn with_missing_pooler(
         MissingPooler::Context => encoder.with_context_pooler(config.initializer_range),
         MissingPooler::Cls => encoder,
     }
+}
+
+/// The head the run's settings ask for on a model built with a classifier: a task wrapped in a
+/// template (`head = verbalizer`) is read by the checkpoint's masked-LM head at its `[MASK]`.
+pub fn with_head(
+    model: TunedModel,
+    task: &dyn Task,
+    config: &EncoderConfig,
+    model_dir: &Path,
+    device: &Device,
+) -> Result<TunedModel> {
+    let Some(verbalizer) = task.verbalizer() else {
+        return Ok(model);
+    };
+    let mlm = MlmHead::load(config, &ModelDir::new(model_dir).weights_path()?, device)?;
+    Ok(model.with_verbalizer(VerbalizerHead {
+        mlm,
+        label_ids: verbalizer.label_ids.clone(),
+        mask_id: verbalizer.mask_id as i64,
+    }))
 }
 
 /// Prompt and real tokens together must fit the model's position table.

@@ -21,6 +21,7 @@ use ptv2_models::{
     backend, EncoderCache, MethodInit, ParamCounts, Pretrained, TextEncoder, TunedModel,
 };
 
+use crate::records::events::{self, Event};
 use crate::records::run_dir::{
     peak_rss_mb, sha256_of, Diverged, RunDir, RunMetrics, CHECKPOINT_FILE, CONFIG_FILE,
     METRICS_FILE, TRAIN_ORDER_FILE,
@@ -33,7 +34,7 @@ use crate::run::init_tokens::init_tokens;
 use crate::run::optim::{adamw, clip_global_norm};
 use crate::run::replay::{self, ReplayStart, ReplayedLogits};
 use crate::run::resume::{self, Progress, ResumeState};
-use crate::run::setup::{method_init, pretrained_and_task, with_missing_pooler, RunEnv};
+use crate::run::setup::{method_init, pretrained_and_task, with_head, with_missing_pooler, RunEnv};
 use crate::run::tasks::{Forward, Predictor, Task};
 use crate::run::trained::score_test;
 
@@ -113,6 +114,13 @@ impl<'a> Training<'a> {
         };
         let encoder = with_missing_pooler(encoder, settings, &encoder_config);
         let model = TunedModel::new(encoder, &method, &task.head(), &init, &train_device);
+        let model = with_head(
+            model,
+            task.as_ref(),
+            &encoder_config,
+            &model_dir,
+            &train_device,
+        )?;
         let training = Self {
             settings,
             env,
@@ -133,6 +141,10 @@ impl<'a> Training<'a> {
 
     /// One pass over the training set; returns the model and the mean training loss.
     fn train_epoch(&mut self, mut model: TunedModel, epoch: usize) -> Result<(TunedModel, f64)> {
+        if self.settings.tuning.method.trains_nothing() {
+            let loss = self.untrained_loss(&model)?;
+            return Ok((model, loss));
+        }
         let started = Instant::now();
         let s = self.settings;
         let batches = self.plan.next_epoch();
@@ -169,10 +181,41 @@ impl<'a> Training<'a> {
             loss_sum += value;
             bar.inc(1);
             bar.set_message(format!("loss {:.4}", loss_sum / (i + 1) as f64));
+            if events::heartbeat_due() {
+                self.heartbeat(epoch, i + 1, loss_sum / (i + 1) as f64);
+            }
         }
         bar.finish_and_clear();
         self.progress.train_seconds += started.elapsed().as_secs_f64();
         Ok((model, loss_sum / self.plan.steps_per_epoch as f64))
+    }
+
+    /// Off a terminal, a line inside a long epoch (`events::HEARTBEAT`).
+    fn heartbeat(&self, epoch: usize, step: usize, train_loss: f64) {
+        if let Some(run_id) = events::current_run() {
+            events::emit(&Event::Step {
+                run_id: &run_id,
+                epoch: epoch + 1,
+                epochs: self.settings.epochs,
+                step,
+                steps: self.plan.steps_per_epoch,
+                train_loss,
+            });
+        }
+    }
+
+    /// A method that trains nothing (zero-shot) passes over the training set once without
+    /// dropout or updates: its "training loss" is the pretrained model's loss on those examples.
+    fn untrained_loss(&mut self, model: &TunedModel) -> Result<f64> {
+        let eval_model = model.valid();
+        let batches = self.plan.next_epoch();
+        let mut sum = 0.0;
+        for chunk in &batches {
+            let batch = self.task.train_batch(chunk, &self.text, &self.device)?;
+            let value = loss(eval_model.forward(&batch.input), &batch.targets);
+            sum += value.into_scalar::<f32>() as f64;
+        }
+        Ok(sum / batches.len().max(1) as f64)
     }
 
     /// One batch's mean loss and its gradients: in one pass, or (`grad_accum` k > 1) summed over

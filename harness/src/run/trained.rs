@@ -11,7 +11,7 @@ use ptv2_models::{backend, EncoderCache, Pretrained, TextEncoder, TunedModel};
 use crate::records::run_dir::{sha256_of, RunDir, CHECKPOINT_FILE, METRICS_FILE};
 use crate::records::settings::RunSettings;
 use crate::run::setup::{
-    load_prepared, method_init, pretrained_and_task, with_missing_pooler, RunEnv,
+    load_prepared, method_init, pretrained_and_task, with_head, with_missing_pooler, RunEnv,
 };
 use crate::run::tasks::{Predictor, Task};
 
@@ -80,7 +80,7 @@ impl Trained {
         let run = RunDir(dir.to_path_buf());
         let settings = run.settings()?;
         let device = backend::device_by_name(&env.device)?;
-        let (pretrained, task, _) = pretrained_and_task(&settings, env, &device, encoders)?;
+        let (pretrained, task, model_dir) = pretrained_and_task(&settings, env, &device, encoders)?;
         let Pretrained {
             encoder,
             text,
@@ -89,7 +89,8 @@ impl Trained {
         let init = method_init(&settings, &encoder_config);
         let encoder = with_missing_pooler(encoder, &settings, &encoder_config);
         let saved = settings.method()?.as_saved();
-        let mut model = TunedModel::new(encoder, &saved, &task.head(), &init, &device);
+        let model = TunedModel::new(encoder, &saved, &task.head(), &init, &device);
+        let mut model = with_head(model, task.as_ref(), &encoder_config, &model_dir, &device)?;
         check_checkpoint(&run)?;
         model.load_checkpoint(&run.file(CHECKPOINT_FILE))?;
         Ok(Self {

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 
 use crate::records::io::{read_tensors, Floats, RawTensor};
 use crate::records::run_dir::{RunDir, CHECKPOINT_FILE, CONFIG_FILE};
-use crate::records::settings::RunSettings;
+use crate::records::settings::{HeadChoice, RunSettings};
 use crate::run::setup::RunEnv;
 use crate::run::trained::Trained;
 
@@ -65,7 +65,9 @@ fn prompt_tensor(method: MethodKind) -> Result<&'static str> {
     match method {
         MethodKind::Pt2 | MethodKind::Prefix => Ok("prefix.embedding"),
         MethodKind::Pt | MethodKind::Ptuning => Ok("prompt.embedding"),
-        MethodKind::Ft | MethodKind::Lora => bail!("method {method} has no prompt tensor"),
+        MethodKind::Prompt | MethodKind::Ft | MethodKind::Lora => {
+            bail!("method {method} has no prompt tensor")
+        }
     }
 }
 
@@ -74,7 +76,8 @@ fn prompt_tensor(method: MethodKind) -> Result<&'static str> {
 fn head_key(method: MethodKind, module: &str, tensor: &str) -> String {
     match method {
         MethodKind::Lora => format!("base_model.model.{module}.{tensor}"),
-        MethodKind::Ft
+        MethodKind::Prompt
+        | MethodKind::Ft
         | MethodKind::Pt
         | MethodKind::Ptuning
         | MethodKind::Pt2
@@ -121,6 +124,9 @@ fn exportable(trained: &Trained, run_dir: &Path) -> Result<(&'static str, &'stat
     let method = settings.tuning.method;
     if method.facts().peft_type.is_none() {
         bail!("method {method} has no PEFT adapter ({})", peft_types());
+    }
+    if settings.head == HeadChoice::Verbalizer {
+        bail!("head verbalizer: PEFT's task types have a classification head, not a masked-LM head over label words");
     }
     if method == MethodKind::Pt2 && settings.tuning.prefix_layers != LayerSelection::All {
         bail!(

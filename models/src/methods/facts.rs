@@ -20,6 +20,10 @@ pub enum Trains {
     Matching(&'static [&'static str]),
 }
 
+/// The task head's tensors, trained under every method (but a verbalizer under a frozen
+/// backbone, which stays the checkpoint's masked-LM head).
+pub const HEAD_PATHS: &str = r"^head\.";
+
 /// Everything ptv2 says about a method outside the method's own code.
 #[derive(Debug)]
 pub struct MethodFacts {

@@ -3,15 +3,17 @@
 //! Every head is `dropout → Linear(H, C)` read off a different place: the pooled [CLS] for
 //! sequence classification, regression (C = 1) and multiple choice (C = 1 per choice, reshaped);
 //! every token for token classification; every token without dropout for span extraction (C = 2:
-//! start and end), as the reference code does (notes §1.8).
+//! start and end), as the reference code does (notes §1.8). `TaskHead` is that classifier or the
+//! verbalizer head (`verbalizer.rs`), which reads the checkpoint's masked-LM head instead.
 
 use burn::config::Config;
 use burn::module::{Initializer, Module};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::encoder::EncoderOutput;
+use super::verbalizer::VerbalizerHead;
+use crate::encoder::{Encoder, EncoderOutput};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -124,6 +126,44 @@ impl Head {
                     end: logits.narrow(2, 1, 1).reshape([batch, seq]),
                 }
             }
+        }
+    }
+}
+
+/// What turns the encoder's states into a task's logits.
+#[allow(clippy::large_enum_variant)] // one per model: a Box would only add indirection
+#[derive(Module, Debug)]
+pub enum TaskHead {
+    /// A new `dropout → Linear` (the paper's choice in the full-data setting).
+    Classifier(Head),
+    /// The checkpoint's masked-LM head at the template's `[MASK]`, one label word per class.
+    Verbalizer(VerbalizerHead),
+}
+
+impl TaskHead {
+    /// Logits of the encoder's output for inputs `input_ids`; `encoder` lends the verbalizer its
+    /// word embeddings (the masked-LM decoder is tied to them).
+    pub fn forward(
+        &self,
+        encoded: EncoderOutput,
+        input_ids: &Tensor<2, Int>,
+        encoder: &Encoder,
+    ) -> Logits {
+        match self {
+            Self::Classifier(head) => head.forward(encoded),
+            Self::Verbalizer(head) => Logits::Sequence(head.forward(
+                encoded.last_hidden_state,
+                input_ids,
+                encoder.embeddings.word_embeddings.weight.val(),
+            )),
+        }
+    }
+
+    /// The classifier (a verbalizer has none).
+    pub fn classifier(&self) -> Option<&Head> {
+        match self {
+            Self::Classifier(head) => Some(head),
+            Self::Verbalizer(_) => None,
         }
     }
 }

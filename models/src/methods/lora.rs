@@ -13,7 +13,7 @@ use burn::module::{LoraAdapter, Module, Param, Reparameterizer};
 use burn::tensor::{Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::facts::{MethodFacts, PromptPlace, Trains};
+use super::facts::{MethodFacts, PromptPlace, Trains, HEAD_PATHS};
 use crate::encoder::Encoder;
 
 pub const FACTS: MethodFacts = MethodFacts {
@@ -24,7 +24,7 @@ pub const FACTS: MethodFacts = MethodFacts {
     color: (44, 160, 44),
     prompts: PromptPlace::None,
     freezes_backbone: true,
-    trains: Trains::Matching(&[r"\.lora\.(a|b)$", r"^head\."]),
+    trains: Trains::Matching(&[r"\.lora\.(a|b)$", HEAD_PATHS]),
     shares_served_backbone: false,
     peft_type: Some("LORA"),
 };

@@ -53,7 +53,10 @@ pub fn forward_mixed(encoder: &Encoder, groups: &[RowGroup], pad_id: i64) -> Vec
                 pooled: encoded.pooled.clone().map(|p| p.narrow(0, start, rows)),
             };
             start += rows;
-            group.model.head.forward(own)
+            group
+                .model
+                .head
+                .forward(own, &group.input.input_ids, encoder)
         })
         .collect()
 }

@@ -107,11 +107,16 @@ impl MlmHead {
         Ok(head.no_grad())
     }
 
+    /// `LayerNorm(gelu(dense(h)))`: the states the decoder reads.
+    pub fn transform<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
+        self.layer_norm.forward(gelu(self.dense.forward(hidden)))
+    }
+
     /// Scores over the vocabulary `[B, S, V]` of hidden states `[B, S, H]`, the decoder being
     /// the word embeddings `[V, H]`.
     pub fn forward(&self, hidden: Tensor<3>, word_embeddings: Tensor<2>) -> Tensor<3> {
         let [batch, seq, width] = hidden.dims();
-        let x = self.layer_norm.forward(gelu(self.dense.forward(hidden)));
+        let x = self.transform(hidden);
         let x: Tensor<2> = x.reshape([batch * seq, width]);
         let scores = x.matmul(word_embeddings.transpose()) + self.bias.val().unsqueeze();
         let vocab = scores.dims()[1];

@@ -13,6 +13,7 @@
 //! Under every method the task head is trainable. Frozen parameters have `require_grad = false`,
 //! so autodiff computes no weight gradients for them and the optimizer keeps no state for them.
 
+pub mod discrete_prompting;
 pub mod facts;
 pub mod fine_tuning;
 pub mod heads;
@@ -26,6 +27,7 @@ pub mod p_tuning_v2;
 pub mod prefix_tuning;
 pub mod prompt_tuning;
 pub mod registry;
+pub mod verbalizer;
 
 use std::path::Path;
 
@@ -36,8 +38,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoder::{Encoder, EncoderInput, Prompts};
 use crate::error::ModelError;
-use crate::methods::heads::{Head, HeadConfig, HeadKind, Logits};
-pub use facts::{MethodFacts, PromptPlace, Trains};
+use crate::methods::heads::{HeadConfig, HeadKind, Logits, TaskHead};
+pub use facts::{MethodFacts, PromptPlace, Trains, HEAD_PATHS};
 use lora::LoraTargets;
 pub use options::{MethodOptions, PromptInit, LORA_ALPHA, LORA_RANK};
 use p_tuning::PromptEncoder;
@@ -46,10 +48,14 @@ use p_tuning_v2::{LayerSelection, PrefixEncoder, PrefixEncoderConfig};
 pub use prompt_tuning::PromptPool;
 use prompt_tuning::{PromptTuning, PromptTuningConfig};
 pub use registry::MethodKind;
+use verbalizer::VerbalizerHead;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum Method {
+    /// Discrete prompting: nothing added, nothing trained (the verbalizer head reads the
+    /// checkpoint's masked-LM head).
+    Prompt,
     Ft,
     Pt {
         prompt_len: usize,
@@ -131,6 +137,7 @@ impl Method {
     /// The method of these options; options it does not have are ignored.
     pub fn from_options(o: &MethodOptions) -> Result<Self, String> {
         Ok(match o.method {
+            MethodKind::Prompt => Self::Prompt,
             MethodKind::Ft => Self::Ft,
             MethodKind::Pt => Self::Pt {
                 prompt_len: o.prompt_len,
@@ -172,7 +179,7 @@ impl Method {
     pub fn options(&self) -> MethodOptions {
         let neutral = MethodOptions::neutral(self.kind());
         match self {
-            Self::Ft => neutral,
+            Self::Prompt | Self::Ft => neutral,
             Self::Pt {
                 prompt_len,
                 init,
@@ -230,6 +237,7 @@ impl Method {
 
     pub fn kind(&self) -> MethodKind {
         match self {
+            Self::Prompt => MethodKind::Prompt,
             Self::Ft => MethodKind::Ft,
             Self::Pt { .. } => MethodKind::Pt,
             Self::Ptuning { .. } => MethodKind::Ptuning,
@@ -248,7 +256,7 @@ impl Method {
     /// layers says nothing.
     pub fn details(&self) -> String {
         match self {
-            Self::Ft | Self::Pt { .. } => String::new(),
+            Self::Prompt | Self::Ft | Self::Pt { .. } => String::new(),
             Self::Prefix { hidden, .. } => {
                 hidden.map(|h| format!("hidden={h}")).unwrap_or_default()
             }
@@ -281,7 +289,7 @@ impl Method {
 
     pub fn prompt_len(&self) -> usize {
         match self {
-            Self::Ft | Self::Lora { .. } => 0,
+            Self::Prompt | Self::Ft | Self::Lora { .. } => 0,
             Self::Pt { prompt_len, .. }
             | Self::Ptuning { prompt_len, .. }
             | Self::Pt2 { prompt_len, .. }
@@ -294,7 +302,11 @@ impl Method {
     pub fn init(&self) -> &PromptInit {
         static RANDOM: PromptInit = PromptInit::Random;
         match self {
-            Self::Ft | Self::Lora { .. } | Self::Ptuning { .. } | Self::Prefix { .. } => &RANDOM,
+            Self::Prompt
+            | Self::Ft
+            | Self::Lora { .. }
+            | Self::Ptuning { .. }
+            | Self::Prefix { .. } => &RANDOM,
             Self::Pt { init, .. } | Self::Pt2 { init, .. } => init,
         }
     }
@@ -309,7 +321,7 @@ impl Method {
             } => Some(hidden.unwrap_or(encoder.default_hidden(model_hidden))),
             Self::Prefix { hidden, .. } => Some(hidden.unwrap_or(prefix_tuning::MLP_HIDDEN)),
             Self::Pt2 { reparam_hidden, .. } => *reparam_hidden,
-            Self::Ft | Self::Pt { .. } | Self::Lora { .. } => None,
+            Self::Prompt | Self::Ft | Self::Pt { .. } | Self::Lora { .. } => None,
         }
     }
 
@@ -358,7 +370,7 @@ impl Method {
                 init: PromptInit::Random,
                 prefix_dropout: None,
             },
-            Self::Ft | Self::Lora { .. } => self.clone(),
+            Self::Prompt | Self::Ft | Self::Lora { .. } => self.clone(),
         }
     }
 }
@@ -535,7 +547,7 @@ pub enum Adapter {
 pub struct TunedModel {
     pub encoder: Encoder,
     pub adapter: Option<Adapter>,
-    pub head: Head,
+    pub head: TaskHead,
     #[module(skip)]
     pub kind: MethodKind,
 }
@@ -575,7 +587,7 @@ fn new_adapter(
 ) -> Option<Adapter> {
     let hidden = encoder.hidden_size();
     match method {
-        Method::Ft | Method::Lora { .. } => None,
+        Method::Prompt | Method::Ft | Method::Lora { .. } => None,
         Method::Ptuning {
             prompt_len,
             encoder: kind,
@@ -677,16 +689,34 @@ impl TunedModel {
         } else {
             encoder
         };
-        let head = HeadConfig::new(head.clone(), hidden)
-            .with_dropout(init.dropout)
-            .with_init_std(init.init_std)
-            .init(device);
+        let head = TaskHead::Classifier(
+            HeadConfig::new(head.clone(), hidden)
+                .with_dropout(init.dropout)
+                .with_init_std(init.init_std)
+                .init(device),
+        );
         Self {
             encoder,
             adapter,
             head,
             kind: method.kind(),
         }
+    }
+
+    /// The task's classes read by the checkpoint's masked-LM head at a template's `[MASK]`
+    /// instead of a new classifier: it trains where the backbone does (FT) and stays as loaded
+    /// where the method freezes the backbone.
+    pub fn with_verbalizer(self, head: VerbalizerHead) -> Self {
+        let head = head.set_require_grad(!self.kind.freezes_backbone());
+        Self {
+            head: TaskHead::Verbalizer(head),
+            ..self
+        }
+    }
+
+    /// Does the head train? A new classifier always does; a verbalizer where the backbone does.
+    fn head_trains(&self) -> bool {
+        self.head.classifier().is_some() || !self.kind.freezes_backbone()
     }
 
     pub fn prompts(&self, batch: usize) -> Prompts {
@@ -717,7 +747,7 @@ impl TunedModel {
     pub fn forward(&self, input: &EncoderInput) -> Logits {
         let batch = input.input_ids.dims()[0];
         let encoded = self.encoder.forward(input, &self.prompts(batch));
-        self.head.forward(encoded)
+        self.head.forward(encoded, &input.input_ids, &self.encoder)
     }
 
     pub fn param_counts(&self) -> ParamCounts {
@@ -736,7 +766,12 @@ impl TunedModel {
         match self.kind.facts().trains {
             Trains::Everything => None,
             Trains::Matching(patterns) => {
-                let mut all = patterns.to_vec();
+                let head_trains = self.head_trains();
+                let mut all: Vec<&'static str> = patterns
+                    .iter()
+                    .copied()
+                    .filter(|p| head_trains || *p != HEAD_PATHS)
+                    .collect();
                 if self.encoder.pooler_trains {
                     all.push(POOLER_PATHS);
                 }
@@ -796,7 +831,11 @@ impl TunedModel {
             .skip_enum_variants(true)
             .clear_metadata()
             .metadata("producer", "ptv2");
-        if let Some(patterns) = model.trained_patterns() {
+        if let Some(mut patterns) = model.trained_patterns() {
+            // burn saves every tensor under an empty filter: nothing trained matches nothing.
+            if patterns.is_empty() {
+                patterns.push("^$");
+            }
             store = store.with_regexes(patterns);
             if model.encoder.random_pooler {
                 store = store.with_regex(POOLER_PATHS);
@@ -865,7 +904,7 @@ impl TunedModel {
                 message: format!("LoRA factor {unused} has no place in this model (another model's layers, or other lora_targets)"),
             });
         }
-        if !result.applied.iter().any(|name| name.starts_with("head.")) {
+        if self.head_trains() && !result.applied.iter().any(|name| name.starts_with("head.")) {
             return Err(ModelError::BadWeights {
                 path: path.to_path_buf(),
                 message: "no head weights in the checkpoint".into(),
@@ -894,7 +933,8 @@ mod tests {
         let head = HeadKind::SequenceClassification { num_labels: 2 };
         let model = TunedModel::new(encoder, &method, &head, &MethodInit::default(), &device);
         assert_eq!(
-            model.head.dropout.prob, 0.1,
+            model.head.classifier().unwrap().dropout.prob,
+            0.1,
             "the head keeps the run's dropout"
         );
         match model.adapter {

@@ -14,7 +14,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::facts::{MethodFacts, PromptPlace, Trains};
+use super::facts::{MethodFacts, PromptPlace, Trains, HEAD_PATHS};
 use super::prompt_tuning::{PromptPool, PromptTuning};
 use crate::encoder::Prompts;
 
@@ -26,7 +26,7 @@ pub const FACTS: MethodFacts = MethodFacts {
     color: (23, 190, 207),
     prompts: PromptPlace::Input,
     freezes_backbone: true,
-    trains: Trains::Matching(&[r"^adapter\.", r"^head\."]),
+    trains: Trains::Matching(&[r"^adapter\.", HEAD_PATHS]),
     shares_served_backbone: true,
     peft_type: Some("P_TUNING"),
 };

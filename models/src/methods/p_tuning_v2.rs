@@ -13,7 +13,7 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::facts::{MethodFacts, PromptPlace, Trains};
+use super::facts::{MethodFacts, PromptPlace, Trains, HEAD_PATHS};
 use crate::encoder::{KvPrefix, Prompts};
 
 pub const FACTS: MethodFacts = MethodFacts {
@@ -24,7 +24,7 @@ pub const FACTS: MethodFacts = MethodFacts {
     color: (214, 39, 40),
     prompts: PromptPlace::EveryLayer,
     freezes_backbone: true,
-    trains: Trains::Matching(&[r"^adapter\.", r"^head\."]),
+    trains: Trains::Matching(&[r"^adapter\.", HEAD_PATHS]),
     shares_served_backbone: true,
     peft_type: Some("PREFIX_TUNING"),
 };

@@ -4,7 +4,7 @@
 //! `pt2 --reparam-hidden h` under its own name, label and colour; the checkpoint holds the
 //! collapsed prefix, as PT2's does and as PEFT saves a `prefix_projection` adapter.
 
-use super::facts::{MethodFacts, PromptPlace, Trains};
+use super::facts::{MethodFacts, PromptPlace, Trains, HEAD_PATHS};
 
 pub const FACTS: MethodFacts = MethodFacts {
     name: "prefix",
@@ -15,7 +15,7 @@ pub const FACTS: MethodFacts = MethodFacts {
     color: (148, 103, 189),
     prompts: PromptPlace::EveryLayer,
     freezes_backbone: true,
-    trains: Trains::Matching(&[r"^adapter\.", r"^head\."]),
+    trains: Trains::Matching(&[r"^adapter\.", HEAD_PATHS]),
     shares_served_backbone: true,
     peft_type: Some("PREFIX_TUNING"),
 };

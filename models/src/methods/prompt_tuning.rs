@@ -8,7 +8,7 @@ use burn::module::{Initializer, Module, Param};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::facts::{MethodFacts, PromptPlace, Trains};
+use super::facts::{MethodFacts, PromptPlace, Trains, HEAD_PATHS};
 use crate::encoder::Prompts;
 
 pub const FACTS: MethodFacts = MethodFacts {
@@ -19,7 +19,7 @@ pub const FACTS: MethodFacts = MethodFacts {
     color: (31, 119, 180),
     prompts: PromptPlace::Input,
     freezes_backbone: true,
-    trains: Trains::Matching(&[r"^adapter\.", r"^head\."]),
+    trains: Trains::Matching(&[r"^adapter\.", HEAD_PATHS]),
     shares_served_backbone: true,
     peft_type: Some("PROMPT_TUNING"),
 };

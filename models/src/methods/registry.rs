@@ -9,14 +9,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::facts::{MethodFacts, PromptPlace};
-use super::{fine_tuning, lora, p_tuning, p_tuning_v2, prefix_tuning, prompt_tuning};
+use super::facts::{MethodFacts, PromptPlace, Trains};
+use super::{discrete_prompting, fine_tuning, lora, p_tuning};
+use super::{p_tuning_v2, prefix_tuning, prompt_tuning};
 
-/// A tuning method, written as its lowercase name (`ft`, `pt`, `ptuning`, `pt2`, `prefix`,
-/// `lora`) in flags, sweep files and config.json. Ordered as the paper's tables (and ptv2's charts) list them.
+/// A tuning method, written as its lowercase name (`prompt`, `ft`, `pt`, `ptuning`, `pt2`,
+/// `prefix`, `lora`) in flags, sweep files and config.json. Ordered as the paper's tables (and ptv2's charts) list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MethodKind {
+    Prompt,
     Ft,
     Pt,
     Ptuning,
@@ -27,7 +29,8 @@ pub enum MethodKind {
 
 impl MethodKind {
     /// Every method, in the paper's order.
-    pub const ALL: [MethodKind; 6] = [
+    pub const ALL: [MethodKind; 7] = [
+        Self::Prompt,
         Self::Ft,
         Self::Pt,
         Self::Ptuning,
@@ -38,6 +41,7 @@ impl MethodKind {
 
     pub fn facts(self) -> &'static MethodFacts {
         match self {
+            Self::Prompt => &discrete_prompting::FACTS,
             Self::Ft => &fine_tuning::FACTS,
             Self::Pt => &prompt_tuning::FACTS,
             Self::Ptuning => &p_tuning::FACTS,
@@ -57,6 +61,11 @@ impl MethodKind {
 
     pub fn has_prompts(self) -> bool {
         self.facts().prompts != PromptPlace::None
+    }
+
+    /// Nothing to train (discrete prompting): the run is one evaluation.
+    pub fn trains_nothing(self) -> bool {
+        matches!(self.facts().trains, Trains::Matching(patterns) if patterns.is_empty())
     }
 
     pub fn freezes_backbone(self) -> bool {
@@ -127,11 +136,11 @@ mod tests {
         }
         assert_eq!(
             MethodKind::names(),
-            ["ft", "pt", "ptuning", "pt2", "prefix", "lora"]
+            ["prompt", "ft", "pt", "ptuning", "pt2", "prefix", "lora"]
         );
         assert!("p2"
             .parse::<MethodKind>()
             .unwrap_err()
-            .contains("ft, pt, ptuning, pt2, prefix, lora"));
+            .contains("prompt, ft, pt, ptuning, pt2, prefix, lora"));
     }
 }

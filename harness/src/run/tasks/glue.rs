@@ -27,8 +27,12 @@ pub struct GlueTask {
     pub text: Column,
     pub pair: Option<Column>,
     pub label: Column,
-    /// Label names as they appear in the file, in class order; empty for regression.
+    /// Labels as they appear in the file, in class order; empty for regression.
     pub labels: &'static [&'static str],
+    /// What each class is called in predictions, reports and templates (Hugging Face's `glue`
+    /// names: SST-2's negative/positive rather than the file's 0/1); a class's index stays
+    /// available beside it.
+    pub names: &'static [&'static str],
     pub metric: Metric,
     /// The text (and pair) columns of the Hugging Face `glue` config's Parquet export.
     pub hf_columns: (&'static str, Option<&'static str>),
@@ -47,6 +51,7 @@ pub const TASKS: &[GlueTask] = &[
         pair: None,
         label: Column::Name("label"),
         labels: BINARY,
+        names: &["negative", "positive"],
         metric: Metric::Accuracy,
         hf_columns: ("sentence", None),
     },
@@ -59,6 +64,7 @@ pub const TASKS: &[GlueTask] = &[
         pair: Some(Column::Name("#2 String")),
         label: Column::Name("Quality"),
         labels: BINARY,
+        names: &["not_equivalent", "equivalent"],
         metric: Metric::F1AndAccuracy,
         hf_columns: ("sentence1", Some("sentence2")),
     },
@@ -71,6 +77,7 @@ pub const TASKS: &[GlueTask] = &[
         pair: None,
         label: Column::Index(1),
         labels: BINARY,
+        names: &["unacceptable", "acceptable"],
         metric: Metric::Matthews,
         hf_columns: ("sentence", None),
     },
@@ -83,6 +90,7 @@ pub const TASKS: &[GlueTask] = &[
         pair: Some(Column::Name("sentence2")),
         label: Column::Name("label"),
         labels: ENTAILMENT,
+        names: ENTAILMENT,
         metric: Metric::Accuracy,
         hf_columns: ("sentence1", Some("sentence2")),
     },
@@ -95,6 +103,7 @@ pub const TASKS: &[GlueTask] = &[
         pair: Some(Column::Name("sentence2")),
         label: Column::Name("score"),
         labels: &[],
+        names: &[],
         metric: Metric::PearsonSpearman,
         hf_columns: ("sentence1", Some("sentence2")),
     },
@@ -107,6 +116,7 @@ pub const TASKS: &[GlueTask] = &[
         pair: Some(Column::Name("sentence")),
         label: Column::Name("label"),
         labels: ENTAILMENT,
+        names: ENTAILMENT,
         metric: Metric::Accuracy,
         hf_columns: ("question", Some("sentence")),
     },
@@ -119,6 +129,7 @@ pub const TASKS: &[GlueTask] = &[
         pair: Some(Column::Name("question2")),
         label: Column::Name("is_duplicate"),
         labels: BINARY,
+        names: &["not_duplicate", "duplicate"],
         metric: Metric::F1AndAccuracy,
         hf_columns: ("question1", Some("question2")),
     },
@@ -131,6 +142,7 @@ pub const TASKS: &[GlueTask] = &[
         pair: Some(Column::Name("sentence2")),
         label: Column::Name("gold_label"),
         labels: &["entailment", "neutral", "contradiction"],
+        names: &["entailment", "neutral", "contradiction"],
         metric: Metric::Accuracy,
         hf_columns: ("premise", Some("hypothesis")),
     },
@@ -147,7 +159,7 @@ pub fn load(task: &GlueTask, source: &Source) -> Result<TextTask> {
     )?;
     Ok(TextTask::new(
         task.name,
-        task.labels,
+        task.names,
         false,
         task.metric,
         splits,

@@ -5,7 +5,9 @@
 //! - `glue.rs`, `superglue.rs`: readers that declare GLUE (TSV) and SuperGLUE (JSONL) tasks;
 //! - `ner.rs`: CoNLL-column sequence labelling (IOB1/IOB2), seqeval entity F1;
 //! - `qa.rs`: SQuAD-format extractive QA (v1.1 and v2.0), windows, n-best post-processing;
-//! - `parquet.rs`: Hugging Face Parquet exports, a file source any family reads from.
+//! - `parquet.rs`: Hugging Face Parquet exports, a file source any family reads from;
+//! - `templates.rs`: templates and label words (experiments/templates.toml) for text tasks read
+//!   through a masked-LM head.
 //!
 //! One registry (`registry`): each family declares its tasks in a `TASKS` table, and every task
 //! reads from any `Source`: its files in the data dir, two files by path, or Parquet.
@@ -17,6 +19,7 @@ pub mod parquet;
 pub mod qa;
 pub mod superglue;
 pub mod task;
+pub mod templates;
 pub mod text;
 
 use std::path::{Path, PathBuf};
@@ -87,7 +90,7 @@ impl TaskSpec {
                 "GLUE (TSV)",
                 format!("{}, {}", t.train, t.dev),
                 t.metric.main_name(),
-                t.labels.join(", "),
+                t.names.join(", "),
             ),
             Self::SuperGlue(t) => (
                 "SuperGLUE (JSONL)",

@@ -11,6 +11,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use super::parquet;
+use super::templates::Verbalizer;
 use crate::records::settings::Subset;
 
 /// One batch: model input and targets.
@@ -71,6 +72,18 @@ pub trait Task: Send + Sync {
     /// Tokenizer-dependent preparation (QA windows), after subsetting.
     fn prepare(&mut self, _text: &TextEncoder) -> Result<()> {
         Ok(())
+    }
+    /// Wrap every input in a template with a `[MASK]`, for the verbalizer head (discrete
+    /// prompting, `head = verbalizer`). Only classification text tasks take one.
+    fn use_verbalizer(&mut self, _verbalizer: Verbalizer) -> Result<()> {
+        anyhow::bail!(
+            "task {}: the verbalizer head and discrete prompting read a label word at a [MASK]; they take classification tasks of GLUE and SuperGLUE (not NER, QA, regression or multiple choice)",
+            self.name()
+        )
+    }
+    /// The template its inputs are wrapped in, if any.
+    fn verbalizer(&self) -> Option<&Verbalizer> {
+        None
     }
     /// Training units: examples, or QA windows.
     fn train_len(&self) -> usize;

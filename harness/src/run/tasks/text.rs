@@ -9,6 +9,7 @@ use ptv2_models::{HeadKind, Logits, Targets, TextEncoder};
 
 use super::batching::predict_in_chunks;
 use super::task::{argmax_ids, input_field, Batch, DevResult, InputName, Json, Predictor, Task};
+use super::templates::Verbalizer;
 use crate::records::metrics;
 
 /// The gold answer of a text example.
@@ -120,6 +121,8 @@ pub struct TextTask {
     pub metric: Metric,
     pub train: Vec<TextExample>,
     pub dev: Vec<TextExample>,
+    /// The template inputs are wrapped in (the verbalizer head); None: encoded as they are.
+    pub verbalizer: Option<Verbalizer>,
 }
 
 impl TextTask {
@@ -148,6 +151,7 @@ impl TextTask {
             metric,
             train,
             dev,
+            verbalizer: None,
         }
     }
 
@@ -161,7 +165,16 @@ impl TextTask {
             .iter()
             .flat_map(|e| e.inputs.iter().cloned())
             .collect();
-        let tokens = text.encode_batch(&rows)?;
+        let tokens = match &self.verbalizer {
+            Some(verbalizer) => {
+                let pieces = rows
+                    .iter()
+                    .map(|(a, b)| verbalizer.wrap(a, b.as_deref()))
+                    .collect::<Result<Vec<_>>>()?;
+                text.encode_pieces(&pieces)?
+            }
+            None => text.encode_batch(&rows)?,
+        };
         let targets = match self.head {
             HeadKind::Regression => Targets::Values(
                 examples
@@ -218,16 +231,18 @@ impl TextTask {
         }
     }
 
-    /// Parse a label name back (for `ptv2 score`).
+    /// Parse a label back (for `ptv2 score`): its name, or its class index.
     pub fn parse_label(&self, text: &str) -> Option<Label> {
+        let text = text.trim();
         if self.labels.is_empty() {
-            text.trim().parse().ok().map(Label::Value)
-        } else {
-            self.labels
-                .iter()
-                .position(|l| l == text.trim())
-                .map(Label::Class)
+            return text.parse().ok().map(Label::Value);
         }
+        let by_index = || text.parse().ok().filter(|&c| c < self.labels.len());
+        self.labels
+            .iter()
+            .position(|l| l == text)
+            .or_else(by_index)
+            .map(Label::Class)
     }
 
     pub fn score(&self, pred: &[Label]) -> Vec<(String, f64)> {
@@ -264,6 +279,7 @@ impl TextTask {
                 let probabilities: Vec<f32> = exp.iter().map(|e| e / sum).collect();
                 serde_json::json!({
                     "label": self.labels[best],
+                    "label_id": best,
                     "probabilities": probabilities,
                     "logits": row,
                 })
@@ -283,6 +299,21 @@ impl Task for TextTask {
 
     fn main_metric(&self) -> &'static str {
         self.metric.main_name()
+    }
+
+    fn use_verbalizer(&mut self, verbalizer: Verbalizer) -> Result<()> {
+        if !matches!(self.head, HeadKind::SequenceClassification { .. }) {
+            bail!(
+                "task {}: the verbalizer head takes classification tasks, not regression or multiple choice",
+                self.name
+            );
+        }
+        self.verbalizer = Some(verbalizer);
+        Ok(())
+    }
+
+    fn verbalizer(&self) -> Option<&Verbalizer> {
+        self.verbalizer.as_ref()
     }
 
     super::task::example_splits!(TextExample::size);
