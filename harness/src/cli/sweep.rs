@@ -79,7 +79,8 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     }
     std::fs::create_dir_all(env.dir.path())?;
     crate::records::signals::install();
-    events::set_talk(talk(args));
+    let talk = talk(args);
+    events::set_talk(talk);
     // Independent runs scale better as one process per core than as one process on every core.
     let workers = args.workers.unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -95,7 +96,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
             cache: env.cache.clone(),
             device: env.device.clone(),
             keep_checkpoints: args.keep_checkpoints,
-            talk: talk(args),
+            talk,
         };
         run_workers(&runs, &env, workers, &command)?;
     } else {
@@ -127,9 +128,7 @@ fn print_plan(runs: &[PlannedRun], mine: &[PlannedRun], env: &SweepEnv) {
             .dir
             .run(&run.id)
             .status()
-            .map_or("pending".to_string(), |st| {
-                format!("{:?}", st.status).to_lowercase()
-            });
+            .map_or("pending", |st| st.status.name());
         let mut extra = String::new();
         let details = s.method().map(|m| m.details()).unwrap_or_default();
         if !details.is_empty() {

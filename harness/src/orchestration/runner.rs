@@ -177,7 +177,7 @@ pub fn run_all(
     };
     let overall = overall_bar(&multi, runs.len(), runs.len() - todo.len());
     let eta = SweepEta::new(runs.len(), runs.len() - todo.len());
-    let sweep_eta = SweepEta::new(all.len(), all.len() - env.dir.pending(all).len());
+    let sweep_eta = SweepEta::new(all.len(), env.dir.done(all));
     for run in todo {
         overall.set_message(format!(
             "{}; now {} {} {}",
@@ -212,7 +212,7 @@ fn say_started(run: &PlannedRun, all: &[PlannedRun], env: &SweepEnv) {
         task: &run.settings.task,
         method: run.settings.tuning.method.name(),
         seed: run.settings.seed,
-        done: all.len() - env.dir.pending(all).len(),
+        done: env.dir.done(all),
         total: all.len(),
     });
 }
@@ -225,10 +225,8 @@ fn say_finished(
     env: &SweepEnv,
     eta: &SweepEta,
 ) {
-    let done = all.len() - env.dir.pending(all).len();
-    let status = dir.status().map_or("unknown".into(), |s| {
-        format!("{:?}", s.status).to_lowercase()
-    });
+    let done = env.dir.done(all);
+    let status = dir.status().map_or("unknown", |s| s.status.name());
     let metrics = dir.metrics().ok();
     let best = metrics.as_ref().and_then(|m| m.best_dev.first());
     events::emit(&Event::RunFinished {
@@ -236,7 +234,7 @@ fn say_finished(
         task: &run.settings.task,
         method: run.settings.tuning.method.name(),
         seed: run.settings.seed,
-        status: &status,
+        status,
         metric: best.map(|(metric, _)| metric.as_str()),
         score: best.map(|(_, score)| *score),
         seconds: metrics.as_ref().map(|m| m.wall_seconds),
@@ -270,7 +268,7 @@ pub fn run_workers(
         children.push(child);
     }
     let multi = MultiProgress::new();
-    let done_before = runs.len() - env.dir.pending(runs).len();
+    let done_before = env.dir.done(runs);
     let overall = overall_bar(&multi, runs.len(), done_before);
     let eta = SweepEta::new(runs.len(), done_before);
     let mut failed = vec![];
@@ -285,7 +283,7 @@ pub fn run_workers(
             }
             forwarded = true;
         }
-        let done = runs.len() - env.dir.pending(runs).len();
+        let done = env.dir.done(runs);
         overall.set_position(done as u64);
         overall.set_message(format!("{workers} workers, {}", eta.message(done)));
         let mut still_running = vec![];

@@ -72,6 +72,15 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Its name in status.json, tables and listings (`ok`, `failed`, `diverged`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Diverged => "diverged",
+        }
+    }
+
     /// How a run that returned `result` ended.
     pub fn of<T>(result: &Result<T>) -> Self {
         match result {
@@ -168,6 +177,11 @@ impl SweepDir {
 
     pub fn run(&self, id: &str) -> RunDir {
         RunDir(self.0.join("runs").join(id))
+    }
+
+    /// How many of `runs` have finished (a `status.json`).
+    pub fn done(&self, runs: &[PlannedRun]) -> usize {
+        runs.len() - self.pending(runs).len()
     }
 
     /// The runs without a `status.json` yet.

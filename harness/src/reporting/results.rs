@@ -100,7 +100,7 @@ pub fn rows(records: &[RunRecord]) -> Vec<ResultRow> {
             run_id: record.id.clone(),
             settings: record.settings.clone(),
             setting: record.setting.clone(),
-            status: format!("{:?}", record.status).to_lowercase(),
+            status: record.status.name().to_string(),
             split: "dev".into(),
             metric: String::new(),
             value: None,

@@ -705,13 +705,15 @@ impl TunedModel {
 
     /// The task's classes read by the checkpoint's masked-LM head at a template's `[MASK]`
     /// instead of a new classifier: it trains where the backbone does (FT) and stays as loaded
-    /// where the method freezes the backbone.
+    /// where the method freezes the backbone (`head_trains`).
     pub fn with_verbalizer(self, head: VerbalizerHead) -> Self {
-        let head = head.set_require_grad(!self.kind.freezes_backbone());
-        Self {
+        let mut model = Self {
             head: TaskHead::Verbalizer(head),
             ..self
-        }
+        };
+        let trains = model.head_trains();
+        model.head = model.head.set_require_grad(trains);
+        model
     }
 
     /// Does the head train? A new classifier always does; a verbalizer where the backbone does.
