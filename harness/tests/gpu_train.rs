@@ -19,6 +19,7 @@ fn env(out: std::path::PathBuf, device: &str) -> RunEnv {
         out,
         progress: None,
         verbose: false,
+        stop_after: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn env(out: &Path) -> RunEnv {
         out: out.to_path_buf(),
         progress: None,
         verbose: false,
+        stop_after: None,
     }
 }
 

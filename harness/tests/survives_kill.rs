@@ -12,7 +12,7 @@ use ptv2_harness::records::run_dir::{RunDir, RunMetrics, RunStatus};
 use ptv2_models::MethodKind;
 
 mod common;
-use common::data_dir;
+use common::{data_dir, kill_group};
 
 /// `ptv2 ARGS` started in its own process group (so that killing it kills its workers too).
 fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Child {
@@ -23,19 +23,6 @@ fn start<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Child {
         .process_group(0)
         .spawn()
         .unwrap()
-}
-
-/// SIGKILL to the process and its workers; returns once none of them is left.
-fn kill_group(child: &mut Child) {
-    let group = -(child.id() as libc::pid_t);
-    // SAFETY: signals to the process group this test started.
-    unsafe { libc::kill(group, libc::SIGKILL) };
-    let _ = child.wait();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    // SAFETY: signal 0 only asks whether any process of the group is left.
-    while unsafe { libc::kill(group, 0) } == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn finish(mut child: Child) {

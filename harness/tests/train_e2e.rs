@@ -38,6 +38,7 @@ fn env(out: PathBuf) -> RunEnv {
         out,
         progress: None,
         verbose: false,
+        stop_after: None,
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::orchestration::plan::SweepPlan;
 use crate::records::run_dir::{PlannedRun, SweepDir};
 use crate::run::setup::RunEnv;
 
@@ -49,6 +50,7 @@ impl EnvArgs {
             out: dir.to_path_buf(),
             progress: verbose.then(indicatif::MultiProgress::new),
             verbose,
+            stop_after: None,
         })
     }
 }
@@ -100,16 +102,27 @@ impl SweepPaths {
         SweepDir(self.reports.join(self.sweep_name()))
     }
 
-    /// Its runs; run dirs of an older id scheme are renamed to their ids now first.
-    pub fn runs(&self) -> Result<Vec<PlannedRun>> {
+    /// What its file asks for; run dirs of an older id scheme are renamed to their ids now first.
+    pub fn plan(&self) -> Result<SweepPlan> {
         let path = self.file();
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read sweep file {}", path.display()))?;
-        let runs = crate::orchestration::sweep::expand(&text, &path.display().to_string())?;
+        let plan = crate::orchestration::plan::plan(&text, &path.display().to_string())?;
         let moved = self.dir().adopt_older_runs()?;
         if moved > 0 {
             eprintln!("renamed {moved} run dirs of an older ptv2 to their ids now");
         }
-        Ok(runs)
+        Ok(plan)
+    }
+
+    /// The runs its results are read from: a grid's runs, or a search's best configurations at
+    /// every seed (of the groups searched so far).
+    pub fn runs(&self) -> Result<Vec<PlannedRun>> {
+        match self.plan()? {
+            SweepPlan::Grid(runs) => Ok(runs),
+            SweepPlan::Search(search) => {
+                crate::orchestration::search_run::result_runs(&search, &self.dir())
+            }
+        }
     }
 }

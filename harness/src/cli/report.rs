@@ -5,6 +5,8 @@ use anyhow::Result;
 use clap::Args;
 
 use super::args::SweepPaths;
+use crate::orchestration::plan::SweepPlan;
+use crate::orchestration::search_run::record;
 use crate::records::run_dir::PlannedRun;
 
 #[derive(Args, Debug)]
@@ -23,7 +25,11 @@ pub fn run(args: &ReportArgs) -> Result<()> {
 /// Tables, charts and report.md of a sweep, from its runs' files alone.
 pub fn build(sweep: &SweepPaths, runs: &[PlannedRun], device: &str) -> Result<()> {
     let (name, file) = (sweep.sweep_name(), sweep.file());
-    crate::reporting::report::build(&sweep.dir(), &name, &file, runs, device)
+    let search = match sweep.plan()? {
+        SweepPlan::Search(search) => Some(record(&search, &sweep.dir())?),
+        SweepPlan::Grid(_) => None,
+    };
+    crate::reporting::report::build(&sweep.dir(), &name, &file, runs, device, search.as_ref())
 }
 
 /// One line per run: its main dev score, or its status.

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::args::{DataArgs, SweepPaths};
+use crate::orchestration::plan::SweepPlan;
 use crate::orchestration::runner::WorkerCommand;
 use crate::orchestration::slurm::SlurmOptions;
 
@@ -24,7 +25,11 @@ pub struct SlurmArgs {
 }
 
 pub fn run(args: &SlurmArgs) -> Result<()> {
-    let runs = args.sweep.runs()?;
+    // A search's array tasks share its trials (claimed as they go): one per trial at most.
+    let tasks = match args.sweep.plan()? {
+        SweepPlan::Grid(runs) => runs.len(),
+        SweepPlan::Search(search) => search.trial_runs().len(),
+    };
     let worker = WorkerCommand {
         exe: std::env::current_exe().context("cannot find the ptv2 executable")?,
         sweep: args.sweep.name.clone(),
@@ -41,7 +46,8 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
         talk: crate::records::events::Talk::Lines,
     };
     let name = args.sweep.sweep_name();
-    if crate::orchestration::slurm::run(&name, &args.options, runs.len(), &worker)? {
+    if crate::orchestration::slurm::run(&name, &args.options, tasks, &worker)? {
+        let runs = args.sweep.runs()?;
         super::report::print_summary(&args.sweep, &runs);
         super::report::build(&args.sweep, &runs, "slurm")?;
     }

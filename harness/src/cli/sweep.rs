@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::args::{EnvArgs, SweepPaths};
+use crate::orchestration::plan::SweepPlan;
 use crate::orchestration::runner::{run_all, run_workers, SweepEnv, WorkerCommand};
+use crate::orchestration::search_run::{describe, run_search};
 use crate::orchestration::sweep::{parse_shard, shard};
 use crate::records::events::{self, Talk};
 use crate::records::run_dir::PlannedRun;
@@ -59,22 +61,35 @@ fn talk(args: &SweepArgs) -> Talk {
     }
 }
 
-pub fn run(args: &SweepArgs) -> Result<()> {
-    let runs = args.sweep.runs()?;
-    let env = SweepEnv {
+fn sweep_env(args: &SweepArgs) -> Result<SweepEnv> {
+    Ok(SweepEnv {
         name: args.sweep.sweep_name(),
         dir: args.sweep.dir(),
         cache: args.env.machine.cache_dir(),
         device: args.env.machine.device.clone(),
         data_dir: args.env.data.dir()?,
         keep_checkpoints: args.keep_checkpoints,
+    })
+}
+
+pub fn run(args: &SweepArgs) -> Result<()> {
+    let plan = args.sweep.plan()?;
+    let env = sweep_env(args)?;
+    let shard_of = args.shard.as_deref().map(parse_shard).transpose()?;
+    // A search's work is found as it goes; its trials are what workers start on.
+    let runs = match &plan {
+        SweepPlan::Grid(runs) => runs.clone(),
+        SweepPlan::Search(search) => search.trial_runs(),
     };
-    let mine = match &args.shard {
-        Some(text) => shard(&runs, parse_shard(text)?),
-        None => runs.clone(),
+    let mine = match shard_of {
+        Some(part) if matches!(plan, SweepPlan::Grid(_)) => shard(&runs, part),
+        _ => runs.clone(),
     };
     if args.dry_run {
-        print_plan(&runs, &mine, &env);
+        match &plan {
+            SweepPlan::Grid(_) => print_plan(&runs, &mine, &env),
+            SweepPlan::Search(search) => print!("{}", describe(search, &env.dir)?),
+        }
         return Ok(());
     }
     std::fs::create_dir_all(env.dir.path())?;
@@ -86,6 +101,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         cores.min(env.dir.pending(&mine).len()).max(1)
     });
+    let show_progress = !args.quiet && !args.json;
     if workers > 1 && args.shard.is_none() {
         let command = WorkerCommand {
             exe: std::env::current_exe().context("cannot find the ptv2 executable")?,
@@ -99,10 +115,13 @@ pub fn run(args: &SweepArgs) -> Result<()> {
             talk,
         };
         run_workers(&runs, &env, workers, &command)?;
+    } else if let SweepPlan::Search(search) = &plan {
+        run_search(search, &env, shard_of, show_progress)?;
     } else {
-        run_all(&runs, &mine, &env, !args.quiet && !args.json)?;
+        run_all(&runs, &mine, &env, show_progress)?;
     }
     if !args.no_report {
+        let runs = args.sweep.runs()?;
         // JSON events are the whole of stdout for a tool; the table is for people.
         if !args.json {
             super::report::print_summary(&args.sweep, &runs);

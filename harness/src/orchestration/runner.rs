@@ -124,8 +124,15 @@ impl SweepEta {
 }
 
 /// Train one claimed run and record how it ended (its status file; the checkpoint removed unless
-/// kept). An interruption is returned without a status, so the run stays pending and resumes.
-fn run_one(run: &PlannedRun, dir: &RunDir, env: &SweepEnv, multi: &MultiProgress) -> Result<()> {
+/// kept). An interruption is returned without a status, so the run stays pending and resumes; so
+/// is a search's stop at a rung (`stop_after`), with its state kept to go on from.
+pub fn run_one(
+    run: &PlannedRun,
+    dir: &RunDir,
+    env: &SweepEnv,
+    multi: &MultiProgress,
+    stop_after: Option<usize>,
+) -> Result<()> {
     let run_env = RunEnv {
         cache: env.cache.clone(),
         device: env.device.clone(),
@@ -133,12 +140,17 @@ fn run_one(run: &PlannedRun, dir: &RunDir, env: &SweepEnv, multi: &MultiProgress
         out: dir.path().to_path_buf(),
         progress: Some(multi.clone()),
         verbose: false,
+        stop_after,
     };
     let result = train(&run.settings, &run_env);
     if let Err(err) = &result {
         if crate::records::signals::interrupted(err) {
             return Err(result.unwrap_err());
         }
+    }
+    let at_rung = matches!(&result, Ok(m) if m.epochs.len() < run.settings.epochs);
+    if at_rung {
+        return Ok(());
     }
     let status = StatusRecord {
         run_id: run.id.clone(),
@@ -154,11 +166,16 @@ fn run_one(run: &PlannedRun, dir: &RunDir, env: &SweepEnv, multi: &MultiProgress
             )
         });
     }
+    end_run(dir, env, &status)
+}
+
+/// Record a run's end: its status last, after its checkpoint (unless kept) and saved state go.
+pub fn end_run(dir: &RunDir, env: &SweepEnv, status: &StatusRecord) -> Result<()> {
     if !env.keep_checkpoints {
         let _ = std::fs::remove_file(dir.file(CHECKPOINT_FILE));
     }
     crate::run::resume::clear(dir);
-    dir.write_status(&status)
+    dir.write_status(status)
 }
 
 /// Run every pending run of `runs` (this shard's of the sweep's `all`) in this process, one
@@ -196,7 +213,7 @@ pub fn run_all(
         }
         say_started(run, all, env);
         events::set_current_run(Some(&run.id));
-        let result = run_one(run, &dir, env, &multi);
+        let result = run_one(run, &dir, env, &multi, None);
         events::set_current_run(None);
         result?;
         say_finished(run, &dir, all, env, &sweep_eta);

@@ -35,7 +35,7 @@ fn matches(settings: &BTreeMap<String, Value>, conditions: &toml::Table) -> bool
 }
 
 /// A sweep value as its flag text; lists and tables are no setting's value.
-fn flag_text(key: &str, value: &Value, at: &str) -> Result<String> {
+pub(crate) fn flag_text(key: &str, value: &Value, at: &str) -> Result<String> {
     Ok(match value {
         Value::String(s) => s.clone(),
         Value::Integer(i) => i.to_string(),
@@ -45,7 +45,7 @@ fn flag_text(key: &str, value: &Value, at: &str) -> Result<String> {
 }
 
 /// A run's settings from its keys, parsed and defaulted as `ptv2 train`'s flags are.
-fn resolve(settings: &BTreeMap<String, Value>, at: &str) -> Result<RunSettings> {
+pub(crate) fn resolve(settings: &BTreeMap<String, Value>, at: &str) -> Result<RunSettings> {
     let values = settings
         .iter()
         .map(|(key, value)| Ok((key.clone(), flag_text(key, value, at)?)))
@@ -53,7 +53,11 @@ fn resolve(settings: &BTreeMap<String, Value>, at: &str) -> Result<RunSettings> 
     RunSettings::from_values(&values, at)
 }
 
-fn table<'a>(root: &'a toml::Table, key: &str, at: &str) -> Result<Option<&'a toml::Table>> {
+pub(crate) fn table<'a>(
+    root: &'a toml::Table,
+    key: &str,
+    at: &str,
+) -> Result<Option<&'a toml::Table>> {
     match root.get(key) {
         None => Ok(None),
         Some(Value::Table(t)) => Ok(Some(t)),
@@ -76,7 +80,8 @@ fn tables<'a>(root: &'a toml::Table, key: &str, at: &str) -> Result<Vec<&'a toml
     }
 }
 
-/// The `[[override]]` and `[[exclude]]` tables, their keys checked.
+/// The `[[override]]` and `[[exclude]]` tables, their keys checked. An override sets values
+/// (`set`), or narrows a search's space (`search`, see `search.rs`), or both.
 fn rules<'a>(
     root: &'a toml::Table,
     source: &str,
@@ -85,20 +90,25 @@ fn rules<'a>(
     for (i, o) in overrides.iter().enumerate() {
         let at = format!("{source} [[override]] {}", i + 1);
         for key in o.keys() {
-            if key != "when" && key != "set" {
-                bail!("{at}: unknown key \"{key}\" (expected when, set)");
+            if !["when", "set", "search"].contains(&key.as_str()) {
+                bail!("{at}: unknown key \"{key}\" (expected when, set, search)");
             }
         }
         let when = o
             .get("when")
             .and_then(Value::as_table)
             .with_context(|| format!("{at}: needs a `when` table"))?;
-        let set = o
-            .get("set")
-            .and_then(Value::as_table)
-            .with_context(|| format!("{at}: needs a `set` table"))?;
         check_keys(when.keys(), &at)?;
-        check_keys(set.keys(), &at)?;
+        for part in ["set", "search"] {
+            match o.get(part) {
+                None => {}
+                Some(Value::Table(t)) => check_keys(t.keys(), &format!("{at} {part}"))?,
+                Some(other) => bail!("{at}: `{part}` must be a table, found {other}"),
+            }
+        }
+        if !o.contains_key("set") && !o.contains_key("search") {
+            bail!("{at}: needs a `set` table (or a `search` table in a search sweep)");
+        }
     }
     let excludes = tables(root, "exclude", source)?;
     for (i, e) in excludes.iter().enumerate() {
@@ -128,28 +138,47 @@ fn cross_product(
     combos
 }
 
-/// Expand a sweep file's text into its runs, in grid order, without duplicates.
-pub fn expand(text: &str, source: &str) -> Result<Vec<PlannedRun>> {
+const TOP_LEVEL: [&str; 7] = [
+    "description",
+    "fixed",
+    "grid",
+    "override",
+    "exclude",
+    "reference",
+    "search",
+];
+
+/// A sweep file's TOML, its top-level keys checked.
+pub(crate) fn parse_root(text: &str, source: &str) -> Result<toml::Table> {
     let root: toml::Table =
         toml::from_str(text).with_context(|| format!("{source}: not valid TOML"))?;
     for key in root.keys() {
-        if ![
-            "description",
-            "fixed",
-            "grid",
-            "override",
-            "exclude",
-            "reference",
-        ]
-        .contains(&key.as_str())
-        {
-            bail!("{source}: unknown top-level key \"{key}\" (expected description, [fixed], [grid], [[override]], [[exclude]], [[reference]])");
+        if !TOP_LEVEL.contains(&key.as_str()) {
+            bail!("{source}: unknown top-level key \"{key}\" (expected description, [fixed], [grid], [[override]], [[exclude]], [[reference]], [search])");
         }
     }
     crate::records::references::references(&root, source)?;
-    let fixed = table(&root, "fixed", source)?.cloned().unwrap_or_default();
+    Ok(root)
+}
+
+/// One combination of the grid, its overrides applied.
+#[derive(Debug, Clone)]
+pub struct Combo {
+    pub settings: BTreeMap<String, Value>,
+    /// `source (run task="sst2", method="pt2")`: where its errors point.
+    pub at: String,
+    /// The grid's values that name it (`task="sst2"`, …).
+    pub described: Vec<String>,
+    /// The `search` tables of the overrides that matched it, merged (a search narrows its space).
+    pub search: toml::Table,
+}
+
+/// The grid's combinations (without the axes `held_out`) with overrides applied and excluded
+/// ones dropped, in grid order.
+pub(crate) fn combos(root: &toml::Table, source: &str, held_out: &[&str]) -> Result<Vec<Combo>> {
+    let fixed = table(root, "fixed", source)?.cloned().unwrap_or_default();
     check_keys(fixed.keys(), &format!("{source} [fixed]"))?;
-    let grid = table(&root, "grid", source)?.cloned().unwrap_or_default();
+    let grid = table(root, "grid", source)?.cloned().unwrap_or_default();
     check_keys(grid.keys(), &format!("{source} [grid]"))?;
     let mut axes: Vec<(String, Vec<Value>)> = vec![];
     for (key, values) in &grid {
@@ -158,13 +187,19 @@ pub fn expand(text: &str, source: &str) -> Result<Vec<PlannedRun>> {
             other => bail!("{source} [grid]: \"{key}\" must be a non-empty list, found {other}"),
         }
     }
-    let (overrides, excludes) = rules(&root, source)?;
-
-    let mut runs: Vec<PlannedRun> = vec![];
+    axes.retain(|(key, _)| !held_out.contains(&key.as_str()));
+    let (overrides, excludes) = rules(root, source)?;
+    let mut out = vec![];
     for mut settings in cross_product(&fixed, &axes) {
+        let mut search = toml::Table::new();
         for o in &overrides {
             if matches(&settings, o["when"].as_table().expect("checked")) {
-                settings.extend(o["set"].as_table().expect("checked").clone());
+                if let Some(set) = o.get("set").and_then(Value::as_table) {
+                    settings.extend(set.clone());
+                }
+                if let Some(space) = o.get("search").and_then(Value::as_table) {
+                    search.extend(space.clone());
+                }
             }
         }
         if excludes.iter().any(|e| matches(&settings, e)) {
@@ -178,7 +213,31 @@ pub fn expand(text: &str, source: &str) -> Result<Vec<PlannedRun>> {
             true => source.to_string(),
             false => format!("{source} (run {})", described.join(", ")),
         };
-        let run = PlannedRun::new(resolve(&settings, &at)?);
+        out.push(Combo {
+            settings,
+            at,
+            described,
+            search,
+        });
+    }
+    Ok(out)
+}
+
+/// Expand a grid sweep's text into its runs, in grid order, without duplicates. A search sweep
+/// has no runs before it runs: `plan::plan` reads both kinds.
+pub fn expand(text: &str, source: &str) -> Result<Vec<PlannedRun>> {
+    let root = parse_root(text, source)?;
+    if root.contains_key("search") {
+        bail!("{source}: a search sweep ([search]) draws its runs as it goes; it has no fixed list of runs");
+    }
+    grid_runs(&root, source)
+}
+
+/// The runs of a grid sweep's parsed TOML.
+pub(crate) fn grid_runs(root: &toml::Table, source: &str) -> Result<Vec<PlannedRun>> {
+    let mut runs: Vec<PlannedRun> = vec![];
+    for combo in combos(root, source, &[])? {
+        let run = PlannedRun::new(resolve(&combo.settings, &combo.at)?);
         // FT ignores prompt axes: such combinations resolve to the same run.
         if !runs.iter().any(|r| r.id == run.id) {
             runs.push(run);

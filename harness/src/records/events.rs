@@ -68,6 +68,21 @@ pub enum Event<'a> {
         /// The sweep's remaining time from this process's pace; None before a run finished.
         eta_seconds: Option<f64>,
     },
+    /// A search's trial (or a seed run of its best configuration) starts, reaches a rung,
+    /// finishes or is pruned; done/total count run-epochs, the search's unit of work.
+    Trial {
+        run_id: &'a str,
+        task: &'a str,
+        method: &'a str,
+        /// The drawn settings (`lr=0.00316 prompt_len=16`).
+        values: &'a str,
+        what: &'a str,
+        metric: Option<&'a str>,
+        score: Option<f64>,
+        done: usize,
+        total: usize,
+        eta_seconds: Option<f64>,
+    },
 }
 
 /// The longest a running epoch stays silent off a terminal.
@@ -184,7 +199,35 @@ pub fn line(event: &Event) -> String {
             let took = seconds.map_or(String::new(), |s| format!(" ({s:.0} s)"));
             format!("[{done}/{total}, {eta}] finished {run_id} {task} {method} seed {seed}: {result}{took}")
         }
+        Event::Trial { .. } => trial_line(event),
     }
+}
+
+/// `[12/84 run-epochs, ETA 9 min] <id> sst2 pt2 lr=0.0469 prompt_len=16 reached epoch 2: …`
+fn trial_line(event: &Event) -> String {
+    let Event::Trial {
+        run_id,
+        task,
+        method,
+        values,
+        what,
+        metric,
+        score,
+        done,
+        total,
+        eta_seconds,
+    } = event
+    else {
+        unreachable!("trial_line is called with trial events")
+    };
+    let eta = eta_seconds.map_or(String::new(), |s| {
+        format!(", ETA {:.0} min", (s / 60.0).ceil())
+    });
+    let result = match (metric, score) {
+        (Some(metric), Some(score)) => format!(": {metric} {score:.4}"),
+        _ => String::new(),
+    };
+    format!("[{done}/{total} run-epochs{eta}] {run_id} {task} {method} {values} {what}{result}")
 }
 
 #[cfg(test)]

@@ -7,5 +7,6 @@ pub mod metrics;
 pub mod references;
 pub mod run_dir;
 pub mod schedule;
+pub mod search_record;
 pub mod settings;
 pub mod signals;

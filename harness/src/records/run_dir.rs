@@ -69,15 +69,18 @@ pub enum RunStatus {
     Ok,
     Failed,
     Diverged,
+    /// A search's trial stopped at a rung (`orchestration/search.rs`); its curve so far is kept.
+    Pruned,
 }
 
 impl RunStatus {
-    /// Its name in status.json, tables and listings (`ok`, `failed`, `diverged`).
+    /// Its name in status.json, tables and listings (`ok`, `failed`, `diverged`, `pruned`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Ok => "ok",
             Self::Failed => "failed",
             Self::Diverged => "diverged",
+            Self::Pruned => "pruned",
         }
     }
 

@@ -36,7 +36,7 @@ fn methods_title(rows: &[&SummaryRow]) -> String {
     names.join(" vs ")
 }
 
-fn method_label(method: MethodKind) -> &'static str {
+pub(super) fn method_label(method: MethodKind) -> &'static str {
     method.facts().label
 }
 
@@ -50,16 +50,16 @@ fn register_font() {
 }
 
 /// One chart, drawable on any backend.
-trait Chart {
+pub(super) trait Chart {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
 }
 
-fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(super) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing a chart: {e:?}")
 }
 
 /// Write `stem.png` and `stem.svg`; returns the PNG path.
-fn render(chart: &impl Chart, stem: &Path) -> Result<PathBuf> {
+pub(super) fn render(chart: &impl Chart, stem: &Path) -> Result<PathBuf> {
     register_font();
     let png = stem.with_extension("png");
     {
@@ -83,7 +83,7 @@ fn render(chart: &impl Chart, stem: &Path) -> Result<PathBuf> {
 }
 
 /// A chart's frame: its title, margins and label areas.
-fn frame<'a, 'b, DB: DrawingBackend>(
+pub(super) fn frame<'a, 'b, DB: DrawingBackend>(
     root: &'a DrawingArea<DB, Shift>,
     title: &str,
 ) -> ChartBuilder<'a, 'b, DB> {
@@ -111,10 +111,10 @@ fn score_top(highest: f64) -> f64 {
 }
 
 /// Learning curves' plane: epochs 1..=`epochs` across, the dev metric up, its mesh drawn.
-fn epoch_plane<'a, DB: DrawingBackend>(
+pub(super) fn epoch_plane<'a, DB: DrawingBackend>(
     root: &'a DrawingArea<DB, Shift>,
     title: &str,
-    metric: &str,
+    y_desc: &str,
     epochs: f64,
     y: std::ops::Range<f64>,
 ) -> Result<Plane<'a, DB>> {
@@ -123,7 +123,7 @@ fn epoch_plane<'a, DB: DrawingBackend>(
         .map_err(err)?;
     let mut mesh = chart.configure_mesh();
     mesh.x_desc("epoch")
-        .y_desc(format!("dev {metric} (mean over seeds)"))
+        .y_desc(y_desc)
         .x_labels(epochs as usize + 1)
         .x_label_formatter(&|x| format!("{x:.0}"))
         .light_line_style(RGBColor(235, 235, 235))
@@ -133,7 +133,9 @@ fn epoch_plane<'a, DB: DrawingBackend>(
 }
 
 /// Draw a configured mesh with the labels' common style.
-fn draw_mesh<X, Y, DB>(mesh: &mut plotters::chart::MeshStyle<'_, '_, X, Y, DB>) -> Result<()>
+pub(super) fn draw_mesh<X, Y, DB>(
+    mesh: &mut plotters::chart::MeshStyle<'_, '_, X, Y, DB>,
+) -> Result<()>
 where
     X: Ranged + ValueFormatter<X::ValueType>,
     Y: Ranged + ValueFormatter<Y::ValueType>,
@@ -174,7 +176,7 @@ fn draw_dotted_line<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
 
 /// What a legend entry shows beside its label.
 #[derive(Debug, Clone, Copy)]
-enum Mark {
+pub(super) enum Mark {
     Line(RGBColor),
     /// Dash and gap lengths in pixels.
     Dashed(RGBColor, i32, i32),
@@ -188,7 +190,7 @@ thread_local! {
 }
 
 /// Note a legend entry of the chart being drawn; `render` draws them right of the data.
-fn note(label: &str, mark: Mark) {
+pub(super) fn note(label: &str, mark: Mark) {
     LEGEND.with(|legend| {
         let mut legend = legend.borrow_mut();
         if !legend.iter().any(|(l, _)| l == label) {
@@ -322,7 +324,7 @@ fn best_by<F: Fn(&SummaryRow) -> f64>(
 }
 
 /// The data's range, padded, with a free band on top where the legend goes.
-fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+pub(super) fn y_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     let v: Vec<f64> = values.collect();
     let lo = v.iter().copied().fold(f64::MAX, f64::min);
     let hi = v.iter().copied().fold(f64::MIN, f64::max);
@@ -522,7 +524,7 @@ impl Overview<'_> {
     }
 }
 
-type Plane<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+pub(super) type Plane<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// A method's bars at (x, its row): mean, ± std whisker, the mean written above.
 fn draw_bars<DB: DrawingBackend>(
@@ -639,7 +641,8 @@ impl Chart for Curves<'_> {
                 .flat_map(|r| r.curve.iter().copied())
                 .chain(majority),
         );
-        let mut chart = epoch_plane(root, &self.title, &self.metric, epochs, y)?;
+        let y_desc = format!("dev {} (mean over seeds)", self.metric);
+        let mut chart = epoch_plane(root, &self.title, &y_desc, epochs, y)?;
         draw_majority(&mut chart, (0.5, epochs + 0.5), majority)?;
         let pale = others.iter().map(|r| (*r, true));
         for (r, is_pale) in pale.chain(best.iter().map(|r| (*r, false))) {
@@ -750,7 +753,7 @@ fn model_name(model: &str) -> &str {
 
 /// A task as chart titles and file names show it: a task read by path by its name alone
 /// (`sst2:TRAIN,DEV` and `parquet:sst2:TRAIN,DEV` → `sst2`).
-fn task_label(task: &str) -> &str {
+pub(super) fn task_label(task: &str) -> &str {
     let task = task.strip_prefix("parquet:").unwrap_or(task);
     task.split(':').next().unwrap_or(task)
 }
@@ -984,7 +987,8 @@ impl Chart for FrameworkCurves<'_> {
         let rows = || self.sets.iter().flat_map(|set| set.by).flatten();
         let epochs = rows().map(|r| r.curve.len()).max().unwrap_or(1) as f64;
         let y = y_range(rows().flat_map(|r| r.curve.iter().copied()));
-        let mut chart = epoch_plane(root, &self.title, &self.metric, epochs, y)?;
+        let y_desc = format!("dev {} (mean over seeds)", self.metric);
+        let mut chart = epoch_plane(root, &self.title, &y_desc, epochs, y)?;
         let points = |r: &SummaryRow| -> Vec<(f64, f64)> {
             (1..).map(f64::from).zip(r.curve.iter().copied()).collect()
         };

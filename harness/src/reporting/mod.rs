@@ -6,5 +6,6 @@ pub mod check;
 pub mod html;
 pub mod report;
 pub mod results;
+pub mod search;
 pub mod stats;
 pub mod table;

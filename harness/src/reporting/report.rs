@@ -13,6 +13,7 @@ use ptv2_models::MethodKind;
 
 use crate::records::references::{references_in, Reference};
 use crate::records::run_dir::{PlannedRun, SweepDir};
+use crate::records::search_record::SearchRecord;
 use crate::records::settings::Framework;
 use crate::reporting::charts::{framework_sets, tasks_with_other_frameworks, varying_settings};
 
@@ -294,6 +295,8 @@ pub struct ReportContext<'a> {
     pub sweep_file: &'a Path,
     pub device: &'a str,
     pub charts: &'a [std::path::PathBuf],
+    /// A search sweep's record and its charts.
+    pub search: Option<(&'a SearchRecord, Vec<std::path::PathBuf>)>,
 }
 
 /// The sweep's best mean of each method a `[[reference]]` names, beside the published score of
@@ -456,6 +459,10 @@ pub fn write_report(
     md.push_str(&cost_markdown(summary));
     md.push_str("\n## Summary over seeds (main dev metric)\n\nThe best epoch is what the paper reports; the last epoch beside it shows how much of the best is a maximum over noisy epochs.\n\n");
     md.push_str(&summary_markdown(summary));
+    if let Some((record, charts)) = &ctx.search {
+        md.push('\n');
+        md.push_str(&super::search::search_markdown(record, charts, dir));
+    }
     md.push_str("\n## Charts\n\n");
     for png in ctx.charts {
         let rel = png.strip_prefix(dir).unwrap_or(png);
@@ -478,15 +485,25 @@ pub fn build(
     sweep_file: &Path,
     runs: &[PlannedRun],
     device: &str,
+    search: Option<&SearchRecord>,
 ) -> Result<()> {
     let records = crate::reporting::results::collect(runs, dir)?;
     let (rows, summary) = crate::reporting::results::write_tables(&records, dir.path())?;
     let charts = crate::reporting::charts::draw_all(&summary, &dir.path().join("charts"))?;
+    let search = match search {
+        Some(record) => {
+            crate::records::io::write_json(&dir.path().join("search.json"), record)?;
+            let charts = super::search::draw_search(record, &dir.path().join("charts"))?;
+            Some((record, charts))
+        }
+        None => None,
+    };
     let ctx = ReportContext {
         name,
         sweep_file,
         device,
         charts: &charts,
+        search,
     };
     write_report(&records, &rows, &summary, &ctx, dir.path())?;
     eprintln!(

@@ -30,6 +30,9 @@ pub struct RunEnv {
     pub progress: Option<MultiProgress>,
     /// Lines about each epoch on stderr.
     pub verbose: bool,
+    /// Stop after this many epochs, keeping what resuming needs (a search's rung); the run's
+    /// schedule stays its full `epochs`'.
+    pub stop_after: Option<usize>,
 }
 
 /// The task with `max_train` / `max_eval` applied (the train subset is a fixed random draw, the

@@ -391,7 +391,11 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
             settings.task, settings.tuning.method, settings.model
         );
     }
-    for epoch in run.progress.epochs.len()..settings.epochs {
+    // A search's rung stops early; the schedule (warmup, decay) stays the full run's.
+    let stop = env
+        .stop_after
+        .map_or(settings.epochs, |e| e.min(settings.epochs));
+    for epoch in run.progress.epochs.len()..stop {
         let epoch_start = Instant::now();
         let train_loss;
         (model, train_loss) = run.train_epoch(model, epoch)?;
@@ -405,9 +409,20 @@ pub fn train(settings: &RunSettings, env: &RunEnv) -> Result<RunMetrics> {
             run.save_state(&model)?;
         }
     }
+    finish(run, params, env)
+}
+
+/// Write the run's metrics; a finished run (not one stopped at a rung) is scored on the test
+/// split where the task has one, and its saved state goes.
+fn finish(run: Training, params: ParamCounts, env: &RunEnv) -> Result<RunMetrics> {
     let out = run.out.clone();
+    let finished = run.progress.epochs_done() == run.settings.epochs;
     let mut metrics = run.metrics(params)?;
     crate::records::io::write_json(&env.out.join(METRICS_FILE), &metrics)?;
+    if !finished {
+        // Stopped at a rung: the curve so far is in metrics.json, the state stays to go on from.
+        return Ok(metrics);
+    }
     if let Some(test) = score_test(&env.out, env)? {
         metrics.best_test = Some(test);
         crate::records::io::write_json(&env.out.join(METRICS_FILE), &metrics)?;

@@ -40,6 +40,7 @@ pub fn small_run(task: &str, method: &str, prompt_len: usize, max_len: &str, out
         out: out.to_path_buf(),
         progress: None,
         verbose: false,
+        stop_after: None,
     };
     train(&settings, &env).unwrap();
 }
@@ -67,4 +68,18 @@ pub fn predict(dir: &Path, inputs: &[Value]) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// SIGKILL to the process and its workers; returns once none of them is left.
+#[allow(dead_code)]
+pub fn kill_group(child: &mut std::process::Child) {
+    let group = -(child.id() as libc::pid_t);
+    // SAFETY: signals to the process group this test started.
+    unsafe { libc::kill(group, libc::SIGKILL) };
+    let _ = child.wait();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // SAFETY: signal 0 only asks whether any process of the group is left.
+    while unsafe { libc::kill(group, 0) } == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
