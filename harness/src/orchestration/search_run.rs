@@ -419,6 +419,16 @@ pub fn record(search: &Search, sweep: &SweepDir) -> Result<SearchRecord> {
     })
 }
 
+/// Where the best configuration runs: `seed 1`, `seeds 1, 2, 3`.
+fn seeds_text(seeds: &[toml::Value]) -> String {
+    let seeds: Vec<String> = seeds.iter().map(|s| s.to_string()).collect();
+    match seeds.len() {
+        0 => "its own seed".to_string(),
+        1 => format!("seed {}", seeds[0]),
+        _ => format!("seeds {}", seeds.join(", ")),
+    }
+}
+
 /// `--dry-run` of a search: the strategy, each group's space, rungs, cost against a grid, and
 /// every trial's drawn settings and state.
 pub fn describe(search: &Search, sweep: &SweepDir) -> Result<String> {
@@ -437,7 +447,6 @@ pub fn describe(search: &Search, sweep: &SweepDir) -> Result<String> {
     for state in survey(search, sweep)? {
         let g = state.group;
         let rungs: Vec<String> = g.rungs.iter().map(|r| r.to_string()).collect();
-        let seeds: Vec<String> = g.seeds.iter().map(|s| s.to_string()).collect();
         writeln!(
             out,
             "\n{}: {}",
@@ -446,12 +455,12 @@ pub fn describe(search: &Search, sweep: &SweepDir) -> Result<String> {
         )?;
         writeln!(
             out,
-            "  {} trials, rungs at epochs {}: {} run-epochs against {} for every trial trained to the end; then the best at seeds {}",
+            "  {} trials, rungs at epochs {}: {} run-epochs against {} for every trial trained to the end; then the best at {}",
             g.trials.len(),
             rungs.join(", "),
             g.planned_epochs(spec.eta),
             g.trials.len() * g.max_epochs,
-            if seeds.is_empty() { "(the trial's own)".into() } else { seeds.join(", ") }
+            seeds_text(&g.seeds)
         )?;
         for ((trial, observed), verdict) in g
             .trials

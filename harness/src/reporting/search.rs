@@ -25,7 +25,7 @@ fn values_text(trial: &TrialRecord) -> String {
 pub fn search_markdown(record: &SearchRecord, charts: &[PathBuf], dir: &Path) -> String {
     let metric = record.metric.as_deref().unwrap_or("the task's main metric");
     let mut md = format!(
-        "## Search\n\n{}, {} trials per group drawn as a Latin hypercube (sampler seed {}), compared by dev {metric} (best epoch so far at each rung). The best configuration of each group is then trained at every seed of the grid: the tables above are those runs.\n\n",
+        "## Search\n\n{}, {} trials per group drawn as a Latin hypercube (sampler seed {}), compared at each rung by their best dev score so far ({metric}). The best configuration of each group is then trained at every seed of the grid: the tables above are those runs.\n\n",
         record.strategy, record.trials, record.seed
     );
     md.push_str("| group | found | best trial's dev | rungs (epochs) | run-epochs spent | every trial to the end | saved |\n|---|---|---|---|---|---|---|\n");
