@@ -113,7 +113,9 @@ fn the_report_says_what_was_found_and_saved(cut: &Path) {
     }
     let report = std::fs::read_to_string(cut.join("s/report.md")).unwrap();
     assert!(
-        report.contains("## Search") && report.contains("16 run-epochs saved (50%)"),
+        report.contains("## Search")
+            && report.contains("16 run-epochs saved (50%)")
+            && report.contains("min of run time"),
         "{report}"
     );
     assert!(cut.join("s/charts/search_rte_pt2_curves.png").exists());

@@ -404,6 +404,12 @@ pub fn record(search: &Search, sweep: &SweepDir) -> Result<SearchRecord> {
                 trials,
                 best: state.decision.best,
                 spent_epochs: state.observed.iter().map(|o| o.epochs).sum(),
+                spent_seconds: g
+                    .trials
+                    .iter()
+                    .filter_map(|t| sweep.run(&t.run.id).metrics().ok())
+                    .map(|m| m.wall_seconds)
+                    .sum(),
                 full_epochs: g.trials.len() * g.max_epochs,
                 seed_runs: state.seed_runs.iter().map(|r| r.id.clone()).collect(),
             }

@@ -36,6 +36,9 @@ pub struct GroupRecord {
     /// Run-epochs the trials trained, and what training every trial to the end costs.
     pub spent_epochs: usize,
     pub full_epochs: usize,
+    /// Wall seconds the trials took, summed over them (all the processes that trained each).
+    #[serde(default)]
+    pub spent_seconds: f64,
     /// The best configuration's runs over the grid's seeds.
     pub seed_runs: Vec<String>,
 }

@@ -29,7 +29,7 @@ pub fn search_markdown(record: &SearchRecord, charts: &[PathBuf], dir: &Path) ->
         record.strategy, record.trials, record.seed
     );
     md.push_str("| group | found | best trial's dev | rungs (epochs) | run-epochs spent | every trial to the end | saved |\n|---|---|---|---|---|---|---|\n");
-    let (mut spent, mut full) = (0, 0);
+    let (mut spent, mut full, mut seconds) = (0, 0, 0.0);
     for g in &record.groups {
         let best = g.best.map(|i| &g.trials[i]);
         let rungs: Vec<String> = g.rungs.iter().map(|r| r.to_string()).collect();
@@ -45,9 +45,11 @@ pub fn search_markdown(record: &SearchRecord, charts: &[PathBuf], dir: &Path) ->
             100.0 * (1.0 - g.spent_epochs as f64 / g.full_epochs.max(1) as f64)
         ));
         (spent, full) = (spent + g.spent_epochs, full + g.full_epochs);
+        seconds += g.spent_seconds;
     }
     md.push_str(&format!(
-        "\nIn all the trials trained {spent} run-epochs where training each of them to the end takes {full}: {} run-epochs saved ({:.0}%).\n\n",
+        "\nIn all the trials trained {spent} run-epochs ({:.1} min of run time, summed) where training each of them to the end takes {full}: {} run-epochs saved ({:.0}%).\n\n",
+        seconds / 60.0,
         full.saturating_sub(spent),
         100.0 * (1.0 - spent as f64 / full.max(1) as f64)
     ));
