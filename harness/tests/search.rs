@@ -98,6 +98,27 @@ fn dry_run_lists_trials_and_rungs(toml: &str, reports: &str) {
     );
 }
 
+/// η 3 first (one trial of four goes on at each rung), then η 2: trials pruned under 3 and
+/// promoted under 2 train again from their start and end where the η-2 search's do.
+fn a_changed_eta_ends_as_a_search_run_with_it(dir: &Path, whole: &Path) {
+    let changed = dir.join("changed");
+    let toml = dir.join("changed.toml");
+    let run = |text: &str| {
+        std::fs::write(&toml, text).unwrap();
+        let (toml, reports) = (toml.display().to_string(), changed.display().to_string());
+        let out = ptv2(&sweep_args(&toml, &reports, "1")).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&SEARCH.replace("eta = 2", "eta = 3"));
+    run(SEARCH);
+    std::fs::rename(changed.join("changed"), changed.join("s")).unwrap();
+    assert_eq!(outcome(&changed), outcome(whole));
+}
+
 fn the_report_says_what_was_found_and_saved(cut: &Path) {
     let record = record(
         &match plan(SEARCH, "s.toml").unwrap() {
@@ -130,7 +151,6 @@ fn a_search_killed_mid_rung_ends_as_an_uninterrupted_one() {
     let toml = toml.display().to_string();
     let (whole, cut) = (dir.path().join("whole"), dir.path().join("cut"));
     let (whole_s, cut_s) = (whole.display().to_string(), cut.display().to_string());
-
     dry_run_lists_trials_and_rungs(&toml, &whole_s);
     let status = ptv2(&sweep_args(&toml, &whole_s, "1")).output().unwrap();
     assert!(
@@ -182,6 +202,7 @@ fn a_search_killed_mid_rung_ends_as_an_uninterrupted_one() {
     assert_eq!(before, outcome(&cut));
 
     the_report_says_what_was_found_and_saved(&cut);
+    a_changed_eta_ends_as_a_search_run_with_it(dir.path(), &whole);
 }
 
 #[test]

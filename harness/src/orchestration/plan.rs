@@ -26,3 +26,32 @@ pub fn plan(text: &str, source: &str) -> Result<SweepPlan> {
         &root, combos, grid_seeds, source,
     )?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every committed sweep plans (its keys, values and search spaces valid), grids and searches.
+    #[test]
+    fn every_committed_sweep_plans() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments");
+        let mut searches = 0;
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if !name.ends_with(".toml") || name == "templates.toml" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            match plan(&text, &name) {
+                Ok(SweepPlan::Grid(runs)) => assert!(!runs.is_empty(), "{name}"),
+                Ok(SweepPlan::Search(search)) => {
+                    searches += 1;
+                    assert!(search.groups.iter().all(|g| !g.trials.is_empty()), "{name}");
+                }
+                Err(err) => panic!("{err:#}"),
+            }
+        }
+        assert!(searches >= 1, "lr-search is a search");
+    }
+}

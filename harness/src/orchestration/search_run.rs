@@ -122,6 +122,9 @@ pub struct Work {
     pub stop_after: Option<usize>,
     /// The drawn settings, for what it says.
     pub values: String,
+    /// It was pruned under other search settings: its status goes, and it trains from the start
+    /// (its saved state went when it was pruned), to the same curve.
+    pub revive: bool,
 }
 
 fn values_text(trial: &Trial) -> String {
@@ -134,13 +137,18 @@ pub fn work(states: &[GroupState], sweep: &SweepDir) -> (Vec<Work>, Vec<(Planned
     for state in states {
         let group = state.group;
         for (trial, verdict) in group.trials.iter().zip(&state.decision.verdicts) {
-            let open = sweep.run(&trial.run.id).status().is_none();
+            let status = sweep.run(&trial.run.id).status().map(|s| s.status);
+            let open = status.is_none();
             match *verdict {
-                Verdict::TrainTo(epochs) if open => work.push(Work {
-                    run: trial.run.clone(),
-                    stop_after: (epochs < group.max_epochs).then_some(epochs),
-                    values: values_text(trial),
-                }),
+                // A trial pruned under other search settings (a changed eta) may go on now.
+                Verdict::TrainTo(epochs) if open || status == Some(RunStatus::Pruned) => {
+                    work.push(Work {
+                        run: trial.run.clone(),
+                        stop_after: (epochs < group.max_epochs).then_some(epochs),
+                        values: values_text(trial),
+                        revive: !open,
+                    })
+                }
                 Verdict::Pruned(rung) if open => prune.push((trial.run.clone(), rung)),
                 _ => {}
             }
@@ -152,6 +160,7 @@ pub fn work(states: &[GroupState], sweep: &SweepDir) -> (Vec<Work>, Vec<(Planned
                     run: run.clone(),
                     stop_after: None,
                     values: format!("{best} seed={}", run.settings.seed),
+                    revive: false,
                 });
             }
         }
@@ -245,6 +254,9 @@ fn train_piece(
     let Some(_claim) = Claim::take(dir.path())? else {
         return Ok(false);
     };
+    if item.revive && dir.status().is_some_and(|s| s.status == RunStatus::Pruned) {
+        let _ = std::fs::remove_file(dir.file(crate::records::run_dir::STATUS_FILE));
+    }
     let epochs = || observe(&dir, None).map_or(0, |o| o.epochs);
     if dir.status().is_some() || item.stop_after.is_some_and(|e| epochs() >= e) {
         return Ok(false);
