@@ -166,8 +166,16 @@ pub struct SearchSpec {
     pub space: BTreeMap<String, Space>,
 }
 
-const SEARCH_KEYS: &str =
-    "strategy, trials, seed, eta, min_epochs, metric, direction, [search.space]";
+const SEARCH_KEYS: [&str; 8] = [
+    "strategy",
+    "trials",
+    "seed",
+    "eta",
+    "min_epochs",
+    "metric",
+    "direction",
+    "space",
+];
 
 fn positive(table: &toml::Table, key: &str, default: usize, at: &str) -> Result<usize> {
     match table.get(key) {
@@ -208,11 +216,11 @@ impl SearchSpec {
     pub fn parse(table: &toml::Table, source: &str) -> Result<Self> {
         let at = format!("{source} [search]");
         for key in table.keys() {
-            if !SEARCH_KEYS
-                .split(", ")
-                .any(|k| k == key || (k == "[search.space]" && key == "space"))
-            {
-                bail!("{at}: unknown key \"{key}\" (expected {SEARCH_KEYS})");
+            if !SEARCH_KEYS.contains(&key.as_str()) {
+                bail!(
+                    "{at}: unknown key \"{key}\" (expected {}, [search.space])",
+                    SEARCH_KEYS[..7].join(", ")
+                );
             }
         }
         let text = |key: &str, default: &str| string_of(table, key, default, &at);
