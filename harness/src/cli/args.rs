@@ -118,11 +118,6 @@ impl SweepPaths {
     /// The runs its results are read from: a grid's runs, or a search's best configurations at
     /// every seed (of the groups searched so far).
     pub fn runs(&self) -> Result<Vec<PlannedRun>> {
-        match self.plan()? {
-            SweepPlan::Grid(runs) => Ok(runs),
-            SweepPlan::Search(search) => {
-                crate::orchestration::search_run::result_runs(&search, &self.dir())
-            }
-        }
+        self.plan()?.result_runs(&self.dir())
     }
 }

@@ -19,14 +19,22 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: &ReportArgs) -> Result<()> {
-    build(&args.sweep, &args.sweep.runs()?, &args.device)
+    let plan = args.sweep.plan()?;
+    let runs = plan.result_runs(&args.sweep.dir())?;
+    build(&args.sweep, &plan, &runs, &args.device)
 }
 
-/// Tables, charts and report.md of a sweep, from its runs' files alone.
-pub fn build(sweep: &SweepPaths, runs: &[PlannedRun], device: &str) -> Result<()> {
+/// Tables, charts and report.md of a sweep (`plan`, whose result runs are `runs`), from its runs'
+/// files alone.
+pub fn build(
+    sweep: &SweepPaths,
+    plan: &SweepPlan,
+    runs: &[PlannedRun],
+    device: &str,
+) -> Result<()> {
     let (name, file) = (sweep.sweep_name(), sweep.file());
-    let search = match sweep.plan()? {
-        SweepPlan::Search(search) => Some(record(&search, &sweep.dir())?),
+    let search = match plan {
+        SweepPlan::Search(search) => Some(record(search, &sweep.dir())?),
         SweepPlan::Grid(_) => None,
     };
     crate::reporting::report::build(&sweep.dir(), &name, &file, runs, device, search.as_ref())

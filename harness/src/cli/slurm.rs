@@ -26,7 +26,8 @@ pub struct SlurmArgs {
 
 pub fn run(args: &SlurmArgs) -> Result<()> {
     // A search's array tasks share its trials (claimed as they go): one per trial at most.
-    let tasks = match args.sweep.plan()? {
+    let plan = args.sweep.plan()?;
+    let tasks = match &plan {
         SweepPlan::Grid(runs) => runs.len(),
         SweepPlan::Search(search) => search.trial_runs().len(),
     };
@@ -47,9 +48,9 @@ pub fn run(args: &SlurmArgs) -> Result<()> {
     };
     let name = args.sweep.sweep_name();
     if crate::orchestration::slurm::run(&name, &args.options, tasks, &worker)? {
-        let runs = args.sweep.runs()?;
+        let runs = plan.result_runs(&args.sweep.dir())?;
         super::report::print_summary(&args.sweep, &runs);
-        super::report::build(&args.sweep, &runs, "slurm")?;
+        super::report::build(&args.sweep, &plan, &runs, "slurm")?;
     }
     Ok(())
 }

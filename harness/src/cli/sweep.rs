@@ -121,12 +121,12 @@ pub fn run(args: &SweepArgs) -> Result<()> {
         run_all(&runs, &mine, &env, show_progress)?;
     }
     if !args.no_report {
-        let runs = args.sweep.runs()?;
+        let runs = plan.result_runs(&env.dir)?;
         // JSON events are the whole of stdout for a tool; the table is for people.
         if !args.json {
             super::report::print_summary(&args.sweep, &runs);
         }
-        super::report::build(&args.sweep, &runs, &env.device)?;
+        super::report::build(&args.sweep, &plan, &runs, &env.device)?;
     }
     Ok(())
 }

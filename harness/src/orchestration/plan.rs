@@ -4,12 +4,23 @@ use anyhow::Result;
 
 use crate::orchestration::search::Search;
 use crate::orchestration::sweep::{combos, grid_runs, parse_root, table};
-use crate::records::run_dir::PlannedRun;
+use crate::records::run_dir::{PlannedRun, SweepDir};
 
 #[derive(Debug, Clone)]
 pub enum SweepPlan {
     Grid(Vec<PlannedRun>),
     Search(Search),
+}
+
+impl SweepPlan {
+    /// The runs its results are read from: a grid's runs, or a search's best configurations at
+    /// every seed (of the groups searched so far in `dir`).
+    pub fn result_runs(&self, dir: &SweepDir) -> Result<Vec<PlannedRun>> {
+        match self {
+            Self::Grid(runs) => Ok(runs.clone()),
+            Self::Search(search) => crate::orchestration::search_run::result_runs(search, dir),
+        }
+    }
 }
 
 /// A sweep file's plan; errors name the file and key.

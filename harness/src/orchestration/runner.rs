@@ -118,7 +118,7 @@ impl SweepEta {
     pub fn message(&self, done: usize) -> String {
         match self.seconds_left(done) {
             None => "sweep ETA after the first run".into(),
-            Some(left) => format!("sweep ETA {:.0} min", (left / 60.0).ceil()),
+            Some(left) => format!("sweep {}", events::eta_text(left)),
         }
     }
 }

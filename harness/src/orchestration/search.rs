@@ -19,7 +19,7 @@ use rand::{RngExt, SeedableRng};
 use toml::Value;
 
 use crate::orchestration::sweep::{resolve, Combo};
-use crate::records::run_dir::PlannedRun;
+use crate::records::run_dir::{PlannedRun, RunStatus};
 use crate::records::settings::RunSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -454,15 +454,20 @@ fn group(spec: &SearchSpec, combo: Combo, seeds: &[Value]) -> Result<Group> {
 }
 
 /// What a trial's run dir says: how many epochs it trained, its searched metric at each, and
-/// whether it can train no further (finished, failed or diverged).
+/// its status (none while it may train on).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Observed {
     pub epochs: usize,
     pub scores: Vec<f64>,
-    pub ended: bool,
+    pub status: Option<RunStatus>,
 }
 
 impl Observed {
+    /// Can it train no further (finished, failed or diverged)? A pruned trial can, if promoted.
+    pub fn ended(&self) -> bool {
+        self.status.is_some_and(|s| s != RunStatus::Pruned)
+    }
+
     /// The best score over its first `epochs` epochs (how ptv2 scores a run: its best dev epoch),
     /// higher is better (`minimize` negates); a trial without one ranks last.
     fn score_at(&self, epochs: usize, minimize: bool) -> f64 {
@@ -505,7 +510,7 @@ pub fn decide(rungs: &[usize], eta: usize, observed: &[Observed], minimize: bool
         let behind: Vec<usize> = alive
             .iter()
             .copied()
-            .filter(|&i| !observed[i].ended && observed[i].epochs < rung)
+            .filter(|&i| !observed[i].ended() && observed[i].epochs < rung)
             .collect();
         if !behind.is_empty() {
             for i in behind {
@@ -555,7 +560,7 @@ mod tests {
         Observed {
             epochs: scores.len(),
             scores: scores.to_vec(),
-            ended: false,
+            status: None,
         }
     }
 
@@ -585,7 +590,7 @@ mod tests {
         seen_now[4] = Observed {
             epochs: 0,
             scores: vec![],
-            ended: true,
+            status: Some(RunStatus::Diverged),
         };
         let d = decide(&rungs, 3, &seen_now, false);
         let promoted: Vec<usize> = (0..9)
@@ -612,7 +617,7 @@ mod tests {
         );
         assert_eq!(d.best, None);
         seen_now[5] = Observed {
-            ended: true,
+            status: Some(RunStatus::Ok),
             ..seen(&[0.65, 0.80, 0.75, 0.81, 0.82, 0.8, 0.8, 0.8, 0.8])
         };
         let d = decide(&rungs, 3, &seen_now, false);

@@ -21,10 +21,10 @@ use crate::records::signals::{stop_requested, Interrupted};
 
 /// What a run dir says about a trial; `metric` None: the task's main metric.
 pub fn observe(dir: &RunDir, metric: Option<&str>) -> Result<Observed> {
-    let ended = dir.status().is_some_and(|s| s.status != RunStatus::Pruned);
+    let status = dir.status().map(|s| s.status);
     let Ok(metrics) = dir.metrics() else {
         return Ok(Observed {
-            ended,
+            status,
             ..Observed::default()
         });
     };
@@ -50,7 +50,7 @@ pub fn observe(dir: &RunDir, metric: Option<&str>) -> Result<Observed> {
     Ok(Observed {
         epochs: metrics.epochs.len(),
         scores,
-        ended,
+        status,
     })
 }
 
@@ -136,8 +136,9 @@ pub fn work(states: &[GroupState], sweep: &SweepDir) -> (Vec<Work>, Vec<(Planned
     let (mut work, mut prune) = (vec![], vec![]);
     for state in states {
         let group = state.group;
-        for (trial, verdict) in group.trials.iter().zip(&state.decision.verdicts) {
-            let status = sweep.run(&trial.run.id).status().map(|s| s.status);
+        let trials = group.trials.iter().zip(&state.observed);
+        for ((trial, observed), verdict) in trials.zip(&state.decision.verdicts) {
+            let status = observed.status;
             let open = status.is_none();
             match *verdict {
                 // A trial pruned under other search settings (a changed eta) may go on now.
@@ -344,8 +345,8 @@ fn space_text(group: &Group) -> String {
 }
 
 /// A trial's state in words: where it is, or what happens to it next.
-fn state_text(observed: &Observed, verdict: Verdict, status: Option<RunStatus>) -> String {
-    match (status, verdict) {
+fn state_text(observed: &Observed, verdict: Verdict) -> String {
+    match (observed.status, verdict) {
         (Some(RunStatus::Pruned), _) | (None, Verdict::Pruned(_)) => {
             format!("pruned after epoch {}", observed.epochs)
         }
@@ -363,22 +364,19 @@ fn strategy_text(search: &Search) -> String {
     }
 }
 
-fn trial_records(state: &GroupState, sweep: &SweepDir) -> Vec<TrialRecord> {
+fn trial_records(state: &GroupState) -> Vec<TrialRecord> {
     let trials = state.group.trials.iter().zip(&state.observed);
     trials
         .zip(&state.decision.verdicts)
-        .map(|((trial, observed), verdict)| {
-            let status = sweep.run(&trial.run.id).status().map(|s| s.status);
-            TrialRecord {
-                run_id: trial.run.id.clone(),
-                values: trial
-                    .values
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_string()))
-                    .collect(),
-                curve: observed.scores.clone(),
-                state: state_text(observed, *verdict, status),
-            }
+        .map(|((trial, observed), verdict)| TrialRecord {
+            run_id: trial.run.id.clone(),
+            values: trial
+                .values
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
+            curve: observed.scores.clone(),
+            state: state_text(observed, *verdict),
         })
         .collect()
 }
@@ -389,7 +387,7 @@ pub fn record(search: &Search, sweep: &SweepDir) -> Result<SearchRecord> {
         .into_iter()
         .map(|state| {
             let g = state.group;
-            let trials = trial_records(&state, sweep);
+            let trials = trial_records(&state);
             let settings = &g.trials[0].run.settings;
             let main = g
                 .trials
@@ -486,12 +484,7 @@ pub fn describe(search: &Search, sweep: &SweepDir) -> Result<String> {
             .zip(&state.observed)
             .zip(&state.decision.verdicts)
         {
-            let status = sweep.run(&trial.run.id).status().map(|s| s.status);
-            let best = if state
-                .decision
-                .best
-                .is_some_and(|b| std::ptr::eq(&g.trials[b], trial))
-            {
+            let best = if state.best().is_some_and(|b| b.run.id == trial.run.id) {
                 "  ← best"
             } else {
                 ""
@@ -501,7 +494,7 @@ pub fn describe(search: &Search, sweep: &SweepDir) -> Result<String> {
                 "  {}  {:<40} [{}]{best}",
                 trial.run.id,
                 values_text(trial),
-                state_text(observed, *verdict, status)
+                state_text(observed, *verdict)
             )?;
         }
     }

@@ -35,7 +35,7 @@ fn matches(settings: &BTreeMap<String, Value>, conditions: &toml::Table) -> bool
 }
 
 /// A sweep value as its flag text; lists and tables are no setting's value.
-pub(crate) fn flag_text(key: &str, value: &Value, at: &str) -> Result<String> {
+fn flag_text(key: &str, value: &Value, at: &str) -> Result<String> {
     Ok(match value {
         Value::String(s) => s.clone(),
         Value::Integer(i) => i.to_string(),

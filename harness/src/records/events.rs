@@ -148,6 +148,11 @@ pub fn emit(event: &Event) {
     let _ = out.flush();
 }
 
+/// `ETA 41 min`: seconds left in whole minutes, rounded up.
+pub fn eta_text(seconds: f64) -> String {
+    format!("ETA {:.0} min", (seconds / 60.0).ceil())
+}
+
 /// `[3/30, ETA 41 min] finished …`: an event as a line of text.
 pub fn line(event: &Event) -> String {
     match event {
@@ -189,9 +194,7 @@ pub fn line(event: &Event) -> String {
             total,
             eta_seconds,
         } => {
-            let eta = eta_seconds.map_or("ETA after the first run".into(), |s| {
-                format!("ETA {:.0} min", (s / 60.0).ceil())
-            });
+            let eta = eta_seconds.map_or("ETA after the first run".into(), eta_text);
             let result = match (metric, score) {
                 (Some(metric), Some(score)) => format!("{metric} {score:.4}"),
                 _ => status.to_string(),
@@ -220,9 +223,7 @@ fn trial_line(event: &Event) -> String {
     else {
         unreachable!("trial_line is called with trial events")
     };
-    let eta = eta_seconds.map_or(String::new(), |s| {
-        format!(", ETA {:.0} min", (s / 60.0).ceil())
-    });
+    let eta = eta_seconds.map_or(String::new(), |s| format!(", {}", eta_text(s)));
     let result = match (metric, score) {
         (Some(metric), Some(score)) => format!(": {metric} {score:.4}"),
         _ => String::new(),
