@@ -4,6 +4,11 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # cargo's own progress shows while it builds (the first build: 15–35 minutes on 2 cores).
 ptv2 := "cargo run --release -p ptv2-harness --"
+# The GPU build: both GPU backends in one binary, so that CUDA and Vulkan share one build. Its
+# environment: burn-cuda's LLVM from PyPI (tools/cuda-llvm.sh), and cudarc's CUDA 12.2 driver API
+# (every H100/H200 driver has it; a newer driver serves older APIs; without it cudarc takes 13.4's).
+gpu_features := "-F ptv2-harness/wgpu,ptv2-harness/cuda"
+gpu_env := 'XDG_DATA_HOME="$(tools/cuda-llvm.sh)" CUDARC_CUDA_VERSION=12020'
 
 # List the recipes.
 default:
@@ -39,11 +44,13 @@ lint:
 
 # The GPU code path on burn's wgpu backend: on lavapipe (Debian's mesa-vulkan-drivers, software
 # Vulkan) where there is no GPU. Parity with transformers, train steps against the CPU backend, a
-# checkpoint across backends, and `ptv2 train --device wgpu` end to end. A clean build of the wgpu
-# crates adds ~25 min on 2 cores.
+# checkpoint across backends, the half-precision backbone, `ptv2 train --device wgpu` end to end,
+# and `--device cuda`'s one-line error without a driver. Built with CUDA too (build-cuda's build):
+# CI builds the CUDA backend here.
 test-gpu:
     @ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 || { echo "test-gpu: no Vulkan driver (apt-get install mesa-vulkan-drivers libvulkan1)"; exit 1; }
-    cargo test --release -p ptv2-models -p ptv2-harness -F ptv2-harness/wgpu --test gpu --test parity --test gpu_train -- --test-threads 1
+    {{gpu_env}} cargo test --release -p ptv2-models -p ptv2-harness {{gpu_features}} \
+      --test gpu --test parity --test gpu_train --test precision --test cuda -- --test-threads 1
 
 # Replay a finished run in PyTorch + transformers + PEFT and print both side by side
 # (PTV2_PYTHON: a Python with torch, transformers==4.46.3, peft==0.11.1).
@@ -112,10 +119,11 @@ bench-serve *ARGS:
     {{ptv2}} bench-serve --pt2 "$runs/sst2-pt2,$runs/rte-pt2,$runs/wnut17-pt2" \
       --ft "$runs/sst2-ft,$runs/rte-ft,$runs/wnut17-ft" {{ARGS}}
 
-# Check that the CUDA backend compiles (no GPU or CUDA toolkit needed). cubecl-cuda's build script
-# downloads an LLVM bundle from GitHub; DOCS_RS=1 skips that download, which is enough to check.
-check-cuda:
-    DOCS_RS=1 cargo check --release --workspace -F ptv2-harness/cuda
+# Build ptv2 with the CUDA and wgpu backends (`--device cuda`, `--device wgpu`): no GPU and no CUDA
+# toolkit needed. burn-cuda's LLVM 23 comes from PyPI (tools/cuda-llvm.sh, 92 MB, once) instead of
+# GitHub. The same build as `just test-gpu`'s, so each reuses the other's crates.
+build-cuda:
+    {{gpu_env}} cargo build --release -p ptv2-harness {{gpu_features}}
 
 # Regenerate the PyTorch reference fixtures (needs torch + transformers; not part of the tests).
 fixtures python="python3":

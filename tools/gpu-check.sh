@@ -1,21 +1,34 @@
 #!/usr/bin/env bash
 # The GPU checks in one prepared script that builds nothing (a bundle made by tools/gpu-bundle.sh
-# on a build machine): encoder parity with transformers on the GPU backend, a PT2 and an FT train
-# step against the CPU backend, a checkpoint across backends, then `ptv2 bench` per method at 128
-# and 512 tokens on RoBERTa-large-sized random weights. Writes OUT/gpu-check.csv (one line per
-# check and per bench row) and the logs. Runs here on lavapipe (slowly), and on any machine whose
-# Vulkan driver wgpu finds (an NVIDIA GPU: the driver's ICD + the loader from BUNDLE/debs).
+# on a build machine), for each GPU backend: wgpu (Vulkan; lavapipe here) and CUDA. Per backend:
+# encoder parity with transformers, a PT2 and an FT train step against the CPU backend, the
+# half-precision backbone against f32 (models/tests/precision.rs), then `ptv2 bench` per method in
+# f32 and in half precision at MiniLM's and RoBERTa-large's size (random weights of its shape).
+# A backend that cannot start (no driver, no adapter) gets one `skipped` row per check, with the
+# line ptv2 gave as the reason. Writes OUT/gpu-check.csv (one line per check: pass, FAIL or
+# skipped, seconds, the measured gaps; then the bench rows) and one log per check.
 #
-#   tools/gpu-check.sh BUNDLE [OUT]     PTV2_GPU_DEVICE=wgpu|vulkan (default wgpu)
+#   tools/gpu-check.sh BUNDLE [OUT]
+#     PTV2_GPU_DEVICES="wgpu cuda"   the backends, in order
+#     PTV2_GPU_HALF=bf16             the half precision benched beside f32 (f16 where bf16 is missing)
 #     bench size (defaults): PTV2_GPU_SEQ_LENS=128,512 PTV2_GPU_METHODS=ft,pt,pt2,lora
 #                            PTV2_GPU_BATCH=16 PTV2_GPU_WARMUP=2 PTV2_GPU_STEPS=5 PTV2_GPU_VOCAB=50265
+#                            PTV2_GPU_LARGE=1 (0: MiniLM only, e.g. on lavapipe)
 set -uo pipefail
 bundle="$(cd "${1:?usage: gpu-check.sh BUNDLE [OUT]}" && pwd)"
 out="${2:-gpu-check-out}"
 mkdir -p "$out" && out="$(cd "$out" && pwd)"
-device="${PTV2_GPU_DEVICE:-wgpu}"
 export PTV2_FIXTURES="$bundle/fixtures" PTV2_CACHE="$bundle/cache"
-
+# The executables travel xz-compressed (gpu-bundle.sh): unpacked once, beside the bundle.
+for exe in "$bundle"/bin/*.xz; do
+  [ -e "$exe" ] && xz -dkf "$exe" && chmod +x "${exe%.xz}"
+done
+bin="$bundle/bin"
+# cubecl-cuda's LLVM compiler links CUDA's libdevice for math functions: the machine's toolkit
+# where there is one, else the bundle's copy.
+if [ -z "${CUDA_PATH:-}" ] && [ ! -f /usr/local/cuda/nvvm/libdevice/libdevice.10.bc ]; then
+  export CUDA_PATH="$bundle/cuda"
+fi
 # The Vulkan loader where the machine lacks it: unpack the bundled packages, no install needed.
 if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1 && ls "$bundle"/debs/*.deb >/dev/null 2>&1; then
   root="$out/vulkan-root"
@@ -26,22 +39,22 @@ if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1 && ls "$bundle"/debs/*.deb
     [ -f "$icd" ] && export VK_DRIVER_FILES="$icd" && break
   done
 fi
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 
 csv="$out/gpu-check.csv"
 echo "check,status,seconds,detail" > "$csv"
+row() {  # name, status, seconds, detail
+  echo "$1,$2,$3,\"$(echo "$4" | sed "s/,/;/g; s/\"/'/g" | tr '\n' ' ' | cut -c1-600)\"" >> "$csv"
+  echo "gpu-check: $1: $2"
+}
 check() {  # name, command...
   local name="$1"; shift
   local start=$(date +%s)
   "$@" > "$out/$name.log" 2>&1
   local rc=$?
-  local detail
-  detail="$(grep -E 'max abs diff|max gap|logit gap' "$out/$name.log" | sed "s/,/;/g; s/\"/'/g" | tr '\n' ' ' | cut -c1-600)"
-  echo "$name,$([ $rc = 0 ] && echo pass || echo "FAIL rc $rc"),$(( $(date +%s) - start )),\"$detail\"" >> "$csv"
-  echo "gpu-check: $name: $([ $rc = 0 ] && echo pass || echo FAIL) ($out/$name.log)"
+  row "$name" "$([ $rc = 0 ] && echo pass || echo "FAIL rc $rc")" $(( $(date +%s) - start )) \
+    "$(grep -E 'max abs diff|max gap|logit gap|against f32|skipped' "$out/$name.log")"
 }
-check parity "$bundle/parity" minilm_on_wgpu --nocapture --test-threads 1
-check train-steps "$bundle/gpu" --nocapture --test-threads 1
 
 # RoBERTa-large's shape with random weights (no download): 24 layers, hidden 1024, 16 heads.
 # PTV2_GPU_VOCAB: lavapipe binds at most 128 MiB per storage buffer, less than RoBERTa's
@@ -52,11 +65,31 @@ cat > "$out/roberta-large-random/config.json" <<JSON
  "num_attention_heads": 16, "intermediate_size": 4096, "max_position_embeddings": 514,
  "type_vocab_size": 1, "layer_norm_eps": 1e-05, "pad_token_id": 1, "hidden_act": "gelu"}
 JSON
-check bench "$bundle/ptv2" bench --device "$device" \
-  --models "config:$out/roberta-large-random/config.json" \
-  --methods "${PTV2_GPU_METHODS:-ft,pt,pt2,lora}" --seq-lens "${PTV2_GPU_SEQ_LENS:-128,512}" \
-  --batch-size "${PTV2_GPU_BATCH:-16}" --warmup "${PTV2_GPU_WARMUP:-2}" --steps "${PTV2_GPU_STEPS:-5}" \
-  --out "$out/bench"
-[ -f "$out/bench/bench.csv" ] && sed 's/^/bench-row,/' "$out/bench/bench.csv" >> "$csv"
+models="minilm-l6"
+[ "${PTV2_GPU_LARGE:-1}" = 1 ] && models="$models,config:$out/roberta-large-random/config.json"
+
+for device in ${PTV2_GPU_DEVICES:-wgpu cuda}; do
+  # Can the backend start? ptv2's one line says why not (no driver, no adapter, not built).
+  if ! "$bin/ptv2" encode --device "$device" --text "a frozen backbone" --out "$out/probe-$device.json" \
+       > "$out/probe-$device.log" 2>&1; then
+    reason="$(tail -n 1 "$out/probe-$device.log")"
+    for name in parity train-steps precision bench-f32 "bench-${PTV2_GPU_HALF:-bf16}"; do
+      row "$device-$name" skipped 0 "$reason"
+    done
+    continue
+  fi
+  export PTV2_GPU_DEVICE="$device"
+  check "$device-parity" "$bin/parity" minilm_on_the_gpu --nocapture --test-threads 1
+  check "$device-train-steps" "$bin/gpu" --nocapture --test-threads 1
+  check "$device-precision" "$bin/precision" on_the_gpu --nocapture --test-threads 1
+  for precision in f32 "${PTV2_GPU_HALF:-bf16}"; do
+    check "$device-bench-$precision" "$bin/ptv2" bench --device "$device" --precision "$precision" \
+      --models "$models" --methods "${PTV2_GPU_METHODS:-ft,pt,pt2,lora}" \
+      --seq-lens "${PTV2_GPU_SEQ_LENS:-128,512}" --batch-size "${PTV2_GPU_BATCH:-16}" \
+      --warmup "${PTV2_GPU_WARMUP:-2}" --steps "${PTV2_GPU_STEPS:-5}" --out "$out/bench-$device-$precision"
+    bench="$out/bench-$device-$precision/bench.csv"
+    [ -f "$bench" ] && sed "s/^/bench-row,/" "$bench" >> "$csv"
+  done
+done
 cat "$csv"
 ! grep -q FAIL "$csv"

@@ -30,11 +30,17 @@ pub fn device_by_name(name: &str) -> Result<Device, ModelError> {
     match name {
         "cpu" | "flex" => Ok(Device::flex()),
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(0)),
+        "cuda" => probe(Device::cuda(0), "cuda"),
         #[cfg(feature = "wgpu")]
-        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        "wgpu" => probe(
+            Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+            "wgpu",
+        ),
         #[cfg(feature = "vulkan")]
-        "vulkan" => Ok(Device::vulkan(burn::tensor::DeviceKind::DefaultDevice)),
+        "vulkan" => probe(
+            Device::vulkan(burn::tensor::DeviceKind::DefaultDevice),
+            "vulkan",
+        ),
         other => {
             let built = built_features();
             Err(ModelError::Invalid(format!(
@@ -47,6 +53,58 @@ pub fn device_by_name(name: &str) -> Result<Device, ModelError> {
             )))
         }
     }
+}
+
+/// `device` once it has run one small op. A GPU backend without its driver panics on first use,
+/// often on its own server thread (cudarc: "Unable to dynamically load the cuda shared library";
+/// wgpu: no adapter), and the op then fails with a generic error: the first panic's message,
+/// caught by a silent hook on whichever thread it happens, becomes one error line naming the
+/// device and what is missing.
+#[cfg(any(feature = "cuda", feature = "wgpu", feature = "vulkan"))]
+fn probe(device: Device, name: &str) -> Result<Device, ModelError> {
+    use std::sync::{Arc, Mutex};
+    let first_panic: Arc<Mutex<Option<String>>> = Arc::default();
+    let hook = std::panic::take_hook();
+    let record = Arc::clone(&first_panic);
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("the backend panicked");
+        let mut first = record.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert_with(|| text.lines().next().unwrap_or(text).to_string());
+    }));
+    let touched = std::panic::catch_unwind(|| {
+        burn::tensor::Tensor::<1>::ones([1], &device)
+            .into_data()
+            .try_to_vec::<f32>()
+    });
+    std::panic::set_hook(hook);
+    if matches!(&touched, Ok(Ok(one)) if one == &[1.0]) {
+        return Ok(device);
+    }
+    let cause = first_panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+    // cudarc's message lists 34 library names it tried; the first clause says what is missing.
+    let cause = cause.map(|c| match c.split_once(" - searched for library names") {
+        Some((missing, _)) => format!(
+            "{missing} (the NVIDIA driver's libcuda.so.1; none here, or not on LD_LIBRARY_PATH)"
+        ),
+        None => c,
+    });
+    let cause = cause.unwrap_or_else(|| match touched {
+        Ok(other) => format!("a first test op gave {other:?}, not [1.0]"),
+        Err(_) => "the backend panicked".into(),
+    });
+    Err(ModelError::Invalid(format!(
+        "device {name} cannot start: {cause}"
+    )))
+}
+
+/// The GPU device the GPU tests run on: `PTV2_GPU_DEVICE` (`wgpu`, `vulkan`, `cuda`), else wgpu.
+pub fn gpu_under_test() -> Result<Device, ModelError> {
+    device_by_name(&std::env::var("PTV2_GPU_DEVICE").unwrap_or_else(|_| "wgpu".into()))
 }
 
 /// Threads the CPU kernels run on: burn flex uses rayon's global pool, which takes

@@ -37,6 +37,7 @@ pub mod fixtures;
 pub mod hub;
 pub mod kernels;
 pub mod methods;
+pub mod precision;
 pub mod tokenize;
 
 pub use config::{EncoderConfig, ModelFamily};
@@ -50,6 +51,7 @@ pub use methods::{
     Adapter, Method, MethodInit, MethodKind, MethodOptions, ParamCounts, PromptInit, PromptPool,
     TunedModel,
 };
+pub use precision::Precision;
 pub use tokenize::{Piece, TextEncoder, TokenBatch};
 
 /// A pretrained model ready to use: config, encoder (possibly layer-truncated) and tokenizer.

@@ -33,7 +33,7 @@ const DETERMINED: f32 = 1e-3;
 const LOGIT_TOLERANCE: f32 = 1e-4;
 
 fn gpu() -> Device {
-    ptv2_models::backend::device_by_name("wgpu").unwrap()
+    ptv2_models::backend::gpu_under_test().unwrap()
 }
 
 /// tiny_bert without dropout, so both backends compute the same function.

@@ -182,13 +182,13 @@ fn minilm_hidden_states_equal_transformers() {
     minilm_equals_transformers_on(&Device::flex(), TOLERANCE);
 }
 
-/// The GPU code path (burn's wgpu backend: lavapipe's software Vulkan in CI, a real GPU
+/// The GPU code path (`PTV2_GPU_DEVICE`, default wgpu: lavapipe's software Vulkan in CI, a real GPU
 /// elsewhere) against the same fixture. 1e-3: another summation order in every matmul and
 /// reduction (the bound; measured below 1e-5 on lavapipe, see the README).
 #[cfg(feature = "wgpu")]
 #[test]
-fn minilm_on_wgpu_equals_transformers() {
-    minilm_equals_transformers_on(&ptv2_models::backend::device_by_name("wgpu").unwrap(), 1e-3);
+fn minilm_on_the_gpu_equals_transformers() {
+    minilm_equals_transformers_on(&ptv2_models::backend::gpu_under_test().unwrap(), 1e-3);
 }
 
 fn minilm_equals_transformers_on(device: &Device, tolerance: f32) {
@@ -298,7 +298,7 @@ fn pt_and_pt2_logits_equal_pytorch() {
     let init = MethodInit {
         dropout: 0.0,
         init_std: 0.02,
-        init_tokens: None,
+        ..MethodInit::default()
     };
     let head = HeadKind::SequenceClassification { num_labels: 2 };
     let head_weight = formula(2, hidden, 1.3, &device).mul_scalar(0.2).transpose();
@@ -388,7 +388,7 @@ fn tiny_deberta_equals_transformers_and_thudm_prefix() {
         let init = MethodInit {
             dropout: 0.0,
             init_std: 0.02,
-            init_tokens: None,
+            ..MethodInit::default()
         };
         let head = HeadKind::TokenClassification { num_labels: 3 };
         let mut tuned = TunedModel::new(encoder, &method, &head, &init, &device);

@@ -20,6 +20,7 @@ fn init() -> MethodInit {
         dropout: 0.1,
         init_std: 0.02,
         init_tokens: Some(IDS.to_vec()),
+        ..MethodInit::default()
     }
 }
 

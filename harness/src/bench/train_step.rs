@@ -23,7 +23,7 @@ use ptv2_models::methods::loss::loss;
 use ptv2_models::methods::PromptPlace;
 use ptv2_models::{
     backend, resolve_model, Encoder, EncoderConfig, EncoderInput, HeadKind, Method, MethodInit,
-    MethodKind, MethodOptions, Pretrained, Targets, TunedModel,
+    MethodKind, MethodOptions, Precision, Pretrained, Targets, TunedModel,
 };
 
 use crate::records::run_dir::peak_rss_mb;
@@ -47,6 +47,8 @@ pub struct BenchConfig {
     pub out: PathBuf,
     /// The `--device` name, and where embedded models are fetched to.
     pub device: String,
+    /// The frozen backbone's precision (PT, PT2, LoRA; FT stays f32).
+    pub precision: Precision,
     pub cache: PathBuf,
     /// Python that runs the PyTorch side.
     pub python: String,
@@ -75,6 +77,13 @@ pub struct BenchRow {
     pub train_gflop: f64,
     #[serde(default)]
     pub eval_gflop: f64,
+    /// The frozen backbone's precision (FT's rows: f32).
+    #[serde(default)]
+    pub precision: Precision,
+    /// What the device's allocator holds after the steps, in MB (GPU backends; the pools keep
+    /// their pages, so this is the steps' peak).
+    #[serde(default)]
+    pub device_mb: Option<f64>,
 }
 
 /// The matmul work of one batch, in GFLOP: forward F = 2·tokens·layers·(4H² + 2HI + 2·keys·H)
@@ -194,7 +203,8 @@ fn bench_model(
     let init = MethodInit {
         dropout: 0.1,
         init_std: config.initializer_range,
-        init_tokens: None,
+        precision: args.precision,
+        ..MethodInit::default()
     };
     let head = HeadKind::SequenceClassification { num_labels: 2 };
     let tuned = TunedModel::new(encoder, &method, &head, &init, device);
@@ -231,18 +241,11 @@ pub fn measure(
             times.push(start.elapsed().as_secs_f64());
         }
     }
-    // Evaluation: forward only, dropout off, on the inference device.
     let eval_model = tuned.valid();
-    let eval_input = random_input(args.batch_size, seq, config.vocab_size, &device);
-    let eval_times: Vec<f64> = (0..args.warmup + args.steps)
-        .map(|_| {
-            let start = Instant::now();
-            let _ = eval_model.forward(&eval_input);
-            device.sync().ok();
-            start.elapsed().as_secs_f64()
-        })
-        .skip(args.warmup)
-        .collect();
+    let eval_seq_per_s = eval_rate(args, &eval_model, &config, seq, &device);
+    let device_mb = device
+        .memory_pool_usage()
+        .map(|usage| usage.bytes_reserved as f64 / 1e6);
     let tmp = tempfile::tempdir()?;
     let checkpoint = tmp.path().join("checkpoint.safetensors");
     eval_model.save_checkpoint(&checkpoint)?;
@@ -253,14 +256,41 @@ pub fn measure(
         seq_len: seq,
         batch_size: args.batch_size,
         train_step_s: median(times),
-        eval_seq_per_s: args.batch_size as f64 / median(eval_times),
+        eval_seq_per_s,
         peak_rss_mb: peak_rss_mb(),
         checkpoint_bytes: std::fs::metadata(&checkpoint)?.len(),
         trainable,
         threads: ptv2_models::backend::cpu_threads(),
         train_gflop,
         eval_gflop,
+        precision: if method.freezes_backbone() {
+            args.precision
+        } else {
+            Precision::F32
+        },
+        device_mb,
     })
+}
+
+/// Evaluation's sequences per second: forward only, dropout off, on the inference device.
+fn eval_rate(
+    args: &BenchConfig,
+    model: &TunedModel,
+    config: &EncoderConfig,
+    seq: usize,
+    device: &Device,
+) -> f64 {
+    let input = random_input(args.batch_size, seq, config.vocab_size, device);
+    let times: Vec<f64> = (0..args.warmup + args.steps)
+        .map(|_| {
+            let start = Instant::now();
+            let _ = model.forward(&input);
+            device.sync().ok();
+            start.elapsed().as_secs_f64()
+        })
+        .skip(args.warmup)
+        .collect();
+    args.batch_size as f64 / median(times)
 }
 
 fn run_child(args: &BenchConfig, model: &str, method: MethodKind, seq: usize) -> Result<BenchRow> {
@@ -289,6 +319,8 @@ fn run_child(args: &BenchConfig, model: &str, method: MethodKind, seq: usize) ->
             &args.steps.to_string(),
             "--device",
             &args.device,
+            "--precision",
+            args.precision.name(),
         ])
         .output()?;
     if !output.status.success() {
@@ -376,11 +408,14 @@ fn markdown(rows: &[BenchRow], device: &str, peak: &GemmPeak) -> String {
             .copied()
     };
     let mut md = format!(
-        "# ptv2 benchmark\n\nmachine: {}; backend: {device}; git {}; batch {}; medians of the measured steps; \
+        "# ptv2 benchmark\n\nmachine: {}; backend: {device}; frozen backbones in {}; git {}; batch {}; medians of the measured steps; \
          ours and PyTorch's of each configuration measured back to back.\n\n\
          GEMM micro-benchmark (burn flex f32 matmul, same run): 1024×1024×1024 {:.1} GFLOP/s (the peak below); \
          2048×384×1536 (MiniLM's FFN at 16 × 128 tokens) {:.1} GFLOP/s.\n\n",
         machine_line(),
+        rows.iter()
+            .find(|r| r.framework.starts_with("ptv2") && r.method.freezes_backbone())
+            .map_or(Precision::F32, |r| r.precision),
         crate::records::io::git_revision(),
         rows.first().map_or(0, |r| r.batch_size),
         peak.square,
@@ -469,10 +504,10 @@ pub fn run(args: &BenchConfig) -> Result<()> {
 }
 
 fn write_results(args: &BenchConfig, rows: &[BenchRow], peak: &GemmPeak) -> Result<()> {
-    let mut csv = String::from("framework,model,method,seq_len,batch_size,train_step_s,eval_seq_per_s,peak_rss_mb,checkpoint_bytes,trainable,threads,train_gflop,eval_gflop\n");
+    let mut csv = String::from("framework,model,method,seq_len,batch_size,train_step_s,eval_seq_per_s,peak_rss_mb,checkpoint_bytes,trainable,threads,train_gflop,eval_gflop,precision,device_mb\n");
     for r in rows {
         csv.push_str(&format!(
-            "{},{},{},{},{},{:.5},{:.3},{:.1},{},{},{},{:.2},{:.2}\n",
+            "{},{},{},{},{},{:.5},{:.3},{:.1},{},{},{},{:.2},{:.2},{},{}\n",
             r.framework,
             r.model,
             r.method,
@@ -485,7 +520,9 @@ fn write_results(args: &BenchConfig, rows: &[BenchRow], peak: &GemmPeak) -> Resu
             r.trainable,
             r.threads,
             r.train_gflop,
-            r.eval_gflop
+            r.eval_gflop,
+            r.precision,
+            r.device_mb.map_or(String::new(), |mb| format!("{mb:.1}"))
         ));
     }
     crate::records::io::write_atomic(&args.out.join("bench.csv"), csv.as_bytes())?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use ptv2_models::MethodKind;
+use ptv2_models::{MethodKind, Precision};
 
 use super::args::MachineArgs;
 use crate::bench::train_step::{self, BenchConfig};
@@ -31,6 +31,9 @@ pub struct BenchArgs {
     pub steps: usize,
     #[arg(long, default_value = "reports/bench")]
     pub out: PathBuf,
+    /// The frozen backbone's precision for PT, PT2 and LoRA (`ptv2 train --precision`); FT stays f32
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
     #[command(flatten)]
     pub machine: MachineArgs,
     /// Python that runs the PyTorch side (skipped when it cannot import torch and transformers).
@@ -52,6 +55,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         steps: args.steps,
         out: args.out.clone(),
         device: args.machine.device.clone(),
+        precision: args.precision,
         cache: args.machine.cache_dir(),
         python: args.python.clone(),
         one: args.one,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use ptv2_models::methods::PromptPlace;
-use ptv2_models::{Method, MethodKind, MethodOptions, DEFAULT_MODEL};
+use ptv2_models::{Method, MethodKind, MethodOptions, Precision, DEFAULT_MODEL};
 
 use crate::records::schedule::Schedule;
 
@@ -88,6 +88,10 @@ pub struct RunSettings {
     #[arg(long, value_enum, default_value_t = Batching::Random)]
     #[serde(default, skip_serializing_if = "is_default")]
     pub batching: Batching,
+    /// the frozen backbone's projections (q, k, v, attention output, feed-forward): `f32`, `bf16` or `f16` weights and products (the mixed-precision split: LayerNorm, softmax, embeddings and everything trained stay f32). Not for `ft`, which trains every weight
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub precision: Precision,
     /// who trains the run: `ptv2`; `pytorch` (the same data, batches, init and schedule replayed in PyTorch + transformers + PEFT by tools/reference/replay.py); or `peft-native` (PEFT's own loop: its inits, its shuffled batches, no prefix dropout; ptv2 tokenizes and scores). Both need `PTV2_PYTHON`
     #[arg(long, value_enum, default_value_t = Framework::Ptv2)]
     #[serde(default, skip_serializing_if = "is_default")]
@@ -166,7 +170,7 @@ impl Framework {
 /// holds that value (its field's `skip_serializing_if`), so that earlier runs keep their ids;
 /// `fill_omitted`, the listings (`away_from_default`) and the id tests read this table.
 #[allow(clippy::type_complexity)]
-const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 14] = [
+const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 15] = [
     ("prompt_pool", || "cls".into()),
     ("subset", || "random".into()),
     // Not the flag's default (random): runs before the change were grouped (see Batching).
@@ -182,6 +186,7 @@ const LATER_SETTINGS: [(&str, fn() -> serde_json::Value); 14] = [
     ("ptuning_encoder", || "lstm".into()),
     ("head", || "classifier".into()),
     ("template", || serde_json::Value::Null),
+    ("precision", || "f32".into()),
 ];
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -320,6 +325,13 @@ impl RunSettings {
             bail!(
                 "\"lora_alpha\" must be a number > 0, found {}",
                 o.lora_alpha
+            );
+        }
+        if self.precision != Precision::F32 && !o.method.freezes_backbone() {
+            bail!(
+                "\"precision\" {} halves a frozen backbone's weights; {} trains every weight, so it runs in f32 (set precision = \"f32\" for it)",
+                self.precision,
+                o.method
             );
         }
         if o.method.has_prompts() && o.prompt_len == 0 {
@@ -561,6 +573,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown key \"modle\""), "{err}");
+    }
+
+    #[test]
+    fn half_precision_is_for_frozen_backbones_and_f32_stays_out_of_config_json() {
+        let with = |method: &str, precision: &str| {
+            let pairs = [
+                ("task", "sst2"),
+                ("method", method),
+                ("lr", "0.01"),
+                ("precision", precision),
+            ];
+            RunSettings::from_values(&values(&pairs), "s.toml")
+        };
+        let err = with("ft", "bf16").unwrap_err();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("\"precision\" bf16") && err.contains("ft trains every weight"),
+            "{err}"
+        );
+        let half = with("lora", "f16").unwrap();
+        assert_eq!(half.precision, Precision::F16);
+        let json = serde_json::to_string(&with("pt2", "f32").unwrap()).unwrap();
+        assert!(!json.contains("precision"), "{json}");
+        assert!(serde_json::to_string(&half)
+            .unwrap()
+            .contains("\"precision\":\"f16\""));
+        assert_ne!(
+            with("pt2", "bf16").unwrap().id(),
+            with("pt2", "f32").unwrap().id()
+        );
     }
 
     #[test]

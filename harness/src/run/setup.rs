@@ -125,5 +125,6 @@ pub fn method_init(settings: &RunSettings, encoder: &EncoderConfig) -> MethodIni
         dropout: settings.dropout,
         init_std: encoder.initializer_range,
         init_tokens: None,
+        precision: settings.precision,
     }
 }

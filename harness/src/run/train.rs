@@ -88,6 +88,10 @@ impl<'a> Training<'a> {
     /// Load the model and the task and build the tuned model, seeded.
     fn start(settings: &'a RunSettings, env: &'a RunEnv) -> Result<(Self, TunedModel)> {
         let device = backend::device_by_name(&env.device)?;
+        settings
+            .precision
+            .check_device(&device, &env.device)
+            .map_err(anyhow::Error::msg)?;
         let train_device = device.clone().autodiff();
         train_device.seed(settings.seed);
         let method = settings.method()?;

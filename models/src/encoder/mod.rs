@@ -30,6 +30,7 @@ use crate::config::{EncoderConfig, ModelFamily};
 
 use self::attention::{AddNorm, Attending, Attention, Intermediate, Layer, SelfAttention};
 use self::deberta::{row_mask, ConvLayer, RelativeAttention, RelativeBias};
+use crate::precision::{cast_linear, Precision};
 use crate::{dropout, kernels};
 
 /// HF 4.11 (the paper's version) masks with -10000, not -inf; after softmax both give exact zeros.
@@ -304,6 +305,25 @@ impl Encoder {
         for layer in &mut self.encoder.layer {
             layer.attention.output.dropout.prob = rate;
             layer.output.dropout.prob = rate;
+        }
+        self
+    }
+
+    /// Every layer's projections (q, k, v, attention output, feed-forward) stored in `precision`'s
+    /// half dtype: a frozen backbone's (`Precision`). The embeddings and the pooler stay f32.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        let Some(half) = precision.half() else {
+            return self;
+        };
+        let cast = |linear: Linear| cast_linear(linear, half);
+        for layer in &mut self.encoder.layer {
+            let attention = &mut layer.attention;
+            attention.self_attn.query = cast(attention.self_attn.query.clone());
+            attention.self_attn.key = cast(attention.self_attn.key.clone());
+            attention.self_attn.value = cast(attention.self_attn.value.clone());
+            attention.output.dense = cast(attention.output.dense.clone());
+            layer.intermediate.dense = cast(layer.intermediate.dense.clone());
+            layer.output.dense = cast(layer.output.dense.clone());
         }
         self
     }

@@ -71,7 +71,16 @@ pub fn layer_norm<const D: usize>(x: Tensor<D>, norm: &LayerNorm, eps: f64) -> T
 pub fn dense(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
     let [batch, seq, width] = x.dims();
     let rows = x.reshape([batch * seq, width]);
-    let out = match &linear.bias {
+    let out = match crate::precision::half_weight(linear) {
+        Some(half) => half_dense(linear, rows, half),
+        None => f32_dense(linear, rows),
+    };
+    let out_width = out.dims()[1];
+    out.reshape([batch, seq, out_width])
+}
+
+fn f32_dense(linear: &Linear, rows: Tensor<2>) -> Tensor<2> {
+    match &linear.bias {
         Some(bias) if on_flex(&rows) && !rows.device().is_autodiff() => {
             Tensor::from_dispatch(<Dispatch as Kernels>::fast_affine(
                 rows.into_dispatch(),
@@ -80,9 +89,24 @@ pub fn dense(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
             ))
         }
         _ => linear.forward(rows),
-    };
-    let out_width = out.dims()[1];
-    out.reshape([batch, seq, out_width])
+    }
+}
+
+/// A frozen projection stored in half precision (`Precision`): the product and bias in `half`,
+/// the result back in f32; a LoRA update's low-rank path in f32 beside it, `x·A·B·scale`.
+fn half_dense(linear: &Linear, rows: Tensor<2>, half: DType) -> Tensor<2> {
+    let mut out = rows.clone().cast(half).matmul(linear.weight.base());
+    if let Some(bias) = &linear.bias {
+        out = out + bias.val().unsqueeze();
+    }
+    let out = out.cast(DType::F32);
+    match linear.weight.adapter() {
+        Some(lora) => {
+            let low_rank = rows.matmul(lora.a.val()).matmul(lora.b.val());
+            out + low_rank.mul_scalar(lora.scale)
+        }
+        None => out,
+    }
 }
 
 /// `x` times `mask::keep_mask(seed, n, keep)` on flex, the mask made on the fly in both passes:

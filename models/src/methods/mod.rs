@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use crate::encoder::{Encoder, EncoderInput, Prompts};
 use crate::error::ModelError;
 use crate::methods::heads::{HeadConfig, HeadKind, Logits, TaskHead};
+use crate::precision::Precision;
 pub use facts::{MethodFacts, PromptPlace, Trains, HEAD_PATHS};
 use lora::LoraTargets;
 pub use options::{MethodOptions, PromptInit, LORA_ALPHA, LORA_RANK};
@@ -450,6 +451,8 @@ pub struct MethodInit {
     /// For `PromptInit::Vocab`/`Text`: the ids `[CLS] t_1 … t_P [SEP]` (the model's own special
     /// tokens around P real tokens); prompts or prefixes start from the tokens t_1 … t_P.
     pub init_tokens: Option<Vec<i64>>,
+    /// The frozen backbone's projections in half precision (`Precision`); FT's stay f32.
+    pub precision: Precision,
 }
 
 impl Default for MethodInit {
@@ -459,6 +462,7 @@ impl Default for MethodInit {
             dropout: 0.1,
             init_std: 0.02,
             init_tokens: None,
+            precision: Precision::F32,
         }
     }
 }
@@ -670,7 +674,7 @@ impl TunedModel {
     ) -> Self {
         let hidden = encoder.hidden_size();
         let mut encoder = if method.kind().freezes_backbone() {
-            encoder.no_grad()
+            encoder.no_grad().with_precision(init.precision)
         } else {
             encoder
         };
