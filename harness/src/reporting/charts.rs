@@ -654,8 +654,12 @@ impl Chart for Curves<'_> {
             let label = if r.settings.tuning.method == MethodKind::Ft || others.is_empty() {
                 method_label(r.settings.tuning.method).to_string()
             } else {
+                let precision = match r.settings.precision {
+                    ptv2_models::Precision::F32 => String::new(),
+                    half => format!(", {half} backbone"),
+                };
                 format!(
-                    "{}, init {}, lr {}",
+                    "{}, init {}, lr {}{precision}",
                     method_label(r.settings.tuning.method),
                     r.settings.init(),
                     r.settings.lr
