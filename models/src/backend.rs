@@ -67,12 +67,7 @@ fn probe(device: Device, name: &str) -> Result<Device, ModelError> {
     let hook = std::panic::take_hook();
     let record = Arc::clone(&first_panic);
     std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let text = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("the backend panicked");
+        let text = crate::error::panic_text(info.payload()).unwrap_or("the backend panicked");
         let mut first = record.lock().unwrap_or_else(|e| e.into_inner());
         first.get_or_insert_with(|| text.lines().next().unwrap_or(text).to_string());
     }));

@@ -43,3 +43,11 @@ pub enum ModelError {
     #[error("{0}")]
     Invalid(String),
 }
+
+/// The message a panic carried (`panic!` with a format gives a String, with a literal a &str).
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+}

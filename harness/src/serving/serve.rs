@@ -355,11 +355,9 @@ fn run_pass(models: &Models, jobs: Vec<Job>, stats: &Stats) {
             }
         }
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into());
+            let message = ptv2_models::error::panic_text(panic.as_ref())
+                .unwrap_or("panic")
+                .to_string();
             for job in jobs {
                 let _ = job.reply.send(Err(message.clone()));
             }
