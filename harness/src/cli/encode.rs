@@ -1,16 +1,12 @@
-//! `ptv2 encode`: token ids and last hidden states as JSON, so anyone can check parity against
-//! their own transformers install.
+//! `ptv2 encode`: token ids and last hidden states as JSON (`serving/encode.rs`).
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use burn::tensor::Tensor;
+use anyhow::{bail, Result};
 use clap::Args;
-use serde::Serialize;
-
-use ptv2_models::{backend, resolve_model, EncoderOutput, Pretrained, Prompts, TokenBatch};
 
 use super::args::MachineArgs;
+use crate::serving::encode::{encode, EncodeRequest};
 
 #[derive(Args, Debug)]
 pub struct EncodeArgs {
@@ -33,26 +29,6 @@ pub struct EncodeArgs {
     pub max_len: usize,
 }
 
-#[derive(Serialize)]
-struct EncodedText {
-    text: String,
-    pair: Option<String>,
-    input_ids: Vec<u32>,
-    token_type_ids: Vec<u32>,
-    /// `[tokens][hidden]`, real tokens only.
-    last_hidden_state: Vec<Vec<f32>>,
-    pooled: Option<Vec<f32>>,
-}
-
-#[derive(Serialize)]
-struct EncodeOutput {
-    model: String,
-    model_dir: String,
-    layers: usize,
-    device: String,
-    inputs: Vec<EncodedText>,
-}
-
 pub fn run(args: &EncodeArgs) -> Result<()> {
     if !args.pairs.is_empty() && args.pairs.len() != args.texts.len() {
         bail!(
@@ -61,71 +37,20 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
             args.texts.len()
         );
     }
-    let device = backend::device_by_name(&args.machine.device)?;
-    let spec = resolve_model(&args.model, &args.machine.cache_dir())?;
-    let model = Pretrained::load(&spec, args.max_len, &device)
-        .with_context(|| format!("loading model {}", args.model))?;
-
-    let texts: Vec<(String, Option<String>)> = args
+    let texts = args
         .texts
         .iter()
         .enumerate()
         .map(|(i, t)| (t.clone(), args.pairs.get(i).cloned()))
         .collect();
-    let batch = model.text.encode_batch(&texts)?;
-    let output = model
-        .encoder
-        .forward(&batch.to_input(&device), &Prompts::none());
-
-    let [n, _, hidden] = output.last_hidden_state.dims();
-    let inputs = encoded_texts(texts, &batch, output);
-    debug_assert_eq!(n, args.texts.len());
-    let out = EncodeOutput {
+    let output = encode(EncodeRequest {
         model: args.model.clone(),
-        model_dir: spec.dir.display().to_string(),
-        layers: model.config.num_hidden_layers,
-        device: backend::describe(&device),
-        inputs,
-    };
-    crate::records::io::write_json(&args.out, &out)?;
-    eprintln!(
-        "wrote {} ({} texts, hidden {hidden})",
-        args.out.display(),
-        args.texts.len()
-    );
+        cache: args.machine.cache_dir(),
+        device: args.machine.device.clone(),
+        texts,
+        max_len: args.max_len,
+    })?;
+    crate::records::io::write_json(&args.out, &output)?;
+    eprintln!("wrote {} ({} texts)", args.out.display(), args.texts.len());
     Ok(())
-}
-
-/// Each input's real tokens (padding cut off) with their hidden states and pooled output.
-fn encoded_texts(
-    texts: Vec<(String, Option<String>)>,
-    batch: &TokenBatch,
-    output: EncoderOutput,
-) -> Vec<EncodedText> {
-    let [_, seq, hidden] = output.last_hidden_state.dims();
-    let states = to_vec(output.last_hidden_state);
-    let pooled = output.pooled.map(to_vec);
-    texts
-        .into_iter()
-        .enumerate()
-        .map(|(i, (text, pair))| {
-            let real = batch.attention_mask[i].iter().filter(|&&m| m == 1).count();
-            EncodedText {
-                text,
-                pair,
-                input_ids: batch.input_ids[i][..real].to_vec(),
-                token_type_ids: batch.token_type_ids[i][..real].to_vec(),
-                last_hidden_state: (0..real)
-                    .map(|t| states[(i * seq + t) * hidden..(i * seq + t + 1) * hidden].to_vec())
-                    .collect(),
-                pooled: pooled
-                    .as_ref()
-                    .map(|p| p[i * hidden..(i + 1) * hidden].to_vec()),
-            }
-        })
-        .collect()
-}
-
-fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().try_to_vec::<f32>().expect("f32 tensor")
 }

@@ -1,4 +1,5 @@
-//! Trained runs put to use: the HTTP server and PEFT adapter import/export.
+//! Models put to use: the HTTP server, PEFT adapter import/export, and hidden states as JSON.
 
+pub mod encode;
 pub mod peft;
 pub mod serve;
