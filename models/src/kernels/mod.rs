@@ -15,6 +15,8 @@
 //! tests). Each loop is compiled three times — AVX-512, AVX2 + FMA, baseline — and the widest the
 //! CPU has is picked at run time.
 
+#[cfg(target_arch = "x86_64")]
+pub mod amx;
 pub mod attention;
 pub mod mask;
 
@@ -92,14 +94,26 @@ fn f32_dense(linear: &Linear, rows: Tensor<2>) -> Tensor<2> {
     }
 }
 
-/// A frozen projection stored in half precision (`Precision`): the product and bias in `half`,
-/// the result back in f32; a LoRA update's low-rank path in f32 beside it, `x·A·B·scale`.
+/// A frozen projection stored in half precision (`Precision`): bf16 on flex with AMX through
+/// `amx_affine` (sums and bias in f32); otherwise burn's product and bias in `half`, the result
+/// back in f32. A LoRA update's low-rank path in f32 beside it, `x·A·B·scale`.
 fn half_dense(linear: &Linear, rows: Tensor<2>, half: DType) -> Tensor<2> {
-    let mut out = rows.clone().cast(half).matmul(linear.weight.base());
-    if let Some(bias) = &linear.bias {
-        out = out + bias.val().unsqueeze();
-    }
-    let out = out.cast(DType::F32);
+    let out = match &linear.bias {
+        Some(bias) if half == DType::BF16 && on_flex(&rows) && amx_available() => {
+            Tensor::from_dispatch(<Dispatch as Kernels>::amx_affine(
+                rows.clone().into_dispatch(),
+                linear.weight.base().into_dispatch(),
+                bias.val().into_dispatch(),
+            ))
+        }
+        _ => {
+            let mut out = rows.clone().cast(half).matmul(linear.weight.base());
+            if let Some(bias) = &linear.bias {
+                out = out + bias.val().unsqueeze();
+            }
+            out.cast(DType::F32)
+        }
+    };
     match linear.weight.adapter() {
         Some(lora) => {
             let low_rank = rows.matmul(lora.a.val()).matmul(lora.b.val());
@@ -118,6 +132,14 @@ pub(crate) fn seeded_dropout<const D: usize>(x: Tensor<D>, seed: u64, keep: f64)
         seed,
         keep,
     ))
+}
+
+/// AMX-BF16 tiles for bf16 weights on this CPU (`amx.rs`); elsewhere burn's bf16 product.
+pub fn amx_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return amx::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 pub(crate) fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
@@ -140,6 +162,20 @@ pub trait Kernels: Backend {
         b: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         Self::linear(x, w, Some(b))
+    }
+    /// `x · w + b` in f32 for x f32 `[M, K]` and a frozen bf16 w `[K, N]`, b `[N]`: the operands
+    /// rounded to bf16, the sums in f32, on AMX tiles (`amx.rs`; flex only, where
+    /// `amx::available()`). Autodiff differentiates `x` only: a bf16 weight is frozen.
+    fn amx_affine(
+        _x: FloatTensor<Self>,
+        _w: FloatTensor<Self>,
+        _b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        panic!("amx_affine runs on flex only")
+    }
+    /// `grad · wᵀ` for grad f32 `[M, N]` and the bf16 w `[K, N]` of `amx_affine`: its input gradient.
+    fn amx_affine_input_grad(_grad: FloatTensor<Self>, _w: FloatTensor<Self>) -> FloatTensor<Self> {
+        panic!("amx_affine runs on flex only")
     }
     /// `x` times `mask::keep_mask(seed, n, keep)`, elementwise in `x`'s logical order.
     fn fast_dropout(x: FloatTensor<Self>, seed: u64, keep: f64) -> FloatTensor<Self>;
@@ -275,6 +311,44 @@ impl Kernels for Flex {
         f32_tensor(out, [m, n])
     }
 
+    #[cfg(target_arch = "x86_64")]
+    fn amx_affine(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
+        let (x, w, b) = (contiguous(x), contiguous(w), contiguous(b));
+        let (m, k, n) = (
+            x.layout().shape()[0],
+            x.layout().shape()[1],
+            w.layout().shape()[1],
+        );
+        let weights = w.storage::<burn::tensor::bf16>();
+        let packed = amx::Packed::new(k, n, |r, c| weights[r * n + c].to_bits());
+        let bias: Vec<f32> = b.storage::<burn::tensor::bf16>()[..n]
+            .iter()
+            .map(|v| v.to_f32())
+            .collect();
+        let mut out: Vec<f32> = Vec::with_capacity(m * n);
+        (0..m).for_each(|_| out.extend_from_slice(&bias));
+        let rows = amx::BfRows::from_f32(&x.storage::<f32>()[..m * k], m, k);
+        amx::matmul_into(&rows, &packed, m, n, &mut out);
+        f32_tensor(out, [m, n])
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn amx_affine_input_grad(grad: FlexTensor, w: FlexTensor) -> FlexTensor {
+        let (grad, w) = (contiguous(grad), contiguous(w));
+        let (m, k, n) = (
+            grad.layout().shape()[0],
+            w.layout().shape()[0],
+            w.layout().shape()[1],
+        );
+        let weights = w.storage::<burn::tensor::bf16>();
+        // wᵀ: element (r, c) of the right operand is w[c][r].
+        let packed = amx::Packed::new(n, k, |r, c| weights[c * n + r].to_bits());
+        let mut out = vec![0f32; m * k];
+        let rows = amx::BfRows::from_f32(&grad.storage::<f32>()[..m * n], m, n);
+        amx::matmul_into(&rows, &packed, m, k, &mut out);
+        f32_tensor(out, [m, k])
+    }
+
     fn fast_dropout(x: FlexTensor, seed: u64, keep: f64) -> FlexTensor {
         let x = contiguous(x);
         let Some(n) = contiguous_f32(&x) else {
@@ -384,6 +458,40 @@ impl Kernels for Flex {
 }
 
 impl<B: Backend + Kernels, C: CheckpointStrategy> Kernels for Autodiff<B, C> {
+    fn amx_affine(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct AmxAffineBackward;
+        impl<B: Backend + Kernels> Backward<B, 1> for AmxAffineBackward {
+            /// The frozen bf16 weight.
+            type State = FloatTensor<B>;
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let w = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    B::amx_affine_input_grad(grad, w)
+                });
+            }
+        }
+        let (x, node) = x.into_parts();
+        let ((w, _), (b, _)) = (w.into_parts(), b.into_parts());
+        match AmxAffineBackward
+            .prepare::<C>([node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(w.clone(), B::amx_affine(x, w, b)),
+            OpsKind::UnTracked(prep) => prep.finish(B::amx_affine(x, w, b)),
+        }
+    }
+
     fn fast_dropout(x: FloatTensor<Self>, seed: u64, keep: f64) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct DropoutBackward;
