@@ -6,6 +6,7 @@
 //! method alone, ours and PyTorch's of one configuration back to back so that both see the same
 //! machine. Times are medians over the measured steps after warm-up steps. A GEMM micro-benchmark
 //! in the same run gives the machine's achievable GFLOP/s, against which each step's is shown.
+//! `PTV2_BENCH_PART=train` or `eval` measures only that part (to profile one under `perf`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -148,9 +149,10 @@ fn machine_line() -> String {
     )
 }
 
+/// NaN for no values (a part `PTV2_BENCH_PART` left out).
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
+    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn random_input(batch: usize, seq: usize, vocab: usize, device: &Device) -> EncoderInput {
@@ -221,28 +223,22 @@ pub fn measure(
     let device = backend::device_by_name(&args.device)?;
     let train_device = device.clone().autodiff();
     train_device.seed(0);
-    let (config, mut tuned) = bench_model(args, model, method, &train_device)?;
+    let (config, tuned) = bench_model(args, model, method, &train_device)?;
     let method = tuned.kind;
     let trainable = tuned.param_counts().trainable;
     let (train_gflop, eval_gflop) =
         step_gflop(&config, method, args.batch_size, seq, args.prompt_len);
     let input = random_input(args.batch_size, seq, config.vocab_size, &train_device);
     let targets = Targets::Classes((0..args.batch_size as i64).map(|i| i % 2).collect());
-    let mut optimizer = adamw();
-    let mut times = vec![];
-    for step in 0..args.warmup + args.steps {
-        let start = Instant::now();
-        let grads = loss(tuned.forward(&input), &targets).backward();
-        let mut grads = GradientsParams::from_grads(grads, &tuned);
-        clip_global_norm(&tuned, &mut grads, 1.0);
-        tuned = optimizer.step(1e-4, tuned, grads);
-        train_device.sync().ok();
-        if step >= args.warmup {
-            times.push(start.elapsed().as_secs_f64());
-        }
-    }
+    let part = std::env::var("PTV2_BENCH_PART").unwrap_or_default();
+    let steps = if part == "eval" { 0 } else { args.warmup + args.steps };
+    let (tuned, times) = train_steps(tuned, &input, &targets, steps, args.warmup);
     let eval_model = tuned.valid();
-    let eval_seq_per_s = eval_rate(args, &eval_model, &config, seq, &device);
+    let eval_seq_per_s = if part == "train" {
+        f64::NAN
+    } else {
+        eval_rate(args, &eval_model, &config, seq, &device)
+    };
     let device_mb = device
         .memory_pool_usage()
         .map(|usage| usage.bytes_reserved as f64 / 1e6);
@@ -270,6 +266,31 @@ pub fn measure(
         },
         device_mb,
     })
+}
+
+/// `steps` AdamW steps on one batch; the times of those after the first `warmup`.
+fn train_steps(
+    mut tuned: TunedModel,
+    input: &EncoderInput,
+    targets: &Targets,
+    steps: usize,
+    warmup: usize,
+) -> (TunedModel, Vec<f64>) {
+    let device = input.input_ids.device();
+    let mut optimizer = adamw();
+    let mut times = vec![];
+    for step in 0..steps {
+        let start = Instant::now();
+        let grads = loss(tuned.forward(input), targets).backward();
+        let mut grads = GradientsParams::from_grads(grads, &tuned);
+        clip_global_norm(&tuned, &mut grads, 1.0);
+        tuned = optimizer.step(1e-4, tuned, grads);
+        device.sync().ok();
+        if step >= warmup {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    (tuned, times)
 }
 
 /// Evaluation's sequences per second: forward only, dropout off, on the inference device.

@@ -134,6 +134,23 @@ pub(crate) fn seeded_dropout<const D: usize>(x: Tensor<D>, seed: u64, keep: f64)
     ))
 }
 
+/// The AMX panels of a frozen bf16 weight `[k, n]` (contiguous): w, or wᵀ for the input gradient.
+#[cfg(target_arch = "x86_64")]
+fn packed_weight(w: &FlexTensor, transposed: bool) -> std::sync::Arc<amx::Packed> {
+    let weights = w.storage::<burn::tensor::bf16>();
+    let [k, n] = [w.layout().shape()[0], w.layout().shape()[1]];
+    let id = amx::WeightId {
+        address: weights.as_ptr() as usize,
+        shape: [k, n],
+        transposed,
+    };
+    amx::packed_once(id, Box::new(w.clone()), || match transposed {
+        // wᵀ: element (r, c) of the right operand is w[c][r].
+        true => amx::Packed::new(n, k, |r, c| weights[c * n + r].to_bits()),
+        false => amx::Packed::new(k, n, |r, c| weights[r * n + c].to_bits()),
+    })
+}
+
 /// AMX-BF16 tiles for bf16 weights on this CPU (`amx.rs`); elsewhere burn's bf16 product.
 pub fn amx_available() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -319,16 +336,13 @@ impl Kernels for Flex {
             x.layout().shape()[1],
             w.layout().shape()[1],
         );
-        let weights = w.storage::<burn::tensor::bf16>();
-        let packed = amx::Packed::new(k, n, |r, c| weights[r * n + c].to_bits());
+        let packed = packed_weight(&w, false);
         let bias: Vec<f32> = b.storage::<burn::tensor::bf16>()[..n]
             .iter()
             .map(|v| v.to_f32())
             .collect();
-        let mut out: Vec<f32> = Vec::with_capacity(m * n);
-        (0..m).for_each(|_| out.extend_from_slice(&bias));
         let rows = amx::BfRows::from_f32(&x.storage::<f32>()[..m * k], m, k);
-        amx::matmul_into(&rows, &packed, m, n, &mut out);
+        let out = amx::matmul(&rows, &packed, Some(&bias), m, n);
         f32_tensor(out, [m, n])
     }
 
@@ -340,12 +354,9 @@ impl Kernels for Flex {
             w.layout().shape()[0],
             w.layout().shape()[1],
         );
-        let weights = w.storage::<burn::tensor::bf16>();
-        // wᵀ: element (r, c) of the right operand is w[c][r].
-        let packed = amx::Packed::new(n, k, |r, c| weights[c * n + r].to_bits());
-        let mut out = vec![0f32; m * k];
+        let packed = packed_weight(&w, true);
         let rows = amx::BfRows::from_f32(&grad.storage::<f32>()[..m * n], m, n);
-        amx::matmul_into(&rows, &packed, m, k, &mut out);
+        let out = amx::matmul(&rows, &packed, None, m, k);
         f32_tensor(out, [m, k])
     }
 
