@@ -142,8 +142,13 @@ fn machine_line() -> String {
                 .map(|m| m.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
+    let bf16_products = if ptv2_models::kernels::amx_available() {
+        "AMX tiles"
+    } else {
+        "burn's product through f32 (no AMX)"
+    };
     format!(
-        "{cpu}, {} (ptv2's kernels and gemm's, chosen at run time), {} CPU threads",
+        "{cpu}, {} (ptv2's kernels and gemm's, chosen at run time), bf16 products on {bf16_products}, {} CPU threads",
         ptv2_models::kernels::Isa::detect().name(),
         ptv2_models::backend::cpu_threads()
     )
@@ -231,7 +236,11 @@ pub fn measure(
     let input = random_input(args.batch_size, seq, config.vocab_size, &train_device);
     let targets = Targets::Classes((0..args.batch_size as i64).map(|i| i % 2).collect());
     let part = std::env::var("PTV2_BENCH_PART").unwrap_or_default();
-    let steps = if part == "eval" { 0 } else { args.warmup + args.steps };
+    let steps = if part == "eval" {
+        0
+    } else {
+        args.warmup + args.steps
+    };
     let (tuned, times) = train_steps(tuned, &input, &targets, steps, args.warmup);
     let eval_model = tuned.valid();
     let eval_seq_per_s = if part == "train" {
@@ -485,7 +494,10 @@ fn chart_bars(rows: &[BenchRow]) -> Vec<crate::reporting::charts::RatioBar> {
     ours.filter_map(|r| {
         let t = pytorch_row(rows, r)?;
         Some(crate::reporting::charts::RatioBar {
-            label: format!("{} {}", r.method.facts().short, r.seq_len),
+            label: match r.precision {
+                Precision::F32 => format!("{} {}", r.method.facts().short, r.seq_len),
+                half => format!("{} {} {half}", r.method.facts().short, r.seq_len),
+            },
             train: r.train_step_s / t.train_step_s,
             eval: t.eval_seq_per_s / r.eval_seq_per_s,
         })

@@ -380,4 +380,30 @@ mod tests {
             }
         }
     }
+    /// GFLOP/s of the tile product on MiniLM's projection shapes at 16 × 128 tokens, both
+    /// directions (`cargo test --release -p ptv2-models --lib amx -- --ignored --nocapture`). Prints;
+    /// asserts nothing about speed (speed is `ptv2 bench`'s).
+    #[test]
+    #[ignore]
+    fn tile_product_throughput() {
+        if !available() {
+            return;
+        }
+        for (m, k, n) in [(2048, 384, 384), (2048, 384, 1536), (2048, 1536, 384)] {
+            let x = vec![0.5f32; m * k];
+            let packed = Packed::new(k, n, |r, c| to_bf16(((r + c) % 7) as f32));
+            let rows = BfRows::from_f32(&x, m, k);
+            let zeros = vec![0f32; n];
+            let mut out = Vec::with_capacity(m * n);
+            whole_tiles(&rows, &packed, &zeros, out.spare_capacity_mut());
+            let start = std::time::Instant::now();
+            let reps = 50;
+            for _ in 0..reps {
+                whole_tiles(&rows, &packed, &zeros, out.spare_capacity_mut());
+            }
+            let seconds = start.elapsed().as_secs_f64() / reps as f64;
+            let gflops = 2.0 * (m * k * n) as f64 / seconds / 1e9;
+            eprintln!("{m}×{k}×{n}: {gflops:.0} GFLOP/s");
+        }
+    }
 }
