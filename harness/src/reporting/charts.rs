@@ -1163,7 +1163,7 @@ impl Chart for BenchRatios<'_> {
         mesh.disable_x_mesh()
             .x_labels(self.bars.len() * 2 + 1)
             .x_label_formatter(&label_at)
-            .x_desc("method, sequence length, our frozen backbone's precision if not f32 (batch 16, MiniLM-L6; PyTorch in f32)")
+            .x_desc("method, sequence length, our backbone's precision if not f32 (batch 16, MiniLM-L6)")
             .y_desc("time ratio, ours / PyTorch")
             .axis_desc_style(("sans-serif", 18));
         draw_mesh(&mut mesh)?;

@@ -7,9 +7,10 @@
 //! (317 GFLOP/s on one core from L1, the same run). Elsewhere (no AMX, or the OS refuses the tile
 //! state) `available()` is false and the caller keeps burn's bf16 product.
 //!
-//! Layouts: the left operand as rows of bf16 (`BfRows`), the right one packed once per product
-//! into 16-column panels of bf16 pairs along the reduction (`Packed`: the VNNI layout the tile
-//! instruction reads). Rows, the reduction and the columns are padded with zeros to 32.
+//! Layouts: the left operand as rows of bf16 (`BfRows`, rounded in every product), the right one
+//! as 16-column panels of bf16 pairs along the reduction (`Packed`: the VNNI layout the tile
+//! instruction reads; a frozen weight is packed once per direction, `packed_once`). Rows, the
+//! reduction and the columns are padded with zeros to 32.
 
 use std::arch::asm;
 use std::collections::VecDeque;
@@ -143,6 +144,7 @@ impl Packed {
     }
 }
 
+/// Out of line so that `perf` names it.
 #[inline(never)]
 fn fill_panel(
     panel: &mut [u16],
