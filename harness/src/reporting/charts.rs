@@ -733,7 +733,44 @@ impl Chart for Scatter<'_> {
                 .map_err(err)?;
             note(method_label(method), Mark::Dot(color));
         }
+        if !self.lines {
+            chart
+                .draw_series(self.point_names().into_iter().map(|(p, name, line)| {
+                    let above = -18 - 16 * line as i32;
+                    EmptyElement::at(p) + Text::new(name, (9, above), ("sans-serif", 14))
+                }))
+                .map_err(err)?;
+        }
         Ok(())
+    }
+}
+
+impl Scatter<'_> {
+    /// Beside each point of a method with a few configurations (2–4; more would cover the chart),
+    /// what tells it from the others (e.g. `precision bf16`, `precision f32`): one colour per
+    /// method cannot. With the line it goes on: points that coincide stack their names.
+    fn point_names(&self) -> Vec<((f64, f64), String, usize)> {
+        let of_method = |method: MethodKind| -> Vec<&SummaryRow> {
+            self.rows
+                .iter()
+                .copied()
+                .filter(|r| r.settings.tuning.method == method)
+                .collect()
+        };
+        let mut named: Vec<((f64, f64), String, usize)> = vec![];
+        for r in &self.rows {
+            let siblings = of_method(r.settings.tuning.method);
+            if !(2..=4).contains(&siblings.len()) {
+                continue;
+            }
+            let point = ((self.x_of)(r), r.mean);
+            let coinciding = named
+                .iter()
+                .filter(|(p, _, _)| p.0 == point.0 && (p.1 - point.1).abs() < 0.005)
+                .count();
+            named.push((point, settings_that_differ(r, &siblings, true), coinciding));
+        }
+        named
     }
 }
 
@@ -1019,6 +1056,12 @@ impl Chart for FrameworkCurves<'_> {
 /// The settings that differ between `rows` (but the framework) and are not at their default in
 /// this row, as `key value`; "defaults" when there are none.
 pub fn varying_settings(row: &SummaryRow, rows: &[&SummaryRow]) -> String {
+    settings_that_differ(row, rows, false)
+}
+
+/// The settings that differ between `rows` (but the framework), as `key value` in `row`; those at
+/// their flag's default too when `with_defaults`, else "defaults" when nothing else is left.
+fn settings_that_differ(row: &SummaryRow, rows: &[&SummaryRow], with_defaults: bool) -> String {
     // Settings config.json leaves out mean their stored default (`fill_omitted`: a run without
     // `batching` is a grouped one), which is not always the flag's default today.
     let filled = |r: &SummaryRow| {
@@ -1042,7 +1085,8 @@ pub fn varying_settings(row: &SummaryRow, rows: &[&SummaryRow]) -> String {
         .filter(|k| all.iter().any(|f| value(f, k) != value(&mine, k)))
         .filter_map(|k| {
             let text = value(&mine, k)?;
-            (!RunSettings::is_flag_default(k, &text)).then(|| format!("{k} {text}"))
+            (with_defaults || !RunSettings::is_flag_default(k, &text))
+                .then(|| format!("{k} {text}"))
         })
         .collect();
     if shown.is_empty() {
@@ -1208,4 +1252,41 @@ impl Chart for BenchRatios<'_> {
 /// `ptv2 bench`'s chart: `stem.png` and `stem.svg`; returns the PNG path.
 pub fn draw_bench(bars: &[RatioBar], stem: &Path) -> Result<PathBuf> {
     render(&BenchRatios { bars }, stem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reporting::results::{summarize, tests_support::row};
+
+    /// A method in several configurations gets each point named by what differs, and points that
+    /// coincide stack their names; a method in one configuration gets no names (its colour says
+    /// it all).
+    #[test]
+    fn scatter_points_of_a_method_with_several_configurations_are_named() {
+        let rows = [
+            row("sst2", "pt2", 8, 1, 0.7),
+            row("sst2", "pt2", 16, 1, 0.8),
+            row("sst2", "pt2", 32, 1, 0.8),
+            row("sst2", "ft", 0, 1, 0.9),
+        ];
+        let summary = summarize(&rows);
+        let scatter = Scatter {
+            title: String::new(),
+            x_desc: String::new(),
+            metric: "accuracy".into(),
+            rows: summary.iter().collect(),
+            x_of: |r| r.wall_seconds,
+            x_label: |x| format!("{x}"),
+            lines: false,
+        };
+        let mut named = scatter.point_names();
+        named.sort_by(|a, b| a.1.cmp(&b.1));
+        let names: Vec<&str> = named.iter().map(|(_, name, _)| name.as_str()).collect();
+        assert_eq!(names, ["prompt_len 16", "prompt_len 32", "prompt_len 8"]);
+        // Every row ran 1 s: the two 0.8s share a point, one name above the other.
+        let lines: Vec<usize> = named.iter().map(|(_, _, line)| *line).collect();
+        assert_eq!(lines.iter().sum::<usize>(), 1);
+        assert_eq!(named[2].2, 0, "0.7 is a point of its own");
+    }
 }
