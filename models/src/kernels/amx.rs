@@ -177,10 +177,11 @@ const PACKED_BYTES_KEPT: usize = 4 << 30;
 
 /// The packed form of a frozen weight, made by `make` once and then reused: a weight is packed
 /// when it is first multiplied, not in every product (packing was 3.8% of a PT2 bf16 train step
-/// and 4.6% of an evaluation pass in `perf`). `keep_alive` is the weight's storage handle.
+/// and 4.6% of an evaluation pass in `perf`). `keep_alive` gives the weight's storage handle, asked
+/// for only when the weight is packed (a hit costs no clone).
 pub fn packed_once(
     id: WeightId,
-    keep_alive: Box<dyn Send + Sync>,
+    keep_alive: impl FnOnce() -> Box<dyn Send + Sync>,
     make: impl FnOnce() -> Packed,
 ) -> Arc<Packed> {
     type Entry = (WeightId, Box<dyn Send + Sync>, Arc<Packed>);
@@ -192,7 +193,7 @@ pub fn packed_once(
         return packed.clone();
     }
     let packed = Arc::new(make());
-    cache.push_back((id, keep_alive, packed.clone()));
+    cache.push_back((id, keep_alive(), packed.clone()));
     let bytes = |cache: &VecDeque<Entry>| {
         cache
             .iter()

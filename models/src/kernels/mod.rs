@@ -144,11 +144,15 @@ fn packed_weight(w: &FlexTensor, transposed: bool) -> std::sync::Arc<amx::Packed
         shape: [k, n],
         transposed,
     };
-    amx::packed_once(id, Box::new(w.clone()), || match transposed {
-        // wᵀ: element (r, c) of the right operand is w[c][r].
-        true => amx::Packed::new(n, k, |r, c| weights[c * n + r].to_bits()),
-        false => amx::Packed::new(k, n, |r, c| weights[r * n + c].to_bits()),
-    })
+    amx::packed_once(
+        id,
+        || Box::new(w.clone()),
+        || match transposed {
+            // wᵀ: element (r, c) of the right operand is w[c][r].
+            true => amx::Packed::new(n, k, |r, c| weights[c * n + r].to_bits()),
+            false => amx::Packed::new(k, n, |r, c| weights[r * n + c].to_bits()),
+        },
+    )
 }
 
 /// AMX-BF16 tiles for bf16 weights on this CPU (`amx.rs`); elsewhere burn's bf16 product.
