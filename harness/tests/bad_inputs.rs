@@ -30,6 +30,10 @@ impl Files {
             "[fixed]\ntask = \"sst2\"\nmethod = \"ft\"\nlr = 1e-4\nbatch_size = \"eight\"\n",
         );
         write("not-toml.toml", "[fixed\ntask = \n");
+        write(
+            "bad-bench.csv",
+            "framework,model,method,precision,batch_size,train_step_s,eval_seq_per_s,train_gflop,eval_gflop,threads\nptv2,minilm-l6,pt2,f32,16,fast,60,93,46,2\n",
+        );
         write("grid-scalar.toml", "[grid]\nlr = 0.1\n");
         write(
             "negative-lr.toml",
@@ -206,6 +210,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "no such Parquet file",
         "train --task=parquet:sst2:/no/a.parquet,/no/b.parquet",
         "missing file /no/a.parquet",
+    ),
+    (
+        "sweep: a bench row that is not a number",
+        "sweep smoke --experiments={experiments} --bench={files}/bad-bench.csv",
+        "bad-bench.csv:2: column train_step_s is \"fast\", expected a number",
     ),
     (
         "sweep: unknown key",

@@ -131,3 +131,75 @@ fn a_diverging_run_is_marked_and_the_sweep_finishes() {
     let report = std::fs::read_to_string(reports.join("nan/report.md")).unwrap();
     assert!(report.contains("diverged"), "{report}");
 }
+
+/// Measured on the Intel host (`ptv2 bench --seq-lens 64,128`, 2 threads).
+const BENCH_ROWS: &str = "framework,model,method,seq_len,batch_size,train_step_s,eval_seq_per_s,train_gflop,eval_gflop,precision,threads
+ptv2 (burn flex),minilm-l6,ft,64,16,0.689,135.9,67.04,22.35,f32,2
+ptv2 (burn flex),minilm-l6,ft,128,16,1.068,65.6,137.77,45.92,f32,2
+ptv2 (burn flex),minilm-l6,pt,64,16,0.391,116.6,56.22,28.11,f32,2
+ptv2 (burn flex),minilm-l6,pt2,64,16,0.338,141.3,44.95,22.47,f32,2
+";
+
+/// `sweep --dry-run --bench`: each pending run priced by the bench rows (FT by its own two
+/// lengths, P-tuning by PT's row, which trains the same way), and the sum.
+#[test]
+fn a_dry_run_prices_pending_runs_by_the_bench_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("priced.toml");
+    std::fs::write(
+        &toml,
+        "[fixed]\nmodel = \"minilm-l6\"\ntask = \"sst2\"\nmax_train = 160\nmax_len = 64\nbatch_size = 16\nepochs = 2\nlr = 1e-3\nbatching = \"random\"\n[grid]\nmethod = [\"ft\", \"pt2\", \"ptuning\"]\n",
+    )
+    .unwrap();
+    let bench = dir.path().join("bench.csv");
+    std::fs::write(&bench, BENCH_ROWS).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ptv2"))
+        .args([
+            "sweep",
+            &toml.display().to_string(),
+            "--dry-run",
+            "--reports",
+        ])
+        .arg(dir.path().join("reports"))
+        .arg("--data")
+        .arg(data_dir())
+        .arg("--bench")
+        .arg(&bench)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let estimate = |method: &str| estimate_of(&stdout, method);
+    // FT: 2 epochs × 10 steps, each at least the line's fixed part (0.33 s) and at most a
+    // 64-token step; dev (872 sentences) twice at most at the 64-token rate.
+    let ft = estimate("ft");
+    assert!(
+        (20.0 * 0.33..=20.0 * 0.689 + 2.0 * 872.0 / 135.9).contains(&ft),
+        "{ft}"
+    );
+    assert!(estimate("pt2") < ft, "{stdout}");
+    assert!(stdout.contains("priced as pt"), "{stdout}");
+    assert!(stdout.contains("3 pending runs ≈"), "{stdout}");
+}
+
+/// The seconds of a `--dry-run` line's `≈ 2m29s` (or `≈ 16s`), on the line of `method`'s run.
+fn estimate_of(stdout: &str, method: &str) -> f64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(&format!(" {method} ")))
+        .unwrap_or_else(|| panic!("no {method} run in:\n{stdout}"));
+    let span = line
+        .split("≈ ")
+        .nth(1)
+        .unwrap()
+        .split([']', ','])
+        .next()
+        .unwrap();
+    let span = span.trim_end_matches('s');
+    let (minutes, seconds) = span.split_once('m').unwrap_or(("0", span));
+    minutes.parse::<f64>().unwrap() * 60.0 + seconds.parse::<f64>().unwrap()
+}

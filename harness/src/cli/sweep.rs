@@ -2,11 +2,13 @@
 //! print a line per run and build the report.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
 
 use super::args::{EnvArgs, SweepPaths};
+use crate::bench::estimate::{span, BenchRates, Estimator, RunEstimate};
 use crate::orchestration::plan::SweepPlan;
 use crate::orchestration::runner::{run_all, run_workers, SweepEnv, WorkerCommand};
 use crate::orchestration::search_run::{describe, run_search};
@@ -18,9 +20,14 @@ use crate::records::run_dir::PlannedRun;
 pub struct SweepArgs {
     #[command(flatten)]
     pub sweep: SweepPaths,
-    /// Print the runs (id, settings, done or pending) and stop.
+    /// Print the runs (id, settings, done or pending) and stop; with bench rows, each pending
+    /// run's expected time and the sum.
     #[arg(long)]
     pub dry_run: bool,
+    /// The `ptv2 bench` rows that price `--dry-run`'s runs: a bench.csv or the dir holding it,
+    /// measured on the machine the sweep will run on [default: REPORTS/bench/bench.csv].
+    #[arg(long)]
+    pub bench: Option<PathBuf>,
     /// Run the pending runs in this many local worker processes [default: one per CPU core,
     /// at most one per pending run; each worker gets cores / N rayon threads].
     #[arg(long)]
@@ -87,7 +94,7 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     };
     if args.dry_run {
         match &plan {
-            SweepPlan::Grid(_) => print_plan(&runs, &mine, &env),
+            SweepPlan::Grid(_) => print_plan(&runs, &mine, &env, &bench_rates(args)?),
             SweepPlan::Search(search) => print!("{}", describe(search, &env.dir)?),
         }
         return Ok(());
@@ -131,9 +138,28 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     Ok(())
 }
 
-/// `--dry-run`: the runs with their settings and state. A reader that stops early (`| head`) is
-/// not an error: printing stops quietly.
-fn print_plan(runs: &[PlannedRun], mine: &[PlannedRun], env: &SweepEnv) {
+/// `--bench`'s rows, or the default file's when it exists (no estimate without either).
+fn bench_rates(args: &SweepArgs) -> Result<Option<BenchRates>> {
+    match &args.bench {
+        Some(path) => BenchRates::read(path).map(Some),
+        None => {
+            let default = args.sweep.reports.join("bench").join("bench.csv");
+            default
+                .is_file()
+                .then(|| BenchRates::read(&default))
+                .transpose()
+        }
+    }
+}
+
+/// `--dry-run`: the runs with their settings and state, and what the pending ones will take by
+/// the bench rows. A reader that stops early (`| head`) is not an error: printing stops quietly.
+fn print_plan(
+    runs: &[PlannedRun],
+    mine: &[PlannedRun],
+    env: &SweepEnv,
+    rates: &Option<BenchRates>,
+) {
     let mut out = std::io::stdout().lock();
     let (all, here) = (runs.len(), mine.len());
     let _ = writeln!(
@@ -141,33 +167,114 @@ fn print_plan(runs: &[PlannedRun], mine: &[PlannedRun], env: &SweepEnv) {
         "{all} runs in sweep {} ({here} in this shard)",
         env.name
     );
+    let mut estimator = rates.as_ref().map(|r| Estimator::new(r, &env.data_dir));
+    let mut total = PendingTime::default();
     for run in mine {
-        let s = &run.settings;
-        let state = env
-            .dir
-            .run(&run.id)
-            .status()
-            .map_or("pending", |st| st.status.name());
-        let mut extra = String::new();
-        let details = s.method().map(|m| m.details()).unwrap_or_default();
-        if !details.is_empty() {
-            extra.push_str(&format!(" {details}"));
-        }
-        if !s.init().is_empty() && s.init() != "random" {
-            extra.push_str(&format!(" init={}", s.init()));
-        }
-        for (key, value) in s.away_from_default() {
-            if !key.starts_with("lora_") {
-                extra.push_str(&format!(" {key}={value}"));
+        let dir = env.dir.run(&run.id);
+        let state = match (dir.status(), estimator.as_mut()) {
+            (None, Some(estimator)) => total.add(estimator.estimate(&run.settings)),
+            (None, None) => "pending".to_string(),
+            // A finished run's time beside its estimate: how far to trust the pending ones'.
+            (Some(status), estimator) => {
+                let took = dir.metrics().map_or(String::new(), |m| {
+                    format!(", took {}", span(m.wall_seconds))
+                });
+                let guess = estimator
+                    .and_then(|e| e.estimate(&run.settings).ok())
+                    .map_or(String::new(), |e| {
+                        format!(" (estimate {})", span(e.seconds()))
+                    });
+                format!("{}{took}{guess}", status.status.name())
             }
-        }
-        let line = writeln!(
-            out,
-            "{}  {:<8} {:<4} P={:<3} lr={:<8} epochs={:<3} bs={:<3} seed={:<3} model={}{extra} [{state}]",
-            run.id, s.task, s.tuning.method, s.tuning.prompt_len, s.lr, s.epochs, s.batch_size, s.seed, s.model
-        );
-        if line.is_err() {
-            break;
+        };
+        if writeln!(out, "{} [{state}]", plan_line(run)).is_err() {
+            return;
         }
     }
+    let _ = match rates {
+        Some(rates) => writeln!(out, "{}", total.summary(rates)),
+        None => writeln!(
+            out,
+            "no time estimate: no bench rows at {} (`tools/just bench` writes them; or --bench PATH)",
+            env.dir.path().parent().unwrap_or(env.dir.path()).join("bench").join("bench.csv").display()
+        ),
+    };
+}
+
+/// The summed estimate of the pending runs, and how many could not be priced.
+#[derive(Default)]
+struct PendingTime {
+    train_s: f64,
+    eval_s: f64,
+    priced: usize,
+    unpriced: usize,
+}
+
+impl PendingTime {
+    /// Count one run's estimate in; its state column.
+    fn add(&mut self, estimate: Result<RunEstimate, String>) -> String {
+        match estimate {
+            Ok(e) => {
+                (self.train_s, self.eval_s, self.priced) = (
+                    self.train_s + e.train_s,
+                    self.eval_s + e.eval_s,
+                    self.priced + 1,
+                );
+                let borrowed = e
+                    .priced_as
+                    .map_or(String::new(), |m| format!(", priced as {m}"));
+                format!("pending, ≈ {}{borrowed}", span(e.seconds()))
+            }
+            Err(why) => {
+                self.unpriced += 1;
+                format!("pending, no estimate: {why}")
+            }
+        }
+    }
+
+    fn summary(&self, rates: &BenchRates) -> String {
+        let unpriced = match self.unpriced {
+            0 => String::new(),
+            n => format!(" ({n} more pending without an estimate)"),
+        };
+        format!(
+            "{} pending runs ≈ {} of run time summed (train {}, dev evaluations {}){unpriced}, from the bench rows in {} ({} threads a run; fewer take longer): each step priced by the row closest in matmul work, batches as long as their examples' characters suggest (4.5 a token, at most max_len); divide by the workers or array tasks running at once",
+            self.priced,
+            span(self.train_s + self.eval_s),
+            span(self.train_s),
+            span(self.eval_s),
+            rates.path.display(),
+            rates.threads()
+        )
+    }
+}
+
+/// A run's id and settings, as `--dry-run` lists them.
+fn plan_line(run: &PlannedRun) -> String {
+    let s = &run.settings;
+    let mut extra = String::new();
+    let details = s.method().map(|m| m.details()).unwrap_or_default();
+    if !details.is_empty() {
+        extra.push_str(&format!(" {details}"));
+    }
+    if !s.init().is_empty() && s.init() != "random" {
+        extra.push_str(&format!(" init={}", s.init()));
+    }
+    for (key, value) in s.away_from_default() {
+        if !key.starts_with("lora_") {
+            extra.push_str(&format!(" {key}={value}"));
+        }
+    }
+    format!(
+        "{}  {:<8} {:<4} P={:<3} lr={:<8} epochs={:<3} bs={:<3} seed={:<3} model={}{extra}",
+        run.id,
+        s.task,
+        s.tuning.method,
+        s.tuning.prompt_len,
+        s.lr,
+        s.epochs,
+        s.batch_size,
+        s.seed,
+        s.model
+    )
 }

@@ -118,7 +118,9 @@ pub enum HeadChoice {
 }
 
 /// Which `max_train` training examples a run keeps.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Subset {
     #[default]

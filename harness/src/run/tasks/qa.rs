@@ -480,6 +480,10 @@ impl Task for QaTask {
         self.train_features.len()
     }
 
+    fn planned_train_len(&self) -> usize {
+        self.train.len()
+    }
+
     fn dev_len(&self) -> usize {
         self.dev.len()
     }

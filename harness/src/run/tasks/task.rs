@@ -87,6 +87,11 @@ pub trait Task: Send + Sync {
     }
     /// Training units: examples, or QA windows.
     fn train_len(&self) -> usize;
+    /// Training units known before `prepare`: `train_len`, but QA's examples (each makes one
+    /// or more windows only once tokenized), for `sweep --dry-run`'s estimate.
+    fn planned_train_len(&self) -> usize {
+        self.train_len()
+    }
     /// A cheap size of each training unit (characters or tokens), for batches of similar length.
     fn train_sizes(&self) -> Vec<usize>;
     fn dev_len(&self) -> usize;
