@@ -4,11 +4,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # cargo's own progress shows while it builds (the first build: 15–35 minutes on 2 cores).
 ptv2 := "cargo run --release -p ptv2-harness --"
-# The GPU build: both GPU backends in one binary, so that CUDA and Vulkan share one build. Its
-# environment: burn-cuda's LLVM from PyPI (tools/cuda-llvm.sh), and cudarc's CUDA 12.2 driver API
-# (every H100/H200 driver has it; a newer driver serves older APIs; without it cudarc takes 13.4's).
-gpu_features := "-F ptv2-harness/wgpu,ptv2-harness/cuda"
-gpu_env := 'XDG_DATA_HOME="$(tools/cuda-llvm.sh)" CUDARC_CUDA_VERSION=12020'
+# The GPU build (both GPU backends in one binary, burn-cuda's LLVM from PyPI): tools/gpu-cargo.sh.
+gpu_cargo := "tools/gpu-cargo.sh"
 
 # List the recipes.
 default:
@@ -42,7 +39,7 @@ test:
 # features' check from a warm target, measured.
 lint:
     cargo fmt --all --check
-    {{gpu_env}} cargo clippy --workspace --all-targets {{gpu_features}} -- -D warnings
+    {{gpu_cargo}} clippy --workspace --all-targets -- -D warnings
 
 # The GPU code path on burn's wgpu backend: on lavapipe (Debian's mesa-vulkan-drivers, software
 # Vulkan) where there is no GPU. Parity with transformers, train steps against the CPU backend, a
@@ -51,7 +48,7 @@ lint:
 # CI builds the CUDA backend here.
 test-gpu:
     @ls /usr/share/vulkan/icd.d/*.json >/dev/null 2>&1 || { echo "test-gpu: no Vulkan driver (apt-get install mesa-vulkan-drivers libvulkan1)"; exit 1; }
-    {{gpu_env}} cargo test --release -p ptv2-models -p ptv2-harness {{gpu_features}} \
+    {{gpu_cargo}} test --release -p ptv2-models -p ptv2-harness \
       --test gpu --test parity --test gpu_train --test precision --test cuda -- --test-threads 1
 
 # Replay a finished run in PyTorch + transformers + PEFT and print both side by side
@@ -125,7 +122,7 @@ bench-serve *ARGS:
 # toolkit needed. burn-cuda's LLVM 23 comes from PyPI (tools/cuda-llvm.sh, 92 MB, once) instead of
 # GitHub. The same build as `just test-gpu`'s, so each reuses the other's crates.
 build-cuda:
-    {{gpu_env}} cargo build --release -p ptv2-harness {{gpu_features}}
+    {{gpu_cargo}} build --release -p ptv2-harness
 
 # Regenerate the PyTorch reference fixtures (needs torch + transformers; not part of the tests).
 fixtures python="python3":

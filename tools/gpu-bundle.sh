@@ -2,7 +2,8 @@
 # Build, here, everything tools/gpu-check.sh runs on a GPU machine that can build nothing and
 # reach nothing: the ptv2 binary and the GPU test executables with both GPU backends (wgpu and
 # CUDA, `just test-gpu`'s build), the parity fixtures, MiniLM-L6, CUDA's libdevice.10.bc (for
-# cubecl-cuda's LLVM compiler where the machine has no CUDA toolkit) and the Vulkan loader
+# cubecl-cuda's LLVM compiler where the machine has no CUDA toolkit), the paper sweeps with their
+# tasks' data (for their time estimates) and the Vulkan loader
 # packages (for a machine whose NVIDIA driver ships its Vulkan ICD but not the loader libraries).
 # The executables link LLVM statically: they go stripped and xz-compressed (gpu-check.sh unpacks
 # them), and the bundle is cut into parts of at most 60 MiB, one transfer each.
@@ -14,10 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bundle="${1:-gpu-bundle}"
 rm -rf "$bundle" && mkdir -p "$bundle/cache/models" "$bundle/debs" "$bundle/bin"
-export XDG_DATA_HOME="$(tools/cuda-llvm.sh)" CUDARC_CUDA_VERSION=12020
-# One build, the one `just test-gpu` makes (the same features and environment, so nothing is
-# built twice): the ptv2 binary and the test executables, their paths from cargo's own report.
-cargo test --release -p ptv2-models -p ptv2-harness -F ptv2-harness/wgpu,ptv2-harness/cuda \
+# One build, the one `just test-gpu` makes (tools/gpu-cargo.sh: the same features and
+# environment, so nothing is built twice): the ptv2 binary and the test executables, their paths
+# from cargo's own report.
+tools/gpu-cargo.sh test --release -p ptv2-models -p ptv2-harness \
   --test parity --test gpu --test precision --test cuda --no-run --message-format=json 2>/dev/null |
   python3 -c '
 import json, sys
@@ -30,6 +31,14 @@ for exe in ptv2 gpu parity precision; do
   [ -x "$bundle/bin/$exe" ] || { echo "gpu-bundle: build failed: no $exe"; exit 1; }
 done
 rm -rf "$bundle/fixtures" && cp -r models/tests/fixtures "$bundle/fixtures"
+# What the paper sweeps' time estimates read (`ptv2 sweep NAME --dry-run`): the sweep files and
+# their tasks' data (14 MB; carried to the machine, never committed).
+cp -r experiments "$bundle/experiments"
+data="${PTV2_DATA:-../shared/data}"
+for part in ner/conll2003 superglue squad/v1.1; do
+  mkdir -p "$bundle/data/$part" && cp -r "$data/$part/." "$bundle/data/$part/"
+done
+rm -rf "$bundle/data/ner/conll2003/original-iob1"
 minilm="$("$bundle/bin/ptv2" fetch minilm-l6)"
 cp -r "$minilm" "$bundle/cache/models/minilm-l6"
 cp -r "$(tools/cuda-llvm.sh --cuda-path)" "$bundle/cuda"

@@ -6,7 +6,9 @@
 # f32 and in half precision at MiniLM's and RoBERTa-large's size (random weights of its shape).
 # A backend that cannot start (no driver, no adapter) gets one `skipped` row per check, with the
 # line ptv2 gave as the reason. Writes OUT/gpu-check.csv (one line per check: pass, FAIL or
-# skipped, seconds, the measured gaps; then the bench rows) and one log per check.
+# skipped, seconds, the measured gaps; then the bench rows) and one log per check. Last, per
+# backend, the paper sweeps' (paper-ner, -superglue, -qa) hours priced by its f32 bench rows
+# (`ptv2 sweep NAME --dry-run --bench`; OUT/DEVICE-estimate-NAME.txt has each run's).
 #
 #   tools/gpu-check.sh BUNDLE [OUT]
 #     PTV2_GPU_DEVICES="wgpu cuda"   the backends, in order
@@ -56,6 +58,15 @@ check() {  # name, command...
     "$(grep -E 'max abs diff|max gap|logit gap|against f32|skipped' "$out/$name.log")"
 }
 
+estimate() {  # name, command...: its last line (the summed hours) is the row's detail
+  local name="$1"; shift
+  local start=$(date +%s)
+  "$@" > "$out/$name.txt" 2>&1
+  local rc=$?
+  row "$name" "$([ $rc = 0 ] && echo pass || echo "FAIL rc $rc")" $(( $(date +%s) - start )) \
+    "$(tail -n 1 "$out/$name.txt" | sed 's/, from the bench rows.*//')"
+}
+
 # RoBERTa-large's shape with random weights (no download): 24 layers, hidden 1024, 16 heads.
 # PTV2_GPU_VOCAB: lavapipe binds at most 128 MiB per storage buffer, less than RoBERTa's
 # 50,265 × 1024 word embeddings (206 MB); BERT-large's 30,522 (125 MB) fit.
@@ -73,7 +84,8 @@ for device in ${PTV2_GPU_DEVICES:-wgpu cuda}; do
   if ! "$bin/ptv2" encode --device "$device" --text "a frozen backbone" --out "$out/probe-$device.json" \
        > "$out/probe-$device.log" 2>&1; then
     reason="$(tail -n 1 "$out/probe-$device.log")"
-    for name in parity train-steps precision bench-f32 "bench-${PTV2_GPU_HALF:-bf16}"; do
+    for name in parity train-steps precision bench-f32 "bench-${PTV2_GPU_HALF:-bf16}" \
+                estimate-paper-ner estimate-paper-superglue estimate-paper-qa; do
       row "$device-$name" skipped 0 "$reason"
     done
     continue
@@ -89,6 +101,12 @@ for device in ${PTV2_GPU_DEVICES:-wgpu cuda}; do
       --warmup "${PTV2_GPU_WARMUP:-2}" --steps "${PTV2_GPU_STEPS:-5}" --out "$out/bench-$device-$precision"
     bench="$out/bench-$device-$precision/bench.csv"
     [ -f "$bench" ] && sed "s/^/bench-row,/" "$bench" >> "$csv"
+  done
+  # The paper sweeps' hours on this machine, priced by the f32 rows just measured (RoBERTa-large's
+  # runs by its random-weights rows): `ptv2 sweep NAME --dry-run --bench`, one line per run.
+  for sweep in paper-ner paper-superglue paper-qa; do
+    estimate "$device-estimate-$sweep" "$bin/ptv2" sweep "$sweep" --experiments "$bundle/experiments" \
+      --data "$bundle/data" --reports "$out/estimates" --bench "$out/bench-$device-f32" --dry-run
   done
 done
 cat "$csv"
