@@ -7,7 +7,8 @@
 # A backend that cannot start (no driver, no adapter) gets one `skipped` row per check, with the
 # line ptv2 gave as the reason. Writes OUT/gpu-check.csv (one line per check: pass, FAIL or
 # skipped, seconds, the measured gaps; then the bench rows) and one log per check. Last, per
-# backend, the paper sweeps' (paper-ner, -superglue, -qa) hours priced by its f32 bench rows
+# backend, one paper-scale run (PT2 on CoNLL-2003 for an epoch at RoBERTa-large's size, random
+# weights) and the paper sweeps' (paper-ner, -superglue, -qa) hours priced by its f32 bench rows
 # (`ptv2 sweep NAME --dry-run --bench`; OUT/DEVICE-estimate-NAME.txt has each run's).
 #
 #   tools/gpu-check.sh BUNDLE [OUT]
@@ -15,7 +16,8 @@
 #     PTV2_GPU_HALF=bf16             the half precision benched beside f32 (f16 where bf16 is missing)
 #     bench size (defaults): PTV2_GPU_SEQ_LENS=128,512 PTV2_GPU_METHODS=ft,pt,pt2,lora
 #                            PTV2_GPU_BATCH=16 PTV2_GPU_WARMUP=2 PTV2_GPU_STEPS=5 PTV2_GPU_VOCAB=50265
-#                            PTV2_GPU_LARGE=1 (0: MiniLM only, e.g. on lavapipe)
+#                            PTV2_GPU_LARGE=1 (0: MiniLM only and no paper run, e.g. on lavapipe)
+#     paper run (defaults): PTV2_GPU_PAPER_TRAIN=14041 PTV2_GPU_PAPER_EVAL=3250 sentences
 set -uo pipefail
 bundle="$(cd "${1:?usage: gpu-check.sh BUNDLE [OUT]}" && pwd)"
 out="${2:-gpu-check-out}"
@@ -76,6 +78,33 @@ cat > "$out/roberta-large-random/config.json" <<JSON
  "num_attention_heads": 16, "intermediate_size": 4096, "max_position_embeddings": 514,
  "type_vocab_size": 1, "layer_norm_eps": 1e-05, "pad_token_id": 1, "hidden_act": "gelu"}
 JSON
+# The tokenizer the random RoBERTa-large-sized model reads text with (`random:DIR` takes a dir's
+# config.json and tokenizer.json): MiniLM's WordPiece, whose 30,522 ids fit its vocabulary.
+cp "$bundle/cache/models/minilm-l6/tokenizer.json" "$out/roberta-large-random/"
+
+# One paper-scale run: PT2 on CoNLL-2003 at RoBERTa-large's size, the reference script's settings
+# (batch 16, P 11, lr 3e-2, 256 tokens, random batches), one epoch of all 14,041 sentences;
+# random weights, so the times count and the F1 does not. Its rates, and the GPU memory nvidia-smi
+# saw at most while it ran, are one row.
+paper_run() {  # device
+  local device="$1" run="$out/$1-paper-run" sampler=""
+  if [ "$device" = cuda ] && command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 500 > "$run-gpu-mb.txt" &
+    sampler=$!
+  fi
+  check "$device-paper-run" "$bin/ptv2" train --device "$device" --model "random:$out/roberta-large-random" \
+    --data "$bundle/data" --task conll2003 --method pt2 --prompt-len 11 --lr 3e-2 --batch-size 16 \
+    --max-len 256 --batching random --epochs 1 --max-train "${PTV2_GPU_PAPER_TRAIN:-14041}" \
+    --max-eval "${PTV2_GPU_PAPER_EVAL:-3250}" --seed 11 --out "$run"
+  [ -n "$sampler" ] && kill "$sampler"
+  local metrics="$run/metrics.json" number
+  number() { grep -o "\"$1\": *[0-9.e+-]*" "$metrics" | head -n 1 | sed 's/.*: *//'; }
+  [ -f "$metrics" ] || return 0
+  local steps_s="$(number train_steps_per_second)"
+  row "$device-paper-run-rates" pass "$(number wall_seconds | cut -d. -f1)" \
+    "$(number steps) steps at $steps_s steps/s = $(awk "BEGIN {printf \"%.1f\", $steps_s * 16}") sentences/s (batch 16); peak RSS $(number peak_rss_mb) MB; GPU memory at most $(sort -n "$run-gpu-mb.txt" 2>/dev/null | tail -n 1) MB (nvidia-smi)"
+}
+
 models="minilm-l6"
 [ "${PTV2_GPU_LARGE:-1}" = 1 ] && models="$models,config:$out/roberta-large-random/config.json"
 
@@ -84,7 +113,7 @@ for device in ${PTV2_GPU_DEVICES:-wgpu cuda}; do
   if ! "$bin/ptv2" encode --device "$device" --text "a frozen backbone" --out "$out/probe-$device.json" \
        > "$out/probe-$device.log" 2>&1; then
     reason="$(tail -n 1 "$out/probe-$device.log")"
-    for name in parity train-steps precision bench-f32 "bench-${PTV2_GPU_HALF:-bf16}" \
+    for name in parity train-steps precision bench-f32 "bench-${PTV2_GPU_HALF:-bf16}" paper-run \
                 estimate-paper-ner estimate-paper-superglue estimate-paper-qa; do
       row "$device-$name" skipped 0 "$reason"
     done
@@ -102,6 +131,7 @@ for device in ${PTV2_GPU_DEVICES:-wgpu cuda}; do
     bench="$out/bench-$device-$precision/bench.csv"
     [ -f "$bench" ] && sed "s/^/bench-row,/" "$bench" >> "$csv"
   done
+  [ "${PTV2_GPU_LARGE:-1}" = 1 ] && paper_run "$device"
   # The paper sweeps' hours on this machine, priced by the f32 rows just measured (RoBERTa-large's
   # runs by its random-weights rows): `ptv2 sweep NAME --dry-run --bench`, one line per run.
   for sweep in paper-ner paper-superglue paper-qa; do

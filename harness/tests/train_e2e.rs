@@ -261,3 +261,29 @@ fn gradient_accumulation_trains_the_same_run() {
     }
     assert_eq!(a.steps, b.steps, "the same optimizer steps");
 }
+
+/// `random:DIR`: a dir's shape and tokenizer with random weights (what gpu-check times a
+/// RoBERTa-large-sized run with); drawn from the run's seed, so a seed gives one run.
+#[test]
+fn random_weights_of_a_dirs_shape_train_the_same_for_a_seed() {
+    let mut config = on_tiny_deberta(config("wnut17", "pt2"));
+    config.epochs = 1;
+    let (_, pretrained) = run(&config);
+    config.model = format!("random:{}", config.model);
+    let (_, first) = run(&config);
+    let (_, second) = run(&config);
+    assert_eq!(first.params.trainable, 8 * 2 * 2 * 32 + 32 * 13 + 13);
+    assert_eq!(first.epochs[0].train_loss, second.epochs[0].train_loss);
+    assert_eq!(first.best_dev, second.best_dev);
+    assert_ne!(
+        first.epochs[0].train_loss, pretrained.epochs[0].train_loss,
+        "the checkpoint's weights were read"
+    );
+    config.model = "random:/no/such/dir".into();
+    let dir = tempfile::tempdir().unwrap();
+    let error = train(&config, &env(dir.path().to_path_buf())).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("/no/such/dir/config.json"),
+        "{error:#}"
+    );
+}

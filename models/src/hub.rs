@@ -31,11 +31,13 @@ pub const EMBEDDED_MODELS: &[EmbeddedModel] = &[EmbeddedModel {
     safetensors_sha256: "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
 }];
 
-/// A resolved model: its dir, and how many of its layers to keep (all when `None`).
-#[derive(Debug, Clone, PartialEq)]
+/// A resolved model: its dir, how many of its layers to keep (all when `None`), and whether its
+/// weights are drawn at random from its config.json (`random:DIR`) instead of read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ModelSpec {
     pub dir: PathBuf,
     pub layers: Option<usize>,
+    pub random_weights: bool,
 }
 
 /// The cache for fetched models: `$PTV2_CACHE`, else `$XDG_CACHE_HOME/ptv2`, else `~/.cache/ptv2`.
@@ -65,16 +67,37 @@ fn split_layers(spec: &str) -> Result<(&str, Option<usize>), ModelError> {
     }
 }
 
-/// Resolve a model argument: an existing directory, or an embedded model's name (fetched if needed).
+/// Resolve a model argument: an existing directory, an embedded model's name (fetched if
+/// needed), or `random:DIR`: a dir's config.json and tokenizer.json with random weights, a
+/// checkpoint's size without its download (to time a paper-scale model; its scores mean nothing).
 pub fn resolve_model(spec: &str, cache: &Path) -> Result<ModelSpec, ModelError> {
     let (name, layers) = split_layers(spec)?;
     if let Some(model) = EMBEDDED_MODELS.iter().find(|m| m.name == name) {
         let dir = fetch_embedded(model, cache)?;
-        return Ok(ModelSpec { dir, layers });
+        return Ok(ModelSpec {
+            dir,
+            layers,
+            random_weights: false,
+        });
+    }
+    if let Some(dir) = name.strip_prefix("random:") {
+        let config = Path::new(dir).join("config.json");
+        if !config.is_file() {
+            return Err(ModelError::MissingFile { path: config });
+        }
+        return Ok(ModelSpec {
+            dir: dir.into(),
+            layers,
+            random_weights: true,
+        });
     }
     let path = PathBuf::from(name);
     if path.is_dir() {
-        return Ok(ModelSpec { dir: path, layers });
+        return Ok(ModelSpec {
+            dir: path,
+            layers,
+            random_weights: false,
+        });
     }
     let known: Vec<_> = EMBEDDED_MODELS.iter().map(|m| m.name).collect();
     Err(ModelError::UnknownModel {

@@ -64,9 +64,7 @@ pub struct Pretrained {
 /// Encoders loaded once and handed out as clones, which share the weights' memory: many runs of
 /// one frozen backbone served side by side (`ptv2 serve`).
 #[derive(Default)]
-pub struct EncoderCache(
-    std::collections::HashMap<(std::path::PathBuf, Option<usize>), (EncoderConfig, Encoder)>,
-);
+pub struct EncoderCache(std::collections::HashMap<ModelSpec, (EncoderConfig, Encoder)>);
 
 impl Pretrained {
     /// Load a resolved model spec; `max_len` caps tokenized inputs.
@@ -86,12 +84,11 @@ impl Pretrained {
         cache: &mut EncoderCache,
     ) -> Result<Self, ModelError> {
         let dir = ModelDir::new(&spec.dir);
-        let key = (spec.dir.clone(), spec.layers);
-        let (config, encoder) = match cache.0.get(&key) {
+        let (config, encoder) = match cache.0.get(spec) {
             Some(loaded) => loaded.clone(),
             None => {
                 let loaded = Self::encoder_of(spec, &dir, device)?;
-                cache.0.insert(key, loaded.clone());
+                cache.0.insert(spec.clone(), loaded.clone());
                 loaded
             }
         };
@@ -109,7 +106,13 @@ impl Pretrained {
         dir: &ModelDir,
         device: &burn::tensor::Device,
     ) -> Result<(EncoderConfig, Encoder), ModelError> {
-        let (mut config, mut encoder) = load_encoder(dir, device)?;
+        let (mut config, mut encoder) = if spec.random_weights {
+            let config = EncoderConfig::from_file(&spec.dir.join("config.json"))?;
+            let encoder = Encoder::init(&config, true, device);
+            (config, encoder)
+        } else {
+            load_encoder(dir, device)?
+        };
         if let Some(layers) = spec.layers {
             if layers > config.num_hidden_layers {
                 return Err(ModelError::Invalid(format!(

@@ -38,6 +38,16 @@ impl Precision {
         }
     }
 
+    /// What `method`'s backbone runs in: this precision where the method freezes it, f32 where
+    /// it trains (FT: its weights are their own master copy).
+    pub fn of_backbone(self, method: crate::MethodKind) -> Self {
+        if method.freezes_backbone() {
+            self
+        } else {
+            Self::F32
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::F32 => "f32",

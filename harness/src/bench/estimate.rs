@@ -334,8 +334,9 @@ fn framework_rows(framework: Framework) -> &'static str {
 
 /// Layers, hidden and feed-forward width of a model (all the work formula reads): its dir's
 /// config.json, or a well-known checkpoint's shape by its name (a sweep written for a GPU
-/// machine names dirs that are not here). `@K` keeps K layers.
+/// machine names dirs that are not here). `@K` keeps K layers; `random:DIR` is DIR's shape.
 pub fn model_shape(model: &str) -> Result<EncoderConfig, String> {
+    let model = model.strip_prefix("random:").unwrap_or(model);
     let (name, layers) = match model.rsplit_once('@') {
         Some((name, k)) => (name, k.parse::<usize>().ok()),
         None => (model, None),

@@ -268,11 +268,7 @@ pub fn measure(
         threads: ptv2_models::backend::cpu_threads(),
         train_gflop,
         eval_gflop,
-        precision: if method.freezes_backbone() {
-            args.precision
-        } else {
-            Precision::F32
-        },
+        precision: args.precision.of_backbone(method),
         device_mb,
     })
 }

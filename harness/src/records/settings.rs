@@ -22,7 +22,7 @@ use crate::records::schedule::Schedule;
 /// Everything that defines a run's result.
 #[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSettings {
-    /// HF model dir or embedded name (`minilm-l6`; `minilm-l6@2` = its first 2 layers)
+    /// HF model dir or embedded name (`minilm-l6`; `minilm-l6@2` = its first 2 layers; `random:DIR` = DIR's shape with random weights)
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
     /// task name (`ptv2 tasks` lists them), `NAME:TRAIN,DEV` or `parquet:NAME:TRAIN,DEV`

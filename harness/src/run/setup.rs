@@ -65,6 +65,12 @@ pub fn pretrained_and_task(
     encoders: &mut EncoderCache,
 ) -> Result<(Pretrained, Box<dyn Task>, PathBuf)> {
     let spec = resolve_model(&settings.model, &env.cache)?;
+    if spec.random_weights {
+        eprintln!(
+            "model {}: random weights of its config.json's shape (times count, scores do not)",
+            settings.model
+        );
+    }
     let pretrained = Pretrained::load_cached(&spec, settings.max_len, device, encoders)
         .with_context(|| format!("loading model {}", settings.model))?;
     check_token_budget(settings, &pretrained.encoder)?;
