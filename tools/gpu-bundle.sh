@@ -9,7 +9,7 @@
 # them), and the bundle is cut into parts of at most 60 MiB, one transfer each.
 #
 #   tools/gpu-bundle.sh [BUNDLE_DIR]   (default: gpu-bundle; the GPU build the first time, then
-#                                       5.6 min: strip, xz, split; 243 MB in 5 parts)
+#                                       about 4 min: strip, xz, split; 264 MB in 5 parts)
 #   on the GPU machine, the parts carried there: cat NAME.part-* | tar -x; NAME/gpu-check.sh NAME OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -100,9 +100,11 @@ paper_run() {  # device
   local metrics="$run/metrics.json" number
   number() { grep -o "\"$1\": *[0-9.e+-]*" "$metrics" | head -n 1 | sed 's/.*: *//'; }
   [ -f "$metrics" ] || return 0
-  local steps_s="$(number train_steps_per_second)"
-  row "$device-paper-run-rates" pass "$(number wall_seconds | cut -d. -f1)" \
-    "$(number steps) steps at $steps_s steps/s = $(awk "BEGIN {printf \"%.1f\", $steps_s * 16}") sentences/s (batch 16); peak RSS $(number peak_rss_mb) MB; GPU memory at most $(sort -n "$run-gpu-mb.txt" 2>/dev/null | tail -n 1) MB (nvidia-smi)"
+  local rates="$(awk -v s="$(number train_steps_per_second)" -v r="$(number peak_rss_mb)" \
+    'BEGIN {printf "%.3f steps/s = %.1f sentences/s (batch 16); peak RSS %.0f MB", s, s * 16, r}')"
+  local gpu_mb="$(sort -n "$run-gpu-mb.txt" 2>/dev/null | tail -n 1)"
+  [ -n "$gpu_mb" ] && rates="$rates; GPU memory at most $gpu_mb MB (nvidia-smi)"
+  row "$device-paper-run-rates" pass "$(number wall_seconds | cut -d. -f1)" "$(number steps) steps at $rates"
 }
 
 models="minilm-l6"
