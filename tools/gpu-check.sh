@@ -9,7 +9,7 @@
 # skipped, seconds, the measured gaps; then the bench rows) and one log per check. Last, per
 # backend, one paper-scale run (PT2 on CoNLL-2003 for an epoch at RoBERTa-large's size, random
 # weights) and the paper sweeps' (paper-ner, -superglue, -qa) hours priced by its f32 bench rows
-# (`ptv2 sweep NAME --dry-run --bench`; OUT/DEVICE-estimate-NAME.txt has each run's).
+# (`ptv2 sweep NAME --dry-run --bench`; OUT/DEVICE-estimate-NAME.log has each run's).
 #
 #   tools/gpu-check.sh BUNDLE [OUT]
 #     PTV2_GPU_DEVICES="wgpu cuda"   the backends, in order
@@ -51,23 +51,20 @@ row() {  # name, status, seconds, detail
   echo "$1,$2,$3,\"$(echo "$4" | sed "s/,/;/g; s/\"/'/g" | tr '\n' ' ' | cut -c1-600)\"" >> "$csv"
   echo "gpu-check: $1: $2"
 }
-check() {  # name, command...
-  local name="$1"; shift
+# One command as one row: its output in OUT/NAME.log, the row's detail what `filter` picks from
+# it (a check's measured gaps; an estimate's last line, the summed hours).
+run_row() {  # name, filter, command...
+  local name="$1" filter="$2"; shift 2
   local start=$(date +%s)
   "$@" > "$out/$name.log" 2>&1
   local rc=$?
   row "$name" "$([ $rc = 0 ] && echo pass || echo "FAIL rc $rc")" $(( $(date +%s) - start )) \
-    "$(grep -E 'max abs diff|max gap|logit gap|against f32|skipped' "$out/$name.log")"
+    "$("$filter" "$out/$name.log")"
 }
-
-estimate() {  # name, command...: its last line (the summed hours) is the row's detail
-  local name="$1"; shift
-  local start=$(date +%s)
-  "$@" > "$out/$name.txt" 2>&1
-  local rc=$?
-  row "$name" "$([ $rc = 0 ] && echo pass || echo "FAIL rc $rc")" $(( $(date +%s) - start )) \
-    "$(tail -n 1 "$out/$name.txt" | sed 's/, from the bench rows.*//')"
-}
+gaps() { grep -E 'max abs diff|max gap|logit gap|against f32|skipped' "$1"; }
+hours() { tail -n 1 "$1" | sed 's/, from the bench rows.*//'; }
+check() { run_row "$1" gaps "${@:2}"; }
+estimate() { run_row "$1" hours "${@:2}"; }
 
 # RoBERTa-large's shape with random weights (no download): 24 layers, hidden 1024, 16 heads.
 # PTV2_GPU_VOCAB: lavapipe binds at most 128 MiB per storage buffer, less than RoBERTa's
