@@ -32,7 +32,7 @@ for exe in ptv2 gpu parity precision; do
 done
 rm -rf "$bundle/fixtures" && cp -r models/tests/fixtures "$bundle/fixtures"
 # What the paper sweeps' time estimates read (`ptv2 sweep NAME --dry-run`): the sweep files and
-# their tasks' data (14 MB; carried to the machine, never committed).
+# their tasks' data (22 MB; carried to the machine, never committed).
 cp -r experiments "$bundle/experiments"
 data="${PTV2_DATA:-../shared/data}"
 for part in ner/conll2003 superglue squad/v1.1; do

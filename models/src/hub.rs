@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sha2::{Digest, Sha256};
 
+use crate::encoder::load::ModelDir;
 use crate::error::ModelError;
 
 /// A model ptv2 knows by name and fetches on first use.
@@ -55,7 +56,7 @@ pub fn default_cache_dir() -> PathBuf {
 }
 
 /// Split `name@k` into the name and a layer count.
-fn split_layers(spec: &str) -> Result<(&str, Option<usize>), ModelError> {
+pub fn split_layers(spec: &str) -> Result<(&str, Option<usize>), ModelError> {
     match spec.rsplit_once('@') {
         None => Ok((spec, None)),
         Some((name, k)) => match k.parse::<usize>() {
@@ -81,10 +82,7 @@ pub fn resolve_model(spec: &str, cache: &Path) -> Result<ModelSpec, ModelError> 
         });
     }
     if let Some(dir) = name.strip_prefix("random:") {
-        let config = Path::new(dir).join("config.json");
-        if !config.is_file() {
-            return Err(ModelError::MissingFile { path: config });
-        }
+        ModelDir::new(dir).config_path()?;
         return Ok(ModelSpec {
             dir: dir.into(),
             layers,

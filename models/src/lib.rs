@@ -107,7 +107,7 @@ impl Pretrained {
         device: &burn::tensor::Device,
     ) -> Result<(EncoderConfig, Encoder), ModelError> {
         let (mut config, mut encoder) = if spec.random_weights {
-            let config = EncoderConfig::from_file(&spec.dir.join("config.json"))?;
+            let config = dir.config()?;
             let encoder = Encoder::init(&config, true, device);
             (config, encoder)
         } else {

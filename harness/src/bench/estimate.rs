@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ptv2_models::{EncoderConfig, MethodKind, Precision};
+use ptv2_models::hub::split_layers;
+use ptv2_models::{EncoderConfig, MethodKind, ModelDir, Precision};
 
 use super::train_step::step_gflop;
 use crate::records::settings::{Batching, Framework, RunSettings, Subset};
@@ -337,13 +338,10 @@ fn framework_rows(framework: Framework) -> &'static str {
 /// machine names dirs that are not here). `@K` keeps K layers; `random:DIR` is DIR's shape.
 pub fn model_shape(model: &str) -> Result<EncoderConfig, String> {
     let model = model.strip_prefix("random:").unwrap_or(model);
-    let (name, layers) = match model.rsplit_once('@') {
-        Some((name, k)) => (name, k.parse::<usize>().ok()),
-        None => (model, None),
-    };
-    let config = Path::new(name).join("config.json");
-    let mut shape = if config.is_file() {
-        EncoderConfig::from_file(&config).map_err(|e| e.to_string())?
+    let (name, layers) = split_layers(model).map_err(|e| e.to_string())?;
+    let dir = ModelDir::new(name);
+    let mut shape = if dir.config_path().is_ok() {
+        dir.config().map_err(|e| e.to_string())?
     } else {
         let base = Path::new(name)
             .file_name()
@@ -353,7 +351,7 @@ pub fn model_shape(model: &str) -> Result<EncoderConfig, String> {
         else {
             return Err(format!(
                 "no {} and \"{base}\" is not a known checkpoint's name",
-                config.display()
+                dir.root.join("config.json").display()
             ));
         };
         EncoderConfig {

@@ -102,6 +102,12 @@ impl SweepPaths {
         SweepDir(self.reports.join(self.sweep_name()))
     }
 
+    /// Where `tools/just bench` (`ptv2 bench`'s default `--out`) writes its rows, which
+    /// `--dry-run` prices runs by.
+    pub fn bench_csv(&self) -> PathBuf {
+        self.reports.join("bench").join("bench.csv")
+    }
+
     /// What its file asks for; run dirs of an older id scheme are renamed to their ids now first.
     pub fn plan(&self) -> Result<SweepPlan> {
         let path = self.file();

@@ -138,27 +138,25 @@ pub fn run(args: &SweepArgs) -> Result<()> {
     Ok(())
 }
 
-/// `--bench`'s rows, or the default file's when it exists (no estimate without either).
-fn bench_rates(args: &SweepArgs) -> Result<Option<BenchRates>> {
+/// `--bench`'s rows, or the default file's when it exists; else where they were looked for (no
+/// estimate then).
+fn bench_rates(args: &SweepArgs) -> Result<Result<BenchRates, PathBuf>> {
+    let default = args.sweep.bench_csv();
     match &args.bench {
-        Some(path) => BenchRates::read(path).map(Some),
-        None => {
-            let default = args.sweep.reports.join("bench").join("bench.csv");
-            default
-                .is_file()
-                .then(|| BenchRates::read(&default))
-                .transpose()
-        }
+        Some(path) => BenchRates::read(path).map(Ok),
+        None if default.is_file() => BenchRates::read(&default).map(Ok),
+        None => Ok(Err(default)),
     }
 }
 
 /// `--dry-run`: the runs with their settings and state, and what the pending ones will take by
-/// the bench rows. A reader that stops early (`| head`) is not an error: printing stops quietly.
+/// the bench rows (or where they were looked for). A reader that stops early (`| head`) is not
+/// an error: printing stops quietly.
 fn print_plan(
     runs: &[PlannedRun],
     mine: &[PlannedRun],
     env: &SweepEnv,
-    rates: &Option<BenchRates>,
+    rates: &Result<BenchRates, PathBuf>,
 ) {
     let mut out = std::io::stdout().lock();
     let (all, here) = (runs.len(), mine.len());
@@ -167,7 +165,10 @@ fn print_plan(
         "{all} runs in sweep {} ({here} in this shard)",
         env.name
     );
-    let mut estimator = rates.as_ref().map(|r| Estimator::new(r, &env.data_dir));
+    let mut estimator = rates
+        .as_ref()
+        .ok()
+        .map(|r| Estimator::new(r, &env.data_dir));
     let mut total = PendingTime::default();
     for run in mine {
         let dir = env.dir.run(&run.id);
@@ -192,11 +193,11 @@ fn print_plan(
         }
     }
     let _ = match rates {
-        Some(rates) => writeln!(out, "{}", total.summary(rates)),
-        None => writeln!(
+        Ok(rates) => writeln!(out, "{}", total.summary(rates)),
+        Err(missing) => writeln!(
             out,
             "no time estimate: no bench rows at {} (`tools/just bench` writes them; or --bench PATH)",
-            env.dir.path().parent().unwrap_or(env.dir.path()).join("bench").join("bench.csv").display()
+            missing.display()
         ),
     };
 }
