@@ -220,7 +220,7 @@ fn worst_gap(
     worst
 }
 
-/// `kernels::dense` on a bf16 weight under autodiff (on an AMX CPU: the tile kernel, forward and
+/// `kernels::linear::dense` on a bf16 weight under autodiff (on an AMX CPU: the tile kernel, forward and
 /// input gradient), against the same bf16-rounded operands multiplied in f64: y = x·w + b and
 /// ∂(Σ y ⊙ g)/∂x = g·wᵀ. Rows, width and outputs that are not whole 32-tiles.
 #[test]
@@ -235,7 +235,7 @@ fn a_bf16_projection_and_its_input_gradient_sum_in_f32() {
         Tensor::<2>::from_data(TensorData::new(xs.clone(), [rows, width]), &device).require_grad();
     let g = Tensor::<2>::from_data(TensorData::new(gs.clone(), [rows, outputs]), &device);
     let linear = bf16_linear(&ws, width, outputs, &device);
-    let y = ptv2_models::kernels::dense(&linear, x.clone().unsqueeze::<3>());
+    let y = ptv2_models::kernels::linear::dense(&linear, x.clone().unsqueeze::<3>());
     let y_values = values(y.clone());
     let grads = (y.squeeze::<2>() * g).sum().backward();
     let dx = values(x.grad(&grads).expect("x's gradient"));

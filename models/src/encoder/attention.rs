@@ -61,14 +61,17 @@ impl Layer {
     pub(crate) fn forward(&self, hidden: Tensor<3>, with: &Attending) -> Tensor<3> {
         let attended = self.attention.self_attn.forward(hidden.clone(), with);
         let hidden = self.attention.output.forward(attended, hidden);
-        let inner = kernels::gelu(kernels::dense(&self.intermediate.dense, hidden.clone()));
+        let inner = kernels::gelu(kernels::linear::dense(
+            &self.intermediate.dense,
+            hidden.clone(),
+        ));
         self.output.forward(inner, hidden)
     }
 }
 
 impl AddNorm {
     fn forward(&self, x: Tensor<3>, residual: Tensor<3>) -> Tensor<3> {
-        let sum = dropout::apply(&self.dropout, kernels::dense(&self.dense, x)) + residual;
+        let sum = dropout::apply(&self.dropout, kernels::linear::dense(&self.dense, x)) + residual;
         kernels::layer_norm(sum, &self.layer_norm, self.layer_norm_eps)
     }
 }
@@ -90,9 +93,9 @@ impl SelfAttention {
         let [batch, seq, width] = hidden.dims();
         let head_dim = width / self.num_heads;
         let scale = ((head_dim * self.scale_factor) as f64).sqrt();
-        let query = self.split_heads(kernels::dense(&self.query, hidden.clone()));
-        let mut key = self.split_heads(kernels::dense(&self.key, hidden.clone()));
-        let mut value = self.split_heads(kernels::dense(&self.value, hidden));
+        let query = self.split_heads(kernels::linear::dense(&self.query, hidden.clone()));
+        let mut key = self.split_heads(kernels::linear::dense(&self.key, hidden.clone()));
+        let mut value = self.split_heads(kernels::linear::dense(&self.value, hidden));
         // The fused attention scales inside its gemm; burn's ops scale the query rather than the
         // scores (seq × head_dim numbers instead of seq × seq).
         let fused = relative.is_none() && kernels::on_flex(&query);

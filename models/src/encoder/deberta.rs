@@ -119,7 +119,7 @@ impl RelativeBias<'_> {
         let table = dropout::apply(&self.module.dropout, self.table.clone());
         let project = |linear: &burn::nn::Linear| {
             // The attention's own query/key projections, split into heads.
-            let projected = kernels::dense(linear, table.clone());
+            let projected = kernels::linear::dense(linear, table.clone());
             let [one, rows, width] = projected.dims();
             projected
                 .reshape([one, rows, heads, width / heads])

@@ -414,8 +414,8 @@ impl Encoder {
         for (i, layer) in self.encoder.layer.iter().enumerate() {
             let attention = &layer.attention.self_attn;
             key_values.push((
-                kernels::dense(&attention.key, hidden.clone()),
-                kernels::dense(&attention.value, hidden.clone()),
+                kernels::linear::dense(&attention.key, hidden.clone()),
+                kernels::linear::dense(&attention.value, hidden.clone()),
             ));
             let with = Attending {
                 mask: &mask,

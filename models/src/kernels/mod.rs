@@ -15,9 +15,11 @@
 //! tests). Each loop is compiled three times — AVX-512, AVX2 + FMA, baseline — and the widest the
 //! CPU has is picked at run time.
 
+pub mod adamw;
 #[cfg(target_arch = "x86_64")]
 pub mod amx;
 pub mod attention;
+pub mod linear;
 pub mod mask;
 
 use std::sync::OnceLock;
@@ -29,7 +31,7 @@ use burn::backend::flex::{Flex, FlexTensor, Layout};
 use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{backend_extension, Autodiff, Backend, DType, Dispatch, TensorMetadata};
-use burn::nn::{LayerNorm, Linear};
+use burn::nn::LayerNorm;
 use burn::tensor::{Bytes, Device, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -60,66 +62,6 @@ pub fn layer_norm<const D: usize>(x: Tensor<D>, norm: &LayerNorm, eps: f64) -> T
             eps,
         )),
         _ => norm.forward(x),
-    }
-}
-
-/// `linear` over every token of `[batch, seq, in]` as one `[batch·seq, in]` matmul: burn keeps
-/// `batch` separate products when seq is a multiple of its row tile (128), packing the weight
-/// again for each (measured 5–8% slower for MiniLM's shapes at 16 × 128 tokens). In inference
-/// on flex the bias goes into the matmul (`fast_affine`) instead of a broadcast add over the
-/// output (+5% evaluation throughput). Training keeps burn's order, product then bias: the sum
-/// rounds differently, and PT at lr 0.1 turns last-bit differences into other runs (smoke's
-/// PT: 71.1 → 65.8 dev accuracy), which would move the committed baselines.
-pub fn dense(linear: &Linear, x: Tensor<3>) -> Tensor<3> {
-    let [batch, seq, width] = x.dims();
-    let rows = x.reshape([batch * seq, width]);
-    let out = match crate::precision::half_weight(linear) {
-        Some(half) => half_dense(linear, rows, half),
-        None => f32_dense(linear, rows),
-    };
-    let out_width = out.dims()[1];
-    out.reshape([batch, seq, out_width])
-}
-
-fn f32_dense(linear: &Linear, rows: Tensor<2>) -> Tensor<2> {
-    match &linear.bias {
-        Some(bias) if on_flex(&rows) && !rows.device().is_autodiff() => {
-            Tensor::from_dispatch(<Dispatch as Kernels>::fast_affine(
-                rows.into_dispatch(),
-                linear.weight.val().into_dispatch(),
-                bias.val().into_dispatch(),
-            ))
-        }
-        _ => linear.forward(rows),
-    }
-}
-
-/// A frozen projection stored in half precision (`Precision`): bf16 on flex with AMX through
-/// `amx_affine` (sums and bias in f32); otherwise burn's product and bias in `half`, the result
-/// back in f32. A LoRA update's low-rank path in f32 beside it, `x·A·B·scale`.
-fn half_dense(linear: &Linear, rows: Tensor<2>, half: DType) -> Tensor<2> {
-    let out = match &linear.bias {
-        Some(bias) if half == DType::BF16 && on_flex(&rows) && amx_available() => {
-            Tensor::from_dispatch(<Dispatch as Kernels>::amx_affine(
-                rows.clone().into_dispatch(),
-                linear.weight.base().into_dispatch(),
-                bias.val().into_dispatch(),
-            ))
-        }
-        _ => {
-            let mut out = rows.clone().cast(half).matmul(linear.weight.base());
-            if let Some(bias) = &linear.bias {
-                out = out + bias.val().unsqueeze();
-            }
-            out.cast(DType::F32)
-        }
-    };
-    match linear.weight.adapter() {
-        Some(lora) => {
-            let low_rank = rows.matmul(lora.a.val()).matmul(lora.b.val());
-            out + low_rank.mul_scalar(lora.scale)
-        }
-        None => out,
     }
 }
 
@@ -1203,38 +1145,6 @@ mod tests {
             &grad_of(&|x| burn::tensor::activation::softmax(x, 3)),
             tolerance,
         );
-    }
-
-    #[test]
-    fn dense_trains_as_burns_linear_and_infers_within_float_noise() {
-        use burn::module::Module;
-        use burn::nn::LinearConfig;
-        let device = Device::flex().autodiff();
-        device.seed(5);
-        let linear = LinearConfig::new(24, 40).init(&device);
-        let x = Tensor::<3>::random([3, 7, 24], Distribution::Default, &device).require_grad();
-        let weights = Tensor::<3>::random([3, 7, 40], Distribution::Default, &device);
-        let grads_of = |out: Tensor<3>| {
-            let grads = (out * weights.clone()).sum().backward();
-            let bias = linear.bias.as_ref().expect("a bias").val();
-            [
-                x.grad(&grads).expect("x").into_data(),
-                linear.weight.val().grad(&grads).expect("w").into_data(),
-                bias.grad(&grads).expect("b").into_data(),
-            ]
-        };
-        // Training: burn's own ops, to the last bit.
-        let (ours, theirs) = (dense(&linear, x.clone()), linear.forward(x.clone()));
-        ours.to_data().assert_eq(&theirs.to_data(), true);
-        for (a, b) in grads_of(ours).iter().zip(&grads_of(theirs)) {
-            a.assert_eq(b, true);
-        }
-        // Inference: the bias inside the gemm.
-        let plain = linear.valid();
-        let x = x.inner();
-        dense(&plain, x.clone())
-            .into_data()
-            .assert_approx_eq::<f32>(&plain.forward(x).into_data(), Tolerance::absolute(1e-5));
     }
 
     #[test]
