@@ -27,7 +27,7 @@ const BETA_1: f32 = 0.9;
 const BETA_2: f32 = 0.999;
 const EPSILON: f32 = 1e-8;
 
-/// burn's AdamW, its update done in one pass a parameter on flex (`kernels::fused_adamw`: the same
+/// burn's AdamW, its update done in one pass a parameter on flex (`kernels::adamw`: the same
 /// arithmetic, the same values) and by burn's own ops elsewhere. Its state is burn's `AdamWState`,
 /// so checkpoints and their exact resume are burn's.
 #[derive(Clone)]
