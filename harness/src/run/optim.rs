@@ -14,13 +14,17 @@ use ptv2_models::kernels::adamw::{fused_adamw, fused_adamw_applies, AdamWStep};
 /// gradient (frozen ones) are skipped by burn's optimizer: no update, no state.
 pub fn adamw() -> ModuleOptimizer {
     ModuleOptimizer::from(AdamW {
-        burn: AdamWConfig::new()
-            .with_beta_1(BETA_1)
-            .with_beta_2(BETA_2)
-            .with_epsilon(EPSILON)
-            .with_weight_decay(0.0)
-            .build(),
+        burn: burns_adamw().build(),
     })
+}
+
+/// burn's own AdamW with those settings.
+fn burns_adamw() -> AdamWConfig {
+    AdamWConfig::new()
+        .with_beta_1(BETA_1)
+        .with_beta_2(BETA_2)
+        .with_epsilon(EPSILON)
+        .with_weight_decay(0.0)
 }
 
 const BETA_1: f32 = 0.9;
@@ -146,14 +150,7 @@ mod tests {
 
     #[test]
     fn the_one_pass_adamw_is_burns_to_the_bit_and_keeps_its_state() {
-        let burns = || {
-            AdamWConfig::new()
-                .with_beta_1(BETA_1)
-                .with_beta_2(BETA_2)
-                .with_epsilon(EPSILON)
-                .with_weight_decay(0.0)
-                .init()
-        };
+        let burns = || burns_adamw().init();
         // 300 × 200: more than one of the kernel's chunks, over rayon's threads.
         let start = LinearConfig::new(300, 200).init(&Device::flex().autodiff());
         let values = |linear: &Linear| {

@@ -21,7 +21,7 @@ use burn::backend::{backend_extension, Autodiff, Backend, DType, Dispatch, Tenso
 use burn::nn::Linear;
 use burn::tensor::Tensor;
 
-use super::{amx_available, f32_tensor, on_flex, Kernels};
+use super::{amx_available, f32_tensor, gemm_into, gemm_matrix, on_flex, Kernels};
 
 /// `linear` over every token of `[batch, seq, in]` as one `[batch·seq, in]` matmul: burn keeps
 /// `batch` separate products when seq is a multiple of its row tile (128), packing the weight
@@ -140,12 +140,7 @@ const PARALLEL_WORK: usize = 192 * 192 * 192;
 /// `lhs · rhs` for 2-D f32 operands of any non-negative strides, as burn-flex computes it, into
 /// a buffer that is not zeroed first; `None` for anything else (other dtypes, ranks, strides).
 fn matmul(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
-    let plain = |t: &FlexTensor| {
-        t.dtype() == DType::F32
-            && t.layout().num_dims() == 2
-            && t.layout().strides().iter().all(|&s| s >= 0)
-    };
-    if !plain(lhs) || !plain(rhs) {
+    if !gemm_matrix(lhs) || !gemm_matrix(rhs) {
         return None;
     }
     let (m, k, n) = (
@@ -162,56 +157,15 @@ fn matmul(lhs: &FlexTensor, rhs: &FlexTensor) -> Option<FlexTensor> {
     if k == 0 {
         out.resize(m * n, 0.0);
     } else {
-        // SAFETY: with `read_dst` false gemm writes every one of the m × n outputs without
-        // reading them, so `out` is initialised when its length is set.
+        // SAFETY: both operands passed `gemm_matrix`; gemm writes all m × n outputs without
+        // reading them (burn-flex's call: alpha 0, beta 1), so `out` is initialised when its
+        // length is set.
         unsafe {
-            gemm_into(out.as_mut_ptr(), lhs, rhs, [m, k, n]);
+            gemm_into(out.as_mut_ptr(), lhs, rhs, false, PARALLEL_WORK);
             out.set_len(m * n);
         }
     }
     Some(f32_tensor(out, [m, n]))
-}
-
-/// burn-flex's `gemm_call`: `out` (m × n, row stride n) := `lhs · rhs`, over rayon's threads from
-/// burn-flex's threshold on.
-///
-/// SAFETY: the caller passes f32 2-D operands with non-negative strides and room for m × n
-/// values at `out`.
-unsafe fn gemm_into(out: *mut f32, lhs: &FlexTensor, rhs: &FlexTensor, [m, k, n]: [usize; 3]) {
-    let operand = |t: &FlexTensor| {
-        let (strides, start) = (t.layout().strides(), t.layout().start_offset());
-        (t.storage::<f32>()[start..].as_ptr(), strides[0], strides[1])
-    };
-    let ((lhs_ptr, lhs_rs, lhs_cs), (rhs_ptr, rhs_rs, rhs_cs)) = (operand(lhs), operand(rhs));
-    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_WORK {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the operands are the tensors' own storage at their layouts' offsets and strides.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out,
-            1,
-            n as isize,
-            false,
-            lhs_ptr,
-            lhs_cs,
-            lhs_rs,
-            rhs_ptr,
-            rhs_cs,
-            rhs_rs,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
 }
 
 /// burn's `LinearWithBias` backward pass (`burn-autodiff`'s `module.rs`) on `fast_matmul`: the

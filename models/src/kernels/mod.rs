@@ -223,11 +223,7 @@ impl Kernels for Flex {
     /// writes the product, then adds a broadcast bias in a second pass over the output).
     fn fast_affine(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
         let b = contiguous(b);
-        let f32s = [&x, &w, &b].iter().all(|t| t.dtype() == DType::F32);
-        let strided = [&x, &w]
-            .iter()
-            .all(|t| t.layout().strides().iter().all(|&s| s >= 0));
-        if !f32s || !strided || x.layout().num_dims() != 2 {
+        if b.dtype() != DType::F32 || !gemm_matrix(&x) || !gemm_matrix(&w) {
             return Flex::linear(x, w, Some(b));
         }
         let (x_shape, w_shape) = (x.layout().shape(), w.layout().shape());
@@ -236,41 +232,8 @@ impl Kernels for Flex {
         let bias = &b.storage::<f32>()[b.layout().start_offset()..][..n];
         let mut out = Vec::with_capacity(m * n);
         (0..m).for_each(|_| out.extend_from_slice(bias));
-        let operand = |t: &FlexTensor| {
-            let (strides, start) = (t.layout().strides(), t.layout().start_offset());
-            (t.storage::<f32>()[start..].as_ptr(), strides[0], strides[1])
-        };
-        let ((x_ptr, x_rs, x_cs), (w_ptr, w_rs, w_cs)) = (operand(&x), operand(&w));
-        let parallelism = if m * n * k >= 128 * 128 * 128 {
-            gemm::Parallelism::Rayon(0)
-        } else {
-            gemm::Parallelism::None
-        };
-        // SAFETY: the operands are the tensors' own f32 storage at their layouts' offsets and
-        // non-negative strides; `out` holds m × n values, row stride n.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                x_ptr,
-                x_cs,
-                x_rs,
-                w_ptr,
-                w_cs,
-                w_rs,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            );
-        }
+        // SAFETY: both operands passed `gemm_matrix`; `out` holds m × n values, the bias rows.
+        unsafe { gemm_into(out.as_mut_ptr(), &x, &w, true, 128 * 128 * 128) };
         f32_tensor(out, [m, n])
     }
 
@@ -610,6 +573,70 @@ fn last_dim(t: &FlexTensor) -> usize {
 
 fn rows_per_task(row: usize) -> usize {
     (ELEMENTS_PER_TASK / row.max(1)).max(1)
+}
+
+/// Whether gemm can read `t` where it lies: a 2-D f32 matrix with non-negative strides.
+pub(crate) fn gemm_matrix(t: &FlexTensor) -> bool {
+    t.dtype() == DType::F32
+        && t.layout().num_dims() == 2
+        && t.layout().strides().iter().all(|&s| s >= 0)
+}
+
+/// gemm's `out := lhs · rhs` for `[m, k] · [k, n]` (`out` row-major, row stride n), or
+/// `out += lhs · rhs` where `accumulate`; spread over rayon's threads from `parallel_from`
+/// multiply-adds on. The operands are read in place through their layouts' offsets and strides.
+///
+/// # Safety
+/// `lhs` and `rhs` pass `gemm_matrix`, with matching inner dimensions; `out` has room for m × n
+/// values, initialised where `accumulate` (gemm writes every one of them without reading them
+/// otherwise).
+pub(crate) unsafe fn gemm_into(
+    out: *mut f32,
+    lhs: &FlexTensor,
+    rhs: &FlexTensor,
+    accumulate: bool,
+    parallel_from: usize,
+) {
+    let (m, k, n) = (
+        lhs.layout().shape()[0],
+        lhs.layout().shape()[1],
+        rhs.layout().shape()[1],
+    );
+    let operand = |t: &FlexTensor| {
+        let (strides, start) = (t.layout().strides(), t.layout().start_offset());
+        (t.storage::<f32>()[start..].as_ptr(), strides[0], strides[1])
+    };
+    let ((lhs_ptr, lhs_rs, lhs_cs), (rhs_ptr, rhs_rs, rhs_cs)) = (operand(lhs), operand(rhs));
+    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= parallel_from {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    let (alpha, beta) = (if accumulate { 1.0 } else { 0.0 }, 1.0);
+    // SAFETY: the caller's contract above.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out,
+            1,
+            n as isize,
+            accumulate,
+            lhs_ptr,
+            lhs_cs,
+            lhs_rs,
+            rhs_ptr,
+            rhs_cs,
+            rhs_rs,
+            alpha,
+            beta,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
 }
 
 /// A contiguous f32 tensor of `shape` holding `values`.
